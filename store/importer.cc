@@ -1,0 +1,498 @@
+#include "store/importer.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <thread>
+
+#include "store/internal/file.h"
+#include "store/internal/varint.h"
+
+namespace tusk {
+namespace {
+
+// Bytes of chunk data queued for the workers at most; bounds import memory
+// independently of file sizes.
+constexpr size_t kMaxBytesInFlight = 64 << 20;
+// A file stat is trusted for skipping only if its ctime is older than the
+// import's start by this margin: a write racing with our read within the
+// same timestamp tick would otherwise go unnoticed next time.
+constexpr int64_t kRacyMarginSec = 2;
+
+struct DirNode;
+
+struct FileTask {
+  std::string path;             // absolute path to read
+  std::string rel;              // path inside the dataset, for messages and the stat cache
+  struct stat st;               // as seen by the scan
+  TreeEntry* entry;             // filled when all its chunks are done
+  std::deque<ChunkRef> chunks;  // deque: workers write elements while the reader appends
+};
+
+struct DirNode {
+  std::vector<TreeEntry> entries;
+  std::vector<std::unique_ptr<DirNode>> subdirs;  // aligned with entries; null for non-directories
+  std::vector<FileTask*> files;                   // tasks that fill entries of this node
+};
+
+// The stat-cache record for one file: what the file looked like when its
+// content was last read, and a digest of the chunk list that content gave.
+struct StatRecord {
+  uint64_t dev = 0, ino = 0, size = 0;
+  int64_t mtime_sec = 0, ctime_sec = 0;
+  uint32_t mtime_nsec = 0, ctime_nsec = 0;
+  std::string content_digest;
+
+  static StatRecord Of(const struct stat& st) {
+    StatRecord r;
+    r.dev = st.st_dev;
+    r.ino = st.st_ino;
+    r.size = static_cast<uint64_t>(st.st_size);
+    r.mtime_sec = st.st_mtim.tv_sec;
+    r.mtime_nsec = static_cast<uint32_t>(st.st_mtim.tv_nsec);
+    r.ctime_sec = st.st_ctim.tv_sec;
+    r.ctime_nsec = static_cast<uint32_t>(st.st_ctim.tv_nsec);
+    return r;
+  }
+  bool SameFile(const StatRecord& o) const {
+    return dev == o.dev && ino == o.ino && size == o.size && mtime_sec == o.mtime_sec && mtime_nsec == o.mtime_nsec &&
+           ctime_sec == o.ctime_sec && ctime_nsec == o.ctime_nsec;
+  }
+  std::string Encode() const {
+    Encoder e;
+    for (uint64_t v : {dev, ino, size}) e.PutVarint(v);
+    e.PutSigned(mtime_sec);
+    e.PutVarint(mtime_nsec);
+    e.PutSigned(ctime_sec);
+    e.PutVarint(ctime_nsec);
+    e.PutString(content_digest);
+    return e.Take();
+  }
+  static std::optional<StatRecord> Decode(std::string_view bytes) {
+    Decoder d(bytes);
+    StatRecord r;
+    std::string_view digest;
+    if (!d.GetVarint(&r.dev) || !d.GetVarint(&r.ino) || !d.GetVarint(&r.size) || !d.GetSigned(&r.mtime_sec) ||
+        !d.GetVarintAs(&r.mtime_nsec) || !d.GetSigned(&r.ctime_sec) || !d.GetVarintAs(&r.ctime_nsec) ||
+        !d.GetString(&digest))
+      return std::nullopt;
+    r.content_digest.assign(digest);
+    return r;
+  }
+};
+
+std::string ContentDigest(const std::vector<ChunkRef>& chunks) {
+  Sha256 h;
+  for (const auto& c : chunks) {
+    h.Update(c.id.data(), ObjectId::kSize);
+    h.Update(&c.length, sizeof c.length);
+  }
+  return h.Finish().Hex().substr(0, 32);
+}
+
+TreeEntry EntryFromStat(const std::string& name, EntryKind kind, const struct stat& st) {
+  TreeEntry e;
+  e.name = name;
+  e.kind = kind;
+  e.mode = st.st_mode;
+  e.uid = st.st_uid;
+  e.gid = st.st_gid;
+  e.mtime_sec = st.st_mtim.tv_sec;
+  e.mtime_nsec = static_cast<uint32_t>(st.st_mtim.tv_nsec);
+  if (kind == EntryKind::kFile) e.size = static_cast<uint64_t>(st.st_size);
+  return e;
+}
+
+// A bounded multi-producer multi-consumer queue of chunk jobs.
+struct ChunkJob {
+  std::string data;
+  ChunkRef* target;
+};
+
+class Pipeline {
+ public:
+  Pipeline(WriteSession* session, unsigned threads) : session_(session) {
+    for (unsigned i = 0; i < threads; i++) workers_.emplace_back([this] { Work(); });
+  }
+  ~Pipeline() { (void)Finish(); }
+
+  // Blocks while too many bytes are queued. Returns the first worker error.
+  Status Submit(ChunkJob job) {
+    std::unique_lock lock(mu_);
+    space_.wait(lock, [&] { return in_flight_ < kMaxBytesInFlight || !error_.ok(); });
+    if (!error_.ok()) return error_;
+    in_flight_ += job.data.size();
+    jobs_.push_back(std::move(job));
+    ready_.notify_one();
+    return Status::Ok();
+  }
+
+  // Waits for every job to finish and stops the workers.
+  Status Finish() {
+    {
+      std::lock_guard lock(mu_);
+      closing_ = true;
+      ready_.notify_all();
+    }
+    for (auto& t : workers_) t.join();
+    workers_.clear();
+    std::lock_guard lock(mu_);
+    return error_;
+  }
+
+  uint64_t new_chunks() const { return new_chunks_; }
+
+ private:
+  void Work() {
+    for (;;) {
+      ChunkJob job;
+      {
+        std::unique_lock lock(mu_);
+        ready_.wait(lock, [&] { return !jobs_.empty() || closing_; });
+        if (jobs_.empty()) return;
+        job = std::move(jobs_.front());
+        jobs_.pop_front();
+      }
+      Status st;
+      {
+        std::lock_guard lock(mu_);
+        st = error_;
+      }
+      if (st.ok()) {
+        ObjectId id = Sha256::Of(job.data.data(), job.data.size());
+        job.target->id = id;
+        auto stored = session_->PutChunk(id, job.data);
+        if (!stored.ok()) st = stored.status();
+        else if (*stored) new_chunks_++;
+      }
+      std::lock_guard lock(mu_);
+      if (!st.ok() && error_.ok()) error_ = st;
+      in_flight_ -= job.data.size();
+      space_.notify_all();
+    }
+  }
+
+  WriteSession* session_;
+  std::mutex mu_;
+  std::condition_variable ready_, space_;
+  std::deque<ChunkJob> jobs_;
+  size_t in_flight_ = 0;
+  bool closing_ = false;
+  Status error_;
+  std::atomic<uint64_t> new_chunks_{0};
+  std::vector<std::thread> workers_;
+};
+
+class Importer {
+ public:
+  Importer(Repository& repo, const std::string& dataset, const ImportOptions& options)
+      : repo_(repo), dataset_(dataset), options_(options), chunker_(repo.config().chunker) {}
+
+  Result<ImportResult> Run(const std::string& source, const std::string& branch);
+
+ private:
+  Status Scan(int dir_fd, const std::string& abs, const std::string& rel, const std::optional<ObjectId>& prev_tree,
+              DirNode* node);
+  Status ReadFile(FileTask* task, Pipeline* pipeline, std::vector<char>* buffer);
+  Status ChunkRange(int fd, FileTask* task, uint64_t begin, uint64_t end, Pipeline* pipeline, std::vector<char>* buf);
+  Result<ObjectId> WriteTrees(DirNode* node, WriteSession* session);
+  void Warn(const std::string& msg) {
+    if (options_.warn) options_.warn(msg);
+  }
+
+  Repository& repo_;
+  std::string dataset_;
+  const ImportOptions& options_;
+  Chunker chunker_;
+  std::map<std::string, std::string> stat_cache_;
+  std::string stat_prefix_;
+  int64_t start_sec_ = 0;
+  std::deque<FileTask> tasks_;
+  ImportResult result_;
+};
+
+Status Importer::Scan(int dir_fd, const std::string& abs, const std::string& rel,
+                      const std::optional<ObjectId>& prev_tree, DirNode* node) {
+  // Names first, sorted: tree entries are kept in byte order.
+  std::vector<std::string> names;
+  {
+    int dup_fd = ::dup(dir_fd);
+    if (dup_fd < 0) return Status::FromErrno(errno, "dup");
+    std::unique_ptr<DIR, int (*)(DIR*)> dir(::fdopendir(dup_fd), ::closedir);
+    if (!dir) {
+      ::close(dup_fd);
+      return Status::FromErrno(errno, "cannot read directory " + abs);
+    }
+    errno = 0;
+    while (dirent* e = ::readdir(dir.get())) {
+      std::string name = e->d_name;
+      if (name == "." || name == "..") continue;
+      if (!IsValidUtf8(name))
+        return Status::InvalidArgument("cannot import " + EscapeForDisplay(JoinPath(abs, name)) +
+                                       ": the name is not valid UTF-8; rename it and import again");
+      names.push_back(std::move(name));
+    }
+    if (errno != 0) return Status::FromErrno(errno, "cannot read directory " + abs);
+  }
+  std::sort(names.begin(), names.end());
+
+  std::vector<TreeEntry> prev;
+  if (prev_tree) {
+    TUSK_ASSIGN_OR_RETURN(prev, ReadDirectory(repo_, *prev_tree));
+  }
+  auto find_prev = [&](const std::string& name) -> const TreeEntry* {
+    auto it = std::lower_bound(prev.begin(), prev.end(), name, [](const TreeEntry& t, const std::string& n) { return t.name < n; });
+    return it != prev.end() && it->name == name ? &*it : nullptr;
+  };
+
+  node->entries.reserve(names.size());
+  for (const auto& name : names) {
+    std::string child_abs = JoinPath(abs, name);
+    std::string child_rel = rel.empty() ? name : rel + "/" + name;
+    struct stat st;
+    if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno == ENOENT) {
+        return Status::Conflict("cannot import " + child_abs + ": it was removed while being imported; import again");
+      }
+      return Status::FromErrno(errno, "cannot import " + child_abs);
+    }
+    const TreeEntry* old = find_prev(name);
+    if (S_ISREG(st.st_mode)) {
+      node->entries.push_back(EntryFromStat(name, EntryKind::kFile, st));
+      node->subdirs.emplace_back();
+      TreeEntry& entry = node->entries.back();
+      result_.files++;
+      result_.total_bytes += entry.size;
+      // Skip reading when the file is the very one whose content the branch
+      // head already holds.
+      if (old && old->kind == EntryKind::kFile && old->size == entry.size && old->mtime_sec == entry.mtime_sec &&
+          old->mtime_nsec == entry.mtime_nsec) {
+        auto cached = stat_cache_.find(child_rel);
+        if (cached != stat_cache_.end()) {
+          auto rec = StatRecord::Decode(cached->second);
+          if (rec && rec->SameFile(StatRecord::Of(st)) && rec->content_digest == ContentDigest(old->chunks)) {
+            entry.chunks = old->chunks;
+            result_.files_unchanged++;
+            continue;
+          }
+        }
+      }
+      tasks_.push_back(FileTask{child_abs, child_rel, st, &entry, {}});
+      node->files.push_back(&tasks_.back());
+    } else if (S_ISDIR(st.st_mode)) {
+      int fd = ::openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (fd < 0) return Status::FromErrno(errno, "cannot import directory " + child_abs);
+      Fd child_fd(fd);
+      node->entries.push_back(EntryFromStat(name, EntryKind::kDirectory, st));
+      node->subdirs.push_back(std::make_unique<DirNode>());
+      std::optional<ObjectId> old_tree;
+      if (old && old->kind == EntryKind::kDirectory) old_tree = old->tree;
+      TUSK_RETURN_IF_ERROR(Scan(child_fd.get(), child_abs, child_rel, old_tree, node->subdirs.back().get()));
+    } else if (S_ISLNK(st.st_mode)) {
+      std::string target(static_cast<size_t>(st.st_size) + 1, '\0');
+      ssize_t n = ::readlinkat(dir_fd, name.c_str(), target.data(), target.size());
+      if (n < 0) return Status::FromErrno(errno, "cannot read symlink " + child_abs);
+      if (static_cast<size_t>(n) >= target.size())
+        return Status::Conflict("symlink " + child_abs + " changed while being imported; import again");
+      target.resize(static_cast<size_t>(n));
+      TreeEntry entry = EntryFromStat(name, EntryKind::kSymlink, st);
+      entry.target = target;
+      entry.size = target.size();
+      node->entries.push_back(std::move(entry));
+      node->subdirs.emplace_back();
+    } else {
+      const char* kind = S_ISSOCK(st.st_mode) ? "socket" : S_ISFIFO(st.st_mode) ? "fifo" : "device";
+      Warn("skipping " + EscapeForDisplay(child_abs) + ": a " + kind + " cannot be stored");
+      result_.skipped_special++;
+    }
+  }
+  return Status::Ok();
+}
+
+Status Importer::ChunkRange(int fd, FileTask* task, uint64_t begin, uint64_t end, Pipeline* pipeline,
+                            std::vector<char>* buf) {
+  const size_t max_size = chunker_.params().max_size;
+  size_t filled = 0;  // bytes at the front of buf not yet chunked
+  uint64_t pos = begin;
+  for (;;) {
+    // Top up the buffer so that a full max-size chunk is available.
+    while (filled < buf->size() && pos < end) {
+      size_t want = static_cast<size_t>(std::min<uint64_t>(buf->size() - filled, end - pos));
+      ssize_t n = ::pread(fd, buf->data() + filled, want, static_cast<off_t>(pos));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return Status::FromErrno(errno, "cannot read " + task->path);
+      }
+      if (n == 0)
+        return Status::Conflict("file " + task->path + " shrank while being imported; import again");
+      filled += static_cast<size_t>(n);
+      pos += static_cast<uint64_t>(n);
+      if (options_.progress) options_.progress->bytes_done += static_cast<uint64_t>(n);
+    }
+    bool at_end = pos >= end;
+    size_t offset = 0;
+    while (filled - offset > 0 && (at_end || filled - offset >= max_size)) {
+      const auto* data = reinterpret_cast<const uint8_t*>(buf->data() + offset);
+      size_t cut = chunker_.NextCut(data, filled - offset, at_end);
+      task->chunks.push_back(ChunkRef{ObjectId(), cut});
+      TUSK_RETURN_IF_ERROR(pipeline->Submit(ChunkJob{std::string(buf->data() + offset, cut), &task->chunks.back()}));
+      offset += cut;
+    }
+    std::memmove(buf->data(), buf->data() + offset, filled - offset);
+    filled -= offset;
+    if (at_end && filled == 0) return Status::Ok();
+  }
+}
+
+Status Importer::ReadFile(FileTask* task, Pipeline* pipeline, std::vector<char>* buf) {
+  int raw = ::open(task->path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (raw < 0) {
+    if (errno == ENOENT || errno == ELOOP)
+      return Status::Conflict("file " + task->path + " was removed or replaced while being imported; import again");
+    return Status::FromErrno(errno, "cannot import " + task->path);
+  }
+  Fd fd(raw);
+  struct stat before;
+  if (::fstat(fd.get(), &before) != 0) return Status::FromErrno(errno, "stat " + task->path);
+  StatRecord scanned = StatRecord::Of(task->st);
+  auto changed = [&] {
+    return Status::Conflict("file " + task->path + " changed while being imported; import again");
+  };
+  if (!StatRecord::Of(before).SameFile(scanned)) return changed();
+  uint64_t size = static_cast<uint64_t>(before.st_size);
+  // Sparse files: only data extents are chunked; holes become hole refs.
+  bool sparse = static_cast<uint64_t>(before.st_blocks) * 512 < size;
+  uint64_t pos = 0;
+  while (pos < size) {
+    uint64_t data_start = pos, data_end = size;
+    if (sparse) {
+      off_t d = ::lseek(fd.get(), static_cast<off_t>(pos), SEEK_DATA);
+      if (d < 0 && errno != ENXIO) return Status::FromErrno(errno, "seek " + task->path);
+      data_start = d < 0 ? size : static_cast<uint64_t>(d);
+      if (data_start > pos) {
+        for (uint64_t h = pos; h < data_start;) {
+          uint64_t len = std::min<uint64_t>(data_start - h, uint64_t{1} << 30);
+          task->chunks.push_back(ChunkRef{ObjectId(), len});
+          h += len;
+        }
+        if (options_.progress) options_.progress->bytes_done += data_start - pos;
+      }
+      if (data_start >= size) break;
+      off_t e = ::lseek(fd.get(), static_cast<off_t>(data_start), SEEK_HOLE);
+      if (e < 0) return Status::FromErrno(errno, "seek " + task->path);
+      data_end = std::min<uint64_t>(static_cast<uint64_t>(e), size);
+    }
+    TUSK_RETURN_IF_ERROR(ChunkRange(fd.get(), task, data_start, data_end, pipeline, buf));
+    pos = data_end;
+  }
+  struct stat after;
+  if (::fstat(fd.get(), &after) != 0) return Status::FromErrno(errno, "stat " + task->path);
+  if (!StatRecord::Of(after).SameFile(scanned)) return changed();
+  result_.files_read++;
+  result_.bytes_read += size;
+  if (options_.progress) options_.progress->items_done++;
+  return Status::Ok();
+}
+
+Result<ObjectId> Importer::WriteTrees(DirNode* node, WriteSession* session) {
+  for (FileTask* task : node->files) {
+    task->entry->chunks.assign(task->chunks.begin(), task->chunks.end());
+    if (task->st.st_ctim.tv_sec < start_sec_ - kRacyMarginSec) {
+      StatRecord rec = StatRecord::Of(task->st);
+      rec.content_digest = ContentDigest(task->entry->chunks);
+      session->RememberFileStat(stat_prefix_ + task->rel, rec.Encode());
+    }
+  }
+  for (size_t i = 0; i < node->entries.size(); i++) {
+    if (!node->subdirs[i]) continue;
+    TUSK_ASSIGN_OR_RETURN(node->entries[i].tree, WriteTrees(node->subdirs[i].get(), session));
+    node->entries[i].size = node->subdirs[i]->entries.size();
+  }
+  return WriteDirectory(*session, node->entries);
+}
+
+Result<ImportResult> Importer::Run(const std::string& source, const std::string& branch) {
+  start_sec_ = static_cast<int64_t>(::time(nullptr));
+  TUSK_ASSIGN_OR_RETURN(std::optional<ObjectId> head, repo_.GetBranch(dataset_, branch));
+  result_.parent = head;
+  std::optional<ObjectId> prev_root;
+  if (head) {
+    TUSK_ASSIGN_OR_RETURN(Commit parent, repo_.ReadCommit(*head));
+    prev_root = parent.root;
+  }
+  int raw = ::open(source.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (raw < 0) {
+    if (errno == ENOTDIR) return Status::InvalidArgument("cannot import " + source + ": not a directory");
+    return Status::FromErrno(errno, "cannot import " + source);
+  }
+  Fd root_fd(raw);
+  struct stat root_st;
+  if (::fstat(root_fd.get(), &root_st) != 0) return Status::FromErrno(errno, "stat " + source);
+
+  stat_prefix_ = dataset_ + std::string(1, '\0');
+  TUSK_ASSIGN_OR_RETURN(stat_cache_, repo_.LoadFileStats(stat_prefix_));
+  DirNode root;
+  TUSK_RETURN_IF_ERROR(Scan(root_fd.get(), source, "", prev_root, &root));
+  stat_cache_.clear();
+
+  if (options_.progress) {
+    uint64_t total = 0;
+    for (const auto& t : tasks_) total += static_cast<uint64_t>(t.st.st_size);
+    options_.progress->bytes_total = total;
+    options_.progress->items_total = tasks_.size();
+  }
+  TUSK_ASSIGN_OR_RETURN(std::unique_ptr<WriteSession> session, repo_.BeginWrite());
+  unsigned threads = options_.threads ? options_.threads : std::max(1u, std::thread::hardware_concurrency());
+  {
+    Pipeline pipeline(session.get(), threads);
+    std::vector<char> buffer(std::max<size_t>(8 << 20, 2 * chunker_.params().max_size));
+    Status st;
+    for (auto& task : tasks_) {
+      st = ReadFile(&task, &pipeline, &buffer);
+      if (!st.ok()) break;
+    }
+    Status finished = pipeline.Finish();
+    TUSK_RETURN_IF_ERROR(st);
+    TUSK_RETURN_IF_ERROR(finished);
+  }
+  TUSK_ASSIGN_OR_RETURN(ObjectId root_tree, WriteTrees(&root, session.get()));
+  result_.new_objects = session->new_objects();
+  result_.new_stored_bytes = session->new_stored_bytes();
+  if (prev_root && *prev_root == root_tree) {
+    TUSK_RETURN_IF_ERROR(session->Flush());
+    return result_;
+  }
+  Commit commit;
+  commit.dataset = dataset_;
+  commit.root = root_tree;
+  if (head) commit.parents.push_back(*head);
+  commit.author = options_.author;
+  commit.time_sec = static_cast<int64_t>(::time(nullptr));
+  commit.message = options_.message;
+  commit.metadata = options_.metadata;
+  commit.provenance = options_.provenance;
+  commit.file_count = result_.files;
+  commit.total_bytes = result_.total_bytes;
+  TUSK_ASSIGN_OR_RETURN(ObjectId id, session->CommitToBranch(commit, branch, head));
+  result_.commit = id;
+  result_.new_objects = session->new_objects();
+  result_.new_stored_bytes = session->new_stored_bytes();
+  return result_;
+}
+
+}  // namespace
+
+Result<ImportResult> ImportDirectory(Repository& repo, const std::string& source, const std::string& dataset,
+                                     const std::string& branch, const ImportOptions& options) {
+  TUSK_RETURN_IF_ERROR(repo.CheckDataset(dataset));
+  TUSK_RETURN_IF_ERROR(ValidateName("branch", branch));
+  Importer importer(repo, dataset, options);
+  return importer.Run(source, branch);
+}
+
+}  // namespace tusk

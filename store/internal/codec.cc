@@ -1,0 +1,76 @@
+#include "store/internal/codec.h"
+
+#include <zstd.h>
+
+#include <memory>
+
+namespace tusk {
+namespace {
+
+struct CCtxDeleter {
+  void operator()(ZSTD_CCtx* c) const { ZSTD_freeCCtx(c); }
+};
+struct DCtxDeleter {
+  void operator()(ZSTD_DCtx* c) const { ZSTD_freeDCtx(c); }
+};
+
+ZSTD_CCtx* ThreadCCtx() {
+  thread_local std::unique_ptr<ZSTD_CCtx, CCtxDeleter> ctx(ZSTD_createCCtx());
+  return ctx.get();
+}
+ZSTD_DCtx* ThreadDCtx() {
+  thread_local std::unique_ptr<ZSTD_DCtx, DCtxDeleter> ctx(ZSTD_createDCtx());
+  return ctx.get();
+}
+
+constexpr size_t kSampleSize = 16 * 1024;
+constexpr size_t kMinSizeToCompress = 128;
+
+// Compresses into `out`; returns the compressed size or 0 on failure.
+size_t ZstdInto(std::string_view data, int level, std::string* out) {
+  out->resize(ZSTD_compressBound(data.size()));
+  size_t n = ZSTD_compressCCtx(ThreadCCtx(), out->data(), out->size(), data.data(), data.size(), level);
+  if (ZSTD_isError(n)) return 0;
+  out->resize(n);
+  return n;
+}
+
+bool LooksCompressible(std::string_view data) {
+  if (data.size() <= kSampleSize) return true;  // small: the full attempt is cheap anyway
+  // Sample the middle: headers at the start of a file are often compressible
+  // even when the body (image pixels, archives) is not.
+  std::string_view sample = data.substr((data.size() - kSampleSize) / 2, kSampleSize);
+  thread_local std::string scratch;
+  size_t n = ZstdInto(sample, 1, &scratch);
+  return n != 0 && n < sample.size() * 97 / 100;
+}
+
+}  // namespace
+
+Codec Compress(std::string_view data, int level, std::string* out) {
+  if (level > 0 && data.size() >= kMinSizeToCompress && LooksCompressible(data)) {
+    size_t n = ZstdInto(data, level, out);
+    if (n != 0 && n < data.size() * 97 / 100) return Codec::kZstd;
+  }
+  out->assign(data);
+  return Codec::kRaw;
+}
+
+Status Decompress(Codec codec, std::string_view stored, size_t raw_len, std::string* out) {
+  switch (codec) {
+    case Codec::kRaw:
+      if (stored.size() != raw_len) return Status::Corruption("raw record length mismatch");
+      out->assign(stored);
+      return Status::Ok();
+    case Codec::kZstd: {
+      out->resize(raw_len);
+      size_t n = ZSTD_decompressDCtx(ThreadDCtx(), out->data(), out->size(), stored.data(), stored.size());
+      if (ZSTD_isError(n)) return Status::Corruption(std::string("zstd: ") + ZSTD_getErrorName(n));
+      if (n != raw_len) return Status::Corruption("decompressed length mismatch");
+      return Status::Ok();
+    }
+  }
+  return Status::Corruption("unknown codec " + std::to_string(static_cast<int>(codec)));
+}
+
+}  // namespace tusk

@@ -1,0 +1,173 @@
+#include "store/internal/file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+
+namespace tusk {
+
+Status Status::FromErrno(int err, const std::string& what) {
+  std::string msg = what + ": " + std::strerror(err);
+  if (err == ENOSPC || err == EDQUOT) return Status(Code::kNoSpace, ENOSPC, msg);
+  if (err == ENOENT) return Status(Code::kNotFound, ENOENT, msg);
+  if (err == EEXIST) return Status(Code::kAlreadyExists, EEXIST, msg);
+  if (err == EROFS) return Status(Code::kReadOnly, EROFS, msg);
+  return Status(Code::kIoError, err, msg);
+}
+
+std::string Status::ToString() const { return ok() ? "ok" : message_; }
+
+Status Status::Annotate(const std::string& context) const {
+  if (ok()) return *this;
+  Status s = *this;
+  s.message_ = context + ": " + message_;
+  return s;
+}
+
+Fd& Fd::operator=(Fd&& other) noexcept {
+  if (this != &other) {
+    Reset();
+    fd_ = other.fd_;
+    other.fd_ = -1;
+  }
+  return *this;
+}
+
+void Fd::Reset() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+Result<Fd> OpenFile(const std::string& path, int flags, mode_t mode) {
+  int fd;
+  do {
+    fd = ::open(path.c_str(), flags | O_CLOEXEC, mode);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) return Status::FromErrno(errno, "open " + path);
+  return Fd(fd);
+}
+
+Status WriteAll(int fd, const void* data, size_t len, const std::string& what) {
+  const char* p = static_cast<const char*>(data);
+  while (len > 0) {
+    ssize_t n = ::write(fd, p, len);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::FromErrno(errno, "write " + what);
+    }
+    p += n;
+    len -= static_cast<size_t>(n);
+  }
+  return Status::Ok();
+}
+
+Status PwriteAll(int fd, const void* data, size_t len, uint64_t offset, const std::string& what) {
+  const char* p = static_cast<const char*>(data);
+  while (len > 0) {
+    ssize_t n = ::pwrite(fd, p, len, static_cast<off_t>(offset));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::FromErrno(errno, "write " + what);
+    }
+    p += n;
+    len -= static_cast<size_t>(n);
+    offset += static_cast<uint64_t>(n);
+  }
+  return Status::Ok();
+}
+
+Status PreadAll(int fd, void* data, size_t len, uint64_t offset, const std::string& what) {
+  char* p = static_cast<char*>(data);
+  while (len > 0) {
+    ssize_t n = ::pread(fd, p, len, static_cast<off_t>(offset));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::FromErrno(errno, "read " + what);
+    }
+    if (n == 0) return Status::Corruption("read " + what + ": unexpected end of file");
+    p += n;
+    len -= static_cast<size_t>(n);
+    offset += static_cast<uint64_t>(n);
+  }
+  return Status::Ok();
+}
+
+Result<size_t> ReadUpTo(int fd, void* data, size_t len, const std::string& what) {
+  char* p = static_cast<char*>(data);
+  size_t total = 0;
+  while (total < len) {
+    ssize_t n = ::read(fd, p + total, len - total);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::FromErrno(errno, "read " + what);
+    }
+    if (n == 0) break;
+    total += static_cast<size_t>(n);
+  }
+  return total;
+}
+
+Status Fsync(int fd, const std::string& what) {
+  if (::fsync(fd) != 0) return Status::FromErrno(errno, "fsync " + what);
+  return Status::Ok();
+}
+
+Status FsyncDir(const std::string& dir) {
+  TUSK_ASSIGN_OR_RETURN(Fd fd, OpenFile(dir, O_RDONLY | O_DIRECTORY));
+  return Fsync(fd.get(), dir);
+}
+
+Result<std::string> ReadWholeFile(const std::string& path) {
+  TUSK_ASSIGN_OR_RETURN(Fd fd, OpenFile(path, O_RDONLY));
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    TUSK_ASSIGN_OR_RETURN(size_t n, ReadUpTo(fd.get(), buf, sizeof buf, path));
+    out.append(buf, n);
+    if (n < sizeof buf) break;
+  }
+  return out;
+}
+
+std::string JoinPath(const std::string& a, const std::string& b) {
+  if (a.empty()) return b;
+  if (a.back() == '/') return a + b;
+  return a + "/" + b;
+}
+
+Status WriteFileAtomically(const std::string& path, std::string_view content) {
+  std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  {
+    TUSK_ASSIGN_OR_RETURN(Fd fd, OpenFile(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644));
+    Status st = WriteAll(fd.get(), content.data(), content.size(), tmp);
+    if (st.ok()) st = Fsync(fd.get(), tmp);
+    if (!st.ok()) {
+      ::unlink(tmp.c_str());
+      return st;
+    }
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    return Status::FromErrno(err, "rename " + tmp);
+  }
+  auto slash = path.rfind('/');
+  return FsyncDir(slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash)));
+}
+
+Status MakeDirs(const std::string& path, mode_t mode) {
+  if (path.empty()) return Status::Ok();
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) return Status::Ok();
+    return Status::AlreadyExists(path + " exists and is not a directory");
+  }
+  auto slash = path.rfind('/');
+  if (slash != std::string::npos && slash > 0) TUSK_RETURN_IF_ERROR(MakeDirs(path.substr(0, slash), mode));
+  if (::mkdir(path.c_str(), mode) != 0 && errno != EEXIST) return Status::FromErrno(errno, "mkdir " + path);
+  return Status::Ok();
+}
+
+}  // namespace tusk

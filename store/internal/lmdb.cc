@@ -1,0 +1,161 @@
+#include "store/internal/lmdb.h"
+
+#include <cstdlib>
+
+namespace tusk {
+namespace {
+
+// Small enough that a fresh store costs nothing, large enough that ordinary
+// imports never grow it. TUSK_LMDB_MAP_SIZE overrides it (tests use a tiny
+// map to exercise growth).
+size_t InitialMapSize() {
+  if (const char* env = std::getenv("TUSK_LMDB_MAP_SIZE")) {
+    char* end = nullptr;
+    unsigned long long v = std::strtoull(env, &end, 10);
+    if (end && *end == '\0' && v >= 65536) return static_cast<size_t>(v);
+  }
+  return size_t{1} << 30;
+}
+
+MDB_val Val(std::string_view s) { return MDB_val{s.size(), const_cast<char*>(s.data())}; }
+std::string_view View(const MDB_val& v) { return {static_cast<const char*>(v.mv_data), v.mv_size}; }
+
+}  // namespace
+
+Status LmdbError(int rc, const std::string& what) {
+  if (rc == MDB_MAP_FULL) return Status::NoSpace(what + ": index map is full");
+  if (rc == MDB_NOTFOUND) return Status::NotFound(what + ": not found");
+  if (rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND || rc == MDB_INVALID)
+    return Status::Corruption(what + ": " + mdb_strerror(rc));
+  if (rc == MDB_VERSION_MISMATCH) return Status::Unsupported(what + ": " + mdb_strerror(rc));
+  if (rc > 0) return Status::FromErrno(rc, what);
+  return Status::Corruption(what + ": " + mdb_strerror(rc));
+}
+
+LmdbTxn::LmdbTxn(LmdbTxn&& other) noexcept : txn_(other.txn_), map_full_(other.map_full_) { other.txn_ = nullptr; }
+
+LmdbTxn::~LmdbTxn() {
+  if (txn_) mdb_txn_abort(txn_);
+}
+
+Status LmdbTxn::Check(int rc, const std::string& what) {
+  if (rc == MDB_MAP_FULL) map_full_ = true;
+  return rc == 0 ? Status::Ok() : LmdbError(rc, what);
+}
+
+Result<std::string_view> LmdbTxn::Get(MDB_dbi dbi, std::string_view key) {
+  MDB_val k = Val(key), v;
+  int rc = mdb_get(txn_, dbi, &k, &v);
+  if (rc == MDB_NOTFOUND) return Status::NotFound("key not found");
+  TUSK_RETURN_IF_ERROR(Check(rc, "index get"));
+  return View(v);
+}
+
+Status LmdbTxn::Put(MDB_dbi dbi, std::string_view key, std::string_view value, unsigned flags) {
+  MDB_val k = Val(key), v = Val(value);
+  return Check(mdb_put(txn_, dbi, &k, &v, flags), "index put");
+}
+
+Status LmdbTxn::Delete(MDB_dbi dbi, std::string_view key) {
+  MDB_val k = Val(key);
+  int rc = mdb_del(txn_, dbi, &k, nullptr);
+  if (rc == MDB_NOTFOUND) return Status::Ok();
+  return Check(rc, "index delete");
+}
+
+Status LmdbTxn::ScanPrefix(MDB_dbi dbi, std::string_view prefix,
+                           const std::function<bool(std::string_view, std::string_view)>& fn) {
+  MDB_cursor* cursor = nullptr;
+  TUSK_RETURN_IF_ERROR(Check(mdb_cursor_open(txn_, dbi, &cursor), "index cursor"));
+  std::unique_ptr<MDB_cursor, void (*)(MDB_cursor*)> guard(cursor, mdb_cursor_close);
+  MDB_val k = Val(prefix), v;
+  int rc = prefix.empty() ? mdb_cursor_get(cursor, &k, &v, MDB_FIRST) : mdb_cursor_get(cursor, &k, &v, MDB_SET_RANGE);
+  while (rc == 0) {
+    std::string_view key = View(k);
+    if (key.substr(0, prefix.size()) != prefix) return Status::Ok();
+    if (!fn(key, View(v))) return Status::Ok();
+    rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT);
+  }
+  if (rc == MDB_NOTFOUND) return Status::Ok();
+  return Check(rc, "index scan");
+}
+
+Status LmdbTxn::Commit() {
+  int rc = mdb_txn_commit(txn_);
+  txn_ = nullptr;  // committed or, on failure, freed by LMDB
+  return Check(rc, "index commit");
+}
+
+Result<std::unique_ptr<LmdbEnv>> LmdbEnv::Open(const std::string& dir, const std::vector<std::string>& db_names) {
+  std::unique_ptr<LmdbEnv> env(new LmdbEnv());
+  int rc = mdb_env_create(&env->env_);
+  if (rc != 0) return LmdbError(rc, "lmdb env create");
+  mdb_env_set_maxdbs(env->env_, static_cast<MDB_dbi>(db_names.size() + 2));
+  mdb_env_set_maxreaders(env->env_, 1024);
+  mdb_env_set_mapsize(env->env_, InitialMapSize());
+  rc = mdb_env_open(env->env_, dir.c_str(), MDB_NOTLS, 0644);
+  if (rc != 0) return LmdbError(rc, "open index " + dir);
+  // A map smaller than the file (grown by another process) is adopted here.
+  mdb_env_set_mapsize(env->env_, 0);
+  TUSK_RETURN_IF_ERROR(env->Update([&](LmdbTxn& txn) {
+    env->dbis_.clear();
+    for (const auto& name : db_names) {
+      MDB_dbi dbi;
+      int r = mdb_dbi_open(txn.get(), name.c_str(), MDB_CREATE, &dbi);
+      if (r != 0) return LmdbError(r, "open index table " + name);
+      env->dbis_.push_back(dbi);
+    }
+    return Status::Ok();
+  }));
+  return env;
+}
+
+LmdbEnv::~LmdbEnv() {
+  if (env_) mdb_env_close(env_);
+}
+
+size_t LmdbEnv::map_size() const {
+  MDB_envinfo info;
+  mdb_env_info(env_, &info);
+  return info.me_mapsize;
+}
+
+Result<LmdbTxn> LmdbEnv::Begin(unsigned flags) {
+  for (int attempt = 0;; attempt++) {
+    MDB_txn* txn = nullptr;
+    int rc = mdb_txn_begin(env_, nullptr, flags, &txn);
+    if (rc == MDB_MAP_RESIZED && attempt < 3) {
+      std::lock_guard lock(resize_mu_);
+      mdb_env_set_mapsize(env_, 0);
+      continue;
+    }
+    if (rc != 0) return LmdbError(rc, "index transaction");
+    return LmdbTxn(txn);
+  }
+}
+
+Result<LmdbTxn> LmdbEnv::BeginRead() { return Begin(MDB_RDONLY); }
+
+Status LmdbEnv::Grow() {
+  std::lock_guard lock(resize_mu_);
+  size_t next = map_size() * 2;
+  int rc = mdb_env_set_mapsize(env_, next);
+  if (rc != 0) return LmdbError(rc, "grow index map to " + std::to_string(next));
+  return Status::Ok();
+}
+
+Status LmdbEnv::Update(const std::function<Status(LmdbTxn&)>& fn) {
+  for (int attempt = 0; attempt < 40; attempt++) {
+    TUSK_ASSIGN_OR_RETURN(LmdbTxn txn, Begin(0));
+    Status st = fn(txn);
+    if (st.ok()) st = txn.Commit();
+    if (st.ok()) return st;
+    if (!txn.map_full()) return st;
+    // Only now is no transaction of ours open, as mdb_env_set_mapsize requires.
+    { LmdbTxn discard = std::move(txn); }
+    TUSK_RETURN_IF_ERROR(Grow());
+  }
+  return Status::NoSpace("index map could not grow enough");
+}
+
+}  // namespace tusk

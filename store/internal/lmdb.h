@@ -1,0 +1,83 @@
+// RAII wrappers over LMDB: one environment per process, short transactions.
+//
+// The environment is opened with MDB_NOTLS so that a read transaction is not
+// tied to the thread that began it (import workers and, later, FUSE worker
+// threads each begin their own short read transactions).
+//
+// The map size starts small and grows on demand: Update() runs its function in
+// a write transaction and, if LMDB reports MDB_MAP_FULL at any point, aborts,
+// doubles the map and runs the function again. A map grown by another process
+// (MDB_MAP_RESIZED) is adopted on the next transaction.
+//
+// Thread-safety: LmdbEnv is thread-safe. A transaction belongs to one thread
+// at a time. Only one write transaction exists at a time per store (LMDB
+// serializes writers across processes with its own lock).
+#pragma once
+
+#include <lmdb.h>
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include "store/status.h"
+
+namespace tusk {
+
+Status LmdbError(int rc, const std::string& what);
+
+class LmdbTxn {
+ public:
+  LmdbTxn(LmdbTxn&& other) noexcept;
+  LmdbTxn& operator=(LmdbTxn&&) = delete;
+  ~LmdbTxn();
+
+  // Returns NotFound when the key is absent. The view is valid until the
+  // transaction ends.
+  Result<std::string_view> Get(MDB_dbi dbi, std::string_view key);
+  Status Put(MDB_dbi dbi, std::string_view key, std::string_view value, unsigned flags = 0);
+  // Deleting an absent key is not an error.
+  Status Delete(MDB_dbi dbi, std::string_view key);
+  // Calls fn(key, value) for keys starting with `prefix`, in key order, until
+  // fn returns false.
+  Status ScanPrefix(MDB_dbi dbi, std::string_view prefix,
+                    const std::function<bool(std::string_view, std::string_view)>& fn);
+  Status Commit();
+  MDB_txn* get() { return txn_; }
+  bool map_full() const { return map_full_; }
+
+ private:
+  friend class LmdbEnv;
+  explicit LmdbTxn(MDB_txn* txn) : txn_(txn) {}
+  Status Check(int rc, const std::string& what);
+  MDB_txn* txn_ = nullptr;
+  bool map_full_ = false;
+};
+
+class LmdbEnv {
+ public:
+  // Names of the databases opened (and created when absent) in the env.
+  static Result<std::unique_ptr<LmdbEnv>> Open(const std::string& dir, const std::vector<std::string>& db_names);
+  ~LmdbEnv();
+  LmdbEnv(const LmdbEnv&) = delete;
+  LmdbEnv& operator=(const LmdbEnv&) = delete;
+
+  MDB_dbi db(size_t index) const { return dbis_[index]; }
+  Result<LmdbTxn> BeginRead();
+  // Runs fn in a write transaction and commits it, growing the map and
+  // retrying when it is full. fn must be safe to run more than once.
+  Status Update(const std::function<Status(LmdbTxn&)>& fn);
+  size_t map_size() const;
+
+ private:
+  LmdbEnv() = default;
+  Result<LmdbTxn> Begin(unsigned flags);
+  Status Grow();
+  MDB_env* env_ = nullptr;
+  std::vector<MDB_dbi> dbis_;
+  std::mutex resize_mu_;
+};
+
+}  // namespace tusk

@@ -1,0 +1,357 @@
+#include "store/internal/pack.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "store/internal/crc32c.h"
+#include "store/internal/varint.h"
+
+namespace tusk {
+namespace {
+
+constexpr char kPackMagic[8] = {'T', 'U', 'S', 'K', 'P', 'A', 'C', 'K'};
+constexpr char kTrailerMagic[8] = {'T', 'U', 'S', 'K', 'E', 'N', 'D', '1'};
+constexpr uint32_t kPackVersion = 1;
+constexpr uint32_t kRecordMagic = 0x31435254;  // "TRC1" little-endian
+constexpr size_t kFooterEntrySize = 56;
+constexpr size_t kTrailerSize = 24;
+constexpr size_t kWriteBufferSize = 4 << 20;
+
+struct RecordHeader {
+  ObjectType type;
+  Codec codec;
+  uint32_t raw_len;
+  uint32_t stored_len;
+  ObjectId id;
+  uint32_t payload_crc;
+};
+
+std::string EncodeRecordHeader(const RecordHeader& h) {
+  Encoder e;
+  e.PutFixed32(kRecordMagic);
+  e.PutU8(static_cast<uint8_t>(h.type));
+  e.PutU8(static_cast<uint8_t>(h.codec));
+  e.PutU8(0);
+  e.PutU8(0);
+  e.PutFixed32(h.raw_len);
+  e.PutFixed32(h.stored_len);
+  e.PutBytes(h.id.view());
+  e.PutFixed32(h.payload_crc);
+  e.PutFixed32(Crc32c(e.buffer().data(), e.buffer().size()));
+  return e.Take();
+}
+
+bool ValidType(uint8_t t) { return t >= 1 && t <= 3; }
+bool ValidCodec(uint8_t c) { return c <= 1; }
+
+Result<RecordHeader> DecodeRecordHeader(std::string_view bytes, const std::string& where) {
+  if (bytes.size() != kRecordHeaderSize) return Status::Corruption(where + ": short record header");
+  uint32_t crc;
+  std::memcpy(&crc, bytes.data() + kRecordHeaderSize - 4, 4);
+  if (Crc32c(bytes.data(), kRecordHeaderSize - 4) != crc) return Status::Corruption(where + ": record header checksum mismatch");
+  Decoder d(bytes);
+  uint32_t magic;
+  uint8_t type = 0, codec = 0, r0 = 0, r1 = 0;
+  RecordHeader h;
+  std::string_view id;
+  if (!d.GetFixed32(&magic) || magic != kRecordMagic || !d.GetU8(&type) || !d.GetU8(&codec) || !d.GetU8(&r0) ||
+      !d.GetU8(&r1) || !d.GetFixed32(&h.raw_len) || !d.GetFixed32(&h.stored_len) || !d.GetBytes(32, &id) ||
+      !d.GetFixed32(&h.payload_crc) || !ValidType(type) || !ValidCodec(codec))
+    return Status::Corruption(where + ": bad record header");
+  h.type = static_cast<ObjectType>(type);
+  h.codec = static_cast<Codec>(codec);
+  h.id = ObjectId::FromBytes(reinterpret_cast<const uint8_t*>(id.data()));
+  return h;
+}
+
+std::string EncodeFooterEntry(const PackRecord& r) {
+  Encoder e;
+  e.PutBytes(r.id.view());
+  e.PutFixed64(r.location.offset);
+  e.PutFixed32(r.location.raw_len);
+  e.PutFixed32(r.location.stored_len);
+  e.PutU8(static_cast<uint8_t>(r.location.type));
+  e.PutU8(static_cast<uint8_t>(r.location.codec));
+  e.PutU8(0);
+  e.PutU8(0);
+  return e.Take();
+}
+
+bool ParseHexPackName(std::string_view name, PackId* id) {
+  if (name.size() != 16 + 5 || name.substr(16) != ".pack") return false;
+  PackId v = 0;
+  for (char c : name.substr(0, 16)) {
+    int d = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+    if (d < 0) return false;
+    v = v << 4 | static_cast<PackId>(d);
+  }
+  *id = v;
+  return true;
+}
+
+}  // namespace
+
+std::string PackName(PackId id) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(id));
+  return buf;
+}
+
+std::string ObjectLocation::Encode() const {
+  Encoder e;
+  e.PutFixed64(pack);
+  e.PutFixed64(offset);
+  e.PutFixed32(stored_len);
+  e.PutFixed32(raw_len);
+  e.PutU8(static_cast<uint8_t>(type));
+  e.PutU8(static_cast<uint8_t>(codec));
+  return e.Take();
+}
+
+Result<ObjectLocation> ObjectLocation::Decode(std::string_view bytes) {
+  Decoder d(bytes);
+  ObjectLocation loc;
+  uint8_t type = 0, codec = 0;
+  if (bytes.size() != kEncodedSize || !d.GetFixed64(&loc.pack) || !d.GetFixed64(&loc.offset) ||
+      !d.GetFixed32(&loc.stored_len) || !d.GetFixed32(&loc.raw_len) || !d.GetU8(&type) || !d.GetU8(&codec) ||
+      !ValidType(type) || !ValidCodec(codec))
+    return Status::Corruption("bad index entry");
+  loc.type = static_cast<ObjectType>(type);
+  loc.codec = static_cast<Codec>(codec);
+  return loc;
+}
+
+std::string PackDirectory::PathOf(PackId id) const {
+  std::string name = PackName(id);
+  return dir_ + "/" + name.substr(0, 2) + "/" + name + ".pack";
+}
+
+Result<std::shared_ptr<Fd>> PackDirectory::OpenForRead(PackId id) {
+  std::lock_guard lock(mu_);
+  auto it = open_.find(id);
+  if (it != open_.end()) return it->second;
+  auto fd = OpenFile(PathOf(id), O_RDONLY);
+  if (!fd.ok()) {
+    if (fd.status().code() == Status::Code::kNotFound)
+      return Status::Corruption("pack " + PackName(id) + " is missing (" + PathOf(id) + ")");
+    return fd.status();
+  }
+  // Bound the number of cached descriptors; any one may be dropped since
+  // callers hold their own shared_ptr while reading.
+  if (open_.size() >= 256) open_.erase(open_.begin());
+  auto shared = std::make_shared<Fd>(std::move(fd).value());
+  open_.emplace(id, shared);
+  return shared;
+}
+
+Status PackDirectory::ReadStored(const ObjectId& id, const ObjectLocation& loc, std::string* stored) {
+  std::string where = "pack " + PackName(loc.pack) + " offset " + std::to_string(loc.offset) + " (" +
+                      ObjectTypeName(loc.type) + " " + id.Hex() + ")";
+  TUSK_ASSIGN_OR_RETURN(std::shared_ptr<Fd> fd, OpenForRead(loc.pack));
+  stored->resize(kRecordHeaderSize + loc.stored_len);
+  TUSK_RETURN_IF_ERROR(PreadAll(fd->get(), stored->data(), stored->size(), loc.offset, where));
+  TUSK_ASSIGN_OR_RETURN(RecordHeader h,
+                        DecodeRecordHeader(std::string_view(*stored).substr(0, kRecordHeaderSize), where));
+  if (h.id != id || h.type != loc.type || h.codec != loc.codec || h.raw_len != loc.raw_len ||
+      h.stored_len != loc.stored_len)
+    return Status::Corruption(where + ": record header does not match the index");
+  stored->erase(0, kRecordHeaderSize);
+  if (Crc32c(stored->data(), stored->size()) != h.payload_crc) return Status::Corruption(where + ": checksum mismatch");
+  return Status::Ok();
+}
+
+Status PackDirectory::ReadRecord(const ObjectId& id, const ObjectLocation& loc, bool verify_hash,
+                                 std::string* plaintext) {
+  thread_local std::string stored;
+  TUSK_RETURN_IF_ERROR(ReadStored(id, loc, &stored));
+  if (loc.codec == Codec::kRaw) {
+    plaintext->swap(stored);
+  } else {
+    TUSK_RETURN_IF_ERROR(Decompress(loc.codec, stored, loc.raw_len, plaintext)
+                             .Annotate(std::string(ObjectTypeName(loc.type)) + " " + id.Hex()));
+  }
+  if (verify_hash && loc.type == ObjectType::kChunk && Sha256::Of(plaintext->data(), plaintext->size()) != id)
+    return Status::Corruption(std::string("chunk ") + id.Hex() + " in pack " + PackName(loc.pack) +
+                              ": content does not hash to its id");
+  return Status::Ok();
+}
+
+Result<std::vector<PackRecord>> PackDirectory::ListRecords(PackId id) {
+  std::string path = PathOf(id);
+  TUSK_ASSIGN_OR_RETURN(Fd fd, OpenFile(path, O_RDONLY));
+  struct stat st;
+  if (fstat(fd.get(), &st) != 0) return Status::FromErrno(errno, "stat " + path);
+  uint64_t size = static_cast<uint64_t>(st.st_size);
+  char header[kPackHeaderSize];
+  if (size < kPackHeaderSize) return Status::Corruption(path + ": not a pack (too short)");
+  TUSK_RETURN_IF_ERROR(PreadAll(fd.get(), header, sizeof header, 0, path));
+  if (std::memcmp(header, kPackMagic, 8) != 0) return Status::Corruption(path + ": not a pack (bad magic)");
+  std::vector<PackRecord> out;
+  // Sealed: trust the footer if its checksum holds.
+  if (size >= kPackHeaderSize + kTrailerSize) {
+    char trailer[kTrailerSize];
+    TUSK_RETURN_IF_ERROR(PreadAll(fd.get(), trailer, sizeof trailer, size - kTrailerSize, path));
+    if (std::memcmp(trailer + 16, kTrailerMagic, 8) == 0) {
+      uint64_t footer_offset;
+      uint32_t count, crc;
+      std::memcpy(&footer_offset, trailer, 8);
+      std::memcpy(&count, trailer + 8, 4);
+      std::memcpy(&crc, trailer + 12, 4);
+      if (footer_offset + uint64_t{count} * kFooterEntrySize + kTrailerSize == size) {
+        std::string footer(count * kFooterEntrySize, '\0');
+        TUSK_RETURN_IF_ERROR(PreadAll(fd.get(), footer.data(), footer.size(), footer_offset, path));
+        if (Crc32c(footer.data(), footer.size()) == crc) {
+          for (uint32_t i = 0; i < count; i++) {
+            Decoder d(std::string_view(footer).substr(i * kFooterEntrySize, kFooterEntrySize));
+            std::string_view rid;
+            PackRecord r;
+            uint8_t type = 0, codec = 0;
+            d.GetBytes(32, &rid);
+            d.GetFixed64(&r.location.offset);
+            d.GetFixed32(&r.location.raw_len);
+            d.GetFixed32(&r.location.stored_len);
+            d.GetU8(&type);
+            d.GetU8(&codec);
+            if (!ValidType(type) || !ValidCodec(codec)) return Status::Corruption(path + ": bad footer entry");
+            r.id = ObjectId::FromBytes(reinterpret_cast<const uint8_t*>(rid.data()));
+            r.location.pack = id;
+            r.location.type = static_cast<ObjectType>(type);
+            r.location.codec = static_cast<Codec>(codec);
+            out.push_back(r);
+          }
+          return out;
+        }
+      }
+    }
+  }
+  // Unsealed or damaged footer: walk the record headers until one fails.
+  uint64_t offset = kPackHeaderSize;
+  char hbuf[kRecordHeaderSize];
+  while (offset + kRecordHeaderSize <= size) {
+    if (!PreadAll(fd.get(), hbuf, sizeof hbuf, offset, path).ok()) break;
+    auto h = DecodeRecordHeader(std::string_view(hbuf, sizeof hbuf), path);
+    if (!h.ok() || offset + kRecordHeaderSize + h->stored_len > size) break;
+    PackRecord r;
+    r.id = h->id;
+    r.location = {id, offset, h->stored_len, h->raw_len, h->type, h->codec};
+    out.push_back(r);
+    offset += kRecordHeaderSize + h->stored_len;
+  }
+  return out;
+}
+
+Result<std::vector<PackId>> PackDirectory::ListPacks() const {
+  std::vector<PackId> out;
+  std::unique_ptr<DIR, int (*)(DIR*)> top(opendir(dir_.c_str()), closedir);
+  if (!top) return Status::FromErrno(errno, "opendir " + dir_);
+  while (dirent* sub = readdir(top.get())) {
+    std::string subname = sub->d_name;
+    if (subname.size() != 2) continue;
+    std::string subdir = dir_ + "/" + subname;
+    std::unique_ptr<DIR, int (*)(DIR*)> d(opendir(subdir.c_str()), closedir);
+    if (!d) continue;
+    while (dirent* e = readdir(d.get())) {
+      PackId id;
+      if (ParseHexPackName(e->d_name, &id)) out.push_back(id);
+    }
+  }
+  return out;
+}
+
+Status PackDirectory::Remove(PackId id) {
+  {
+    std::lock_guard lock(mu_);
+    open_.erase(id);
+  }
+  std::string path = PathOf(id);
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) return Status::FromErrno(errno, "unlink " + path);
+  return Status::Ok();
+}
+
+Result<uint64_t> PackDirectory::SizeOf(PackId id) const {
+  struct stat st;
+  std::string path = PathOf(id);
+  if (::stat(path.c_str(), &st) != 0) return Status::FromErrno(errno, "stat " + path);
+  return static_cast<uint64_t>(st.st_size);
+}
+
+Result<std::unique_ptr<PackWriter>> PackWriter::Create(PackDirectory* packs) {
+  for (int attempt = 0; attempt < 8; attempt++) {
+    PackId id;
+    if (getrandom(&id, sizeof id, 0) != sizeof id) return Status::FromErrno(errno, "getrandom");
+    std::string path = packs->PathOf(id);
+    TUSK_RETURN_IF_ERROR(MakeDirs(path.substr(0, path.rfind('/'))));
+    auto fd = OpenFile(path, O_WRONLY | O_CREAT | O_EXCL, 0444);
+    if (!fd.ok() && fd.status().code() == Status::Code::kAlreadyExists) continue;
+    if (!fd.ok()) return fd.status();
+    std::unique_ptr<PackWriter> w(new PackWriter(packs, id, std::move(fd).value()));
+    w->path_ = path;
+    Encoder e;
+    e.PutBytes(std::string_view(kPackMagic, 8));
+    e.PutFixed32(kPackVersion);
+    e.PutFixed32(0);
+    w->buffer_ = e.Take();
+    w->size_ = kPackHeaderSize;
+    return w;
+  }
+  return Status::AlreadyExists("could not pick an unused pack name");
+}
+
+PackWriter::~PackWriter() = default;
+
+Status PackWriter::FlushBuffer() {
+  if (buffer_.empty()) return Status::Ok();
+  uint64_t at = size_ - buffer_.size();
+  Status st = PwriteAll(fd_.get(), buffer_.data(), buffer_.size(), at, path_);
+  if (!st.ok()) broken_ = st;
+  buffer_.clear();
+  return st;
+}
+
+Result<ObjectLocation> PackWriter::Append(ObjectType type, const ObjectId& id, Codec codec, uint32_t raw_len,
+                                          std::string_view stored) {
+  if (!broken_.ok()) return broken_;
+  if (sealed_) return Status::InvalidArgument("append to a sealed pack");
+  RecordHeader h{type, codec, raw_len, static_cast<uint32_t>(stored.size()), id, Crc32c(stored.data(), stored.size())};
+  ObjectLocation loc{id_, size_, static_cast<uint32_t>(stored.size()), raw_len, type, codec};
+  buffer_ += EncodeRecordHeader(h);
+  buffer_.append(stored);
+  size_ += kRecordHeaderSize + stored.size();
+  records_.push_back({id, loc});
+  if (buffer_.size() >= kWriteBufferSize) TUSK_RETURN_IF_ERROR(FlushBuffer());
+  return loc;
+}
+
+Status PackWriter::Seal() {
+  if (!broken_.ok()) return broken_;
+  if (sealed_) return Status::Ok();
+  std::string footer;
+  footer.reserve(records_.size() * kFooterEntrySize);
+  for (const auto& r : records_) footer += EncodeFooterEntry(r);
+  Encoder trailer;
+  trailer.PutFixed64(size_);
+  trailer.PutFixed32(static_cast<uint32_t>(records_.size()));
+  trailer.PutFixed32(Crc32c(footer.data(), footer.size()));
+  trailer.PutBytes(std::string_view(kTrailerMagic, 8));
+  buffer_ += footer;
+  buffer_ += trailer.buffer();
+  size_ += footer.size() + kTrailerSize;
+  TUSK_RETURN_IF_ERROR(FlushBuffer());
+  Status st = Fsync(fd_.get(), path_);
+  if (st.ok()) st = FsyncDir(path_.substr(0, path_.rfind('/')));
+  if (st.ok()) st = FsyncDir(packs_->dir());  // the fan-out directory may be new
+  if (!st.ok()) {
+    broken_ = st;
+    return st;
+  }
+  sealed_ = true;
+  fd_.Reset();
+  return Status::Ok();
+}
+
+}  // namespace tusk

@@ -1,0 +1,37 @@
+// The LMDB tables of a store and their key layouts (see store/FORMAT.md).
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tusk::tables {
+
+enum Table : size_t {
+  kObjects = 0,  // object id (32 bytes) -> ObjectLocation (26 bytes)
+  kPacks,        // pack id (8 bytes, big-endian) -> size u64 | record count u32
+  kDatasets,     // dataset name -> created_sec (signed varint)
+  kRefs,         // dataset \0 kind name -> commit id (32 bytes) or empty; kind 'b' branch, 't' tag
+  kCommits,      // dataset \0 commit id (32 bytes) -> empty
+  kFileStats,    // opaque importer key -> opaque stat record
+  kTableCount,
+};
+
+inline std::vector<std::string> Names() {
+  return {"objects", "packs", "datasets", "refs", "commits", "filestats"};
+}
+
+inline std::string RefKey(std::string_view dataset, char kind, std::string_view name) {
+  std::string k(dataset);
+  k += '\0';
+  k += kind;
+  k += name;
+  return k;
+}
+inline std::string DatasetPrefix(std::string_view dataset) {
+  std::string k(dataset);
+  k += '\0';
+  return k;
+}
+
+}  // namespace tusk::tables

@@ -1,0 +1,397 @@
+#include "store/objects.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+
+#include "store/internal/varint.h"
+
+namespace tusk {
+namespace {
+
+constexpr uint8_t kTreeFormat = 1;
+constexpr uint8_t kCommitFormat = 1;
+constexpr uint8_t kLeafPage = 0;
+constexpr uint8_t kIndexPage = 1;
+
+// Page boundaries inside a large directory: after at least kMinPageEntries,
+// cut after an entry whose name hash is 0 mod kPageCutModulus; never exceed
+// kMaxPageEntries. Average page: ~320 entries.
+constexpr size_t kMinPageEntries = 64;
+constexpr uint64_t kPageCutModulus = 256;
+constexpr size_t kMaxPageEntries = 2048;
+
+uint64_t NameHash(std::string_view name) {
+  uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a, then a final mix
+  for (unsigned char c : name) h = (h ^ c) * 0x100000001b3ull;
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  return h ^ (h >> 33);
+}
+
+void EncodeEntry(Encoder& e, const TreeEntry& t) {
+  e.PutString(t.name);
+  e.PutU8(static_cast<uint8_t>(t.kind));
+  e.PutVarint(t.mode);
+  e.PutVarint(t.uid);
+  e.PutVarint(t.gid);
+  e.PutVarint(t.size);
+  e.PutSigned(t.mtime_sec);
+  e.PutVarint(t.mtime_nsec);
+  switch (t.kind) {
+    case EntryKind::kFile:
+      e.PutVarint(t.chunks.size());
+      for (const auto& c : t.chunks) {
+        e.PutBytes(c.id.view());
+        e.PutVarint(c.length);
+      }
+      break;
+    case EntryKind::kDirectory:
+      e.PutBytes(t.tree.view());
+      break;
+    case EntryKind::kSymlink:
+      e.PutString(t.target);
+      break;
+  }
+  e.PutString(t.extensions);
+}
+
+bool ValidEntryName(std::string_view name) {
+  return !name.empty() && name != "." && name != ".." && name.find('/') == std::string_view::npos &&
+         name.find('\0') == std::string_view::npos;
+}
+
+Status CheckExtensions(std::string_view ext) {
+  Decoder d(ext);
+  while (!d.empty()) {
+    uint64_t tag;
+    std::string_view value;
+    if (!d.GetVarint(&tag) || !d.GetString(&value)) return Status::Corruption("bad tree entry extensions");
+    // No extension tags are defined yet; odd tags are critical and must be
+    // understood to read the entry correctly.
+    if (tag & 1) return Status::Unsupported("tree entry uses extension " + std::to_string(tag) + " unknown to this version");
+  }
+  return Status::Ok();
+}
+
+Status DecodeEntry(Decoder& d, TreeEntry* t) {
+  std::string_view name, target, ext;
+  uint8_t kind;
+  auto bad = [] { return Status::Corruption("bad tree entry"); };
+  if (!d.GetString(&name) || !ValidEntryName(name) || !d.GetU8(&kind) || kind < 1 || kind > 3) return bad();
+  t->name.assign(name);
+  t->kind = static_cast<EntryKind>(kind);
+  if (!d.GetVarintAs(&t->mode) || !d.GetVarintAs(&t->uid) || !d.GetVarintAs(&t->gid) || !d.GetVarint(&t->size) ||
+      !d.GetSigned(&t->mtime_sec) || !d.GetVarintAs(&t->mtime_nsec) || t->mtime_nsec >= 1000000000u)
+    return bad();
+  uint32_t want_type = t->kind == EntryKind::kFile ? S_IFREG : t->kind == EntryKind::kDirectory ? S_IFDIR : S_IFLNK;
+  if ((t->mode & S_IFMT) != want_type) return bad();
+  switch (t->kind) {
+    case EntryKind::kFile: {
+      uint64_t n, total = 0;
+      if (!d.GetVarint(&n) || n > d.remaining() / 33) return bad();
+      t->chunks.resize(n);
+      for (auto& c : t->chunks) {
+        std::string_view id;
+        if (!d.GetBytes(32, &id) || !d.GetVarint(&c.length) || c.length == 0) return bad();
+        c.id = ObjectId::FromBytes(reinterpret_cast<const uint8_t*>(id.data()));
+        total += c.length;
+      }
+      if (total != t->size) return Status::Corruption("tree entry " + t->name + ": chunk lengths do not add up to its size");
+      break;
+    }
+    case EntryKind::kDirectory: {
+      std::string_view id;
+      if (!d.GetBytes(32, &id)) return bad();
+      t->tree = ObjectId::FromBytes(reinterpret_cast<const uint8_t*>(id.data()));
+      break;
+    }
+    case EntryKind::kSymlink:
+      if (!d.GetString(&target)) return bad();
+      t->target.assign(target);
+      break;
+  }
+  if (!d.GetString(&ext)) return bad();
+  TUSK_RETURN_IF_ERROR(CheckExtensions(ext));
+  t->extensions.assign(ext);
+  return Status::Ok();
+}
+
+Result<TreePage> ReadPage(ObjectSource& source, const ObjectId& id) {
+  TUSK_ASSIGN_OR_RETURN(std::string bytes, source.ReadObject(id, ObjectType::kTree));
+  auto page = DecodeTreePage(bytes);
+  if (!page.ok()) return page.status().Annotate("tree " + id.ShortHex());
+  return page;
+}
+
+Result<ObjectId> WritePage(ObjectSink& sink, const TreePage& page) {
+  return sink.WriteObject(ObjectType::kTree, EncodeTreePage(page));
+}
+
+// Splits `items` into groups at content-defined boundaries of their names.
+template <typename T, typename NameOf>
+std::vector<std::vector<T>> SplitIntoPages(const std::vector<T>& items, NameOf name_of) {
+  std::vector<std::vector<T>> pages(1);
+  for (const auto& item : items) {
+    pages.back().push_back(item);
+    size_t n = pages.back().size();
+    if (n >= kMaxPageEntries || (n >= kMinPageEntries && NameHash(name_of(item)) % kPageCutModulus == 0))
+      pages.emplace_back();
+  }
+  if (pages.back().empty()) pages.pop_back();
+  return pages;
+}
+
+Result<ObjectId> WriteIndexLevel(ObjectSink& sink, std::vector<TreePage::Child> children) {
+  while (children.size() > kMaxLeafEntries) {
+    std::vector<TreePage::Child> parents;
+    for (auto& group : SplitIntoPages(children, [](const TreePage::Child& c) { return c.first_name; })) {
+      TreePage page;
+      page.is_index = true;
+      uint64_t count = 0;
+      for (const auto& c : group) count += c.entry_count;
+      std::string first = group.front().first_name;
+      page.children = std::move(group);
+      TUSK_ASSIGN_OR_RETURN(ObjectId id, WritePage(sink, page));
+      parents.push_back({first, id, count});
+    }
+    children = std::move(parents);
+  }
+  TreePage root;
+  root.is_index = true;
+  root.children = std::move(children);
+  return WritePage(sink, root);
+}
+
+}  // namespace
+
+bool TreeEntry::SameContent(const TreeEntry& other) const {
+  if (kind != other.kind) return false;
+  switch (kind) {
+    case EntryKind::kFile: return size == other.size && chunks == other.chunks;
+    case EntryKind::kDirectory: return tree == other.tree;
+    case EntryKind::kSymlink: return target == other.target;
+  }
+  return false;
+}
+
+std::string EncodeTreePage(const TreePage& page) {
+  Encoder e;
+  e.PutU8(kTreeFormat);
+  if (!page.is_index) {
+    e.PutU8(kLeafPage);
+    e.PutVarint(page.entries.size());
+    for (const auto& t : page.entries) EncodeEntry(e, t);
+  } else {
+    e.PutU8(kIndexPage);
+    e.PutVarint(page.children.size());
+    for (const auto& c : page.children) {
+      e.PutString(c.first_name);
+      e.PutBytes(c.id.view());
+      e.PutVarint(c.entry_count);
+    }
+  }
+  return e.Take();
+}
+
+Result<TreePage> DecodeTreePage(std::string_view bytes) {
+  Decoder d(bytes);
+  uint8_t format, kind;
+  uint64_t n;
+  if (!d.GetU8(&format)) return Status::Corruption("empty tree page");
+  if (format != kTreeFormat) return Status::Unsupported("tree page format " + std::to_string(format) + " is not supported");
+  if (!d.GetU8(&kind) || kind > kIndexPage || !d.GetVarint(&n) || n > d.remaining())
+    return Status::Corruption("bad tree page header");
+  TreePage page;
+  page.is_index = kind == kIndexPage;
+  if (!page.is_index) {
+    page.entries.resize(n);
+    for (auto& t : page.entries) TUSK_RETURN_IF_ERROR(DecodeEntry(d, &t));
+    for (size_t i = 1; i < page.entries.size(); i++)
+      if (!(page.entries[i - 1].name < page.entries[i].name)) return Status::Corruption("tree page entries out of order");
+  } else {
+    if (n == 0) return Status::Corruption("empty index page");
+    page.children.resize(n);
+    for (auto& c : page.children) {
+      std::string_view name, id;
+      if (!d.GetString(&name) || !d.GetBytes(32, &id) || !d.GetVarint(&c.entry_count))
+        return Status::Corruption("bad index page entry");
+      c.first_name.assign(name);
+      c.id = ObjectId::FromBytes(reinterpret_cast<const uint8_t*>(id.data()));
+    }
+    for (size_t i = 1; i < page.children.size(); i++)
+      if (!(page.children[i - 1].first_name < page.children[i].first_name))
+        return Status::Corruption("index page entries out of order");
+  }
+  if (!d.empty()) return Status::Corruption("trailing bytes after tree page");
+  return page;
+}
+
+Result<ObjectId> WriteDirectory(ObjectSink& sink, const std::vector<TreeEntry>& entries) {
+  for (size_t i = 0; i < entries.size(); i++) {
+    if (!ValidEntryName(entries[i].name)) return Status::InvalidArgument("invalid entry name '" + entries[i].name + "'");
+    if (i > 0 && !(entries[i - 1].name < entries[i].name))
+      return Status::InvalidArgument("directory entries must be sorted and unique (at '" + entries[i].name + "')");
+  }
+  if (entries.size() <= kMaxLeafEntries) {
+    TreePage page;
+    page.entries = entries;
+    return WritePage(sink, page);
+  }
+  std::vector<TreePage::Child> children;
+  for (auto& group : SplitIntoPages(entries, [](const TreeEntry& t) { return t.name; })) {
+    TreePage page;
+    std::string first = group.front().name;
+    uint64_t count = group.size();
+    page.entries = std::move(group);
+    TUSK_ASSIGN_OR_RETURN(ObjectId id, WritePage(sink, page));
+    children.push_back({first, id, count});
+  }
+  return WriteIndexLevel(sink, std::move(children));
+}
+
+Status ForEachEntry(ObjectSource& source, const ObjectId& root, const std::function<bool(const TreeEntry&)>& fn) {
+  // Iterative depth-first walk over pages; returns false through `stop`.
+  bool stop = false;
+  std::function<Status(const ObjectId&)> visit = [&](const ObjectId& id) -> Status {
+    TUSK_ASSIGN_OR_RETURN(TreePage page, ReadPage(source, id));
+    if (!page.is_index) {
+      for (const auto& t : page.entries)
+        if (!fn(t)) {
+          stop = true;
+          break;
+        }
+      return Status::Ok();
+    }
+    for (const auto& c : page.children) {
+      TUSK_RETURN_IF_ERROR(visit(c.id));
+      if (stop) break;
+    }
+    return Status::Ok();
+  };
+  return visit(root);
+}
+
+Result<std::vector<TreeEntry>> ReadDirectory(ObjectSource& source, const ObjectId& root) {
+  std::vector<TreeEntry> out;
+  TUSK_RETURN_IF_ERROR(ForEachEntry(source, root, [&](const TreeEntry& t) {
+    out.push_back(t);
+    return true;
+  }));
+  return out;
+}
+
+Result<std::optional<TreeEntry>> LookupEntry(ObjectSource& source, const ObjectId& root, std::string_view name) {
+  ObjectId id = root;
+  for (int depth = 0; depth < 64; depth++) {
+    TUSK_ASSIGN_OR_RETURN(TreePage page, ReadPage(source, id));
+    if (!page.is_index) {
+      auto it = std::lower_bound(page.entries.begin(), page.entries.end(), name,
+                                 [](const TreeEntry& t, std::string_view n) { return t.name < n; });
+      if (it != page.entries.end() && it->name == name) return std::optional<TreeEntry>(std::move(*it));
+      return std::optional<TreeEntry>();
+    }
+    // The last child whose first name is <= name.
+    auto it = std::upper_bound(page.children.begin(), page.children.end(), name,
+                               [](std::string_view n, const TreePage::Child& c) { return n < c.first_name; });
+    if (it == page.children.begin()) return std::optional<TreeEntry>();
+    id = std::prev(it)->id;
+  }
+  return Status::Corruption("tree " + root.ShortHex() + " is nested too deeply");
+}
+
+Result<TreeEntry> LookupPath(ObjectSource& source, const ObjectId& root, std::string_view path) {
+  TreeEntry current;
+  current.kind = EntryKind::kDirectory;
+  current.mode = S_IFDIR | 0755;
+  current.tree = root;
+  std::string walked;
+  while (!path.empty()) {
+    size_t slash = path.find('/');
+    std::string_view part = path.substr(0, slash);
+    path = slash == std::string_view::npos ? std::string_view() : path.substr(slash + 1);
+    if (part.empty() || part == ".") continue;
+    if (current.kind != EntryKind::kDirectory) return Status::NotFound(walked + " is not a directory");
+    TUSK_ASSIGN_OR_RETURN(std::optional<TreeEntry> next, LookupEntry(source, current.tree, part));
+    walked += (walked.empty() ? "" : "/") + std::string(part);
+    if (!next) return Status::NotFound("no such file or directory: " + walked);
+    current = std::move(*next);
+  }
+  return current;
+}
+
+Status ForEachPage(ObjectSource& source, const ObjectId& root, const std::function<void(const ObjectId&)>& fn) {
+  fn(root);
+  TUSK_ASSIGN_OR_RETURN(TreePage page, ReadPage(source, root));
+  if (page.is_index)
+    for (const auto& c : page.children) TUSK_RETURN_IF_ERROR(ForEachPage(source, c.id, fn));
+  return Status::Ok();
+}
+
+std::string EncodeCommit(const Commit& c) {
+  Encoder e;
+  e.PutU8(kCommitFormat);
+  e.PutString(c.dataset);
+  e.PutBytes(c.root.view());
+  e.PutVarint(c.parents.size());
+  for (const auto& p : c.parents) e.PutBytes(p.view());
+  e.PutString(c.author);
+  e.PutSigned(c.time_sec);
+  e.PutString(c.message);
+  e.PutVarint(c.metadata.size());
+  for (const auto& [k, v] : c.metadata) {
+    e.PutString(k);
+    e.PutString(v);
+  }
+  e.PutVarint(c.provenance.size());
+  for (const auto& p : c.provenance) {
+    e.PutString(p.dataset);
+    e.PutBytes(p.commit.view());
+  }
+  e.PutVarint(c.file_count);
+  e.PutVarint(c.total_bytes);
+  return e.Take();
+}
+
+Result<Commit> DecodeCommit(std::string_view bytes) {
+  Decoder d(bytes);
+  Commit c;
+  uint8_t format;
+  std::string_view s, id;
+  uint64_t n;
+  auto bad = [] { return Status::Corruption("bad commit encoding"); };
+  auto get_id = [&](ObjectId* out) {
+    if (!d.GetBytes(32, &id)) return false;
+    *out = ObjectId::FromBytes(reinterpret_cast<const uint8_t*>(id.data()));
+    return true;
+  };
+  if (!d.GetU8(&format)) return bad();
+  if (format != kCommitFormat) return Status::Unsupported("commit format " + std::to_string(format) + " is not supported");
+  if (!d.GetString(&s)) return bad();
+  c.dataset.assign(s);
+  if (!get_id(&c.root) || !d.GetVarint(&n) || n > d.remaining() / 32) return bad();
+  c.parents.resize(n);
+  for (auto& p : c.parents)
+    if (!get_id(&p)) return bad();
+  if (!d.GetString(&s)) return bad();
+  c.author.assign(s);
+  if (!d.GetSigned(&c.time_sec) || !d.GetString(&s)) return bad();
+  c.message.assign(s);
+  if (!d.GetVarint(&n) || n > d.remaining()) return bad();
+  for (uint64_t i = 0; i < n; i++) {
+    std::string_view k, v;
+    if (!d.GetString(&k) || !d.GetString(&v)) return bad();
+    c.metadata.emplace_back(std::string(k), std::string(v));
+  }
+  if (!d.GetVarint(&n) || n > d.remaining()) return bad();
+  for (uint64_t i = 0; i < n; i++) {
+    Provenance p;
+    if (!d.GetString(&s) || !get_id(&p.commit)) return bad();
+    p.dataset.assign(s);
+    c.provenance.push_back(std::move(p));
+  }
+  if (!d.GetVarint(&c.file_count) || !d.GetVarint(&c.total_bytes) || !d.empty()) return bad();
+  return c;
+}
+
+}  // namespace tusk

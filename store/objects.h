@@ -1,0 +1,131 @@
+// Trees and commits: the immutable objects a dataset version is made of.
+//
+// A directory is a Merkle tree of pages. A directory with at most
+// kMaxLeafEntries entries is one leaf page; a larger one is split into leaf
+// pages at content-defined boundaries (a hash of the entry name), so adding
+// or removing one name rewrites one leaf and the index page above it, not
+// the whole directory. Index pages list their children's first names, so a
+// lookup is a binary search per level, never a linear scan.
+//
+// A regular file's content is its list of chunks (id and length). A ChunkRef
+// with the all-zero id is a hole: `length` zero bytes that are not stored.
+//
+// Every entry keeps full st_mode bits, owner, size and mtime, plus an opaque
+// `extensions` field (tag-length-value) reserved for xattrs and hard-link
+// groups; decoders preserve it verbatim and refuse unknown critical tags.
+//
+// Thread-safety: plain values; the free functions are reentrant.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "store/ids.h"
+#include "store/status.h"
+
+namespace tusk {
+
+enum class EntryKind : uint8_t { kFile = 1, kDirectory = 2, kSymlink = 3 };
+
+struct ChunkRef {
+  ObjectId id;  // all-zero: a hole
+  uint64_t length = 0;
+  bool IsHole() const { return id.IsZero(); }
+  bool operator==(const ChunkRef&) const = default;
+};
+
+struct TreeEntry {
+  std::string name;
+  EntryKind kind = EntryKind::kFile;
+  uint32_t mode = 0;  // full st_mode, including the S_IFMT type bits
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  uint64_t size = 0;  // file: bytes; symlink: target length; directory: entry count
+  int64_t mtime_sec = 0;
+  uint32_t mtime_nsec = 0;
+  std::vector<ChunkRef> chunks;  // kFile
+  ObjectId tree;                 // kDirectory: root page of the subdirectory
+  std::string target;            // kSymlink
+  std::string extensions;        // reserved; see FORMAT.md
+
+  // Same content (for files: same chunks; directories: same tree; symlinks:
+  // same target), ignoring name and metadata.
+  bool SameContent(const TreeEntry& other) const;
+  bool operator==(const TreeEntry&) const = default;
+};
+
+// Reads and writes encoded objects; implemented by the repository.
+class ObjectSource {
+ public:
+  virtual ~ObjectSource() = default;
+  virtual Result<std::string> ReadObject(const ObjectId& id, ObjectType type) = 0;
+};
+class ObjectSink {
+ public:
+  virtual ~ObjectSink() = default;
+  // Stores an encoded tree or commit (deduplicated) and returns its id.
+  virtual Result<ObjectId> WriteObject(ObjectType type, std::string encoding) = 0;
+};
+
+inline constexpr size_t kMaxLeafEntries = 1024;
+
+// Writes a directory. `entries` must be sorted by name with no duplicates
+// (InvalidArgument otherwise). Returns the id of its root page.
+Result<ObjectId> WriteDirectory(ObjectSink& sink, const std::vector<TreeEntry>& entries);
+
+// Calls fn for every entry of the directory in name order; stops early when
+// fn returns false.
+Status ForEachEntry(ObjectSource& source, const ObjectId& root, const std::function<bool(const TreeEntry&)>& fn);
+Result<std::vector<TreeEntry>> ReadDirectory(ObjectSource& source, const ObjectId& root);
+// Finds one name, reading only the pages on its path.
+Result<std::optional<TreeEntry>> LookupEntry(ObjectSource& source, const ObjectId& root, std::string_view name);
+// Resolves a slash-separated path ("" or "/" is the root itself, returned as
+// a directory entry named "").
+Result<TreeEntry> LookupPath(ObjectSource& source, const ObjectId& root, std::string_view path);
+// The ids of the pages that make up a directory (the root and, for large
+// directories, the pages below it), for reachability walks.
+Status ForEachPage(ObjectSource& source, const ObjectId& root, const std::function<void(const ObjectId&)>& fn);
+
+struct Provenance {
+  std::string dataset;
+  ObjectId commit;
+  bool operator==(const Provenance&) const = default;
+};
+
+struct Commit {
+  std::string dataset;
+  ObjectId root;
+  std::vector<ObjectId> parents;
+  std::string author;
+  int64_t time_sec = 0;  // Unix time of the commit
+  std::string message;
+  std::vector<std::pair<std::string, std::string>> metadata;  // in the order given
+  std::vector<Provenance> provenance;
+  uint64_t file_count = 0;   // regular files in the tree
+  uint64_t total_bytes = 0;  // sum of their sizes
+  bool operator==(const Commit&) const = default;
+};
+
+std::string EncodeCommit(const Commit& commit);
+Result<Commit> DecodeCommit(std::string_view bytes);
+
+// Page codec, exposed for tests and fuzzing.
+struct TreePage {
+  bool is_index = false;
+  std::vector<TreeEntry> entries;  // leaf
+  struct Child {
+    std::string first_name;
+    ObjectId id;
+    uint64_t entry_count = 0;
+  };
+  std::vector<Child> children;  // index
+};
+std::string EncodeTreePage(const TreePage& page);
+Result<TreePage> DecodeTreePage(std::string_view bytes);
+
+}  // namespace tusk

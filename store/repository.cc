@@ -1,0 +1,528 @@
+#include "store/repository.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <ctime>
+#include <sstream>
+
+#include "store/internal/codec.h"
+#include "store/internal/file.h"
+#include "store/internal/lmdb.h"
+#include "store/internal/pack.h"
+#include "store/internal/tables.h"
+#include "store/internal/varint.h"
+
+namespace tusk {
+namespace {
+
+constexpr uint64_t kPackTargetSize = 32ull << 20;
+constexpr char kConfigFile[] = "config";
+constexpr char kFormatKey[] = "tusk-store-format";
+
+std::string PackKey(PackId id) {
+  std::string k(8, '\0');
+  for (int i = 0; i < 8; i++) k[i] = static_cast<char>(id >> (56 - 8 * i));
+  return k;
+}
+
+bool IsHexPrefix(const std::string& s) {
+  return s.size() >= 4 && s.size() <= 64 &&
+         std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+ObjectId IdFromView(std::string_view v) { return ObjectId::FromBytes(reinterpret_cast<const uint8_t*>(v.data())); }
+
+}  // namespace
+
+// ---- StoreConfig ----
+
+Status StoreConfig::Validate() const {
+  TUSK_RETURN_IF_ERROR(chunker.Validate());
+  if (compression_level < 0 || compression_level > 19)
+    return Status::InvalidArgument("compression level must be between 0 and 19, got " + std::to_string(compression_level));
+  return Status::Ok();
+}
+
+std::string StoreConfig::Encode() const {
+  std::ostringstream out;
+  out << kFormatKey << " " << kStoreFormatVersion << "\n"
+      << "chunk-min " << chunker.min_size << "\n"
+      << "chunk-avg " << chunker.avg_size << "\n"
+      << "chunk-max " << chunker.max_size << "\n"
+      << "compression-level " << compression_level << "\n";
+  return out.str();
+}
+
+Result<StoreConfig> StoreConfig::Parse(const std::string& text, const std::string& path) {
+  StoreConfig c;
+  std::istringstream in(text);
+  std::string key;
+  long long value;
+  bool have_format = false;
+  while (in >> key) {
+    if (!(in >> value)) return Status::Corruption(path + ": bad value for '" + key + "'");
+    if (key == kFormatKey) {
+      if (value != kStoreFormatVersion)
+        return Status::Unsupported("store format version " + std::to_string(value) + " in " + path +
+                                   " is not supported by this tusk (it reads version " +
+                                   std::to_string(kStoreFormatVersion) + ")");
+      have_format = true;
+    } else if (key == "chunk-min") {
+      c.chunker.min_size = static_cast<uint32_t>(value);
+    } else if (key == "chunk-avg") {
+      c.chunker.avg_size = static_cast<uint32_t>(value);
+    } else if (key == "chunk-max") {
+      c.chunker.max_size = static_cast<uint32_t>(value);
+    } else if (key == "compression-level") {
+      c.compression_level = static_cast<int>(value);
+    } else {
+      return Status::Unsupported(path + ": unknown setting '" + key + "' (written by a newer tusk?)");
+    }
+  }
+  if (!have_format) return Status::Corruption(path + ": no format version; not a tusk store config");
+  TUSK_RETURN_IF_ERROR(c.Validate().Annotate(path));
+  return c;
+}
+
+// ---- opening ----
+
+Status Repository::Create(const std::string& dir, const StoreConfig& config) {
+  TUSK_RETURN_IF_ERROR(config.Validate());
+  struct stat st;
+  if (::stat(JoinPath(dir, kConfigFile).c_str(), &st) == 0)
+    return Status::AlreadyExists(dir + " is already a tusk store");
+  if (::stat(dir.c_str(), &st) == 0) {
+    if (!S_ISDIR(st.st_mode)) return Status::AlreadyExists(dir + " exists and is not a directory");
+    std::unique_ptr<DIR, int (*)(DIR*)> d(opendir(dir.c_str()), closedir);
+    if (!d) return Status::FromErrno(errno, "open " + dir);
+    while (dirent* e = readdir(d.get())) {
+      std::string n = e->d_name;
+      if (n != "." && n != "..")
+        return Status::AlreadyExists(dir + " is not empty; choose an empty or new directory for the store");
+    }
+  }
+  TUSK_RETURN_IF_ERROR(MakeDirs(dir));
+  TUSK_RETURN_IF_ERROR(MakeDirs(JoinPath(dir, "packs")));
+  TUSK_RETURN_IF_ERROR(MakeDirs(JoinPath(dir, "index")));
+  {
+    TUSK_ASSIGN_OR_RETURN(auto env, LmdbEnv::Open(JoinPath(dir, "index"), tables::Names()));
+  }
+  TUSK_ASSIGN_OR_RETURN(Fd lock, OpenFile(JoinPath(dir, "lock"), O_RDWR | O_CREAT, 0644));
+  // The config is written last: a store without it is not a store yet, so an
+  // interrupted init can simply be repeated.
+  return WriteFileAtomically(JoinPath(dir, kConfigFile), config.Encode());
+}
+
+Result<std::unique_ptr<Repository>> Repository::Open(const std::string& dir) {
+  std::string config_path = JoinPath(dir, kConfigFile);
+  auto text = ReadWholeFile(config_path);
+  if (!text.ok()) {
+    if (text.status().code() == Status::Code::kNotFound)
+      return Status::NotFound(dir + " is not a tusk store (no config file); create one with 'tusk init'");
+    return text.status();
+  }
+  TUSK_ASSIGN_OR_RETURN(StoreConfig config, StoreConfig::Parse(*text, config_path));
+  std::unique_ptr<Repository> repo(new Repository());
+  repo->dir_ = dir;
+  repo->config_ = config;
+  TUSK_ASSIGN_OR_RETURN(repo->env_, LmdbEnv::Open(JoinPath(dir, "index"), tables::Names()));
+  repo->packs_ = std::make_unique<PackDirectory>(JoinPath(dir, "packs"));
+  return repo;
+}
+
+Repository::~Repository() = default;
+
+Result<Fd> Repository::LockStore(bool exclusive) {
+  TUSK_ASSIGN_OR_RETURN(Fd fd, OpenFile(JoinPath(dir_, "lock"), O_RDWR | O_CREAT, 0644));
+  int rc;
+  do {
+    rc = ::flock(fd.get(), exclusive ? LOCK_EX : LOCK_SH);
+  } while (rc != 0 && errno == EINTR);
+  if (rc != 0) return Status::FromErrno(errno, "lock " + dir_);
+  return fd;
+}
+
+// ---- objects ----
+
+Result<std::string> Repository::ReadObject(const ObjectId& id, ObjectType type) {
+  ObjectLocation loc;
+  {
+    TUSK_ASSIGN_OR_RETURN(LmdbTxn txn, env_->BeginRead());
+    auto v = txn.Get(env_->db(tables::kObjects), id.view());
+    if (!v.ok()) {
+      if (v.status().code() == Status::Code::kNotFound)
+        return Status::Corruption(std::string(ObjectTypeName(type)) + " " + id.Hex() + " is missing from the store");
+      return v.status();
+    }
+    TUSK_ASSIGN_OR_RETURN(loc, ObjectLocation::Decode(*v));
+  }
+  if (loc.type != type)
+    return Status::Corruption("object " + id.Hex() + " is a " + ObjectTypeName(loc.type) + ", expected a " +
+                              ObjectTypeName(type));
+  std::string out;
+  TUSK_RETURN_IF_ERROR(packs_->ReadRecord(id, loc, verify_chunk_hashes_, &out));
+  if (type != ObjectType::kChunk && HashObject(type, out) != id)
+    return Status::Corruption(std::string(ObjectTypeName(type)) + " " + id.Hex() + " does not hash to its id");
+  return out;
+}
+
+Result<Commit> Repository::ReadCommit(const ObjectId& id) {
+  TUSK_ASSIGN_OR_RETURN(std::string bytes, ReadObject(id, ObjectType::kCommit));
+  auto c = DecodeCommit(bytes);
+  if (!c.ok()) return c.status().Annotate("commit " + id.Hex());
+  return c;
+}
+
+Result<bool> Repository::Contains(const ObjectId& id) {
+  TUSK_ASSIGN_OR_RETURN(LmdbTxn txn, env_->BeginRead());
+  auto v = txn.Get(env_->db(tables::kObjects), id.view());
+  if (v.ok()) return true;
+  if (v.status().code() == Status::Code::kNotFound) return false;
+  return v.status();
+}
+
+// ---- datasets ----
+
+Status Repository::CheckDataset(const std::string& name) {
+  TUSK_RETURN_IF_ERROR(ValidateName("dataset", name));
+  TUSK_ASSIGN_OR_RETURN(LmdbTxn txn, env_->BeginRead());
+  auto v = txn.Get(env_->db(tables::kDatasets), name);
+  if (v.ok()) return Status::Ok();
+  if (v.status().code() == Status::Code::kNotFound)
+    return Status::NotFound("no dataset named '" + name + "' (see 'tusk dataset list')");
+  return v.status();
+}
+
+Status Repository::CreateDataset(const std::string& name) {
+  TUSK_RETURN_IF_ERROR(ValidateName("dataset", name));
+  return env_->Update([&](LmdbTxn& txn) -> Status {
+    if (txn.Get(env_->db(tables::kDatasets), name).ok())
+      return Status::AlreadyExists("dataset '" + name + "' already exists");
+    Encoder e;
+    e.PutSigned(static_cast<int64_t>(::time(nullptr)));
+    TUSK_RETURN_IF_ERROR(txn.Put(env_->db(tables::kDatasets), name, e.buffer()));
+    return txn.Put(env_->db(tables::kRefs), tables::RefKey(name, 'b', kDefaultBranch), "");
+  });
+}
+
+Status Repository::DeleteDataset(const std::string& name) {
+  TUSK_RETURN_IF_ERROR(CheckDataset(name));
+  return env_->Update([&](LmdbTxn& txn) -> Status {
+    TUSK_RETURN_IF_ERROR(txn.Delete(env_->db(tables::kDatasets), name));
+    std::string prefix = tables::DatasetPrefix(name);
+    for (size_t table : {tables::kRefs, tables::kCommits, tables::kFileStats}) {
+      std::vector<std::string> keys;
+      TUSK_RETURN_IF_ERROR(txn.ScanPrefix(env_->db(table), prefix, [&](std::string_view k, std::string_view) {
+        keys.emplace_back(k);
+        return true;
+      }));
+      for (const auto& k : keys) TUSK_RETURN_IF_ERROR(txn.Delete(env_->db(table), k));
+    }
+    return Status::Ok();
+  });
+}
+
+Result<std::vector<DatasetInfo>> Repository::ListDatasets() {
+  std::vector<DatasetInfo> out;
+  TUSK_ASSIGN_OR_RETURN(LmdbTxn txn, env_->BeginRead());
+  TUSK_RETURN_IF_ERROR(txn.ScanPrefix(env_->db(tables::kDatasets), "", [&](std::string_view k, std::string_view v) {
+    DatasetInfo info;
+    info.name = std::string(k);
+    Decoder d(v);
+    d.GetSigned(&info.created_sec);
+    out.push_back(std::move(info));
+    return true;
+  }));
+  for (auto& info : out) {
+    TUSK_RETURN_IF_ERROR(txn.ScanPrefix(env_->db(tables::kRefs), tables::DatasetPrefix(info.name),
+                                        [&](std::string_view k, std::string_view) {
+                                          char kind = k[info.name.size() + 1];
+                                          (kind == 'b' ? info.branch_count : info.tag_count)++;
+                                          return true;
+                                        }));
+  }
+  return out;
+}
+
+// ---- refs ----
+
+Result<std::vector<RefInfo>> Repository::ListRefs(const std::string& dataset, char kind) {
+  TUSK_RETURN_IF_ERROR(CheckDataset(dataset));
+  std::vector<RefInfo> out;
+  TUSK_ASSIGN_OR_RETURN(LmdbTxn txn, env_->BeginRead());
+  std::string prefix = tables::RefKey(dataset, kind, "");
+  TUSK_RETURN_IF_ERROR(txn.ScanPrefix(env_->db(tables::kRefs), prefix, [&](std::string_view k, std::string_view v) {
+    RefInfo r;
+    r.name = std::string(k.substr(prefix.size()));
+    if (v.size() == ObjectId::kSize) r.commit = IdFromView(v);
+    out.push_back(std::move(r));
+    return true;
+  }));
+  return out;
+}
+
+Result<std::vector<RefInfo>> Repository::ListBranches(const std::string& dataset) { return ListRefs(dataset, 'b'); }
+Result<std::vector<RefInfo>> Repository::ListTags(const std::string& dataset) { return ListRefs(dataset, 't'); }
+
+Result<std::optional<ObjectId>> Repository::GetBranch(const std::string& dataset, const std::string& branch) {
+  TUSK_RETURN_IF_ERROR(CheckDataset(dataset));
+  TUSK_ASSIGN_OR_RETURN(LmdbTxn txn, env_->BeginRead());
+  auto v = txn.Get(env_->db(tables::kRefs), tables::RefKey(dataset, 'b', branch));
+  if (!v.ok()) {
+    if (v.status().code() == Status::Code::kNotFound)
+      return Status::NotFound("dataset '" + dataset + "' has no branch '" + branch + "' (see 'tusk branch " + dataset + "')");
+    return v.status();
+  }
+  if (v->size() == ObjectId::kSize) return std::optional<ObjectId>(IdFromView(*v));
+  return std::optional<ObjectId>();
+}
+
+Status Repository::CreateRef(const std::string& dataset, char kind, const std::string& name,
+                             const std::optional<ObjectId>& at) {
+  const char* what = kind == 'b' ? "branch" : "tag";
+  TUSK_RETURN_IF_ERROR(ValidateName(what, name));
+  TUSK_RETURN_IF_ERROR(CheckDataset(dataset));
+  return env_->Update([&](LmdbTxn& txn) -> Status {
+    auto refs = env_->db(tables::kRefs);
+    if (txn.Get(refs, tables::RefKey(dataset, 'b', name)).ok())
+      return Status::AlreadyExists("dataset '" + dataset + "' already has a branch named '" + name + "'");
+    if (txn.Get(refs, tables::RefKey(dataset, 't', name)).ok())
+      return Status::AlreadyExists("dataset '" + dataset + "' already has a tag named '" + name + "'");
+    if (at && !txn.Get(env_->db(tables::kCommits), tables::DatasetPrefix(dataset) + std::string(at->view())).ok())
+      return Status::NotFound("commit " + at->ShortHex() + " does not belong to dataset '" + dataset + "'");
+    return txn.Put(refs, tables::RefKey(dataset, kind, name), at ? at->view() : std::string_view());
+  });
+}
+
+Status Repository::DeleteRef(const std::string& dataset, char kind, const std::string& name) {
+  const char* what = kind == 'b' ? "branch" : "tag";
+  TUSK_RETURN_IF_ERROR(CheckDataset(dataset));
+  return env_->Update([&](LmdbTxn& txn) -> Status {
+    std::string key = tables::RefKey(dataset, kind, name);
+    if (!txn.Get(env_->db(tables::kRefs), key).ok())
+      return Status::NotFound("dataset '" + dataset + "' has no " + what + " named '" + name + "'");
+    return txn.Delete(env_->db(tables::kRefs), key);
+  });
+}
+
+Status Repository::CreateBranch(const std::string& dataset, const std::string& name, const std::optional<ObjectId>& at) {
+  return CreateRef(dataset, 'b', name, at);
+}
+Status Repository::DeleteBranch(const std::string& dataset, const std::string& name) { return DeleteRef(dataset, 'b', name); }
+Status Repository::CreateTag(const std::string& dataset, const std::string& name, const ObjectId& at) {
+  return CreateRef(dataset, 't', name, at);
+}
+Status Repository::DeleteTag(const std::string& dataset, const std::string& name) { return DeleteRef(dataset, 't', name); }
+
+Result<std::vector<ObjectId>> Repository::FindCommitsByPrefix(const std::string& dataset, const std::string& hex) {
+  // Scan by the whole bytes of the prefix, then filter on a trailing nibble.
+  std::string bytes;
+  for (size_t i = 0; i + 1 < hex.size(); i += 2) bytes += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
+  std::vector<ObjectId> out;
+  TUSK_ASSIGN_OR_RETURN(LmdbTxn txn, env_->BeginRead());
+  std::string prefix = tables::DatasetPrefix(dataset);
+  TUSK_RETURN_IF_ERROR(
+      txn.ScanPrefix(env_->db(tables::kCommits), prefix + bytes, [&](std::string_view k, std::string_view) {
+        ObjectId id = IdFromView(k.substr(prefix.size()));
+        if (id.Hex().compare(0, hex.size(), hex) == 0) out.push_back(id);
+        return out.size() < 20;
+      }));
+  return out;
+}
+
+Result<ObjectId> Repository::Resolve(const std::string& ref_text, bool allow_bare_dataset) {
+  TUSK_ASSIGN_OR_RETURN(RefSpec spec, ParseRef(ref_text, allow_bare_dataset));
+  return Resolve(spec);
+}
+
+Result<ObjectId> Repository::Resolve(const RefSpec& ref) {
+  TUSK_RETURN_IF_ERROR(CheckDataset(ref.dataset));
+  std::string rev = ref.rev.empty() ? kDefaultBranch : ref.rev;
+  ObjectId id;
+  bool found = false;
+  {
+    TUSK_ASSIGN_OR_RETURN(LmdbTxn txn, env_->BeginRead());
+    for (char kind : {'b', 't'}) {
+      auto v = txn.Get(env_->db(tables::kRefs), tables::RefKey(ref.dataset, kind, rev));
+      if (!v.ok()) continue;
+      if (v->size() != ObjectId::kSize)
+        return Status::NotFound("branch '" + rev + "' of dataset '" + ref.dataset + "' has no commits yet");
+      id = IdFromView(*v);
+      found = true;
+      break;
+    }
+  }
+  if (!found && IsHexPrefix(rev)) {
+    TUSK_ASSIGN_OR_RETURN(auto matches, FindCommitsByPrefix(ref.dataset, rev));
+    if (matches.size() > 1) {
+      std::string list;
+      for (const auto& m : matches) list += " " + m.ShortHex(16);
+      return Status::InvalidArgument("commit prefix '" + rev + "' is ambiguous in dataset '" + ref.dataset +
+                                     "'; candidates:" + list);
+    }
+    if (matches.size() == 1) {
+      id = matches[0];
+      found = true;
+    }
+  }
+  if (!found)
+    return Status::NotFound("unknown ref '" + ref.text + "': dataset '" + ref.dataset + "' has no branch, tag or commit '" +
+                            rev + "'");
+  for (unsigned i = 0; i < ref.ancestors; i++) {
+    TUSK_ASSIGN_OR_RETURN(Commit c, ReadCommit(id));
+    if (c.parents.empty())
+      return Status::NotFound("'" + ref.text + "' does not exist: the history has only " + std::to_string(i) +
+                              " commit(s) before that point");
+    id = c.parents[0];
+  }
+  return id;
+}
+
+Result<std::map<std::string, std::string>> Repository::LoadFileStats(const std::string& prefix) {
+  std::map<std::string, std::string> out;
+  TUSK_ASSIGN_OR_RETURN(LmdbTxn txn, env_->BeginRead());
+  TUSK_RETURN_IF_ERROR(txn.ScanPrefix(env_->db(tables::kFileStats), prefix, [&](std::string_view k, std::string_view v) {
+    out.emplace(std::string(k.substr(prefix.size())), std::string(v));
+    return true;
+  }));
+  return out;
+}
+
+// ---- writing ----
+
+Result<std::unique_ptr<WriteSession>> Repository::BeginWrite() {
+  TUSK_ASSIGN_OR_RETURN(Fd lock, LockStore(false));
+  return std::unique_ptr<WriteSession>(new WriteSession(this, std::make_unique<Fd>(std::move(lock))));
+}
+
+WriteSession::WriteSession(Repository* repo, std::unique_ptr<Fd> lock) : repo_(repo), lock_(std::move(lock)) {}
+WriteSession::~WriteSession() = default;
+
+Result<bool> WriteSession::PutChunk(const ObjectId& id, std::string_view plaintext) {
+  {
+    std::lock_guard lock(mu_);
+    if (!broken_.ok()) return broken_;
+    if (!seen_.insert(id).second) return false;
+  }
+  TUSK_ASSIGN_OR_RETURN(bool present, repo_->Contains(id));
+  if (present) return false;
+  TUSK_RETURN_IF_ERROR(Store(ObjectType::kChunk, id, plaintext));
+  return true;
+}
+
+Result<ObjectId> WriteSession::WriteObject(ObjectType type, std::string encoding) {
+  ObjectId id = HashObject(type, encoding);
+  {
+    std::lock_guard lock(mu_);
+    if (!broken_.ok()) return broken_;
+    if (!seen_.insert(id).second) return id;
+  }
+  TUSK_ASSIGN_OR_RETURN(bool present, repo_->Contains(id));
+  if (!present) TUSK_RETURN_IF_ERROR(Store(type, id, encoding));
+  return id;
+}
+
+Status WriteSession::Store(ObjectType type, const ObjectId& id, std::string_view plaintext) {
+  thread_local std::string stored;
+  Codec codec = Compress(plaintext, repo_->config_.compression_level, &stored);
+  std::lock_guard lock(mu_);
+  if (!broken_.ok()) return broken_;
+  Status st;
+  if (!writer_) {
+    auto w = PackWriter::Create(repo_->packs_.get());
+    if (!w.ok()) st = w.status();
+    else writer_ = std::move(w).value();
+  }
+  if (st.ok()) st = writer_->Append(type, id, codec, static_cast<uint32_t>(plaintext.size()), stored).status();
+  if (st.ok() && writer_->size() >= kPackTargetSize) st = SealLocked(nullptr);
+  if (!st.ok()) {
+    broken_ = st;
+    return st;
+  }
+  new_objects_++;
+  new_stored_bytes_ += stored.size();
+  return Status::Ok();
+}
+
+Status WriteSession::SealLocked(LmdbTxn* txn) {
+  if (!writer_) return Status::Ok();
+  if (writer_->empty()) {
+    PackId empty_id = writer_->id();
+    writer_.reset();
+    return repo_->packs_->Remove(empty_id);
+  }
+  TUSK_RETURN_IF_ERROR(writer_->Seal());
+  // The pack is durable; only now may the index point into it.
+  auto register_pack = [&](LmdbTxn& t) -> Status {
+    auto objects = repo_->env_->db(tables::kObjects);
+    for (const auto& r : writer_->records()) TUSK_RETURN_IF_ERROR(t.Put(objects, r.id.view(), r.location.Encode()));
+    Encoder e;
+    e.PutFixed64(writer_->size());
+    e.PutFixed32(static_cast<uint32_t>(writer_->records().size()));
+    return t.Put(repo_->env_->db(tables::kPacks), PackKey(writer_->id()), e.buffer());
+  };
+  Status st = txn ? register_pack(*txn) : repo_->env_->Update(register_pack);
+  if (!st.ok()) return st;
+  if (!txn) writer_.reset();
+  return Status::Ok();
+}
+
+void WriteSession::RememberFileStat(std::string key, std::string value) {
+  std::lock_guard lock(mu_);
+  file_stats_.emplace_back(std::move(key), std::move(value));
+}
+
+Status WriteSession::Flush() {
+  std::lock_guard lock(mu_);
+  if (!broken_.ok()) return broken_;
+  Status st = SealLocked(nullptr);
+  if (!st.ok()) broken_ = st;
+  return st;
+}
+
+Result<ObjectId> WriteSession::CommitToBranch(const Commit& commit, const std::string& branch,
+                                              const std::optional<ObjectId>& expected) {
+  TUSK_ASSIGN_OR_RETURN(ObjectId id, WriteObject(ObjectType::kCommit, EncodeCommit(commit)));
+  std::lock_guard lock(mu_);
+  if (!broken_.ok()) return broken_;
+  if (writer_ && !writer_->empty()) {
+    Status sealed = writer_->Seal();
+    if (!sealed.ok()) {
+      broken_ = sealed;
+      return sealed;
+    }
+  }
+  LmdbEnv* env = repo_->env_.get();
+  Status st = env->Update([&](LmdbTxn& txn) -> Status {
+    if (writer_ && !writer_->empty()) TUSK_RETURN_IF_ERROR(SealLocked(&txn));
+    if (!txn.Get(env->db(tables::kDatasets), commit.dataset).ok())
+      return Status::NotFound("dataset '" + commit.dataset + "' was deleted meanwhile");
+    std::string ref_key = tables::RefKey(commit.dataset, 'b', branch);
+    auto current = txn.Get(env->db(tables::kRefs), ref_key);
+    if (!current.ok()) return Status::NotFound("branch '" + branch + "' of dataset '" + commit.dataset + "' was deleted meanwhile");
+    std::optional<ObjectId> head;
+    if (current->size() == ObjectId::kSize) head = IdFromView(*current);
+    if (head != expected)
+      return Status::Conflict("branch " + commit.dataset + "@" + branch + " moved to " +
+                              (head ? head->ShortHex() : std::string("(none)")) + " while this commit was prepared on " +
+                              (expected ? expected->ShortHex() : std::string("(none)")) + "; nothing was committed, run the command again");
+    TUSK_RETURN_IF_ERROR(txn.Put(env->db(tables::kRefs), ref_key, id.view()));
+    TUSK_RETURN_IF_ERROR(txn.Put(env->db(tables::kCommits), tables::DatasetPrefix(commit.dataset) + std::string(id.view()), ""));
+    for (const auto& [k, v] : file_stats_) TUSK_RETURN_IF_ERROR(txn.Put(env->db(tables::kFileStats), k, v));
+    return Status::Ok();
+  });
+  if (!st.ok()) {
+    broken_ = st;
+    return st;
+  }
+  writer_.reset();
+  file_stats_.clear();
+  return id;
+}
+
+}  // namespace tusk

@@ -1,0 +1,224 @@
+// Repository: the facade over one tusk store directory.
+//
+// A store holds packs (content), an LMDB index (where each object lives,
+// which datasets, branches, tags and commits exist) and a config file. All
+// reads go through ReadObject, which checks every record's CRC-32C, decodes
+// it and (unless disabled) re-hashes chunks, so corrupted data is reported as
+// Corruption and never returned.
+//
+// Writing happens in a WriteSession: chunks and objects go into new packs;
+// a pack is made durable (fsync) before the index transaction that refers to
+// it commits, and a commit becomes visible only when its branch moves, by
+// compare-and-set, in the same transaction. Killing a writer at any point
+// therefore leaves every earlier commit intact; what it wrote is garbage that
+// `gc` reclaims.
+//
+// Locking: writers hold a shared lock on STORE/lock for their session; gc
+// holds it exclusively. Readers take no lock.
+//
+// Thread-safety: Repository is thread-safe. WriteSession::PutChunk and
+// WriteObject may be called from many threads; Commit* from one.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "store/chunker.h"
+#include "store/ids.h"
+#include "store/objects.h"
+#include "store/refs.h"
+#include "store/status.h"
+
+namespace tusk {
+
+class LmdbEnv;
+class LmdbTxn;
+class PackDirectory;
+class PackWriter;
+class Fd;
+
+inline constexpr int kStoreFormatVersion = 1;
+
+struct StoreConfig {
+  ChunkerParams chunker;
+  int compression_level = 3;  // 0: store everything raw; 1..19: zstd level
+
+  Status Validate() const;
+  std::string Encode() const;
+  static Result<StoreConfig> Parse(const std::string& text, const std::string& path);
+};
+
+struct DatasetInfo {
+  std::string name;
+  int64_t created_sec = 0;
+  size_t branch_count = 0;
+  size_t tag_count = 0;
+};
+
+struct RefInfo {
+  std::string name;
+  std::optional<ObjectId> commit;  // empty: a branch with no commits yet
+};
+
+// What a progress display needs; counters only grow.
+struct Progress {
+  std::atomic<uint64_t> bytes_done{0};
+  std::atomic<uint64_t> bytes_total{0};  // 0: unknown
+  std::atomic<uint64_t> items_done{0};
+  std::atomic<uint64_t> items_total{0};
+};
+
+struct GcReport {
+  uint64_t objects_removed = 0;
+  uint64_t bytes_removed = 0;  // stored bytes of removed records
+  uint64_t packs_rewritten = 0;
+  uint64_t packs_deleted = 0;
+  uint64_t objects_kept = 0;
+};
+
+struct FsckProblem {
+  std::string object;  // "chunk <id>", "tree <id>", "commit <id>", "pack <name>", "ref <name>"
+  std::string error;
+  std::vector<std::string> affected;  // "data@1a2b3c… path/to/file", or commit refs
+};
+struct FsckReport {
+  uint64_t objects_checked = 0;
+  uint64_t bytes_checked = 0;
+  uint64_t commits_checked = 0;
+  std::vector<FsckProblem> problems;
+};
+
+struct StoreStats {
+  uint64_t datasets = 0;
+  uint64_t commits = 0;
+  uint64_t logical_bytes = 0;  // sum of file sizes over every commit
+  uint64_t unique_bytes = 0;   // distinct chunk plaintext reachable
+  uint64_t stored_bytes = 0;   // those chunks as stored (compressed)
+  uint64_t chunks = 0;
+  uint64_t trees = 0;
+  uint64_t packs = 0;
+  uint64_t pack_bytes = 0;   // all pack files on disk
+  uint64_t index_bytes = 0;  // the LMDB file
+};
+
+class WriteSession;
+
+class Repository : public ObjectSource {
+ public:
+  // Creates a store in `dir` (created if missing; must be empty or absent).
+  static Status Create(const std::string& dir, const StoreConfig& config);
+  static Result<std::unique_ptr<Repository>> Open(const std::string& dir);
+  ~Repository() override;
+
+  const std::string& dir() const { return dir_; }
+  const StoreConfig& config() const { return config_; }
+
+  // Objects. ReadObject verifies the record and the object's hash.
+  Result<std::string> ReadObject(const ObjectId& id, ObjectType type) override;
+  Result<Commit> ReadCommit(const ObjectId& id);
+  Result<bool> Contains(const ObjectId& id);
+  // Chunks are re-hashed on every read unless this is turned off (the CRC
+  // is always checked).
+  void set_verify_chunk_hashes(bool on) { verify_chunk_hashes_ = on; }
+
+  // Datasets.
+  Status CreateDataset(const std::string& name);
+  Status DeleteDataset(const std::string& name);
+  Result<std::vector<DatasetInfo>> ListDatasets();
+  Status CheckDataset(const std::string& name);
+
+  // Branches and tags (one namespace per dataset).
+  Result<std::optional<ObjectId>> GetBranch(const std::string& dataset, const std::string& branch);
+  Result<std::vector<RefInfo>> ListBranches(const std::string& dataset);
+  Result<std::vector<RefInfo>> ListTags(const std::string& dataset);
+  Status CreateBranch(const std::string& dataset, const std::string& name, const std::optional<ObjectId>& at);
+  Status DeleteBranch(const std::string& dataset, const std::string& name);
+  Status CreateTag(const std::string& dataset, const std::string& name, const ObjectId& at);
+  Status DeleteTag(const std::string& dataset, const std::string& name);
+  // Resolves a ref to a commit id of its dataset.
+  Result<ObjectId> Resolve(const RefSpec& ref);
+  Result<ObjectId> Resolve(const std::string& ref_text, bool allow_bare_dataset = true);
+
+  // Starts writing. Takes the store's shared writer lock.
+  Result<std::unique_ptr<WriteSession>> BeginWrite();
+
+  // Per-file stat records that let a re-import skip unchanged files. Keys
+  // are opaque to the repository.
+  Result<std::map<std::string, std::string>> LoadFileStats(const std::string& prefix);
+
+  // Maintenance (maintenance.cc).
+  Result<GcReport> CollectGarbage(bool dry_run, Progress* progress);
+  Result<FsckReport> Check(Progress* progress);
+  Result<StoreStats> Stats(const std::optional<std::string>& dataset);
+
+ private:
+  friend class WriteSession;
+  Repository() = default;
+  Result<std::vector<ObjectId>> FindCommitsByPrefix(const std::string& dataset, const std::string& hex_prefix);
+  Result<std::vector<RefInfo>> ListRefs(const std::string& dataset, char kind);
+  Status CreateRef(const std::string& dataset, char kind, const std::string& name, const std::optional<ObjectId>& at);
+  Status DeleteRef(const std::string& dataset, char kind, const std::string& name);
+  Result<Fd> LockStore(bool exclusive);
+  // Reachability from every ref of every dataset: commit ids, and every tree
+  // page and chunk their trees reach.
+  Status MarkReachable(std::unordered_set<ObjectId, ObjectIdHash>* live, Progress* progress);
+
+  std::string dir_;
+  StoreConfig config_;
+  std::unique_ptr<LmdbEnv> env_;
+  std::unique_ptr<PackDirectory> packs_;
+  bool verify_chunk_hashes_ = true;
+};
+
+class WriteSession : public ObjectSink {
+ public:
+  ~WriteSession() override;
+
+  // Stores a chunk unless the store already has it. Returns true if stored.
+  Result<bool> PutChunk(const ObjectId& id, std::string_view plaintext);
+  Result<ObjectId> WriteObject(ObjectType type, std::string encoding) override;
+
+  // Records a file-stat entry to be written with the commit.
+  void RememberFileStat(std::string key, std::string value);
+
+  // Writes `commit`, makes everything durable, and moves dataset@branch from
+  // `expected` (nullopt: the branch has no commits) to the new commit, all or
+  // nothing. Conflict if the branch has moved meanwhile.
+  Result<ObjectId> CommitToBranch(const Commit& commit, const std::string& branch,
+                                  const std::optional<ObjectId>& expected);
+  // Makes everything written so far durable and indexed, with no ref change.
+  Status Flush();
+
+  uint64_t new_objects() const { return new_objects_; }
+  uint64_t new_stored_bytes() const { return new_stored_bytes_; }
+
+ private:
+  friend class Repository;
+  WriteSession(Repository* repo, std::unique_ptr<Fd> lock);
+  // Compresses (without the lock) and appends a record; rotates the pack
+  // when it is large.
+  Status Store(ObjectType type, const ObjectId& id, std::string_view plaintext);
+  // Seals the current pack and registers its records in the index (in `txn`
+  // when given, else in a transaction of its own). Needs mu_.
+  Status SealLocked(LmdbTxn* txn);
+
+  Repository* repo_;
+  std::unique_ptr<Fd> lock_;
+  std::mutex mu_;  // guards everything below; never held while compressing
+  std::unordered_set<ObjectId, ObjectIdHash> seen_;
+  std::unique_ptr<PackWriter> writer_;
+  std::vector<std::pair<std::string, std::string>> file_stats_;
+  std::atomic<uint64_t> new_objects_{0};
+  std::atomic<uint64_t> new_stored_bytes_{0};
+  Status broken_;
+};
+
+}  // namespace tusk

@@ -1,0 +1,207 @@
+#include "tools/tusk/cli_util.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <iostream>
+
+namespace tusk::cli {
+
+std::string Cli::StoreDir() const {
+  if (!store_flag.empty()) return store_flag;
+  if (const char* env = std::getenv("TUSK_STORE"); env && *env) return env;
+  const char* home = std::getenv("HOME");
+  return std::string(home && *home ? home : "/root") + "/.local/share/tusk";
+}
+
+Result<std::unique_ptr<Repository>> Cli::OpenStore() const { return Repository::Open(StoreDir()); }
+
+int Fail(const std::string& message) {
+  std::cerr << "tusk: error: " << message << std::endl;
+  return 1;
+}
+int Fail(const Status& status) { return Fail(status.message()); }
+void Warn(const std::string& message) { std::cerr << "tusk: warning: " << message << std::endl; }
+
+Result<uint64_t> ParseSize(const std::string& text) {
+  auto bad = [&] { return Status::InvalidArgument("'" + text + "' is not a size (examples: 65536, 64K, 1M)"); };
+  if (text.empty()) return bad();
+  size_t pos = 0;
+  uint64_t value = 0;
+  while (pos < text.size() && std::isdigit(static_cast<unsigned char>(text[pos]))) {
+    value = value * 10 + static_cast<uint64_t>(text[pos] - '0');
+    if (value > (uint64_t{1} << 40)) return bad();
+    pos++;
+  }
+  if (pos == 0) return bad();
+  std::string suffix = text.substr(pos);
+  if (suffix.empty() || suffix == "B") return value;
+  if (suffix == "K" || suffix == "k" || suffix == "KiB") return value << 10;
+  if (suffix == "M" || suffix == "MiB") return value << 20;
+  if (suffix == "G" || suffix == "GiB") return value << 30;
+  return bad();
+}
+
+std::string HumanBytes(uint64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024 && u < 5) {
+    v /= 1024;
+    u++;
+  }
+  char buf[32];
+  if (u == 0) std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(bytes));
+  else std::snprintf(buf, sizeof buf, "%.1f %s", v, units[u]);
+  return buf;
+}
+
+std::string FormatTime(int64_t unix_sec) {
+  time_t t = static_cast<time_t>(unix_sec);
+  struct tm tm;
+  localtime_r(&t, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S %z", &tm);
+  return buf;
+}
+
+std::string Ratio(double r) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2fx", r);
+  return buf;
+}
+
+void Json::Separate() {
+  if (after_key_) {
+    after_key_ = false;
+    return;
+  }
+  if (!first_.empty()) {
+    if (!first_.back()) out_ += ',';
+    first_.back() = false;
+  }
+}
+Json& Json::BeginObject() {
+  Separate();
+  out_ += '{';
+  first_.push_back(true);
+  return *this;
+}
+Json& Json::EndObject() {
+  out_ += '}';
+  first_.pop_back();
+  return *this;
+}
+Json& Json::BeginArray() {
+  Separate();
+  out_ += '[';
+  first_.push_back(true);
+  return *this;
+}
+Json& Json::EndArray() {
+  out_ += ']';
+  first_.pop_back();
+  return *this;
+}
+Json& Json::Key(const std::string& key) {
+  Separate();
+  Quote(key);
+  out_ += ':';
+  after_key_ = true;
+  return *this;
+}
+Json& Json::String(const std::string& value) {
+  Separate();
+  Quote(value);
+  return *this;
+}
+void Json::Quote(const std::string& value) {
+  out_ += '"';
+  for (unsigned char c : value) {
+    switch (c) {
+      case '"': out_ += "\\\""; break;
+      case '\\': out_ += "\\\\"; break;
+      case '\n': out_ += "\\n"; break;
+      case '\t': out_ += "\\t"; break;
+      case '\r': out_ += "\\r"; break;
+      default:
+        if (c < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out_ += buf;
+        } else {
+          out_ += static_cast<char>(c);
+        }
+    }
+  }
+  out_ += '"';
+}
+Json& Json::Number(uint64_t value) {
+  Separate();
+  out_ += std::to_string(value);
+  return *this;
+}
+Json& Json::Signed(int64_t value) {
+  Separate();
+  out_ += std::to_string(value);
+  return *this;
+}
+Json& Json::Double(double value) {
+  Separate();
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.4f", value);
+  out_ += buf;
+  return *this;
+}
+Json& Json::Bool(bool value) {
+  Separate();
+  out_ += value ? "true" : "false";
+  return *this;
+}
+Json& Json::Null() {
+  Separate();
+  out_ += "null";
+  return *this;
+}
+void Json::Print() const { std::cout << out_ << std::endl; }
+
+static int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+ProgressDisplay::ProgressDisplay(Progress* progress, std::string verb, std::string unit)
+    : progress_(progress), verb_(std::move(verb)), unit_(std::move(unit)), start_ns_(NowNs()) {
+  if (!::isatty(STDERR_FILENO)) return;
+  thread_ = std::thread([this] {
+    while (!stop_) {
+      for (int i = 0; i < 5 && !stop_; i++) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      if (!stop_) Draw(false);
+    }
+  });
+}
+
+ProgressDisplay::~ProgressDisplay() {
+  if (!thread_.joinable()) return;
+  stop_ = true;
+  thread_.join();
+  Draw(true);
+}
+
+void ProgressDisplay::Draw(bool final) {
+  double secs = static_cast<double>(NowNs() - start_ns_) / 1e9;
+  uint64_t done = progress_->bytes_done, total = progress_->bytes_total;
+  uint64_t items = progress_->items_done, items_total = progress_->items_total;
+  double rate = secs > 0 ? static_cast<double>(done) / secs : 0;
+  std::string line = verb_ + ": " + HumanBytes(done);
+  if (total) line += " / " + HumanBytes(total) + " (" + std::to_string(done * 100 / total) + "%)";
+  line += ", " + std::to_string(items) + (items_total ? "/" + std::to_string(items_total) : "") + " " + unit_;
+  line += ", " + HumanBytes(static_cast<uint64_t>(rate)) + "/s";
+  if (total && rate > 0 && done < total && !final)
+    line += ", ETA " + std::to_string(static_cast<uint64_t>(static_cast<double>(total - done) / rate) + 1) + "s";
+  std::fprintf(stderr, "\r\033[K%s%s", line.c_str(), final ? "\n" : "");
+  std::fflush(stderr);
+}
+
+}  // namespace tusk::cli

@@ -1,0 +1,91 @@
+// Shared pieces of the tusk command-line front end: the store location,
+// error reporting, human-readable sizes and times, JSON output and progress.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "store/repository.h"
+
+namespace tusk::cli {
+
+// State shared by every subcommand.
+struct Cli {
+  std::string store_flag;  // --store
+  int exit_code = 0;
+  std::string StoreDir() const;
+  Result<std::unique_ptr<Repository>> OpenStore() const;
+};
+
+// Prints "tusk: error: ..." and returns the exit code 1.
+int Fail(const Status& status);
+int Fail(const std::string& message);
+void Warn(const std::string& message);
+
+// "64K", "1M", "300" -> bytes (powers of 1024).
+Result<uint64_t> ParseSize(const std::string& text);
+std::string HumanBytes(uint64_t bytes);
+std::string FormatTime(int64_t unix_sec);  // "2026-11-26 22:02:13 +0000"
+std::string Ratio(double r);                 // "1.95x"
+
+// Minimal JSON writer: values appended in order, commas handled.
+class Json {
+ public:
+  Json& BeginObject();
+  Json& EndObject();
+  Json& BeginArray();
+  Json& EndArray();
+  Json& Key(const std::string& key);
+  Json& String(const std::string& value);
+  Json& Number(uint64_t value);
+  Json& Signed(int64_t value);
+  Json& Double(double value);
+  Json& Bool(bool value);
+  Json& Null();
+  const std::string& str() const { return out_; }
+  void Print() const;  // to stdout with a trailing newline
+
+ private:
+  void Separate();
+  void Quote(const std::string& value);
+  std::string out_;
+  std::vector<bool> first_;  // per open container: nothing written yet
+  bool after_key_ = false;
+};
+
+// Shows a one-line progress display on stderr while alive, only when stderr
+// is a terminal. `verb` is "importing", "exporting", ...
+class ProgressDisplay {
+ public:
+  ProgressDisplay(Progress* progress, std::string verb, std::string unit);
+  ~ProgressDisplay();
+
+ private:
+  void Draw(bool final);
+  Progress* progress_;
+  std::string verb_, unit_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+  int64_t start_ns_;
+};
+
+// Adds --json to a subcommand.
+inline void AddJsonFlag(CLI::App* sub, bool* json) { sub->add_flag("--json", *json, "Print machine-readable JSON"); }
+
+// Subcommand registration, one per file.
+void AddInitCommand(CLI::App& app, Cli& cli);
+void AddDatasetCommand(CLI::App& app, Cli& cli);
+void AddImportCommand(CLI::App& app, Cli& cli);
+void AddReadCommands(CLI::App& app, Cli& cli);  // ls, cat, export
+void AddLogCommands(CLI::App& app, Cli& cli);   // log, show
+void AddDiffCommand(CLI::App& app, Cli& cli);
+void AddRefCommands(CLI::App& app, Cli& cli);   // branch, tag
+void AddMaintenanceCommands(CLI::App& app, Cli& cli);  // gc, fsck, stats
+
+}  // namespace tusk::cli

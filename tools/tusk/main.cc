@@ -1,0 +1,70 @@
+// tusk: versioned datasets as ordinary directories. Command-line entry point.
+#include <iostream>
+
+#include "tools/tusk/cli_util.h"
+
+namespace {
+
+constexpr char kVersion[] = "tusk 0.1.0";
+
+// Finds the subcommand named by `path` ("branch"), or null.
+CLI::App* FindSubcommand(CLI::App& app, const std::vector<std::string>& path) {
+  CLI::App* at = &app;
+  for (const auto& name : path) {
+    CLI::App* next = nullptr;
+    for (CLI::App* sub : at->get_subcommands([](CLI::App*) { return true; }))
+      if (sub->get_name() == name) next = sub;
+    if (!next) return nullptr;
+    at = next;
+  }
+  return at;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace tusk::cli;
+  Cli cli;
+  CLI::App app{"tusk: versioned datasets as ordinary directories.\n"
+               "Store: --store DIR, else $TUSK_STORE, else ~/.local/share/tusk. See 'man tusk'.",
+               "tusk"};
+  app.set_version_flag("--version", kVersion);
+  app.add_option("--store", cli.store_flag, "Store directory")->envname("TUSK_STORE");
+  app.require_subcommand(1);
+  app.fallthrough();
+
+  AddInitCommand(app, cli);
+  AddDatasetCommand(app, cli);
+  AddImportCommand(app, cli);
+  AddReadCommands(app, cli);
+  AddLogCommands(app, cli);
+  AddDiffCommand(app, cli);
+  AddRefCommands(app, cli);
+  AddMaintenanceCommands(app, cli);
+
+  std::vector<std::string> help_path;
+  CLI::App* help = app.add_subcommand("help", "Show help for tusk or one command (tusk help import)");
+  help->add_option("command", help_path, "Command (and subcommand) to describe");
+  help->callback([&] {
+    CLI::App* target = FindSubcommand(app, help_path);
+    if (!target) {
+      cli.exit_code = Fail("unknown command '" + help_path.front() + "'; run 'tusk help' for the list");
+      return;
+    }
+    std::cout << target->help();
+  });
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "tusk: usage error: " << e.what() << "\nRun 'tusk help' or 'tusk help COMMAND'." << std::endl;
+    return 2;
+  }
+  return cli.exit_code;
+}
