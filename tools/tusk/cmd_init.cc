@@ -8,14 +8,14 @@ namespace tusk::cli {
 void AddInitCommand(CLI::App& app, Cli& cli) {
   struct Opts {
     std::string min = "64K", avg = "256K", max = "1M";
-    int level = 3;
+    int level = 1;
   };
   auto o = std::make_shared<Opts>();
   CLI::App* sub = app.add_subcommand("init", "Create an empty store");
   sub->add_option("--chunk-min", o->min, "Smallest chunk (default 64K)");
   sub->add_option("--chunk-avg", o->avg, "Average chunk, a power of two (default 256K)");
   sub->add_option("--chunk-max", o->max, "Largest chunk (default 1M)");
-  sub->add_option("--compression-level", o->level, "zstd level 1-19, 0 for none (default 3)");
+  sub->add_option("--compression-level", o->level, "zstd level 1-19, 0 for none (default 1)");
   sub->callback([o, &cli] {
     StoreConfig config;
     config.compression_level = o->level;

@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
   AddDiffCommand(app, cli);
   AddRefCommands(app, cli);
   AddMaintenanceCommands(app, cli);
+  AddMountCommands(app, cli);
 
   std::vector<std::string> help_path;
   CLI::App* help = app.add_subcommand("help", "Show help for tusk or one command (tusk help import)");

@@ -1,0 +1,279 @@
+#include "fs/fuse_ops.h"
+
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/uio.h>
+
+#include <cstring>
+#include <new>
+
+namespace tusk::fs {
+namespace {
+
+FuseContext* Ctx(fuse_req_t req) { return static_cast<FuseContext*>(fuse_req_userdata(req)); }
+
+// Runs a handler; anything thrown becomes an error reply. Handlers reply as
+// their last action, so a throw means no reply has been sent yet.
+template <typename F>
+void Guard(fuse_req_t req, F&& handler) {
+  try {
+    handler();
+  } catch (const std::bad_alloc&) {
+    fuse_reply_err(req, ENOMEM);
+  } catch (...) {
+    fuse_reply_err(req, EIO);
+  }
+}
+
+struct stat ToStat(const Attr& a) {
+  struct stat st;
+  std::memset(&st, 0, sizeof st);
+  st.st_ino = a.ino;
+  st.st_mode = a.mode;
+  st.st_nlink = a.nlink;
+  st.st_uid = a.uid;
+  st.st_gid = a.gid;
+  st.st_size = static_cast<off_t>(a.size);
+  st.st_blocks = static_cast<blkcnt_t>(a.blocks);
+  st.st_blksize = 128 * 1024;
+  st.st_mtim.tv_sec = a.mtime_sec;
+  st.st_mtim.tv_nsec = a.mtime_nsec;
+  st.st_ctim = st.st_mtim;
+  st.st_atim = st.st_mtim;
+  return st;
+}
+
+fuse_entry_param ToEntry(const EntryReply& r) {
+  fuse_entry_param e;
+  std::memset(&e, 0, sizeof e);
+  e.ino = r.attr.ino;
+  e.generation = 1;
+  e.attr = ToStat(r.attr);
+  e.attr_timeout = r.attr_timeout;
+  e.entry_timeout = r.entry_timeout;
+  return e;
+}
+
+void OpInit(void* userdata, fuse_conn_info* conn) {
+  auto* ctx = static_cast<FuseContext*>(userdata);
+  // Committed files never change: zero-message opens keep the page cache
+  // and save two round trips per file.
+  if (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) ctx->no_open = true;
+  if (conn->capable & FUSE_CAP_CACHE_SYMLINKS) conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+  if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO;
+  if (conn->capable & FUSE_CAP_PARALLEL_DIROPS) conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+  if (conn->capable & FUSE_CAP_ASYNC_READ) conn->want |= FUSE_CAP_ASYNC_READ;
+  conn->want &= ~static_cast<unsigned>(FUSE_CAP_AUTO_INVAL_DATA);  // nothing changes under the kernel
+  conn->max_read = 1 << 20;  // must match the max_read mount option
+  conn->max_readahead = 1 << 20;
+  conn->max_background = 64;
+  conn->congestion_threshold = 48;
+}
+
+void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  Guard(req, [&] {
+    auto r = Ctx(req)->fs->Lookup(parent, name);
+    if (r.ok()) {
+      fuse_entry_param e = ToEntry(*r);
+      fuse_reply_entry(req, &e);
+      return;
+    }
+    if (r.status().code() == Status::Code::kNotFound && Ctx(req)->fs->IsImmutableDir(parent)) {
+      // A name missing from a commit stays missing: let the kernel cache that.
+      fuse_entry_param e;
+      std::memset(&e, 0, sizeof e);
+      e.entry_timeout = kImmutableTimeout;
+      fuse_reply_entry(req, &e);
+      return;
+    }
+    fuse_reply_err(req, ErrnoOf(r.status()));
+  });
+}
+
+void OpForget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
+  Ctx(req)->fs->Forget(ino, nlookup);
+  fuse_reply_none(req);
+}
+
+void OpForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
+  for (size_t i = 0; i < count; i++) Ctx(req)->fs->Forget(forgets[i].ino, forgets[i].nlookup);
+  fuse_reply_none(req);
+}
+
+void OpGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+  Guard(req, [&] {
+    auto r = Ctx(req)->fs->GetAttr(ino);
+    if (!r.ok()) return void(fuse_reply_err(req, ErrnoOf(r.status())));
+    struct stat st = ToStat(r->attr);
+    fuse_reply_attr(req, &st, r->attr_timeout);
+  });
+}
+
+void OpReadlink(fuse_req_t req, fuse_ino_t ino) {
+  Guard(req, [&] {
+    auto r = Ctx(req)->fs->ReadLink(ino);
+    if (!r.ok()) return void(fuse_reply_err(req, ErrnoOf(r.status())));
+    fuse_reply_readlink(req, r->c_str());
+  });
+}
+
+void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  Guard(req, [&] {
+    if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) return void(fuse_reply_err(req, EROFS));
+    if (Ctx(req)->no_open) return void(fuse_reply_err(req, ENOSYS));
+    auto r = Ctx(req)->fs->GetAttr(ino);
+    if (!r.ok()) return void(fuse_reply_err(req, ErrnoOf(r.status())));
+    if (S_ISDIR(r->attr.mode)) return void(fuse_reply_err(req, EISDIR));
+    fi->keep_cache = 1;
+    fi->noflush = 1;
+    fuse_reply_open(req, fi);
+  });
+}
+
+void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
+  Guard(req, [&] {
+    auto r = Ctx(req)->fs->Read(ino, static_cast<uint64_t>(off), size);
+    if (!r.ok()) return void(fuse_reply_err(req, ErrnoOf(r.status())));
+    std::vector<iovec> iov;
+    iov.reserve(r->size());
+    for (const auto& s : *r) iov.push_back({const_cast<char*>(s.data), s.len});
+    // The slices keep their chunks alive until this returns; libfuse has
+    // copied the data to the kernel by then.
+    fuse_reply_iov(req, iov.data(), static_cast<int>(iov.size()));
+  });
+}
+
+void OpOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  Guard(req, [&] {
+    bool immutable = false;
+    auto h = Ctx(req)->fs->OpenDir(ino, &immutable);
+    if (!h.ok()) return void(fuse_reply_err(req, ErrnoOf(h.status())));
+    fi->fh = *h;
+    if (immutable) {
+      fi->cache_readdir = 1;  // the kernel may keep the listing of a commit directory
+      fi->keep_cache = 1;
+    }
+    if (fuse_reply_open(req, fi) != 0) Ctx(req)->fs->ReleaseDir(*h);
+  });
+}
+
+void ReadDirCommon(fuse_req_t req, size_t size, off_t off, fuse_file_info* fi, bool plus) {
+  Guard(req, [&] {
+    std::string buf(size, '\0');
+    size_t used = 0;
+    Status st = Ctx(req)->fs->ReadDir(fi->fh, static_cast<uint64_t>(off), plus,
+                                      [&](const DirItem& item, const EntryReply* reply) {
+                                        size_t n;
+                                        if (plus && reply) {
+                                          fuse_entry_param e = ToEntry(*reply);
+                                          n = fuse_add_direntry_plus(req, buf.data() + used, size - used, item.name.c_str(),
+                                                                     &e, static_cast<off_t>(item.next_offset));
+                                        } else if (plus) {
+                                          fuse_entry_param e;
+                                          std::memset(&e, 0, sizeof e);  // "." and "..": no lookup counted
+                                          e.attr.st_ino = item.ino;
+                                          e.attr.st_mode = item.mode;
+                                          n = fuse_add_direntry_plus(req, buf.data() + used, size - used, item.name.c_str(),
+                                                                     &e, static_cast<off_t>(item.next_offset));
+                                        } else {
+                                          struct stat st;
+                                          std::memset(&st, 0, sizeof st);
+                                          st.st_ino = item.ino;
+                                          st.st_mode = item.mode;
+                                          n = fuse_add_direntry(req, buf.data() + used, size - used, item.name.c_str(), &st,
+                                                                static_cast<off_t>(item.next_offset));
+                                        }
+                                        if (n > size - used) return false;
+                                        used += n;
+                                        return true;
+                                      });
+    if (!st.ok() && used == 0) return void(fuse_reply_err(req, ErrnoOf(st)));
+    fuse_reply_buf(req, buf.data(), used);
+  });
+}
+
+void OpReaddir(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
+  ReadDirCommon(req, size, off, fi, false);
+}
+void OpReaddirplus(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
+  ReadDirCommon(req, size, off, fi, true);
+}
+
+void OpReleasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  Ctx(req)->fs->ReleaseDir(fi->fh);
+  fuse_reply_err(req, 0);
+}
+
+void OpStatfs(fuse_req_t req, fuse_ino_t) {
+  Guard(req, [&] {
+    struct statvfs sv;
+    std::memset(&sv, 0, sizeof sv);
+    sv.f_bsize = 4096;
+    sv.f_frsize = 4096;
+    sv.f_namemax = 255;
+    sv.f_flag = ST_RDONLY;
+    sv.f_files = Ctx(req)->fs->node_count();
+    fuse_reply_statfs(req, &sv);
+  });
+}
+
+void OpGetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+  Guard(req, [&] {
+    auto r = Ctx(req)->fs->GetXattr(ino, name);
+    if (!r.ok()) return void(fuse_reply_err(req, ErrnoOf(r.status())));
+    if (size == 0) return void(fuse_reply_xattr(req, r->size()));
+    if (size < r->size()) return void(fuse_reply_err(req, ERANGE));
+    fuse_reply_buf(req, r->data(), r->size());
+  });
+}
+
+void OpListxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+  Guard(req, [&] {
+    auto r = Ctx(req)->fs->ListXattr(ino);
+    if (!r.ok()) return void(fuse_reply_err(req, ErrnoOf(r.status())));
+    std::string names;
+    for (const auto& n : *r) names.append(n).push_back('\0');
+    if (size == 0) return void(fuse_reply_xattr(req, names.size()));
+    if (size < names.size()) return void(fuse_reply_err(req, ERANGE));
+    fuse_reply_buf(req, names.data(), names.size());
+  });
+}
+
+}  // namespace
+
+int ErrnoOf(const Status& status) {
+  switch (status.code()) {
+    case Status::Code::kOk: return 0;
+    case Status::Code::kNotFound: return ENOENT;
+    case Status::Code::kCorruption: return EIO;
+    case Status::Code::kReadOnly: return EROFS;
+    case Status::Code::kNoSpace: return ENOSPC;
+    default: return status.sys_errno() > 0 ? status.sys_errno() : EIO;
+  }
+}
+
+const fuse_lowlevel_ops& SnapshotOps() {
+  static const fuse_lowlevel_ops ops = [] {
+    fuse_lowlevel_ops o;
+    std::memset(&o, 0, sizeof o);
+    o.init = OpInit;
+    o.lookup = OpLookup;
+    o.forget = OpForget;
+    o.forget_multi = OpForgetMulti;
+    o.getattr = OpGetattr;
+    o.readlink = OpReadlink;
+    o.open = OpOpen;
+    o.read = OpRead;
+    o.opendir = OpOpendir;
+    o.readdir = OpReaddir;
+    o.readdirplus = OpReaddirplus;
+    o.releasedir = OpReleasedir;
+    o.statfs = OpStatfs;
+    o.getxattr = OpGetxattr;
+    o.listxattr = OpListxattr;
+    return o;
+  }();
+  return ops;
+}
+
+}  // namespace tusk::fs

@@ -1,0 +1,24 @@
+// The FUSE low-level operation table for SnapshotFs. This and mount.cc are
+// the only files that include <fuse_lowlevel.h>; every handler answers
+// exactly once, maps Status to errno, and never lets an exception escape
+// into libfuse's C frames.
+#pragma once
+
+#define FUSE_USE_VERSION 312
+#include <fuse_lowlevel.h>
+
+#include "fs/snapshot_fs.h"
+
+namespace tusk::fs {
+
+struct FuseContext {
+  SnapshotFs* fs = nullptr;
+  bool no_open = false;  // the kernel skips open/release for us (zero-message opens)
+};
+
+const fuse_lowlevel_ops& SnapshotOps();
+
+// The errno a failed Status stands for at the FUSE boundary.
+int ErrnoOf(const Status& status);
+
+}  // namespace tusk::fs

@@ -1,0 +1,468 @@
+#include "fs/snapshot_fs.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <ctime>
+#include <mutex>
+
+namespace tusk::fs {
+namespace {
+
+uint64_t Mix(uint64_t h) {
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ull;
+  return h ^ (h >> 33);
+}
+
+// Deterministic inode number for a node identity; 0 and 1 are reserved.
+uint64_t InoOf(std::string_view key) {
+  uint64_t h = 0x9e3779b97f4a7c15ull;
+  for (unsigned char c : key) h = Mix(h ^ c) + 0x632be59bd9b4e019ull;
+  h = Mix(h) & 0x7fffffffffffffffull;
+  return h < 2 ? h + 2 : h;
+}
+
+const char kZeros[1 << 16] = {};
+
+}  // namespace
+
+enum class NodeKind { kStoreRoot, kDataset, kCommitRoot, kDir, kFile, kSymlink };
+
+struct SnapshotFs::Node {
+  NodeKind kind = NodeKind::kDir;
+  uint64_t ino = 0;
+  std::string key;   // identity: "<parent ino>/<name>[#commit]"
+  std::string path;  // for messages: dataset@commit:/a/b
+  std::string dataset;
+  std::optional<ObjectId> commit;  // empty: a branch with no commits yet
+  int64_t commit_time = 0;
+  bool volatile_name = false;  // branch, tag, dataset, root: re-resolve after 1 s
+  TreeEntry entry;             // kDir/kFile/kSymlink; kCommitRoot: entry.tree is the root tree
+  std::vector<uint64_t> chunk_ends;  // kFile: end offset of each chunk
+  uint64_t stored_bytes = 0;         // kFile: bytes not in holes
+  std::atomic<uint64_t> lookups{0};
+  std::atomic<uint64_t> next_sequential{0};
+};
+
+struct SnapshotFs::DirHandle {
+  std::shared_ptr<Node> dir;
+  TreeCache::Listing listing;       // tree directories
+  std::vector<std::string> names;   // virtual directories (root, dataset)
+  std::vector<std::optional<ObjectId>> commits;  // dataset directories: per name
+};
+
+SnapshotFs::SnapshotFs(Repository* repo, FsOptions options)
+    : repo_(repo),
+      options_(std::move(options)),
+      chunks_(repo, options_.chunk_cache_bytes, options_.prefetch_threads),
+      trees_(repo, options_.tree_cache_bytes),
+      mount_time_(static_cast<int64_t>(::time(nullptr))) {
+  auto root = std::make_shared<Node>();
+  root->ino = kRootIno;
+  root->key = "/";
+  root->lookups = 1;
+  if (options_.pinned_commit) {
+    root->kind = NodeKind::kCommitRoot;
+    root->dataset = *options_.pinned_dataset;
+    root->commit = *options_.pinned_commit;
+    auto c = repo_->ReadCommit(*root->commit);
+    if (c.ok()) {
+      root->entry.tree = c->root;
+      root->commit_time = c->time_sec;
+    }
+    root->path = root->dataset + "@" + root->commit->ShortHex() + ":";
+  } else {
+    root->kind = NodeKind::kStoreRoot;
+    root->volatile_name = true;
+    root->path = "";
+  }
+  nodes_[kRootIno] = root;
+}
+
+SnapshotFs::~SnapshotFs() = default;
+
+void SnapshotFs::Log(const std::string& msg) {
+  if (options_.log) options_.log(msg);
+}
+
+std::shared_ptr<SnapshotFs::Node> SnapshotFs::Get(uint64_t ino) {
+  std::shared_lock lock(mu_);
+  auto it = nodes_.find(ino);
+  return it == nodes_.end() ? nullptr : it->second;
+}
+
+size_t SnapshotFs::node_count() {
+  std::shared_lock lock(mu_);
+  return nodes_.size();
+}
+
+std::shared_ptr<SnapshotFs::Node> SnapshotFs::Register(std::shared_ptr<Node> node, uint64_t lookups) {
+  std::unique_lock lock(mu_);
+  uint64_t ino = InoOf(node->key);
+  for (;;) {
+    auto it = nodes_.find(ino);
+    if (it == nodes_.end()) break;
+    if (it->second->key == node->key) {
+      it->second->lookups += lookups;
+      return it->second;
+    }
+    ino = ino + 1 < 2 ? 2 : ino + 1;  // a hash collision: probe on
+  }
+  node->ino = ino;
+  node->lookups = lookups;
+  nodes_[ino] = node;
+  return node;
+}
+
+void SnapshotFs::Forget(uint64_t ino, uint64_t count) {
+  if (ino == kRootIno) return;
+  std::unique_lock lock(mu_);
+  auto it = nodes_.find(ino);
+  if (it == nodes_.end()) return;
+  uint64_t now = it->second->lookups.load();
+  if (count >= now) nodes_.erase(it);
+  else it->second->lookups -= count;
+}
+
+Attr SnapshotFs::AttrOf(const Node& n) {
+  Attr a;
+  a.ino = n.ino;
+  a.uid = ::getuid();
+  a.gid = ::getgid();
+  switch (n.kind) {
+    case NodeKind::kStoreRoot:
+    case NodeKind::kDataset:
+      a.mode = S_IFDIR | 0555;
+      a.nlink = 2;
+      a.mtime_sec = mount_time_;
+      a.size = 4096;
+      a.blocks = 8;
+      break;
+    case NodeKind::kCommitRoot: {
+      a.mode = S_IFDIR | 0755;
+      uint32_t subdirs = 0;
+      if (n.commit) {
+        auto count = trees_.SubdirCount(n.entry.tree);
+        if (count.ok()) subdirs = *count;
+      }
+      a.nlink = 2 + subdirs;
+      a.mtime_sec = n.commit_time ? n.commit_time : mount_time_;
+      a.size = 4096;
+      a.blocks = 8;
+      break;
+    }
+    case NodeKind::kDir: {
+      a.mode = n.entry.mode;
+      a.uid = n.entry.uid;
+      a.gid = n.entry.gid;
+      auto count = trees_.SubdirCount(n.entry.tree);
+      a.nlink = 2 + (count.ok() ? *count : 0);
+      a.mtime_sec = n.entry.mtime_sec;
+      a.mtime_nsec = n.entry.mtime_nsec;
+      a.size = 4096;
+      a.blocks = 8;
+      break;
+    }
+    case NodeKind::kFile:
+    case NodeKind::kSymlink:
+      a.mode = n.entry.mode;
+      a.uid = n.entry.uid;
+      a.gid = n.entry.gid;
+      a.nlink = 1;
+      a.size = n.entry.size;
+      a.blocks = (n.stored_bytes + 511) / 512;
+      a.mtime_sec = n.entry.mtime_sec;
+      a.mtime_nsec = n.entry.mtime_nsec;
+      break;
+  }
+  return a;
+}
+
+EntryReply SnapshotFs::Reply(const Node& n) {
+  EntryReply r;
+  r.attr = AttrOf(n);
+  bool virtual_dir = n.kind == NodeKind::kStoreRoot || n.kind == NodeKind::kDataset;
+  r.entry_timeout = n.volatile_name ? kVolatileTimeout : kImmutableTimeout;
+  r.attr_timeout = virtual_dir ? kVolatileTimeout : kImmutableTimeout;
+  return r;
+}
+
+std::shared_ptr<SnapshotFs::Node> SnapshotFs::ChildFromEntry(const Node& parent, const TreeEntry& e) {
+  auto node = std::make_shared<Node>();
+  node->kind = e.kind == EntryKind::kDirectory ? NodeKind::kDir
+               : e.kind == EntryKind::kFile    ? NodeKind::kFile
+                                               : NodeKind::kSymlink;
+  node->key = std::to_string(parent.ino) + "/" + e.name;
+  node->path = parent.path + "/" + e.name;
+  node->dataset = parent.dataset;
+  node->commit = parent.commit;
+  node->commit_time = parent.commit_time;
+  node->entry = e;
+  if (e.kind == EntryKind::kFile) {
+    node->chunk_ends.reserve(e.chunks.size());
+    uint64_t end = 0;
+    for (const auto& c : e.chunks) {
+      end += c.length;
+      node->chunk_ends.push_back(end);
+      if (!c.IsHole()) node->stored_bytes += c.length;
+    }
+  }
+  return node;
+}
+
+Result<std::shared_ptr<SnapshotFs::Node>> SnapshotFs::CommitRoot(const Node& dataset, std::string_view name,
+                                                                 const std::optional<ObjectId>& commit,
+                                                                 bool volatile_name) {
+  auto node = std::make_shared<Node>();
+  node->kind = NodeKind::kCommitRoot;
+  node->dataset = dataset.dataset;
+  node->commit = commit;
+  node->volatile_name = volatile_name;
+  node->key = std::to_string(dataset.ino) + "/" + std::string(name) + "#" + (commit ? commit->Hex() : "none");
+  node->path = dataset.dataset + "@" + (commit ? commit->ShortHex() : std::string(name)) + ":";
+  if (commit) {
+    TUSK_ASSIGN_OR_RETURN(Commit c, repo_->ReadCommit(*commit));
+    node->entry.tree = c.root;
+    node->commit_time = c.time_sec;
+  }
+  return node;
+}
+
+Result<std::shared_ptr<SnapshotFs::Node>> SnapshotFs::MakeChild(const Node& parent, std::string_view name) {
+  switch (parent.kind) {
+    case NodeKind::kStoreRoot: {
+      std::string ds(name);
+      if (!ValidateName("dataset", ds).ok()) return Status::NotFound("no such dataset");
+      TUSK_RETURN_IF_ERROR(repo_->CheckDataset(ds));
+      auto node = std::make_shared<Node>();
+      node->kind = NodeKind::kDataset;
+      node->dataset = ds;
+      node->volatile_name = true;
+      node->key = "1/" + ds;
+      node->path = ds;
+      return node;
+    }
+    case NodeKind::kDataset: {
+      if (!name.empty() && name[0] == '@') {
+        RefSpec spec;
+        spec.dataset = parent.dataset;
+        spec.rev = std::string(name.substr(1));
+        spec.text = parent.dataset + std::string(name);
+        if (!ValidateName("ref", spec.rev).ok()) return Status::NotFound("no such ref");
+        TUSK_ASSIGN_OR_RETURN(ObjectId id, repo_->Resolve(spec));
+        // A commit named by its id never changes; a tag may be moved.
+        TUSK_ASSIGN_OR_RETURN(auto tags, repo_->ListTags(parent.dataset));
+        bool is_tag = std::any_of(tags.begin(), tags.end(), [&](const RefInfo& r) { return r.name == spec.rev; });
+        return CommitRoot(parent, name, id, is_tag);
+      }
+      std::string branch(name);
+      if (!ValidateName("branch", branch).ok()) return Status::NotFound("no such branch");
+      TUSK_ASSIGN_OR_RETURN(std::optional<ObjectId> head, repo_->GetBranch(parent.dataset, branch));
+      return CommitRoot(parent, name, head, true);
+    }
+    case NodeKind::kCommitRoot:
+    case NodeKind::kDir: {
+      if (parent.kind == NodeKind::kCommitRoot && !parent.commit) return Status::NotFound("empty branch");
+      TUSK_ASSIGN_OR_RETURN(std::optional<TreeEntry> e, trees_.Lookup(parent.entry.tree, parent.entry.size, name));
+      if (!e) return Status::NotFound("no such file");
+      return ChildFromEntry(parent, *e);
+    }
+    case NodeKind::kFile:
+    case NodeKind::kSymlink:
+      return Status::FromErrno(ENOTDIR, "not a directory");
+  }
+  return Status::NotFound("no such entry");
+}
+
+Result<EntryReply> SnapshotFs::Lookup(uint64_t parent_ino, std::string_view name) {
+  auto parent = Get(parent_ino);
+  if (!parent) return Status::NotFound("stale inode");
+  TUSK_ASSIGN_OR_RETURN(std::shared_ptr<Node> child, MakeChild(*parent, name));
+  child = Register(std::move(child), 1);
+  return Reply(*child);
+}
+
+Result<EntryReply> SnapshotFs::GetAttr(uint64_t ino) {
+  auto node = Get(ino);
+  if (!node) return Status::NotFound("stale inode");
+  return Reply(*node);
+}
+
+bool SnapshotFs::IsImmutableDir(uint64_t parent) {
+  auto node = Get(parent);
+  return node && (node->kind == NodeKind::kDir || node->kind == NodeKind::kCommitRoot);
+}
+
+Result<uint64_t> SnapshotFs::OpenDir(uint64_t ino, bool* immutable) {
+  auto node = Get(ino);
+  if (!node) return Status::NotFound("stale inode");
+  auto handle = std::make_shared<DirHandle>();
+  handle->dir = node;
+  *immutable = false;
+  switch (node->kind) {
+    case NodeKind::kStoreRoot: {
+      TUSK_ASSIGN_OR_RETURN(auto datasets, repo_->ListDatasets());
+      for (const auto& d : datasets) handle->names.push_back(d.name);
+      break;
+    }
+    case NodeKind::kDataset: {
+      TUSK_ASSIGN_OR_RETURN(auto branches, repo_->ListBranches(node->dataset));
+      for (const auto& b : branches) {
+        handle->names.push_back(b.name);
+        handle->commits.push_back(b.commit);
+      }
+      TUSK_ASSIGN_OR_RETURN(auto tags, repo_->ListTags(node->dataset));
+      for (const auto& t : tags) {
+        handle->names.push_back("@" + t.name);
+        handle->commits.push_back(t.commit);
+      }
+      break;
+    }
+    case NodeKind::kCommitRoot:
+    case NodeKind::kDir:
+      *immutable = true;
+      if (node->kind == NodeKind::kCommitRoot && !node->commit) {
+        handle->listing = std::make_shared<const std::vector<TreeEntry>>();
+      } else {
+        TUSK_ASSIGN_OR_RETURN(handle->listing, trees_.List(node->entry.tree));
+      }
+      break;
+    default:
+      return Status::FromErrno(ENOTDIR, "not a directory");
+  }
+  uint64_t id = next_handle_++;
+  std::unique_lock lock(mu_);
+  handles_[id] = std::move(handle);
+  return id;
+}
+
+void SnapshotFs::ReleaseDir(uint64_t handle) {
+  std::unique_lock lock(mu_);
+  handles_.erase(handle);
+}
+
+Status SnapshotFs::ReadDir(uint64_t handle_id, uint64_t offset, bool plus,
+                           const std::function<bool(const DirItem&, const EntryReply*)>& emit) {
+  std::shared_ptr<DirHandle> h;
+  {
+    std::shared_lock lock(mu_);
+    auto it = handles_.find(handle_id);
+    if (it == handles_.end()) return Status::FromErrno(EBADF, "bad directory handle");
+    h = it->second;
+  }
+  const Node& dir = *h->dir;
+  // Offsets: 0 start, 1 after ".", 2 after "..", 2+i+1 after entry i.
+  if (offset == 0) {
+    if (!emit({".", S_IFDIR, dir.ino, 1}, nullptr)) return Status::Ok();
+    offset = 1;
+  }
+  if (offset == 1) {
+    if (!emit({"..", S_IFDIR, kRootIno, 2}, nullptr)) return Status::Ok();
+    offset = 2;
+  }
+  size_t count = h->listing ? h->listing->size() : h->names.size();
+  for (size_t i = offset - 2; i < count; i++) {
+    std::shared_ptr<Node> child;
+    if (h->listing) {
+      child = ChildFromEntry(dir, (*h->listing)[i]);
+    } else if (dir.kind == NodeKind::kStoreRoot) {
+      auto made = MakeChild(dir, h->names[i]);
+      if (!made.ok()) continue;  // deleted meanwhile
+      child = *made;
+    } else {
+      const std::string& name = h->names[i];
+      auto made = CommitRoot(dir, name, h->commits[i], true);
+      if (!made.ok()) return made.status();
+      child = *made;
+    }
+    DirItem item{h->listing ? (*h->listing)[i].name : h->names[i], 0, 0, i + 3};
+    if (!plus) {
+      child->ino = InoOf(child->key);
+      item.mode = AttrOf(*child).mode;
+      item.ino = child->ino;
+      if (!emit(item, nullptr)) return Status::Ok();
+      continue;
+    }
+    auto registered = Register(child, 1);
+    EntryReply reply = Reply(*registered);
+    item.mode = reply.attr.mode;
+    item.ino = registered->ino;
+    if (!emit(item, &reply)) {
+      Forget(registered->ino, 1);  // the kernel never saw it
+      return Status::Ok();
+    }
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<Slice>> SnapshotFs::Read(uint64_t ino, uint64_t offset, size_t size) {
+  auto node = Get(ino);
+  if (!node) return Status::NotFound("stale inode");
+  if (node->kind != NodeKind::kFile) return Status::FromErrno(EISDIR, "not a regular file");
+  std::vector<Slice> out;
+  const auto& chunks = node->entry.chunks;
+  uint64_t end = std::min<uint64_t>(node->entry.size, offset + size);
+  if (offset >= end) return out;
+  size_t i = static_cast<size_t>(std::upper_bound(node->chunk_ends.begin(), node->chunk_ends.end(), offset) -
+                                 node->chunk_ends.begin());
+  // Sequential readers get the next chunks loaded in the background.
+  bool sequential = node->next_sequential.exchange(end) == offset;
+  for (uint64_t pos = offset; pos < end && i < chunks.size(); i++) {
+    uint64_t chunk_start = node->chunk_ends[i] - chunks[i].length;
+    uint64_t from = pos - chunk_start;
+    uint64_t len = std::min<uint64_t>(chunks[i].length - from, end - pos);
+    if (chunks[i].IsHole()) {
+      for (uint64_t left = len; left > 0;) {
+        size_t n = static_cast<size_t>(std::min<uint64_t>(left, sizeof kZeros));
+        out.push_back({kZeros, n, nullptr});
+        left -= n;
+      }
+    } else {
+      auto data = chunks_.Get(chunks[i].id);
+      if (!data.ok()) {
+        Log("read of " + node->path + " failed: " + data.status().message());
+        return Status::Corruption(data.status().message());
+      }
+      if ((*data)->size() != chunks[i].length) {
+        Log("read of " + node->path + " failed: chunk " + chunks[i].id.Hex() + " has the wrong length");
+        return Status::Corruption("chunk length mismatch");
+      }
+      out.push_back({(*data)->data() + from, static_cast<size_t>(len), *data});
+    }
+    pos += len;
+  }
+  if (sequential) {
+    size_t last = std::min(chunks.size(), i + options_.readahead_chunks);
+    for (size_t k = i; k < last; k++)
+      if (!chunks[k].IsHole()) chunks_.Prefetch(chunks[k].id);
+  }
+  return out;
+}
+
+Result<std::string> SnapshotFs::ReadLink(uint64_t ino) {
+  auto node = Get(ino);
+  if (!node) return Status::NotFound("stale inode");
+  if (node->kind != NodeKind::kSymlink) return Status::InvalidArgument("not a symlink");
+  return node->entry.target;
+}
+
+Result<std::string> SnapshotFs::GetXattr(uint64_t ino, std::string_view name) {
+  auto node = Get(ino);
+  if (!node) return Status::NotFound("stale inode");
+  if (name == kCommitXattr && node->commit) return node->commit->Hex();
+  return Status::FromErrno(ENODATA, "no such attribute");
+}
+
+Result<std::vector<std::string>> SnapshotFs::ListXattr(uint64_t ino) {
+  auto node = Get(ino);
+  if (!node) return Status::NotFound("stale inode");
+  std::vector<std::string> names;
+  if (node->commit) names.push_back(kCommitXattr);
+  return names;
+}
+
+}  // namespace tusk::fs

@@ -1,0 +1,142 @@
+// SnapshotFs: the read-only filesystem view of a store, in plain C++.
+//
+// Layout (whole store):   /<dataset>/<branch>/...   the branch head
+//                         /<dataset>/@<tag>/...     a tag
+//                         /<dataset>/@<hex>/...     any commit by unique prefix
+//                                                   (looked up, not listed)
+// A pinned mount shows one commit at the root.
+//
+// Inode numbers are a hash of (parent inode, name), and a commit root's also
+// of its commit id, so they are stable within a mount and a branch directory
+// that moves to a new head is a new inode: files opened before keep reading
+// the version they opened, new lookups see the new head. Nodes live while
+// the kernel holds a lookup reference (forget() drops them), so memory is
+// bounded by what the kernel caches, not by what was ever read.
+//
+// Everything below a commit is immutable, which the FUSE layer turns into
+// long cache timeouts; branch and tag names (and the dataset and root
+// directories) are re-resolved after one second.
+//
+// Thread-safety: all methods are thread-safe.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "fs/chunk_cache.h"
+#include "fs/tree_cache.h"
+#include "store/repository.h"
+
+namespace tusk::fs {
+
+struct Attr {
+  uint64_t ino = 0;
+  uint32_t mode = 0;
+  uint32_t nlink = 1;
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  uint64_t size = 0;
+  uint64_t blocks = 0;  // 512-byte units
+  int64_t mtime_sec = 0;
+  uint32_t mtime_nsec = 0;
+};
+
+struct EntryReply {
+  Attr attr;
+  double entry_timeout = 1.0;  // how long the name -> inode mapping may be cached
+  double attr_timeout = 1.0;
+};
+
+struct DirItem {
+  std::string name;
+  uint32_t mode = 0;  // type bits matter
+  uint64_t ino = 0;
+  uint64_t next_offset = 0;
+};
+
+// A piece of a read reply: `data` stays valid while `hold` is alive.
+struct Slice {
+  const char* data = nullptr;
+  size_t len = 0;
+  ChunkCache::Data hold;
+};
+
+struct FsOptions {
+  size_t chunk_cache_bytes = size_t{128} << 20;
+  size_t tree_cache_bytes = size_t{64} << 20;
+  unsigned prefetch_threads = 2;
+  unsigned readahead_chunks = 8;  // chunks loaded ahead of a sequential reader
+  // Mount one commit at the root instead of the whole store.
+  std::optional<std::string> pinned_dataset;
+  std::optional<ObjectId> pinned_commit;
+  std::function<void(const std::string&)> log;  // errors worth an operator's attention
+};
+
+inline constexpr uint64_t kRootIno = 1;
+inline constexpr double kImmutableTimeout = 86400.0;
+inline constexpr double kVolatileTimeout = 1.0;
+inline constexpr char kCommitXattr[] = "user.tusk.commit";
+
+class SnapshotFs {
+ public:
+  SnapshotFs(Repository* repo, FsOptions options);
+  ~SnapshotFs();
+
+  // Each successful Lookup counts one kernel reference to the inode.
+  Result<EntryReply> Lookup(uint64_t parent, std::string_view name);
+  void Forget(uint64_t ino, uint64_t count);
+  Result<EntryReply> GetAttr(uint64_t ino);
+
+  // Directory handles hold a snapshot of the listing, so offsets stay valid
+  // however the directory is used meanwhile.
+  Result<uint64_t> OpenDir(uint64_t ino, bool* immutable);
+  void ReleaseDir(uint64_t handle);
+  // Calls emit for each entry from `offset` on until it returns false. With
+  // `plus`, each entry comes with its EntryReply and counts a lookup if (and
+  // only if) emit accepts it.
+  Status ReadDir(uint64_t handle, uint64_t offset, bool plus,
+                 const std::function<bool(const DirItem&, const EntryReply*)>& emit);
+
+  Result<std::vector<Slice>> Read(uint64_t ino, uint64_t offset, size_t size);
+  Result<std::string> ReadLink(uint64_t ino);
+  Result<std::string> GetXattr(uint64_t ino, std::string_view name);
+  Result<std::vector<std::string>> ListXattr(uint64_t ino);
+
+  // Whether the name -> inode mappings under `parent` never change (negative
+  // lookups may then be cached).
+  bool IsImmutableDir(uint64_t parent);
+  size_t node_count();
+  ChunkCache& chunk_cache() { return chunks_; }
+
+ private:
+  struct Node;
+  struct DirHandle;
+  std::shared_ptr<Node> Get(uint64_t ino);
+  // Inserts (or finds) the node with this identity and counts a lookup.
+  std::shared_ptr<Node> Register(std::shared_ptr<Node> node, uint64_t lookups);
+  EntryReply Reply(const Node& node);
+  Attr AttrOf(const Node& node);
+  Result<std::shared_ptr<Node>> MakeChild(const Node& parent, std::string_view name);
+  std::shared_ptr<Node> ChildFromEntry(const Node& parent, const TreeEntry& entry);
+  Result<std::shared_ptr<Node>> CommitRoot(const Node& dataset, std::string_view name, const std::optional<ObjectId>& commit,
+                                           bool volatile_name);
+  void Log(const std::string& msg);
+
+  Repository* repo_;
+  FsOptions options_;
+  ChunkCache chunks_;
+  TreeCache trees_;
+  int64_t mount_time_;
+  std::shared_mutex mu_;  // guards nodes_ and handles_
+  std::unordered_map<uint64_t, std::shared_ptr<Node>> nodes_;
+  std::unordered_map<uint64_t, std::shared_ptr<DirHandle>> handles_;
+  std::atomic<uint64_t> next_handle_{1};
+};
+
+}  // namespace tusk::fs

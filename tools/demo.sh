@@ -1,0 +1,29 @@
+#!/bin/bash
+# The run command: installs what is missing, builds tusk, creates the default
+# store (or reuses it) with a generated sample dataset in two versions, and
+# shows log, diff and stats.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tools/install-deps.sh
+dir=$(tools/build.sh)
+tusk="$dir/tusk"
+store=${TUSK_STORE:-$HOME/.local/share/tusk}
+export TUSK_STORE=$store
+samples=${TUSK_SAMPLE_DIR:-$HOME/.cache/tusk-sample}
+
+echo "== sample data in $samples"
+tools/make-sample-data.sh "$samples"
+[ -f "$store/config" ] || "$tusk" init
+"$tusk" dataset list | cut -f1 | grep -qx sample || "$tusk" dataset create sample
+echo "== import v1 and v2 into sample@main"
+"$tusk" import "$samples/v1" sample@main -m "sample v1: 150 images and labels" --meta source=make-sample-data.sh
+"$tusk" tag sample@v1 sample@main 2>/dev/null || true
+"$tusk" import "$samples/v2" sample@main -m "sample v2: relabel class 3, add 20, drop 10, rename one"
+echo "== tusk log sample"
+"$tusk" log sample -n 2
+echo "== tusk diff sample@main~1 sample@main"
+"$tusk" diff sample@main~1 sample@main | tail -n 8
+echo "== tusk stats"
+"$tusk" stats
+echo
+echo "Store: $store. Try: $tusk ls sample@main images -l | head; $tusk export sample@v1 /tmp/sample-v1; $tusk fsck"

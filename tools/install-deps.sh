@@ -1,0 +1,16 @@
+#!/bin/bash
+# Installs the Debian 12 packages tusk needs to build and test, and only
+# those that are missing. Idempotent; needs root (or sudo).
+set -euo pipefail
+PACKAGES=(cmake g++ make pkg-config libfuse3-dev fuse3 liblmdb-dev libzstd-dev libssl-dev libcli11-dev
+          libgtest-dev python3)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "installing: ${missing[*]}" >&2
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
