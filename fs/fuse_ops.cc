@@ -65,6 +65,9 @@ void OpInit(void* userdata, fuse_conn_info* conn) {
   if (conn->capable & FUSE_CAP_ASYNC_READ) conn->want |= FUSE_CAP_ASYNC_READ;
   conn->want &= ~static_cast<unsigned>(FUSE_CAP_AUTO_INVAL_DATA);  // nothing changes under the kernel
   conn->max_read = 1 << 20;  // must match the max_read mount option
+  // libfuse derives the largest request (max_pages) from max_write: without
+  // this, reads are cut into 128 KiB pieces.
+  conn->max_write = 1 << 20;
   conn->max_readahead = 1 << 20;
   conn->max_background = 64;
   conn->congestion_threshold = 48;

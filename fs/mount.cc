@@ -6,6 +6,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <malloc.h>
+
 #include <climits>
 #include <cstdlib>
 #include <cstring>
@@ -26,13 +28,20 @@ int Fail(const std::string& msg) {
   return 1;
 }
 
-// The fields of /proc/self/mountinfo we need: mount point and fs type.
-std::optional<std::string> MountTypeAt(const std::string& path) {
+struct MountInfo {
+  std::string type;   // "fuse.tusk"
+  std::string devno;  // "0:52"
+};
+
+// Finds the mount at `path` in /proc/self/mountinfo, without touching the
+// mounted filesystem itself (which may not be serving requests yet).
+std::optional<MountInfo> FindMount(const std::string& path) {
   std::ifstream in("/proc/self/mountinfo");
   std::string line;
+  std::optional<MountInfo> found;
   while (std::getline(in, line)) {
     std::istringstream fields(line);
-    std::string id, parent, devno, root, point, rest;
+    std::string id, parent, devno, root, point;
     fields >> id >> parent >> devno >> root >> point;
     // Octal escapes (\040 for a space) as the kernel writes them.
     std::string decoded;
@@ -48,11 +57,12 @@ std::optional<std::string> MountTypeAt(const std::string& path) {
     std::string token;
     while (fields >> token && token != "-") {
     }
-    std::string type;
-    fields >> type;
-    return type;
+    MountInfo info;
+    info.devno = devno;
+    fields >> info.type;
+    found = info;  // the last one listed is the one on top
   }
-  return std::nullopt;
+  return found;
 }
 
 Status CheckMountpoint(const std::string& path, std::string* real) {
@@ -65,7 +75,7 @@ Status CheckMountpoint(const std::string& path, std::string* real) {
   struct stat st;
   if (::stat(buf, &st) != 0) return Status::FromErrno(errno, "mountpoint " + path);
   if (!S_ISDIR(st.st_mode)) return Status::InvalidArgument("mountpoint " + path + " is not a directory");
-  if (MountTypeAt(*real)) return Status::Busy(path + " is already a mount point; unmount it first (tusk umount " + path + ")");
+  if (FindMount(*real)) return Status::Busy(path + " is already a mount point; unmount it first (tusk umount " + path + ")");
   std::unique_ptr<DIR, int (*)(DIR*)> d(::opendir(buf), ::closedir);
   if (!d) return Status::FromErrno(errno, "mountpoint " + path);
   while (dirent* e = ::readdir(d.get())) {
@@ -84,6 +94,19 @@ void Report(int fd, const std::string& error) {
   ::close(fd);
 }
 
+// The kernel caps a FUSE mount's readahead at 128 KiB unless its backing
+// device info says otherwise; large sequential reads want more requests in
+// flight. Best effort: needs root, and only affects speed.
+void RaiseReadahead(const std::string& mountpoint) {
+  // Never stat() the mount here: the kernel would wait for this very process
+  // to answer.
+  auto mount = FindMount(mountpoint);
+  if (!mount) return;
+  std::string path = "/sys/class/bdi/" + mount->devno + "/read_ahead_kb";
+  std::ofstream out(path);
+  if (out) out << 4096 << std::endl;
+}
+
 int Serve(const MountOptions& o, const std::string& mountpoint, int report_fd) {
   auto fail = [&](const std::string& msg) {
     if (report_fd >= 0) {
@@ -92,6 +115,12 @@ int Serve(const MountOptions& o, const std::string& mountpoint, int report_fd) {
     }
     return Fail(msg);
   };
+  // Chunk buffers (64 KiB to a few MiB) come and go all the time. A fixed
+  // mmap threshold returns each freed one to the system at once; glibc's
+  // adaptive threshold would otherwise move them onto fragmented heap arenas
+  // and the daemon's resident size would creep far past the cache budget.
+  mallopt(M_MMAP_THRESHOLD, 64 * 1024);
+  mallopt(M_ARENA_MAX, 4);
   auto repo = Repository::Open(o.store_dir);
   if (!repo.ok()) return fail(repo.status().message());
   // Data read through the mount is checked by CRC-32C on every read and by
@@ -135,6 +164,7 @@ int Serve(const MountOptions& o, const std::string& mountpoint, int report_fd) {
     fuse_remove_signal_handlers(se);
     return fail("mounting on " + mountpoint + " failed (see the message above; is fuse3 installed and /dev/fuse usable?)");
   }
+  RaiseReadahead(mountpoint);
   if (report_fd >= 0) {
     // The daemon's output goes to its log from here on.
     int log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -158,7 +188,8 @@ int Serve(const MountOptions& o, const std::string& mountpoint, int report_fd) {
   fuse_loop_cfg_destroy(cfg);
   fuse_session_unmount(se);
   fuse_remove_signal_handlers(se);
-  return rc == 0 ? 0 : 1;
+  // A positive result is the signal that ended the loop: a clean unmount.
+  return rc >= 0 ? 0 : 1;
 }
 
 }  // namespace
@@ -202,9 +233,9 @@ int RunMount(const MountOptions& o) {
 int RunUnmount(const std::string& path) {
   char buf[PATH_MAX];
   if (!::realpath(path.c_str(), buf)) return Fail(path + ": " + std::strerror(errno));
-  auto type = MountTypeAt(buf);
-  if (!type) return Fail(path + " is not mounted");
-  if (*type != "fuse.tusk") return Fail(path + " is not a tusk mount (it is " + *type + ")");
+  auto mount = FindMount(buf);
+  if (!mount) return Fail(path + " is not mounted");
+  if (mount->type != "fuse.tusk") return Fail(path + " is not a tusk mount (it is " + mount->type + ")");
   pid_t pid = ::fork();
   if (pid < 0) return Fail(std::string("fork: ") + std::strerror(errno));
   if (pid == 0) {

@@ -42,6 +42,8 @@ struct SnapshotFs::Node {
   int64_t commit_time = 0;
   bool volatile_name = false;  // branch, tag, dataset, root: re-resolve after 1 s
   TreeEntry entry;             // kDir/kFile/kSymlink; kCommitRoot: entry.tree is the root tree
+  ObjectId parent_tree;        // kFile: the directory it is in, for look-ahead
+  uint64_t parent_entries = 0;
   std::vector<uint64_t> chunk_ends;  // kFile: end offset of each chunk
   uint64_t stored_bytes = 0;         // kFile: bytes not in holes
   std::atomic<uint64_t> lookups{0};
@@ -202,6 +204,8 @@ std::shared_ptr<SnapshotFs::Node> SnapshotFs::ChildFromEntry(const Node& parent,
   node->commit = parent.commit;
   node->commit_time = parent.commit_time;
   node->entry = e;
+  node->parent_tree = parent.entry.tree;
+  node->parent_entries = parent.entry.size;
   if (e.kind == EntryKind::kFile) {
     node->chunk_ends.reserve(e.chunks.size());
     uint64_t end = 0;
@@ -254,10 +258,13 @@ Result<std::shared_ptr<SnapshotFs::Node>> SnapshotFs::MakeChild(const Node& pare
         spec.text = parent.dataset + std::string(name);
         if (!ValidateName("ref", spec.rev).ok()) return Status::NotFound("no such ref");
         TUSK_ASSIGN_OR_RETURN(ObjectId id, repo_->Resolve(spec));
-        // A commit named by its id never changes; a tag may be moved.
+        // Only a commit named by its id never changes; a name that is (also)
+        // a branch or tag may move, so it is re-resolved like a branch.
         TUSK_ASSIGN_OR_RETURN(auto tags, repo_->ListTags(parent.dataset));
-        bool is_tag = std::any_of(tags.begin(), tags.end(), [&](const RefInfo& r) { return r.name == spec.rev; });
-        return CommitRoot(parent, name, id, is_tag);
+        TUSK_ASSIGN_OR_RETURN(auto branches, repo_->ListBranches(parent.dataset));
+        auto named = [&](const RefInfo& r) { return r.name == spec.rev; };
+        bool movable = std::any_of(tags.begin(), tags.end(), named) || std::any_of(branches.begin(), branches.end(), named);
+        return CommitRoot(parent, name, id, movable);
       }
       std::string branch(name);
       if (!ValidateName("branch", branch).ok()) return Status::NotFound("no such branch");
@@ -440,7 +447,27 @@ Result<std::vector<Slice>> SnapshotFs::Read(uint64_t ino, uint64_t offset, size_
     for (size_t k = i; k < last; k++)
       if (!chunks[k].IsHole()) chunks_.Prefetch(chunks[k].id);
   }
+  if (offset == 0) PrefetchNextFiles(*node);
   return out;
+}
+
+void SnapshotFs::PrefetchNextFiles(const Node& file) {
+  // Programs that read a directory's files in order (data loaders, tar,
+  // cp -r) get the next files' first chunks loaded while they process this
+  // one: readahead across files, which the kernel cannot do for us.
+  if (options_.readahead_files == 0 || file.parent_entries > 65536) return;
+  auto listing = trees_.List(file.parent_tree);
+  if (!listing.ok()) return;
+  const auto& entries = **listing;
+  auto it = std::lower_bound(entries.begin(), entries.end(), file.entry.name,
+                             [](const TreeEntry& e, const std::string& n) { return e.name < n; });
+  if (it == entries.end()) return;
+  unsigned queued = 0;
+  for (++it; it != entries.end() && queued < options_.readahead_files; ++it) {
+    if (it->kind != EntryKind::kFile || it->chunks.empty() || it->chunks[0].IsHole()) continue;
+    chunks_.Prefetch(it->chunks[0].id);
+    queued++;
+  }
 }
 
 Result<std::string> SnapshotFs::ReadLink(uint64_t ino) {
@@ -454,6 +481,10 @@ Result<std::string> SnapshotFs::GetXattr(uint64_t ino, std::string_view name) {
   auto node = Get(ino);
   if (!node) return Status::NotFound("stale inode");
   if (name == kCommitXattr && node->commit) return node->commit->Hex();
+  // Only user.* attributes exist here. Saying "unsupported" (rather than "no
+  // such attribute") for the other namespaces lets tools like ls stop asking
+  // for SELinux labels and ACLs on this filesystem after the first file.
+  if (name.substr(0, 5) != "user.") return Status::FromErrno(ENOTSUP, "attribute namespace not supported");
   return Status::FromErrno(ENODATA, "no such attribute");
 }
 

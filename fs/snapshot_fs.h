@@ -69,9 +69,10 @@ struct Slice {
 
 struct FsOptions {
   size_t chunk_cache_bytes = size_t{128} << 20;
-  size_t tree_cache_bytes = size_t{64} << 20;
+  size_t tree_cache_bytes = size_t{32} << 20;
   unsigned prefetch_threads = 2;
   unsigned readahead_chunks = 8;  // chunks loaded ahead of a sequential reader
+  unsigned readahead_files = 4;   // next files of a directory whose first chunk is loaded ahead
   // Mount one commit at the root instead of the whole store.
   std::optional<std::string> pinned_dataset;
   std::optional<ObjectId> pinned_commit;
@@ -127,6 +128,7 @@ class SnapshotFs {
   Result<std::shared_ptr<Node>> CommitRoot(const Node& dataset, std::string_view name, const std::optional<ObjectId>& commit,
                                            bool volatile_name);
   void Log(const std::string& msg);
+  void PrefetchNextFiles(const Node& file);
 
   Repository* repo_;
   FsOptions options_;

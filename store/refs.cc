@@ -77,8 +77,12 @@ Status ValidateName(std::string_view what, std::string_view name) {
   if (name == "." || name == "..") return bad("'.' and '..' are reserved");
   if (!IsValidUtf8(name)) return bad("it is not valid UTF-8");
   if (name[0] == '-') return bad("it may not start with '-'");
-  for (unsigned char c : name) {
-    if (c < 0x20 || c == 0x7f) return bad("it contains a control character");
+  for (size_t i = 0; i < name.size(); i++) {
+    unsigned char c = static_cast<unsigned char>(name[i]);
+    // C0 controls, DEL, and the C1 controls U+0080-U+009F (UTF-8 C2 80-9F).
+    if (c < 0x20 || c == 0x7f ||
+        (c == 0xc2 && i + 1 < name.size() && static_cast<unsigned char>(name[i + 1]) < 0xa0))
+      return bad("it contains a control character");
     if (c == '/' || c == '@' || c == '~' || c == ':') return bad(std::string("it contains '") + char(c) + "'");
   }
   return Status::Ok();
@@ -120,6 +124,7 @@ Result<RefSpec> ParseRef(std::string_view text, bool allow_bare_dataset) {
     if (!rest.empty() && rest[0] != '~')
       return Status::InvalidArgument("'" + EscapeForDisplay(text) + "': expected ~N after the ref name");
     spec.ancestors += static_cast<unsigned>(n);
+    if (spec.ancestors > 1000000) return Status::InvalidArgument("'" + EscapeForDisplay(text) + "': ancestor count too large");
   }
   return spec;
 }

@@ -517,6 +517,16 @@ Status WriteSession::Flush() {
   TUSK_RETURN_IF_ERROR(WaitForSealsLocked());
   if (!broken_.ok()) return broken_;
   Status st = SealLocked(nullptr);
+  // File stats learned without a commit still save reading next time; they
+  // refer only to content the branch already holds.
+  if (st.ok() && !file_stats_.empty()) {
+    LmdbEnv* env = repo_->env_.get();
+    st = env->Update([&](LmdbTxn& txn) -> Status {
+      for (const auto& [k, v] : file_stats_) TUSK_RETURN_IF_ERROR(txn.Put(env->db(tables::kFileStats), k, v));
+      return Status::Ok();
+    });
+    if (st.ok()) file_stats_.clear();
+  }
   if (!st.ok()) broken_ = st;
   return st;
 }

@@ -32,10 +32,14 @@ Status LmdbError(int rc, const std::string& what) {
   return Status::Corruption(what + ": " + mdb_strerror(rc));
 }
 
-LmdbTxn::LmdbTxn(LmdbTxn&& other) noexcept : txn_(other.txn_), map_full_(other.map_full_) { other.txn_ = nullptr; }
+LmdbTxn::LmdbTxn(LmdbTxn&& other) noexcept
+    : txn_(other.txn_), map_full_(other.map_full_), hold_(std::move(other.hold_)) {
+  other.txn_ = nullptr;
+}
 
 LmdbTxn::~LmdbTxn() {
   if (txn_) mdb_txn_abort(txn_);
+  // hold_ is released after the transaction has ended.
 }
 
 Status LmdbTxn::Check(int rc, const std::string& what) {
@@ -83,7 +87,9 @@ Status LmdbTxn::ScanPrefix(MDB_dbi dbi, std::string_view prefix,
 Status LmdbTxn::Commit() {
   int rc = mdb_txn_commit(txn_);
   txn_ = nullptr;  // committed or, on failure, freed by LMDB
-  return Check(rc, "index commit");
+  Status st = Check(rc, "index commit");
+  if (hold_.owns_lock()) hold_.unlock();
+  return st;
 }
 
 Result<std::unique_ptr<LmdbEnv>> LmdbEnv::Open(const std::string& dir, const std::vector<std::string>& db_names) {
@@ -122,22 +128,26 @@ size_t LmdbEnv::map_size() const {
 
 Result<LmdbTxn> LmdbEnv::Begin(unsigned flags) {
   for (int attempt = 0;; attempt++) {
+    std::shared_lock hold(resize_mu_);
     MDB_txn* txn = nullptr;
     int rc = mdb_txn_begin(env_, nullptr, flags, &txn);
     if (rc == MDB_MAP_RESIZED && attempt < 3) {
-      std::lock_guard lock(resize_mu_);
+      // Another process grew the map: adopt its size, with no transaction
+      // of ours active.
+      hold.unlock();
+      std::unique_lock exclusive(resize_mu_);
       mdb_env_set_mapsize(env_, 0);
       continue;
     }
     if (rc != 0) return LmdbError(rc, "index transaction");
-    return LmdbTxn(txn);
+    return LmdbTxn(txn, std::move(hold));
   }
 }
 
 Result<LmdbTxn> LmdbEnv::BeginRead() { return Begin(MDB_RDONLY); }
 
 Status LmdbEnv::Grow() {
-  std::lock_guard lock(resize_mu_);
+  std::unique_lock lock(resize_mu_);  // waits until no transaction is active
   size_t next = map_size() * 2;
   int rc = mdb_env_set_mapsize(env_, next);
   if (rc != 0) return LmdbError(rc, "grow index map to " + std::to_string(next));

@@ -12,6 +12,12 @@
 // Thread-safety: LmdbEnv is thread-safe. A transaction belongs to one thread
 // at a time. Only one write transaction exists at a time per store (LMDB
 // serializes writers across processes with its own lock).
+//
+// Resizing the map (mdb_env_set_mapsize) remaps the file and is only allowed
+// while no transaction of this process is active. Every transaction
+// therefore holds `resize_mu_` shared for its whole life, and resizing takes
+// it exclusively. Lock order: resize_mu_ before LMDB's own locks; a thread
+// must not begin a transaction while it holds another one open.
 #pragma once
 
 #include <lmdb.h>
@@ -19,6 +25,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
 
@@ -50,10 +57,11 @@ class LmdbTxn {
 
  private:
   friend class LmdbEnv;
-  explicit LmdbTxn(MDB_txn* txn) : txn_(txn) {}
+  LmdbTxn(MDB_txn* txn, std::shared_lock<std::shared_mutex> hold) : txn_(txn), hold_(std::move(hold)) {}
   Status Check(int rc, const std::string& what);
   MDB_txn* txn_ = nullptr;
   bool map_full_ = false;
+  std::shared_lock<std::shared_mutex> hold_;  // keeps the map from being resized
 };
 
 class LmdbEnv {
@@ -77,7 +85,7 @@ class LmdbEnv {
   Status Grow();
   MDB_env* env_ = nullptr;
   std::vector<MDB_dbi> dbis_;
-  std::mutex resize_mu_;
+  std::shared_mutex resize_mu_;
 };
 
 }  // namespace tusk

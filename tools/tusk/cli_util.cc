@@ -117,9 +117,20 @@ Json& Json::String(const std::string& value) {
   Quote(value);
   return *this;
 }
-void Json::Quote(const std::string& value) {
+void Json::Quote(const std::string& raw) {
   out_ += '"';
-  for (unsigned char c : value) {
+  for (size_t i = 0; i < raw.size();) {
+    unsigned char c = static_cast<unsigned char>(raw[i]);
+    if (c >= 0x80) {
+      // Valid UTF-8 passes through; other bytes (a commit message written in
+      // Latin-1, say) become \u00XX so the document stays valid JSON.
+      size_t n = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+      if (n && i + n <= raw.size() && IsValidUtf8(std::string_view(raw).substr(i, n))) {
+        out_.append(raw, i, n);
+        i += n;
+        continue;
+      }
+    }
     switch (c) {
       case '"': out_ += "\\\""; break;
       case '\\': out_ += "\\\\"; break;
@@ -127,7 +138,7 @@ void Json::Quote(const std::string& value) {
       case '\t': out_ += "\\t"; break;
       case '\r': out_ += "\\r"; break;
       default:
-        if (c < 0x20) {
+        if (c < 0x20 || c >= 0x80) {
           char buf[8];
           std::snprintf(buf, sizeof buf, "\\u%04x", c);
           out_ += buf;
@@ -135,6 +146,7 @@ void Json::Quote(const std::string& value) {
           out_ += static_cast<char>(c);
         }
     }
+    i++;
   }
   out_ += '"';
 }

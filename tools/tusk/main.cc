@@ -52,7 +52,9 @@ int main(int argc, char** argv) {
       cli.exit_code = Fail("unknown command '" + help_path.front() + "'; run 'tusk help' for the list");
       return;
     }
-    std::cout << target->help();
+    // App::help() on the parent would describe the selected subcommand
+    // ('help' itself); ask the formatter for the named one directly.
+    std::cout << target->get_formatter()->make_help(target, target->get_name(), CLI::AppFormatMode::Normal);
   });
 
   try {
