@@ -135,6 +135,8 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 
 void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
   Guard(req, [&] {
+    FuseContext* ctx = Ctx(req);
+    if (ctx->after_init) std::call_once(ctx->after_init_once, ctx->after_init);
     auto r = Ctx(req)->fs->Read(ino, static_cast<uint64_t>(off), size);
     if (!r.ok()) return void(fuse_reply_err(req, ErrnoOf(r.status())));
     std::vector<iovec> iov;

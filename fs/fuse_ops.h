@@ -7,6 +7,9 @@
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 
+#include <functional>
+#include <mutex>
+
 #include "fs/snapshot_fs.h"
 
 namespace tusk::fs {
@@ -14,6 +17,10 @@ namespace tusk::fs {
 struct FuseContext {
   SnapshotFs* fs = nullptr;
   bool no_open = false;  // the kernel skips open/release for us (zero-message opens)
+  // Runs once, on the first read: tuning that must wait until the kernel
+  // has processed our INIT reply (which would otherwise override it).
+  std::function<void()> after_init;
+  std::once_flag after_init_once;
 };
 
 const fuse_lowlevel_ops& SnapshotOps();

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -92,6 +93,23 @@ Status PreadAll(int fd, void* data, size_t len, uint64_t offset, const std::stri
     offset += static_cast<uint64_t>(n);
   }
   return Status::Ok();
+}
+
+Status PreadvAll(int fd, void* a, size_t a_len, void* b, size_t b_len, uint64_t offset, const std::string& what) {
+  struct iovec iov[2] = {{a, a_len}, {b, b_len}};
+  ssize_t n;
+  do {
+    n = ::preadv(fd, iov, 2, static_cast<off_t>(offset));
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return Status::FromErrno(errno, "read " + what);
+  size_t got = static_cast<size_t>(n);
+  if (got == a_len + b_len) return Status::Ok();
+  // Short read: finish the rest the slow way.
+  if (got < a_len) {
+    TUSK_RETURN_IF_ERROR(PreadAll(fd, static_cast<char*>(a) + got, a_len - got, offset + got, what));
+    got = a_len;
+  }
+  return PreadAll(fd, static_cast<char*>(b) + (got - a_len), b_len - (got - a_len), offset + got, what);
 }
 
 Result<size_t> ReadUpTo(int fd, void* data, size_t len, const std::string& what) {

@@ -40,6 +40,9 @@ Status WriteAll(int fd, const void* data, size_t len, const std::string& what);
 Status PwriteAll(int fd, const void* data, size_t len, uint64_t offset, const std::string& what);
 // Reads exactly `len` bytes at `offset`; a short file is Corruption.
 Status PreadAll(int fd, void* data, size_t len, uint64_t offset, const std::string& what);
+// Reads exactly a+b bytes at `offset` into two buffers (one system call
+// when the file has them).
+Status PreadvAll(int fd, void* a, size_t a_len, void* b, size_t b_len, uint64_t offset, const std::string& what);
 // Reads up to `len` bytes (stops at EOF); returns the count.
 Result<size_t> ReadUpTo(int fd, void* data, size_t len, const std::string& what);
 Status Fsync(int fd, const std::string& what);

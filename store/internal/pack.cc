@@ -153,14 +153,14 @@ Status PackDirectory::ReadStored(const ObjectId& id, const ObjectLocation& loc, 
   std::string where = "pack " + PackName(loc.pack) + " offset " + std::to_string(loc.offset) + " (" +
                       ObjectTypeName(loc.type) + " " + id.Hex() + ")";
   TUSK_ASSIGN_OR_RETURN(std::shared_ptr<Fd> fd, OpenForRead(loc.pack));
-  stored->resize(kRecordHeaderSize + loc.stored_len);
-  TUSK_RETURN_IF_ERROR(PreadAll(fd->get(), stored->data(), stored->size(), loc.offset, where));
-  TUSK_ASSIGN_OR_RETURN(RecordHeader h,
-                        DecodeRecordHeader(std::string_view(*stored).substr(0, kRecordHeaderSize), where));
+  // Header and payload in one system call, each into its own buffer.
+  char header[kRecordHeaderSize];
+  stored->resize(loc.stored_len);
+  TUSK_RETURN_IF_ERROR(PreadvAll(fd->get(), header, sizeof header, stored->data(), stored->size(), loc.offset, where));
+  TUSK_ASSIGN_OR_RETURN(RecordHeader h, DecodeRecordHeader(std::string_view(header, sizeof header), where));
   if (h.id != id || h.type != loc.type || h.codec != loc.codec || h.raw_len != loc.raw_len ||
       h.stored_len != loc.stored_len)
     return Status::Corruption(where + ": record header does not match the index");
-  stored->erase(0, kRecordHeaderSize);
   if (Crc32c(stored->data(), stored->size()) != h.payload_crc) return Status::Corruption(where + ": checksum mismatch");
   return Status::Ok();
 }
