@@ -1,7 +1,7 @@
 #!/bin/bash
 # The run command: installs what is missing, builds tusk, creates the default
-# store (or reuses it) with a generated sample dataset in two versions, and
-# shows log, diff and stats.
+# store (or reuses it) with a generated sample dataset in two versions, shows
+# log, diff and stats, then mounts the store in the foreground until Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/install-deps.sh
@@ -25,5 +25,18 @@ echo "== tusk diff sample@main~1 sample@main"
 "$tusk" diff sample@main~1 sample@main | tail -n 8
 echo "== tusk stats"
 "$tusk" stats
-echo
-echo "Store: $store. Try: $tusk ls sample@main images -l | head; $tusk export sample@v1 /tmp/sample-v1; $tusk fsck"
+mnt=${TUSK_DEMO_MOUNT:-/tmp/tusk-demo}
+mkdir -p "$mnt"
+if mountpoint -q "$mnt"; then "$tusk" umount "$mnt"; fi
+cat <<EOF
+
+== mounting the whole store on $mnt (read-only). In another terminal try:
+   ls $mnt/sample                                  # branches, and @tags
+   ls -l $mnt/sample/main/images/train | head
+   diff -r $mnt/sample/@v1 $mnt/sample/main        # what changed between two versions
+   head $mnt/sample/main/labels.csv
+   getfattr -n user.tusk.commit $mnt/sample/main/labels.csv
+   $tusk mount sample@v1 /mnt/x                    # one version alone, as a training job would
+Press Ctrl-C here to unmount.
+EOF
+exec "$tusk" mount --foreground "$mnt"
