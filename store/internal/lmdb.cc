@@ -1,5 +1,7 @@
 #include "store/internal/lmdb.h"
 
+#include <sys/statvfs.h>
+
 #include <cstdlib>
 
 namespace tusk {
@@ -94,6 +96,7 @@ Status LmdbTxn::Commit() {
 
 Result<std::unique_ptr<LmdbEnv>> LmdbEnv::Open(const std::string& dir, const std::vector<std::string>& db_names) {
   std::unique_ptr<LmdbEnv> env(new LmdbEnv());
+  env->dir_ = dir;
   int rc = mdb_env_create(&env->env_);
   if (rc != 0) return LmdbError(rc, "lmdb env create");
   mdb_env_set_maxdbs(env->env_, static_cast<MDB_dbi>(db_names.size() + 2));
@@ -154,11 +157,23 @@ Status LmdbEnv::Grow() {
   return Status::Ok();
 }
 
+Status LmdbEnv::ExplainCommitFailure(const Status& st) const {
+  if (st.sys_errno() != EIO) return st;
+  struct statvfs sv;
+  if (::statvfs(dir_.c_str(), &sv) != 0) return st;
+  uint64_t free_bytes = static_cast<uint64_t>(sv.f_bavail) * sv.f_frsize;
+  if (free_bytes >= (uint64_t{16} << 20)) return st;
+  return Status::NoSpace("index commit: no space left on device (" + std::to_string(free_bytes) + " bytes free in " + dir_ + ")");
+}
+
 Status LmdbEnv::Update(const std::function<Status(LmdbTxn&)>& fn) {
   for (int attempt = 0; attempt < 40; attempt++) {
     TUSK_ASSIGN_OR_RETURN(LmdbTxn txn, Begin(0));
     Status st = fn(txn);
-    if (st.ok()) st = txn.Commit();
+    if (st.ok()) {
+      st = txn.Commit();
+      if (!st.ok()) st = ExplainCommitFailure(st);
+    }
     if (st.ok()) return st;
     if (!txn.map_full()) return st;
     // Only now is no transaction of ours open, as mdb_env_set_mapsize requires.

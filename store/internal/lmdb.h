@@ -83,7 +83,11 @@ class LmdbEnv {
   LmdbEnv() = default;
   Result<LmdbTxn> Begin(unsigned flags);
   Status Grow();
+  // LMDB reports a write cut short by a full disk as EIO; when the disk is in
+  // fact (nearly) full, say so.
+  Status ExplainCommitFailure(const Status& st) const;
   MDB_env* env_ = nullptr;
+  std::string dir_;
   std::vector<MDB_dbi> dbis_;
   std::shared_mutex resize_mu_;
 };

@@ -112,7 +112,11 @@ int RunExport(const std::string& ref, const std::string& dir, Cli& cli) {
     ProgressDisplay display(&progress, "exporting", "files");
     stats = ExportTree(*v->repo, v->data.root, dir, &progress);
   }
-  if (!stats.ok()) return Fail(stats.status().Annotate("export of " + ref + " to " + dir + " is incomplete"));
+  if (!stats.ok()) {
+    // Refusals (a non-empty or non-directory destination) wrote nothing.
+    if (stats.status().code() == Status::Code::kAlreadyExists) return Fail(stats.status());
+    return Fail(stats.status().Annotate("export of " + ref + " to " + dir + " is incomplete"));
+  }
   std::cout << "exported " << ref << " (commit " << v->commit.ShortHex() << ") to " << dir << ": " << stats->files
             << " files, " << stats->dirs << " directories, " << stats->symlinks << " symlinks, "
             << HumanBytes(stats->bytes) << std::endl;

@@ -57,6 +57,21 @@ int main(int argc, char** argv) {
     std::cout << target->get_formatter()->make_help(target, target->get_name(), CLI::AppFormatMode::Normal);
   });
 
+  // CLI11 would only say "a subcommand is required": name the unknown word.
+  for (int i = 1; i < argc; i++) {
+    std::string arg = argv[i];
+    if (arg == "--store") {
+      i++;
+      continue;
+    }
+    if (arg.empty() || arg[0] == '-') continue;
+    if (!FindSubcommand(app, {arg})) {
+      std::cerr << "tusk: usage error: unknown command '" << arg << "'\nRun 'tusk help' for the list of commands."
+                << std::endl;
+      return 2;
+    }
+    break;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
