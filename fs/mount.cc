@@ -160,6 +160,7 @@ int Serve(const MountOptions& o, const std::string& mountpoint, int report_fd) {
   for (auto& a : argv_storage) argv.push_back(a.data());
   fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
   fuse_session* se = fuse_session_new(&args, &SnapshotOps(), sizeof(fuse_lowlevel_ops), &ctx);
+  fuse_opt_free_args(&args);  // libfuse may have added to them
   if (!se) return fail("could not create the FUSE session (is /dev/fuse available?)");
   std::unique_ptr<fuse_session, void (*)(fuse_session*)> session(se, fuse_session_destroy);
   if (fuse_set_signal_handlers(se) != 0) return fail("could not install signal handlers");
