@@ -18,6 +18,7 @@
 #include <sstream>
 
 #include "fs/fuse_ops.h"
+#include "store/lease.h"
 #include "store/repository.h"
 
 namespace tusk::fs {
@@ -147,6 +148,14 @@ int Serve(const MountOptions& o, const std::string& mountpoint, int report_fd) {
     fs_options.pinned_dataset = spec->dataset;
     fs_options.pinned_commit = *id;
   }
+  auto lease = ReaderLease::Acquire(o.store_dir);
+  if (!lease.ok()) return fail(lease.status().message());
+  if (fs_options.pinned_commit) {
+    Status added = (*lease)->Add(*fs_options.pinned_commit);
+    if (!added.ok()) return fail(added.message());
+  }
+  ReaderLease* lease_ptr = lease->get();
+  fs_options.on_commit = [lease_ptr](const ObjectId& id) { return lease_ptr->Add(id); };
   SnapshotFs snapshot(repo->get(), fs_options);
   FuseContext ctx;
   ctx.fs = &snapshot;

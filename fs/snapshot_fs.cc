@@ -71,6 +71,7 @@ SnapshotFs::SnapshotFs(Repository* repo, FsOptions options)
     root->kind = NodeKind::kCommitRoot;
     root->dataset = *options_.pinned_dataset;
     root->commit = *options_.pinned_commit;
+    if (options_.on_commit) (void)options_.on_commit(*root->commit);  // the mount also adds it before serving
     auto c = repo_->ReadCommit(*root->commit);
     if (c.ok()) {
       root->entry.tree = c->root;
@@ -228,6 +229,7 @@ Result<std::shared_ptr<SnapshotFs::Node>> SnapshotFs::CommitRoot(const Node& dat
   node->volatile_name = volatile_name;
   node->key = std::to_string(dataset.ino) + "/" + std::string(name) + "#" + (commit ? commit->Hex() : "none");
   node->path = dataset.dataset + "@" + (commit ? commit->ShortHex() : std::string(name)) + ":";
+  if (commit && options_.on_commit) TUSK_RETURN_IF_ERROR(options_.on_commit(*commit));
   if (commit) {
     TUSK_ASSIGN_OR_RETURN(Commit c, repo_->ReadCommit(*commit));
     node->entry.tree = c.root;

@@ -77,6 +77,9 @@ struct FsOptions {
   std::optional<std::string> pinned_dataset;
   std::optional<ObjectId> pinned_commit;
   std::function<void(const std::string&)> log;  // errors worth an operator's attention
+  // Called with every commit before its objects are first read (the mount
+  // records them in its reader lease so gc keeps them).
+  std::function<Status(const ObjectId&)> on_commit;
 };
 
 inline constexpr uint64_t kRootIno = 1;

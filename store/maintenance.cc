@@ -12,6 +12,7 @@
 #include "store/internal/pack.h"
 #include "store/internal/tables.h"
 #include "store/internal/varint.h"
+#include "store/lease.h"
 #include "store/repository.h"
 
 namespace tusk {
@@ -74,6 +75,12 @@ Status AllIndexed(LmdbEnv& env, std::vector<IndexedObject>* out) {
 Status Repository::MarkReachable(IdSet* live, Progress* progress) {
   std::vector<RefHead> heads;
   TUSK_RETURN_IF_ERROR(AllRefHeads(*env_, std::nullopt, &heads));
+  // Commits that running mounts serve stay, whatever refs say.
+  TUSK_ASSIGN_OR_RETURN(std::vector<ObjectId> leased, LeasedCommits(dir_));
+  for (const auto& id : leased) {
+    auto present = Contains(id);
+    if (present.ok() && *present) heads.push_back({"a running mount", id});
+  }
   IdSet trees;
   std::function<Status(const ObjectId&)> walk_tree = [&](const ObjectId& root) -> Status {
     if (!trees.insert(root).second) return Status::Ok();

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <ctime>
 #include <sstream>
 
@@ -358,8 +359,10 @@ Result<ObjectId> Repository::Resolve(const RefSpec& ref) {
       break;
     }
   }
-  if (!found && IsHexPrefix(rev)) {
-    TUSK_ASSIGN_OR_RETURN(auto matches, FindCommitsByPrefix(ref.dataset, rev));
+  std::string lower = rev;
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (!found && IsHexPrefix(lower)) {
+    TUSK_ASSIGN_OR_RETURN(auto matches, FindCommitsByPrefix(ref.dataset, lower));
     if (matches.size() > 1) {
       std::string list;
       for (const auto& m : matches) list += " " + m.ShortHex(16);
