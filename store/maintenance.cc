@@ -25,19 +25,9 @@ struct IndexedObject {
   ObjectLocation loc;
 };
 
-ObjectId IdFromView(std::string_view v) { return ObjectId::FromBytes(reinterpret_cast<const uint8_t*>(v.data())); }
-
-PackId PackFromKey(std::string_view k) {
-  PackId id = 0;
-  for (unsigned char c : k) id = id << 8 | c;
-  return id;
-}
-
-std::string PackKey(PackId id) {
-  std::string k(8, '\0');
-  for (int i = 0; i < 8; i++) k[i] = static_cast<char>(id >> (56 - 8 * i));
-  return k;
-}
+using tables::IdFromView;
+using tables::PackFromKey;
+using tables::PackKey;
 
 struct RefHead {
   std::string label;  // "data@main"

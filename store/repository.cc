@@ -22,22 +22,17 @@
 namespace tusk {
 namespace {
 
+using tables::IdFromView;
+using tables::PackKey;
+
 constexpr uint64_t kPackTargetSize = 32ull << 20;
 constexpr char kConfigFile[] = "config";
 constexpr char kFormatKey[] = "tusk-store-format";
-
-std::string PackKey(PackId id) {
-  std::string k(8, '\0');
-  for (int i = 0; i < 8; i++) k[i] = static_cast<char>(id >> (56 - 8 * i));
-  return k;
-}
 
 bool IsHexPrefix(const std::string& s) {
   return s.size() >= 4 && s.size() <= 64 &&
          std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
-
-ObjectId IdFromView(std::string_view v) { return ObjectId::FromBytes(reinterpret_cast<const uint8_t*>(v.data())); }
 
 }  // namespace
 

@@ -5,6 +5,8 @@
 #include <string_view>
 #include <vector>
 
+#include "store/ids.h"
+
 namespace tusk::tables {
 
 enum Table : size_t {
@@ -28,6 +30,19 @@ inline std::string RefKey(std::string_view dataset, char kind, std::string_view 
   k += name;
   return k;
 }
+// Pack ids are big-endian keys so that packs list in id order.
+inline std::string PackKey(uint64_t id) {
+  std::string k(8, '\0');
+  for (int i = 0; i < 8; i++) k[i] = static_cast<char>(id >> (56 - 8 * i));
+  return k;
+}
+inline uint64_t PackFromKey(std::string_view k) {
+  uint64_t id = 0;
+  for (unsigned char c : k) id = id << 8 | c;
+  return id;
+}
+inline ObjectId IdFromView(std::string_view v) { return ObjectId::FromBytes(reinterpret_cast<const uint8_t*>(v.data())); }
+
 inline std::string DatasetPrefix(std::string_view dataset) {
   std::string k(dataset);
   k += '\0';
