@@ -74,6 +74,15 @@ Result<ChunkCache::Data> ChunkCache::Get(const ObjectId& id) {
   return result;
 }
 
+ChunkCache::Data ChunkCache::Peek(const ObjectId& id) {
+  std::lock_guard lock(mu_);
+  auto it = map_.find(id);
+  if (it == map_.end() || it->second.bytes == 0) return nullptr;  // absent or still loading
+  lru_.splice(lru_.begin(), lru_, it->second.lru);
+  auto result = it->second.future.get();  // ready: bytes are set only after it is
+  return result.ok() ? *result : nullptr;
+}
+
 void ChunkCache::Prefetch(const ObjectId& id) {
   if (threads_.empty()) return;
   {

@@ -37,6 +37,8 @@ class ChunkCache {
   ChunkCache& operator=(const ChunkCache&) = delete;
 
   Result<Data> Get(const ObjectId& id);
+  // The chunk if it is cached and loaded; null otherwise (never loads).
+  Data Peek(const ObjectId& id);
   // Starts loading `id` in the background unless it is cached or loading.
   void Prefetch(const ObjectId& id);
 

@@ -206,10 +206,15 @@ int Serve(const MountOptions& o, const std::string& mountpoint, int report_fd) {
 
 }  // namespace
 
-int RunMount(const MountOptions& o) {
+int RunMount(const MountOptions& options) {
   std::string mountpoint;
-  Status st = CheckMountpoint(o.mountpoint, &mountpoint);
+  Status st = CheckMountpoint(options.mountpoint, &mountpoint);
   if (!st.ok()) return Fail(st.message());
+  // The daemon leaves the working directory (chdir "/"), so a relative store
+  // path must be made absolute now.
+  MountOptions o = options;
+  char real_store[PATH_MAX];
+  if (::realpath(o.store_dir.c_str(), real_store)) o.store_dir = real_store;
   {
     // Validate the store and ref before forking, so mistakes are reported
     // here; the repository is closed again because LMDB must not cross fork.

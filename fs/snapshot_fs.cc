@@ -27,6 +27,9 @@ uint64_t InoOf(std::string_view key) {
 }
 
 const char kZeros[1 << 16] = {};
+// Reads up to this size that do not continue the previous one are served
+// from the touched blocks of a chunk instead of loading the whole chunk.
+constexpr uint64_t kSmallRead = 64 * 1024;
 
 }  // namespace
 
@@ -430,6 +433,19 @@ Result<std::vector<Slice>> SnapshotFs::Read(uint64_t ino, uint64_t offset, size_
         out.push_back({kZeros, n, nullptr});
         left -= n;
       }
+    } else if (ChunkCache::Data cached = chunks_.Peek(chunks[i].id)) {
+      out.push_back({cached->data() + from, static_cast<size_t>(len), cached});
+    } else if (!sequential && len <= kSmallRead && chunks[i].length > 4 * kSmallRead) {
+      // A random small read of a chunk not in memory: read and verify only
+      // the blocks it touches rather than the whole chunk (the kernel's page
+      // cache keeps what was read).
+      auto part = repo_->ReadChunkRange(chunks[i].id, from, static_cast<size_t>(len));
+      if (!part.ok()) {
+        Log("read of " + node->path + " failed: " + part.status().message());
+        return Status::Corruption(part.status().message());
+      }
+      auto hold = std::make_shared<const std::string>(std::move(part).value());
+      out.push_back({hold->data(), hold->size(), hold});
     } else {
       auto data = chunks_.Get(chunks[i].id);
       if (!data.ok()) {

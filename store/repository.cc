@@ -168,6 +168,28 @@ Result<std::string> Repository::ReadObject(const ObjectId& id, ObjectType type) 
   return out;
 }
 
+Result<std::string> Repository::ReadChunkRange(const ObjectId& id, uint64_t offset, size_t len) {
+  ObjectLocation loc;
+  {
+    TUSK_ASSIGN_OR_RETURN(LmdbTxn txn, env_->BeginRead());
+    auto v = txn.Get(env_->db(tables::kObjects), id.view());
+    if (!v.ok()) {
+      if (v.status().code() == Status::Code::kNotFound) return Status::Corruption("chunk " + id.Hex() + " is missing from the store");
+      return v.status();
+    }
+    TUSK_ASSIGN_OR_RETURN(loc, ObjectLocation::Decode(*v));
+  }
+  if (loc.type != ObjectType::kChunk) return Status::Corruption("object " + id.Hex() + " is not a chunk");
+  std::string out;
+  if (HasBlockCrcs(loc.codec, loc.stored_len) && offset + len <= loc.stored_len) {
+    TUSK_RETURN_IF_ERROR(packs_->ReadRawRange(id, loc, offset, len, &out));
+    return out;
+  }
+  TUSK_ASSIGN_OR_RETURN(std::string whole, ReadObject(id, ObjectType::kChunk));
+  if (offset > whole.size()) return Status::InvalidArgument("range outside chunk " + id.Hex());
+  return whole.substr(offset, len);
+}
+
 Result<Commit> Repository::ReadCommit(const ObjectId& id) {
   TUSK_ASSIGN_OR_RETURN(std::string bytes, ReadObject(id, ObjectType::kCommit));
   auto c = DecodeCommit(bytes);
@@ -430,6 +452,8 @@ Status WriteSession::Store(ObjectType type, const ObjectId& id, std::string_view
   thread_local std::string stored;
   Codec codec = Compress(plaintext, repo_->config_.compression_level, &stored);
   uint32_t crc = Crc32c(stored.data(), stored.size());
+  thread_local std::string block_crcs;
+  block_crcs = HasBlockCrcs(codec, stored.size()) ? BlockCrcTable(stored) : std::string();
   std::lock_guard lock(mu_);
   if (!broken_.ok()) return broken_;
   Status st;
@@ -438,7 +462,7 @@ Status WriteSession::Store(ObjectType type, const ObjectId& id, std::string_view
     if (!w.ok()) st = w.status();
     else writer_ = std::move(w).value();
   }
-  if (st.ok()) st = writer_->Append(type, id, codec, static_cast<uint32_t>(plaintext.size()), stored, crc).status();
+  if (st.ok()) st = writer_->Append(type, id, codec, static_cast<uint32_t>(plaintext.size()), stored, crc, block_crcs).status();
   if (st.ok() && writer_->size() >= kPackTargetSize) RotateLocked();
   if (!st.ok()) {
     broken_ = st;

@@ -53,6 +53,16 @@ struct PackRecord {
 inline constexpr size_t kPackHeaderSize = 16;
 inline constexpr size_t kRecordHeaderSize = 56;
 
+// Raw (uncompressed) records longer than one block carry, after their
+// payload, a CRC-32C of every kCrcBlockSize block, so a small read can fetch
+// and verify just the blocks it touches instead of the whole chunk.
+inline constexpr size_t kCrcBlockSize = 16 * 1024;
+inline bool HasBlockCrcs(Codec codec, size_t stored_len) { return codec == Codec::kRaw && stored_len > kCrcBlockSize; }
+inline size_t BlockCrcTableSize(Codec codec, size_t stored_len) {
+  return HasBlockCrcs(codec, stored_len) ? (stored_len + kCrcBlockSize - 1) / kCrcBlockSize * 4 : 0;
+}
+std::string BlockCrcTable(std::string_view stored);
+
 class PackDirectory {
  public:
   explicit PackDirectory(std::string dir) : dir_(std::move(dir)) {}
@@ -67,6 +77,9 @@ class PackDirectory {
   // Reads a record's stored (possibly compressed) bytes, checking the header
   // and the CRC only; gc copies records between packs this way.
   Status ReadStored(const ObjectId& id, const ObjectLocation& loc, std::string* stored);
+  // Reads bytes [offset, offset+len) of a raw record that has block CRCs,
+  // verifying the header and every block touched.
+  Status ReadRawRange(const ObjectId& id, const ObjectLocation& loc, uint64_t offset, size_t len, std::string* out);
 
   // Lists every record in a pack: from the footer when sealed, else by
   // scanning record headers (an unsealed, crashed pack).
@@ -90,9 +103,11 @@ class PackWriter {
   ~PackWriter();
 
   // Appends a record whose payload is already encoded with `codec`;
-  // `stored_crc` is Crc32c(stored), computed by the caller (outside any lock).
+  // `stored_crc` is Crc32c(stored) and `block_crcs` BlockCrcTable(stored) when
+  // the record needs one (computed here if empty), both computed by the
+  // caller outside any lock where it can.
   Result<ObjectLocation> Append(ObjectType type, const ObjectId& id, Codec codec, uint32_t raw_len,
-                                std::string_view stored, uint32_t stored_crc);
+                                std::string_view stored, uint32_t stored_crc, std::string_view block_crcs = {});
   // Writes the footer and makes the whole pack durable (file and directory).
   Status Seal();
 

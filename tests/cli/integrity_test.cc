@@ -38,7 +38,8 @@ struct PackRecord {
 
 // The records of `pack`, in file order, found by walking the record headers:
 // [magic "TRC1"][type u8][codec u8][0][0][raw_len u32][stored_len u32]
-// [id 32 bytes][payload crc u32][header crc u32], each followed by its payload.
+// [id 32 bytes][payload crc u32][header crc u32], each followed by its payload
+// and, for raw payloads over 16 KiB, a CRC-32C (u32) per 16 KiB block.
 std::vector<PackRecord> ListRecords(const std::string& pack) {
   std::string bytes = ReadFileOrDie(pack);
   std::vector<PackRecord> records;
@@ -54,7 +55,8 @@ std::vector<PackRecord> ListRecords(const std::string& pack) {
       r.id_hex += hex;
     }
     records.push_back(r);
-    at += kRecordHeaderBytes + r.payload_len;
+    bool raw = bytes[at + 5] == 0;
+    at += kRecordHeaderBytes + r.payload_len + (raw && r.payload_len > 16384 ? (r.payload_len + 16383) / 16384 * 4 : 0);
   }
   return records;
 }

@@ -779,7 +779,8 @@ struct PackRecordInfo {
 };
 
 // Walks the records of a pack file (FORMAT.md: 16-byte header, records of a
-// 56-byte header and payload, then footer and trailer).
+// 56-byte header and payload, plus a CRC per 16 KiB block after raw payloads
+// longer than 16 KiB; then footer and trailer).
 std::vector<PackRecordInfo> PackRecords(const std::string& path) {
   std::vector<PackRecordInfo> out;
   std::string bytes = ReadOr(path, "");
@@ -798,7 +799,8 @@ std::vector<PackRecordInfo> PackRecords(const std::string& path) {
     r.stored_len = stored;
     r.id = ObjectId::FromBytes(reinterpret_cast<const uint8_t*>(bytes.data() + pos + 16));
     out.push_back(r);
-    pos += 56 + stored;
+    bool raw = bytes[pos + 5] == 0;
+    pos += 56 + stored + (raw && stored > 16384 ? (stored + 16383) / 16384 * 4 : 0);
   }
   return out;
 }
