@@ -435,7 +435,7 @@ Result<std::vector<Slice>> SnapshotFs::Read(uint64_t ino, uint64_t offset, size_
       }
     } else if (ChunkCache::Data cached = chunks_.Peek(chunks[i].id)) {
       out.push_back({cached->data() + from, static_cast<size_t>(len), cached});
-    } else if (!sequential && len <= kSmallRead && chunks[i].length > 4 * kSmallRead) {
+    } else if (!sequential && len <= kSmallRead && len * 4 <= chunks[i].length) {
       // A random small read of a chunk not in memory: read and verify only
       // the blocks it touches rather than the whole chunk (the kernel's page
       // cache keeps what was read).
