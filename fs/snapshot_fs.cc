@@ -20,8 +20,8 @@ uint64_t Mix(uint64_t h) {
 
 // Deterministic inode number for a node identity; 0 and 1 are reserved.
 uint64_t InoOf(std::string_view key) {
-  uint64_t h = 0x9e3779b97f4a7c15ull;
-  for (unsigned char c : key) h = Mix(h ^ c) + 0x632be59bd9b4e019ull;
+  uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a, then one strong mix
+  for (unsigned char c : key) h = (h ^ c) * 0x100000001b3ull;
   h = Mix(h) & 0x7fffffffffffffffull;
   return h < 2 ? h + 2 : h;
 }
