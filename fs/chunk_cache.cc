@@ -56,6 +56,9 @@ Result<ChunkCache::Data> ChunkCache::Get(const ObjectId& id) {
   auto loaded = source_->ReadObject(id, ObjectType::kChunk);
   if (loaded.ok()) result = Data(std::make_shared<const std::string>(std::move(loaded).value()));
   else result = loaded.status();
+  // Fulfil the future before the slot shows bytes: Peek treats a slot with
+  // bytes as ready and must never wait under the lock.
+  promise.set_value(result);
   {
     std::lock_guard lock(mu_);
     auto it = map_.find(id);
@@ -70,7 +73,6 @@ Result<ChunkCache::Data> ChunkCache::Get(const ObjectId& id) {
       }
     }
   }
-  promise.set_value(result);
   return result;
 }
 

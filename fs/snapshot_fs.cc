@@ -293,8 +293,13 @@ Result<std::shared_ptr<SnapshotFs::Node>> SnapshotFs::MakeChild(const Node& pare
 Result<EntryReply> SnapshotFs::Lookup(uint64_t parent_ino, std::string_view name) {
   auto parent = Get(parent_ino);
   if (!parent) return Status::NotFound("stale inode");
-  TUSK_ASSIGN_OR_RETURN(std::shared_ptr<Node> child, MakeChild(*parent, name));
-  child = Register(std::move(child), 1);
+  auto made = MakeChild(*parent, name);
+  if (!made.ok()) {
+    if (made.status().code() == Status::Code::kCorruption)
+      Log("lookup of " + parent->path + "/" + std::string(name) + " failed: " + made.status().message());
+    return made.status();
+  }
+  std::shared_ptr<Node> child = Register(std::move(made).value(), 1);
   return Reply(*child);
 }
 
@@ -340,7 +345,13 @@ Result<uint64_t> SnapshotFs::OpenDir(uint64_t ino, bool* immutable) {
       if (node->kind == NodeKind::kCommitRoot && !node->commit) {
         handle->listing = std::make_shared<const std::vector<TreeEntry>>();
       } else {
-        TUSK_ASSIGN_OR_RETURN(handle->listing, trees_.List(node->entry.tree));
+        auto listing = trees_.List(node->entry.tree);
+        if (!listing.ok()) {
+          if (listing.status().code() == Status::Code::kCorruption)
+            Log("listing of " + node->path + "/ failed: " + listing.status().message());
+          return listing.status();
+        }
+        handle->listing = std::move(listing).value();
       }
       break;
     default:
@@ -433,31 +444,40 @@ Result<std::vector<Slice>> SnapshotFs::Read(uint64_t ino, uint64_t offset, size_
         out.push_back({kZeros, n, nullptr});
         left -= n;
       }
-    } else if (ChunkCache::Data cached = chunks_.Peek(chunks[i].id)) {
+      pos += len;
+      continue;
+    }
+    if (ChunkCache::Data cached = chunks_.Peek(chunks[i].id)) {
       out.push_back({cached->data() + from, static_cast<size_t>(len), cached});
-    } else if (!sequential && len <= kSmallRead && len * 4 <= chunks[i].length) {
-      // A random small read of a chunk not in memory: read and verify only
-      // the blocks it touches rather than the whole chunk (the kernel's page
-      // cache keeps what was read).
+      pos += len;
+      continue;
+    }
+    if (!sequential && len <= kSmallRead && len * 4 <= chunks[i].length) {
+      // A random small read of a chunk not in memory: if it is stored raw,
+      // read and verify only the blocks it touches (the kernel's page cache
+      // keeps what was read). Compressed chunks are loaded and cached whole.
       auto part = repo_->ReadChunkRange(chunks[i].id, from, static_cast<size_t>(len));
-      if (!part.ok()) {
+      if (part.ok()) {
+        auto hold = std::make_shared<const std::string>(std::move(part).value());
+        out.push_back({hold->data(), hold->size(), hold});
+        pos += len;
+        continue;
+      }
+      if (part.status().code() != Status::Code::kUnsupported) {
         Log("read of " + node->path + " failed: " + part.status().message());
         return Status::Corruption(part.status().message());
       }
-      auto hold = std::make_shared<const std::string>(std::move(part).value());
-      out.push_back({hold->data(), hold->size(), hold});
-    } else {
-      auto data = chunks_.Get(chunks[i].id);
-      if (!data.ok()) {
-        Log("read of " + node->path + " failed: " + data.status().message());
-        return Status::Corruption(data.status().message());
-      }
-      if ((*data)->size() != chunks[i].length) {
-        Log("read of " + node->path + " failed: chunk " + chunks[i].id.Hex() + " has the wrong length");
-        return Status::Corruption("chunk length mismatch");
-      }
-      out.push_back({(*data)->data() + from, static_cast<size_t>(len), *data});
     }
+    auto data = chunks_.Get(chunks[i].id);
+    if (!data.ok()) {
+      Log("read of " + node->path + " failed: " + data.status().message());
+      return Status::Corruption(data.status().message());
+    }
+    if ((*data)->size() != chunks[i].length) {
+      Log("read of " + node->path + " failed: chunk " + chunks[i].id.Hex() + " has the wrong length");
+      return Status::Corruption("chunk length mismatch");
+    }
+    out.push_back({(*data)->data() + from, static_cast<size_t>(len), *data});
     pos += len;
   }
   if (sequential) {

@@ -180,14 +180,12 @@ Result<std::string> Repository::ReadChunkRange(const ObjectId& id, uint64_t offs
     TUSK_ASSIGN_OR_RETURN(loc, ObjectLocation::Decode(*v));
   }
   if (loc.type != ObjectType::kChunk) return Status::Corruption("object " + id.Hex() + " is not a chunk");
+  if (!HasBlockCrcs(loc.codec, loc.stored_len))
+    return Status::Unsupported("chunk " + id.Hex() + " has no block checksums (compressed or small); read it whole");
+  if (offset + len > loc.stored_len) return Status::InvalidArgument("range outside chunk " + id.Hex());
   std::string out;
-  if (HasBlockCrcs(loc.codec, loc.stored_len) && offset + len <= loc.stored_len) {
-    TUSK_RETURN_IF_ERROR(packs_->ReadRawRange(id, loc, offset, len, &out));
-    return out;
-  }
-  TUSK_ASSIGN_OR_RETURN(std::string whole, ReadObject(id, ObjectType::kChunk));
-  if (offset > whole.size()) return Status::InvalidArgument("range outside chunk " + id.Hex());
-  return whole.substr(offset, len);
+  TUSK_RETURN_IF_ERROR(packs_->ReadRawRange(id, loc, offset, len, &out));
+  return out;
 }
 
 Result<Commit> Repository::ReadCommit(const ObjectId& id) {

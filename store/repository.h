@@ -127,8 +127,10 @@ class Repository : public ObjectSource {
   // Objects. ReadObject verifies the record and the object's hash.
   Result<std::string> ReadObject(const ObjectId& id, ObjectType type) override;
   Result<Commit> ReadCommit(const ObjectId& id);
-  // Part of a chunk. For raw chunks only the 16 KiB blocks the range touches
-  // are read and verified (their CRCs; the SHA-256 needs the whole chunk).
+  // Part of a raw chunk: only the 16 KiB blocks the range touches are read
+  // and verified (their CRCs; the SHA-256 needs the whole chunk). Unsupported
+  // for chunks without block checksums (compressed, or one block long): the
+  // caller reads those whole.
   Result<std::string> ReadChunkRange(const ObjectId& id, uint64_t offset, size_t len);
   Result<bool> Contains(const ObjectId& id);
   // Chunks are re-hashed on every read unless this is turned off (the CRC

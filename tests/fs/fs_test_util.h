@@ -16,7 +16,8 @@
 //                 fusermount3 -u, falls back to umount -l, then stops and
 //                 reaps foreground children (SIGTERM, SIGKILL after 5 s) and
 //                 kills background daemons found by their exact mount point
-//                 argument.
+//                 argument. If the test process crashes, a signal handler
+//                 still detaches the registered mounts and kills the children.
 //   CompareTrees  walks a source tree and reports every difference from a
 //                 copy (kinds, modes, owners, sizes, mtimes, symlink targets,
 //                 content, directory listings); files larger than a limit are
@@ -29,6 +30,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/types.h>
@@ -442,6 +444,67 @@ inline void StopPid(pid_t pid, bool is_child) {
   }
 }
 
+// Last-resort cleanup when a test process crashes (e.g. SIGBUS from an mmap
+// of a file whose read fails): lazily detach every mount still registered
+// and kill foreground daemons, then let the signal take its course. Only
+// async-signal-safe calls (umount2, kill, sigaction) run in the handler.
+namespace crash_cleanup {
+struct Slot {
+  char path[1024];
+  pid_t pid;  // 0: a mount point without a known child
+  volatile sig_atomic_t used;
+};
+inline Slot g_slots[128];
+inline struct sigaction g_old[65];
+
+inline void Handler(int sig) {
+  for (auto& s : g_slots) {
+    if (!s.used) continue;
+    ::umount2(s.path, MNT_DETACH);
+    if (s.pid > 0) ::kill(s.pid, SIGKILL);
+  }
+  // Hand the signal to the previous action (default, or a sanitizer's).
+  ::sigaction(sig, &g_old[sig], nullptr);
+  ::raise(sig);
+}
+
+inline void InstallOnce() {
+  static bool installed = [] {
+    for (int sig : {SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL}) {
+      struct sigaction sa;
+      std::memset(&sa, 0, sizeof sa);
+      sa.sa_handler = Handler;
+      sigemptyset(&sa.sa_mask);
+      ::sigaction(sig, &sa, &g_old[sig]);
+    }
+    return true;
+  }();
+  (void)installed;
+}
+
+inline void Add(const std::string& path, pid_t pid) {
+  InstallOnce();
+  for (auto& s : g_slots) {
+    if (s.used) continue;
+    std::snprintf(s.path, sizeof s.path, "%s", path.c_str());
+    s.pid = pid;
+    s.used = 1;
+    return;
+  }
+}
+
+// A reaped child's pid may be reused: never signal it again.
+inline void ClearPid(pid_t pid) {
+  for (auto& s : g_slots)
+    if (s.used && s.pid == pid) s.pid = 0;
+}
+
+inline void Remove(const std::string& path) {
+  for (auto& s : g_slots)
+    if (s.used && path == s.path) s.used = 0;
+}
+}  // namespace crash_cleanup
+
 class MountGuard {
  public:
   struct Child {
@@ -488,6 +551,7 @@ class MountGuard {
     ::close(log_fd);
     if (pid < 0) return ::testing::AssertionFailure() << "fork: " << Errno();
     children_.push_back({pid, mountpoint, log});
+    crash_cleanup::Add(mountpoint, pid);
     Child& child = children_.back();
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     for (;;) {
@@ -495,6 +559,7 @@ class MountGuard {
       pid_t w = ::waitpid(pid, &child.status, WNOHANG);
       if (w == pid) {
         child.reaped = true;
+        crash_cleanup::ClearPid(pid);
         return ::testing::AssertionFailure() << "tusk mount -f exited (status " << child.status
                                              << ") before mounting " << mountpoint << "; log:\n"
                                              << ReadOr(log);
@@ -520,7 +585,9 @@ class MountGuard {
 
   // A mount point made by other means (e.g. background `tusk mount`).
   void Track(const std::string& mountpoint) {
-    if (std::find(tracked_.begin(), tracked_.end(), mountpoint) == tracked_.end()) tracked_.push_back(mountpoint);
+    if (std::find(tracked_.begin(), tracked_.end(), mountpoint) != tracked_.end()) return;
+    tracked_.push_back(mountpoint);
+    crash_cleanup::Add(mountpoint, 0);
   }
 
   Child* FindChild(const std::string& mountpoint) {
@@ -542,6 +609,7 @@ class MountGuard {
           seconds);
       if (!done) return std::nullopt;
       c->reaped = true;
+      crash_cleanup::ClearPid(c->pid);
     }
     return c->status;
   }
@@ -560,7 +628,9 @@ class MountGuard {
     for (auto& c : children_) {
       if (!c.reaped) StopPid(c.pid, true);
       c.reaped = true;
+      crash_cleanup::ClearPid(c.pid);
     }
+    for (const auto& m : tracked_) crash_cleanup::Remove(m);
     children_.clear();
     tracked_.clear();
   }
