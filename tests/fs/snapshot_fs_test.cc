@@ -884,6 +884,13 @@ TEST_F(SnapshotFsTest, ChunkCacheStaysWithinItsCapacity) {
 
 class LargeChunkTest : public ::testing::Test {
  protected:
+  // Block reads serve files larger than half the chunk cache; a cache
+  // smaller than big.bin (12 MiB) makes them apply.
+  static FsOptions BlockReadOptions() {
+    FsOptions options;
+    options.chunk_cache_bytes = 8 << 20;
+    return options;
+  }
   void SetUp() override {
     store_ = tmp_.Sub("store");
     StoreConfig config;
@@ -986,7 +993,7 @@ class LargeChunkTest : public ::testing::Test {
 
 TEST_F(LargeChunkTest, RandomSmallReadsAreExactAndSkipTheChunkCache) {
   for (const auto& c : chunks_) ASSERT_GT(c.length, 256u * 1024) << "chunks must be large enough for block reads";
-  SnapshotFs fs(repo_.get(), FsOptions{});
+  SnapshotFs fs(repo_.get(), BlockReadOptions());
   uint64_t ino = Ino(fs, "ds/main/big.bin");
   uint64_t prev_end = 1;
   size_t checked = 0;
@@ -1024,7 +1031,7 @@ TEST_F(LargeChunkTest, RandomSmallReadsAreExactAndSkipTheChunkCache) {
 // through the chunk cache; otherwise every 4 KiB read decompresses the
 // whole chunk again and keeps nothing.
 TEST_F(LargeChunkTest, RandomSmallReadsOfCompressedChunksAreCached) {
-  SnapshotFs fs(repo_.get(), FsOptions{});
+  SnapshotFs fs(repo_.get(), BlockReadOptions());
   uint64_t text = Ino(fs, "ds/main/text.txt");
   std::mt19937_64 rng(6);
   auto t0 = std::chrono::steady_clock::now();
@@ -1066,7 +1073,7 @@ TEST_F(LargeChunkTest, ADamagedBlockFailsReadsThatTouchIt) {
   ASSERT_TRUE(flipped);
   std::vector<std::string> log;
   std::mutex log_mu;
-  FsOptions options;
+  FsOptions options = BlockReadOptions();
   options.log = [&](const std::string& m) {
     std::lock_guard lock(log_mu);
     log.push_back(m);
@@ -1117,7 +1124,7 @@ TEST_F(LargeChunkTest, BlockReadsStillVerifyAfterGcRewritesThePack) {
   ASSERT_TRUE(fsck.ok()) << fsck.status().ToString();
   EXPECT_TRUE(fsck->problems.empty()) << fsck->problems.front().object << ": " << fsck->problems.front().error;
 
-  SnapshotFs fs(repo_.get(), FsOptions{});
+  SnapshotFs fs(repo_.get(), BlockReadOptions());
   uint64_t ino = Ino(fs, "keep/main/big.bin");
   uint64_t prev_end = 1;
   for (auto [off, len] : EdgeReads()) {
