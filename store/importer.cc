@@ -145,8 +145,6 @@ class Pipeline {
     return error_;
   }
 
-  uint64_t new_chunks() const { return new_chunks_; }
-
  private:
   void Work() {
     for (;;) {
@@ -168,7 +166,6 @@ class Pipeline {
         job.target->id = id;
         auto stored = session_->PutChunk(id, job.data);
         if (!stored.ok()) st = stored.status();
-        else if (*stored) new_chunks_++;
       }
       std::lock_guard lock(mu_);
       if (!st.ok() && error_.ok()) error_ = st;
@@ -184,7 +181,6 @@ class Pipeline {
   size_t in_flight_ = 0;
   bool closing_ = false;
   Status error_;
-  std::atomic<uint64_t> new_chunks_{0};
   std::vector<std::thread> workers_;
 };
 
