@@ -455,10 +455,10 @@ Result<std::vector<Slice>> SnapshotFs::Read(uint64_t ino, uint64_t offset, size_
     if (!sequential && len <= kSmallRead && len * 4 <= chunks[i].length &&
         node->entry.size > chunks_.capacity() / 2) {
       // A random small read, in a file too large for the chunk cache to hold,
-      // of a chunk not in memory: if it is stored raw, read and verify only
-      // the blocks it touches (the kernel's page cache keeps what was read).
-      // Files that fit are better served by caching whole chunks; compressed
-      // chunks are always loaded and cached whole.
+      // of a chunk not in memory: read, verify (and decompress) only the raw
+      // blocks or zstd frames it touches; the kernel's page cache keeps what
+      // was read. Files that fit are better served by caching whole chunks;
+      // chunks without a range table (one zstd frame) are loaded whole.
       auto part = repo_->ReadChunkRange(chunks[i].id, from, static_cast<size_t>(len));
       if (part.ok()) {
         auto hold = std::make_shared<const std::string>(std::move(part).value());

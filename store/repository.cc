@@ -180,11 +180,11 @@ Result<std::string> Repository::ReadChunkRange(const ObjectId& id, uint64_t offs
     TUSK_ASSIGN_OR_RETURN(loc, ObjectLocation::Decode(*v));
   }
   if (loc.type != ObjectType::kChunk) return Status::Corruption("object " + id.Hex() + " is not a chunk");
-  if (!HasBlockCrcs(loc.codec, loc.stored_len))
-    return Status::Unsupported("chunk " + id.Hex() + " has no block checksums (compressed or small); read it whole");
-  if (offset + len > loc.stored_len) return Status::InvalidArgument("range outside chunk " + id.Hex());
+  if (!HasRangeTable(loc.codec, loc.stored_len))
+    return Status::Unsupported("chunk " + id.Hex() + " has no range table (one zstd frame, or small); read it whole");
+  if (offset + len > loc.raw_len) return Status::InvalidArgument("range outside chunk " + id.Hex());
   std::string out;
-  TUSK_RETURN_IF_ERROR(packs_->ReadRawRange(id, loc, offset, len, &out));
+  TUSK_RETURN_IF_ERROR(packs_->ReadRange(id, loc, offset, len, &out));
   return out;
 }
 
@@ -448,10 +448,10 @@ Result<ObjectId> WriteSession::WriteObject(ObjectType type, std::string encoding
 
 Status WriteSession::Store(ObjectType type, const ObjectId& id, std::string_view plaintext) {
   thread_local std::string stored;
-  Codec codec = Compress(plaintext, repo_->config_.compression_level, &stored);
+  Codec codec = Compress(plaintext, repo_->config_.compression_level, type == ObjectType::kChunk, &stored);
   uint32_t crc = Crc32c(stored.data(), stored.size());
-  thread_local std::string block_crcs;
-  block_crcs = HasBlockCrcs(codec, stored.size()) ? BlockCrcTable(stored) : std::string();
+  auto table = RangeTable(codec, stored, plaintext.size());
+  if (!table.ok()) return table.status().Annotate("compressing " + id.Hex());
   std::lock_guard lock(mu_);
   if (!broken_.ok()) return broken_;
   Status st;
@@ -460,7 +460,7 @@ Status WriteSession::Store(ObjectType type, const ObjectId& id, std::string_view
     if (!w.ok()) st = w.status();
     else writer_ = std::move(w).value();
   }
-  if (st.ok()) st = writer_->Append(type, id, codec, static_cast<uint32_t>(plaintext.size()), stored, crc, block_crcs).status();
+  if (st.ok()) st = writer_->Append(type, id, codec, static_cast<uint32_t>(plaintext.size()), stored, crc, *table).status();
   if (st.ok() && writer_->size() >= kPackTargetSize) RotateLocked();
   if (!st.ok()) {
     broken_ = st;

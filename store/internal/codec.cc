@@ -2,6 +2,7 @@
 
 #include <zstd.h>
 
+#include <algorithm>
 #include <memory>
 
 namespace tusk {
@@ -45,12 +46,28 @@ bool LooksCompressible(std::string_view data) {
   return n != 0 && n < sample.size() * 97 / 100;
 }
 
+// Compresses every kFrameSize slice of `data` as its own frame into `out`;
+// returns the total size or 0 on failure.
+size_t ZstdFramesInto(std::string_view data, int level, std::string* out) {
+  out->resize(FrameCount(data.size()) * ZSTD_compressBound(kFrameSize));
+  size_t at = 0;
+  for (size_t from = 0; from < data.size(); from += kFrameSize) {
+    size_t len = std::min(kFrameSize, data.size() - from);
+    size_t n = ZSTD_compressCCtx(ThreadCCtx(), out->data() + at, out->size() - at, data.data() + from, len, level);
+    if (ZSTD_isError(n)) return 0;
+    at += n;
+  }
+  out->resize(at);
+  return at;
+}
+
 }  // namespace
 
-Codec Compress(std::string_view data, int level, std::string* out) {
+Codec Compress(std::string_view data, int level, bool framed, std::string* out) {
   if (level > 0 && data.size() >= kMinSizeToCompress && LooksCompressible(data)) {
-    size_t n = ZstdInto(data, level, out);
-    if (n != 0 && n < data.size() * 97 / 100) return Codec::kZstd;
+    bool frames = framed && data.size() > kFrameSize;
+    size_t n = frames ? ZstdFramesInto(data, level, out) : ZstdInto(data, level, out);
+    if (n != 0 && n < data.size() * 97 / 100) return frames ? Codec::kZstdFrames : Codec::kZstd;
   }
   out->assign(data);
   return Codec::kRaw;
@@ -62,7 +79,8 @@ Status Decompress(Codec codec, std::string_view stored, size_t raw_len, std::str
       if (stored.size() != raw_len) return Status::Corruption("raw record length mismatch");
       out->assign(stored);
       return Status::Ok();
-    case Codec::kZstd: {
+    case Codec::kZstd:
+    case Codec::kZstdFrames: {  // zstd decodes concatenated frames in one call
       out->resize(raw_len);
       size_t n = ZSTD_decompressDCtx(ThreadDCtx(), out->data(), out->size(), stored.data(), stored.size());
       if (ZSTD_isError(n)) return Status::Corruption(std::string("zstd: ") + ZSTD_getErrorName(n));
@@ -71,6 +89,26 @@ Status Decompress(Codec codec, std::string_view stored, size_t raw_len, std::str
     }
   }
   return Status::Corruption("unknown codec " + std::to_string(static_cast<int>(codec)));
+}
+
+Status FrameEnds(std::string_view stored, size_t raw_len, std::vector<uint32_t>* ends) {
+  ends->clear();
+  size_t at = 0;
+  for (size_t i = 0; i < FrameCount(raw_len); i++) {
+    size_t n = ZSTD_findFrameCompressedSize(stored.data() + at, stored.size() - at);
+    if (ZSTD_isError(n)) return Status::Corruption(std::string("zstd frame ") + std::to_string(i) + ": " + ZSTD_getErrorName(n));
+    at += n;
+    ends->push_back(static_cast<uint32_t>(at));
+  }
+  if (at != stored.size()) return Status::Corruption("zstd frames do not fill the record");
+  return Status::Ok();
+}
+
+Status DecompressFrame(std::string_view frame, size_t raw_len, char* out) {
+  size_t n = ZSTD_decompressDCtx(ThreadDCtx(), out, raw_len, frame.data(), frame.size());
+  if (ZSTD_isError(n)) return Status::Corruption(std::string("zstd: ") + ZSTD_getErrorName(n));
+  if (n != raw_len) return Status::Corruption("decompressed frame length mismatch");
+  return Status::Ok();
 }
 
 }  // namespace tusk

@@ -26,7 +26,7 @@ constexpr size_t kWriteBufferSize = 4 << 20;
 struct RecordHeader {
   ObjectType type;
   Codec codec;
-  uint8_t flags;  // kFlagBlockCrcs
+  uint8_t flags;  // kFlagRangeTable
   uint32_t raw_len;
   uint32_t stored_len;
   ObjectId id;
@@ -48,10 +48,9 @@ std::string EncodeRecordHeader(const RecordHeader& h) {
   return e.Take();
 }
 
-constexpr uint8_t kFlagBlockCrcs = 1;
+constexpr uint8_t kFlagRangeTable = 1;
 
 bool ValidType(uint8_t t) { return t >= 1 && t <= 3; }
-bool ValidCodec(uint8_t c) { return c <= 1; }
 
 Result<RecordHeader> DecodeRecordHeader(std::string_view bytes, const std::string& where) {
   if (bytes.size() != kRecordHeaderSize) return Status::Corruption(where + ": short record header");
@@ -71,8 +70,8 @@ Result<RecordHeader> DecodeRecordHeader(std::string_view bytes, const std::strin
   h.codec = static_cast<Codec>(codec);
   h.flags = r0;
   h.id = ObjectId::FromBytes(reinterpret_cast<const uint8_t*>(id.data()));
-  // The block-CRC flag is implied by codec and length; anything else is damage.
-  if (h.flags != (HasBlockCrcs(h.codec, h.stored_len) ? kFlagBlockCrcs : 0))
+  // The range-table flag is implied by codec and length; anything else is damage.
+  if (h.flags != (HasRangeTable(h.codec, h.stored_len) ? kFlagRangeTable : 0))
     return Status::Corruption(where + ": bad record flags");
   return h;
 }
@@ -173,57 +172,135 @@ Status PackDirectory::ReadStored(const ObjectId& id, const ObjectLocation& loc, 
   return Status::Ok();
 }
 
-std::string BlockCrcTable(std::string_view stored) {
+Result<std::string> RangeTable(Codec codec, std::string_view stored, size_t raw_len) {
   Encoder e;
-  for (size_t at = 0; at < stored.size(); at += kCrcBlockSize)
-    e.PutFixed32(Crc32c(stored.data() + at, std::min(kCrcBlockSize, stored.size() - at)));
+  if (codec == Codec::kZstdFrames) {
+    std::vector<uint32_t> ends;
+    TUSK_RETURN_IF_ERROR(FrameEnds(stored, raw_len, &ends));
+    uint32_t start = 0;
+    for (uint32_t end : ends) {
+      e.PutFixed32(end);
+      e.PutFixed32(Crc32c(stored.data() + start, end - start));
+      start = end;
+    }
+  } else if (HasRangeTable(codec, stored.size())) {
+    for (size_t at = 0; at < stored.size(); at += kCrcBlockSize)
+      e.PutFixed32(Crc32c(stored.data() + at, std::min(kCrcBlockSize, stored.size() - at)));
+  }
   return e.Take();
 }
 
-Status PackDirectory::ReadRawRange(const ObjectId& id, const ObjectLocation& loc, uint64_t offset, size_t len,
-                                   std::string* out) {
-  std::string where = "pack " + PackName(loc.pack) + " offset " + std::to_string(loc.offset) + " (chunk " + id.Hex() + ")";
-  if (!HasBlockCrcs(loc.codec, loc.stored_len) || len == 0 || offset + len > loc.stored_len)
-    return Status::InvalidArgument(where + ": no such verified range");
-  TUSK_ASSIGN_OR_RETURN(std::shared_ptr<Fd> fd, OpenForRead(loc.pack));
-  char header[kRecordHeaderSize];
-  TUSK_RETURN_IF_ERROR(PreadAll(fd->get(), header, sizeof header, loc.offset, where));
-  TUSK_ASSIGN_OR_RETURN(RecordHeader h, DecodeRecordHeader(std::string_view(header, sizeof header), where));
-  if (h.id != id || h.type != loc.type || h.codec != loc.codec || h.stored_len != loc.stored_len)
-    return Status::Corruption(where + ": record header does not match the index");
+namespace {
+
+uint32_t Fixed32At(const std::string& s, size_t at) {
+  uint32_t v;
+  std::memcpy(&v, s.data() + at, 4);
+  return v;
+}
+
+// The part of a raw record's payload (starting at file offset `payload`) that
+// covers [offset, offset+len), checked against the block CRCs in `table`.
+Status ReadRawBlocks(int fd, const ObjectLocation& loc, const std::string& table, uint64_t payload, uint64_t offset,
+                     size_t len, const std::string& where, std::string* out) {
   uint64_t first = offset / kCrcBlockSize, last = (offset + len - 1) / kCrcBlockSize;
   uint64_t start = first * kCrcBlockSize, end = std::min<uint64_t>((last + 1) * kCrcBlockSize, loc.stored_len);
   thread_local std::string blocks;
   blocks.resize(end - start);
-  uint64_t payload = loc.offset + kRecordHeaderSize;
-  TUSK_RETURN_IF_ERROR(PreadAll(fd->get(), blocks.data(), blocks.size(), payload + start, where));
-  std::string crcs((last - first + 1) * 4, '\0');
-  TUSK_RETURN_IF_ERROR(PreadAll(fd->get(), crcs.data(), crcs.size(), payload + loc.stored_len + first * 4, where));
+  TUSK_RETURN_IF_ERROR(PreadAll(fd, blocks.data(), blocks.size(), payload + start, where));
   for (uint64_t b = first; b <= last; b++) {
     uint64_t at = (b - first) * kCrcBlockSize;
     size_t n = static_cast<size_t>(std::min<uint64_t>(kCrcBlockSize, blocks.size() - at));
-    uint32_t want;
-    std::memcpy(&want, crcs.data() + (b - first) * 4, 4);
-    if (Crc32c(blocks.data() + at, n) != want)
+    if (Crc32c(blocks.data() + at, n) != Fixed32At(table, b * 4))
       return Status::Corruption(where + ": checksum mismatch in block " + std::to_string(b));
   }
   out->assign(blocks, offset - start, len);
   return Status::Ok();
 }
 
+// The frames of a kZstdFrames record that cover [offset, offset+len), checked
+// against `table` and decompressed.
+Status ReadFrames(int fd, const ObjectLocation& loc, const std::string& table, uint64_t payload, uint64_t offset,
+                  size_t len, const std::string& where, std::string* out) {
+  uint64_t first = offset / kFrameSize, last = (offset + len - 1) / kFrameSize;
+  uint32_t start = first == 0 ? 0 : Fixed32At(table, (first - 1) * 8);
+  uint32_t end = Fixed32At(table, last * 8);
+  if (end < start || end > loc.stored_len) return Status::Corruption(where + ": bad frame table");
+  thread_local std::string frames;
+  frames.resize(end - start);
+  TUSK_RETURN_IF_ERROR(PreadAll(fd, frames.data(), frames.size(), payload + start, where));
+  thread_local std::string plain;
+  plain.resize((last - first + 1) * kFrameSize);
+  size_t plain_len = 0;
+  uint32_t at = start;
+  for (uint64_t f = first; f <= last; f++) {
+    uint32_t frame_end = Fixed32At(table, f * 8);
+    if (frame_end < at || frame_end > end) return Status::Corruption(where + ": bad frame table");
+    std::string_view frame(frames.data() + (at - start), frame_end - at);
+    if (Crc32c(frame.data(), frame.size()) != Fixed32At(table, f * 8 + 4))
+      return Status::Corruption(where + ": checksum mismatch in frame " + std::to_string(f));
+    size_t frame_raw = std::min<uint64_t>(kFrameSize, loc.raw_len - f * kFrameSize);
+    TUSK_RETURN_IF_ERROR(DecompressFrame(frame, frame_raw, plain.data() + plain_len).Annotate(where));
+    plain_len += frame_raw;
+    at = frame_end;
+  }
+  out->assign(plain, offset - first * kFrameSize, len);
+  return Status::Ok();
+}
+
+constexpr size_t kMaxCachedRangeTables = 16384;  // ~4 GiB of 256 KiB chunks, ~3 MB
+
+}  // namespace
+
+Result<std::shared_ptr<const std::string>> PackDirectory::LoadRangeTable(int fd, const ObjectId& id,
+                                                                         const ObjectLocation& loc,
+                                                                         const std::string& where) {
+  auto key = std::make_pair(loc.pack, loc.offset);
+  {
+    std::lock_guard lock(mu_);
+    auto it = range_tables_.find(key);
+    if (it != range_tables_.end()) return it->second;
+  }
+  char header[kRecordHeaderSize];
+  TUSK_RETURN_IF_ERROR(PreadAll(fd, header, sizeof header, loc.offset, where));
+  TUSK_ASSIGN_OR_RETURN(RecordHeader h, DecodeRecordHeader(std::string_view(header, sizeof header), where));
+  if (h.id != id || h.type != loc.type || h.codec != loc.codec || h.stored_len != loc.stored_len ||
+      h.raw_len != loc.raw_len)
+    return Status::Corruption(where + ": record header does not match the index");
+  auto table = std::make_shared<std::string>(RangeTableSize(loc.codec, loc.stored_len, loc.raw_len), '\0');
+  TUSK_RETURN_IF_ERROR(
+      PreadAll(fd, table->data(), table->size(), loc.offset + kRecordHeaderSize + loc.stored_len, where));
+  std::lock_guard lock(mu_);
+  if (range_tables_.size() >= kMaxCachedRangeTables) range_tables_.erase(range_tables_.begin());
+  range_tables_.emplace(key, table);
+  return std::shared_ptr<const std::string>(table);
+}
+
+Status PackDirectory::ReadRange(const ObjectId& id, const ObjectLocation& loc, uint64_t offset, size_t len,
+                                std::string* out) {
+  std::string where = "pack " + PackName(loc.pack) + " offset " + std::to_string(loc.offset) + " (chunk " + id.Hex() + ")";
+  if (!HasRangeTable(loc.codec, loc.stored_len) || len == 0 || offset + len > loc.raw_len)
+    return Status::InvalidArgument(where + ": no such verified range");
+  TUSK_ASSIGN_OR_RETURN(std::shared_ptr<Fd> fd, OpenForRead(loc.pack));
+  TUSK_ASSIGN_OR_RETURN(std::shared_ptr<const std::string> table, LoadRangeTable(fd->get(), id, loc, where));
+  uint64_t payload = loc.offset + kRecordHeaderSize;
+  if (loc.codec == Codec::kZstdFrames) return ReadFrames(fd->get(), loc, *table, payload, offset, len, where, out);
+  return ReadRawBlocks(fd->get(), loc, *table, payload, offset, len, where, out);
+}
+
 Status PackDirectory::ReadRecord(const ObjectId& id, const ObjectLocation& loc, bool verify_hash,
                                  std::string* plaintext) {
   thread_local std::string stored;
   TUSK_RETURN_IF_ERROR(ReadStored(id, loc, &stored));
-  if (verify_hash && HasBlockCrcs(loc.codec, loc.stored_len)) {
-    // Full verification also covers the block CRCs that partial reads trust.
-    std::string table(BlockCrcTableSize(loc.codec, loc.stored_len), '\0');
+  if (verify_hash && HasRangeTable(loc.codec, loc.stored_len)) {
+    // Full verification also covers the range table that partial reads trust.
+    std::string table(RangeTableSize(loc.codec, loc.stored_len, loc.raw_len), '\0');
     TUSK_ASSIGN_OR_RETURN(std::shared_ptr<Fd> fd, OpenForRead(loc.pack));
     TUSK_RETURN_IF_ERROR(PreadAll(fd->get(), table.data(), table.size(), loc.offset + kRecordHeaderSize + loc.stored_len,
                                   "pack " + PackName(loc.pack)));
-    if (table != BlockCrcTable(stored))
+    auto expected = RangeTable(loc.codec, stored, loc.raw_len);
+    if (!expected.ok() || table != *expected)
       return Status::Corruption(std::string("chunk ") + id.Hex() + " in pack " + PackName(loc.pack) +
-                                ": block checksums do not match the content");
+                                ": range table does not match the content");
   }
   if (loc.codec == Codec::kRaw) {
     plaintext->swap(stored);
@@ -291,12 +368,13 @@ Result<std::vector<PackRecord>> PackDirectory::ListRecords(PackId id) {
   while (offset + kRecordHeaderSize <= size) {
     if (!PreadAll(fd.get(), hbuf, sizeof hbuf, offset, path).ok()) break;
     auto h = DecodeRecordHeader(std::string_view(hbuf, sizeof hbuf), path);
-    if (!h.ok() || offset + kRecordHeaderSize + h->stored_len + BlockCrcTableSize(h->codec, h->stored_len) > size) break;
+    uint64_t table = RangeTableSize(h.ok() ? h->codec : Codec::kRaw, h.ok() ? h->stored_len : 0, h.ok() ? h->raw_len : 0);
+    if (!h.ok() || offset + kRecordHeaderSize + h->stored_len + table > size) break;
     PackRecord r;
     r.id = h->id;
     r.location = {id, offset, h->stored_len, h->raw_len, h->type, h->codec};
     out.push_back(r);
-    offset += kRecordHeaderSize + h->stored_len + BlockCrcTableSize(h->codec, h->stored_len);
+    offset += kRecordHeaderSize + h->stored_len + table;
   }
   return out;
 }
@@ -323,6 +401,10 @@ Status PackDirectory::Remove(PackId id) {
   {
     std::lock_guard lock(mu_);
     open_.erase(id);
+    auto first = range_tables_.lower_bound({id, 0});
+    auto last = first;
+    while (last != range_tables_.end() && last->first.first == id) ++last;
+    range_tables_.erase(first, last);
   }
   std::string path = PathOf(id);
   if (::unlink(path.c_str()) != 0 && errno != ENOENT) return Status::FromErrno(errno, "unlink " + path);
@@ -370,26 +452,28 @@ Status PackWriter::FlushBuffer() {
 }
 
 Result<ObjectLocation> PackWriter::Append(ObjectType type, const ObjectId& id, Codec codec, uint32_t raw_len,
-                                          std::string_view stored, uint32_t stored_crc, std::string_view block_crcs) {
+                                          std::string_view stored, uint32_t stored_crc, std::string_view range_table) {
   if (!broken_.ok()) return broken_;
   if (sealed_) return Status::InvalidArgument("append to a sealed pack");
-  bool blocks = HasBlockCrcs(codec, stored.size());
-  RecordHeader h{type, codec, static_cast<uint8_t>(blocks ? kFlagBlockCrcs : 0), raw_len,
+  bool has_table = HasRangeTable(codec, stored.size());
+  std::string computed;
+  if (has_table) {
+    if (range_table.empty()) {
+      TUSK_ASSIGN_OR_RETURN(computed, RangeTable(codec, stored, raw_len));
+      range_table = computed;
+    }
+    if (range_table.size() != RangeTableSize(codec, stored.size(), raw_len))
+      return Status::InvalidArgument("range table of the wrong size");
+  }
+  RecordHeader h{type, codec, static_cast<uint8_t>(has_table ? kFlagRangeTable : 0), raw_len,
                  static_cast<uint32_t>(stored.size()), id, stored_crc};
   ObjectLocation loc{id_, size_, static_cast<uint32_t>(stored.size()), raw_len, type, codec};
   buffer_ += EncodeRecordHeader(h);
   buffer_.append(stored);
   size_ += kRecordHeaderSize + stored.size();
-  if (blocks) {
-    std::string computed;
-    if (block_crcs.empty()) {
-      computed = BlockCrcTable(stored);
-      block_crcs = computed;
-    }
-    if (block_crcs.size() != BlockCrcTableSize(codec, stored.size()))
-      return Status::InvalidArgument("block CRC table of the wrong size");
-    buffer_.append(block_crcs);
-    size_ += block_crcs.size();
+  if (has_table) {
+    buffer_.append(range_table);
+    size_ += range_table.size();
   }
   records_.push_back({id, loc});
   if (buffer_.size() >= kWriteBufferSize) TUSK_RETURN_IF_ERROR(FlushBuffer());

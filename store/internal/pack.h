@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -53,15 +54,22 @@ struct PackRecord {
 inline constexpr size_t kPackHeaderSize = 16;
 inline constexpr size_t kRecordHeaderSize = 56;
 
-// Raw (uncompressed) records longer than one block carry, after their
-// payload, a CRC-32C of every kCrcBlockSize block, so a small read can fetch
-// and verify just the blocks it touches instead of the whole chunk.
+// Records a small read can fetch part of carry a range table after their
+// payload, so the read touches and verifies only what it needs:
+// - raw records longer than one block: a CRC-32C of every kCrcBlockSize block;
+// - kZstdFrames records: for every frame, its end offset in the payload and
+//   the CRC-32C of its compressed bytes.
 inline constexpr size_t kCrcBlockSize = 16 * 1024;
-inline bool HasBlockCrcs(Codec codec, size_t stored_len) { return codec == Codec::kRaw && stored_len > kCrcBlockSize; }
-inline size_t BlockCrcTableSize(Codec codec, size_t stored_len) {
-  return HasBlockCrcs(codec, stored_len) ? (stored_len + kCrcBlockSize - 1) / kCrcBlockSize * 4 : 0;
+inline bool HasRangeTable(Codec codec, size_t stored_len) {
+  return (codec == Codec::kRaw && stored_len > kCrcBlockSize) || codec == Codec::kZstdFrames;
 }
-std::string BlockCrcTable(std::string_view stored);
+inline size_t RangeTableSize(Codec codec, size_t stored_len, size_t raw_len) {
+  if (codec == Codec::kZstdFrames) return FrameCount(raw_len) * 8;
+  return HasRangeTable(codec, stored_len) ? (stored_len + kCrcBlockSize - 1) / kCrcBlockSize * 4 : 0;
+}
+// The range table of a payload (empty when the record has none); Corruption
+// when a kZstdFrames payload is not made of the frames it should be.
+Result<std::string> RangeTable(Codec codec, std::string_view stored, size_t raw_len);
 
 class PackDirectory {
  public:
@@ -77,9 +85,11 @@ class PackDirectory {
   // Reads a record's stored (possibly compressed) bytes, checking the header
   // and the CRC only; gc copies records between packs this way.
   Status ReadStored(const ObjectId& id, const ObjectLocation& loc, std::string* stored);
-  // Reads bytes [offset, offset+len) of a raw record that has block CRCs,
-  // verifying the header and every block touched.
-  Status ReadRawRange(const ObjectId& id, const ObjectLocation& loc, uint64_t offset, size_t len, std::string* out);
+  // Reads plaintext bytes [offset, offset+len) of a record with a range
+  // table, verifying every block or frame touched. The record's header is
+  // checked and its table loaded on the first range read of the record; both
+  // are then kept (bounded), so later small reads of it cost one pread.
+  Status ReadRange(const ObjectId& id, const ObjectLocation& loc, uint64_t offset, size_t len, std::string* out);
 
   // Lists every record in a pack: from the footer when sealed, else by
   // scanning record headers (an unsealed, crashed pack).
@@ -90,9 +100,13 @@ class PackDirectory {
 
  private:
   Result<std::shared_ptr<Fd>> OpenForRead(PackId id);
+  Result<std::shared_ptr<const std::string>> LoadRangeTable(int fd, const ObjectId& id, const ObjectLocation& loc,
+                                                            const std::string& where);
   std::string dir_;
   std::mutex mu_;
   std::unordered_map<PackId, std::shared_ptr<Fd>> open_;  // guarded by mu_
+  // Range tables of records read in part, by (pack, offset); guarded by mu_.
+  std::map<std::pair<PackId, uint64_t>, std::shared_ptr<const std::string>> range_tables_;
 };
 
 // Writes one pack. After the first failed write every further call fails
@@ -103,11 +117,11 @@ class PackWriter {
   ~PackWriter();
 
   // Appends a record whose payload is already encoded with `codec`;
-  // `stored_crc` is Crc32c(stored) and `block_crcs` BlockCrcTable(stored) when
-  // the record needs one (computed here if empty), both computed by the
-  // caller outside any lock where it can.
+  // `stored_crc` is Crc32c(stored) and `range_table` RangeTable(...) when the
+  // record needs one (computed here if empty), both computed by the caller
+  // outside any lock where it can.
   Result<ObjectLocation> Append(ObjectType type, const ObjectId& id, Codec codec, uint32_t raw_len,
-                                std::string_view stored, uint32_t stored_crc, std::string_view block_crcs = {});
+                                std::string_view stored, uint32_t stored_crc, std::string_view range_table = {});
   // Writes the footer and makes the whole pack durable (file and directory).
   Status Seal();
 

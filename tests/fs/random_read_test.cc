@@ -1,5 +1,6 @@
 // Random small reads through SnapshotFs return exactly the file's bytes,
-// whether served from whole cached chunks or from verified 16 KiB blocks.
+// whether served from whole cached chunks, from verified 16 KiB blocks of raw
+// chunks, or from single zstd frames of compressed chunks.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 
@@ -16,7 +17,19 @@ using test_util::RandomBytes;
 using test_util::TempDir;
 using test_util::WriteFile;
 
-class RandomReadTest : public ::testing::Test {
+// A compressible file (CSV-like digits) or an incompressible one.
+enum class Content { kRandom, kCompressible };
+
+std::string MakeContent(Content kind) {
+  if (kind == Content::kRandom) return RandomBytes(3 << 20, 9);
+  std::string s;
+  for (uint64_t x = 7; s.size() < (3u << 20); x = x * 6364136223846793005ull + 1442695040888963407ull)
+    s += std::to_string(x >> 35) + ((x >> 20) % 10 == 0 ? "\n" : ",");
+  s.resize(3 << 20);
+  return s;
+}
+
+class RandomReadTest : public ::testing::TestWithParam<Content> {
  protected:
   void SetUp() override {
     ASSERT_TRUE(Repository::Create(dir_.Sub("store"), StoreConfig()).ok());
@@ -35,6 +48,11 @@ class RandomReadTest : public ::testing::Test {
     fs_options.chunk_cache_bytes = 4 << 20;
     fs_options.prefetch_threads = 0;  // only what reads load
     fs_ = std::make_unique<SnapshotFs>(repo_.get(), fs_options);
+    auto commit = repo_->ReadCommit(*r->commit);
+    ASSERT_TRUE(commit.ok());
+    auto entry = LookupPath(*repo_, commit->root, "r.bin");
+    ASSERT_TRUE(entry.ok());
+    entry_ = *entry;
     auto e = fs_->Lookup(kRootIno, "r.bin");
     ASSERT_TRUE(e.ok());
     ino_ = e->attr.ino;
@@ -50,13 +68,24 @@ class RandomReadTest : public ::testing::Test {
   }
 
   TempDir dir_;
-  const std::string content_ = RandomBytes(3 << 20, 9);
+  const std::string content_ = MakeContent(GetParam());
   std::unique_ptr<Repository> repo_;
   std::unique_ptr<SnapshotFs> fs_;
   uint64_t ino_ = 0;
+  TreeEntry entry_;
 };
 
-TEST_F(RandomReadTest, RandomSmallReadsReturnTheFilesBytes) {
+TEST_P(RandomReadTest, EveryChunkCanBeReadInPieces) {
+  // The premise of the tests below: the store gave every chunk of this file a
+  // range table (16 KiB block CRCs when raw, 32 KiB frames when compressed).
+  ASSERT_GT(entry_.chunks.size(), 3u);
+  for (const auto& c : entry_.chunks) {
+    auto part = repo_->ReadChunkRange(c.id, c.length / 2, 100);
+    ASSERT_TRUE(part.ok()) << part.status().message();
+  }
+}
+
+TEST_P(RandomReadTest, RandomSmallReadsReturnTheFilesBytes) {
   std::mt19937_64 rng(1);
   for (int i = 0; i < 500; i++) {
     uint64_t offset = rng() % content_.size();
@@ -66,7 +95,7 @@ TEST_F(RandomReadTest, RandomSmallReadsReturnTheFilesBytes) {
   }
 }
 
-TEST_F(RandomReadTest, ADamagedBlockFailsRandomReadsOfItButNotOfOtherBlocks) {
+TEST_P(RandomReadTest, ADamagedBlockFailsRandomReadsOfItButNotOfOtherBlocks) {
   // Corrupt one byte in the middle of the (single) pack's payload area.
   std::string pack;
   for (const auto& e : std::filesystem::recursive_directory_iterator(dir_.Sub("store/packs")))
@@ -101,6 +130,10 @@ TEST_F(RandomReadTest, ADamagedBlockFailsRandomReadsOfItButNotOfOtherBlocks) {
   EXPECT_GT(ok, 300);
   EXPECT_GT(failed, 0);
 }
+
+INSTANTIATE_TEST_SUITE_P(RawAndCompressed, RandomReadTest,
+                         ::testing::Values(Content::kRandom, Content::kCompressible),
+                         [](const auto& info) { return info.param == Content::kRandom ? "Raw" : "Compressed"; });
 
 }  // namespace
 }  // namespace tusk::fs

@@ -73,7 +73,7 @@ class PackTest : public ::testing::Test {
   ObjectLocation AppendChunk(PackWriter& writer, const std::string& plaintext, ObjectId* id_out = nullptr) {
     ObjectId id = Sha256::Of(plaintext.data(), plaintext.size());
     std::string stored;
-    Codec codec = Compress(plaintext, 3, &stored);
+    Codec codec = Compress(plaintext, 3, false, &stored);
     auto loc = AppendRecord(writer, ObjectType::kChunk, id, codec, static_cast<uint32_t>(plaintext.size()), stored);
     EXPECT_TRUE(loc.ok()) << loc.status().ToString();
     if (id_out) *id_out = id;
@@ -367,28 +367,28 @@ TEST(ObjectLocationTest, DecodeOfGarbageIsCorruption) {
 TEST(CodecTest, RandomDataIsStoredRaw) {
   std::string data = RandomBytes(256 * 1024, 8);
   std::string stored;
-  EXPECT_EQ(Compress(data, 3, &stored), Codec::kRaw);
+  EXPECT_EQ(Compress(data, 3, false, &stored), Codec::kRaw);
   EXPECT_EQ(stored, data);
 }
 
 TEST(CodecTest, RepetitiveTextIsCompressed) {
   std::string data = RepetitiveText(256 * 1024);
   std::string stored;
-  EXPECT_EQ(Compress(data, 3, &stored), Codec::kZstd);
+  EXPECT_EQ(Compress(data, 3, false, &stored), Codec::kZstd);
   EXPECT_LT(stored.size(), data.size() / 10);
 }
 
 TEST(CodecTest, LevelZeroStoresEverythingRaw) {
   std::string data = RepetitiveText(10000);
   std::string stored;
-  EXPECT_EQ(Compress(data, 0, &stored), Codec::kRaw);
+  EXPECT_EQ(Compress(data, 0, false, &stored), Codec::kRaw);
   EXPECT_EQ(stored, data);
 }
 
 TEST(CodecTest, DecompressRoundTrips) {
   for (const std::string& data : {RandomBytes(70000, 9), RepetitiveText(70000), std::string(), std::string("x")}) {
     std::string stored, back;
-    Codec codec = Compress(data, 3, &stored);
+    Codec codec = Compress(data, 3, false, &stored);
     TUSK_ASSERT_OK(Decompress(codec, stored, data.size(), &back));
     EXPECT_EQ(back, data);
   }
@@ -396,7 +396,7 @@ TEST(CodecTest, DecompressRoundTrips) {
 
 TEST(CodecTest, DecompressWithWrongLengthIsCorruption) {
   std::string text = RepetitiveText(50000), stored, back;
-  ASSERT_EQ(Compress(text, 3, &stored), Codec::kZstd);
+  ASSERT_EQ(Compress(text, 3, false, &stored), Codec::kZstd);
   EXPECT_EQ(Decompress(Codec::kZstd, stored, text.size() - 1, &back).code(), Status::Code::kCorruption);
   EXPECT_EQ(Decompress(Codec::kZstd, stored, text.size() + 1, &back).code(), Status::Code::kCorruption);
   std::string random = RandomBytes(5000, 10);
@@ -410,8 +410,21 @@ TEST(CodecTest, DecompressOfGarbageIsCorruption) {
   EXPECT_EQ(Decompress(static_cast<Codec>(7), "abc", 3, &back).code(), Status::Code::kCorruption);
 }
 
+TEST(Crc32cTest, TheFastPathAgreesWithTheTableAtEveryLengthAndAlignment) {
+  std::string data = RandomBytes(64 * 1024 + 7, 5);
+  for (size_t len : {0, 1, 7, 8, 9, 4095, 12287, 12288, 12289, 16384, 24576 + 3, 36864, 65536}) {
+    for (size_t start : {0, 1, 3}) {
+      EXPECT_EQ(Crc32c(data.data() + start, len), Crc32cPortable(data.data() + start, len)) << len << "@" << start;
+      EXPECT_EQ(Crc32c(data.data() + start, len, 0x12345678), Crc32cPortable(data.data() + start, len, 0x12345678));
+    }
+  }
+  // Chaining: the CRC of a whole equals the CRC continued over its parts.
+  EXPECT_EQ(Crc32c(data.data(), data.size()), Crc32c(data.data() + 20000, data.size() - 20000, Crc32c(data.data(), 20000)));
+}
+
 TEST(Crc32cTest, MatchesTheStandardCheckValue) {
   EXPECT_EQ(Crc32c("123456789", 9), 0xE3069283u);
+  EXPECT_EQ(Crc32cPortable("123456789", 9), 0xE3069283u);
   EXPECT_EQ(Crc32c("", 0), 0u);
 }
 
