@@ -127,9 +127,10 @@ class Repository : public ObjectSource {
   // Objects. ReadObject verifies the record and the object's hash.
   Result<std::string> ReadObject(const ObjectId& id, ObjectType type) override;
   Result<Commit> ReadCommit(const ObjectId& id);
-  // Part of a raw chunk: only the 16 KiB blocks the range touches are read
-  // and verified (their CRCs; the SHA-256 needs the whole chunk). Unsupported
-  // for chunks without block checksums (compressed, or one block long): the
+  // Part of a chunk: only the 16 KiB blocks (raw chunks) or 32 KiB zstd
+  // frames (compressed ones) the range touches are read, verified (their
+  // CRCs; the SHA-256 needs the whole chunk) and decompressed. Unsupported
+  // for chunks without a range table (one block or one frame long): the
   // caller reads those whole.
   Result<std::string> ReadChunkRange(const ObjectId& id, uint64_t offset, size_t len);
   Result<bool> Contains(const ObjectId& id);
