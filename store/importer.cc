@@ -6,19 +6,16 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <condition_variable>
 #include <deque>
 #include <thread>
 
+#include "store/internal/chunk_pipeline.h"
 #include "store/internal/file.h"
 #include "store/internal/varint.h"
 
 namespace tusk {
 namespace {
 
-// Bytes of chunk data queued for the workers at most; bounds import memory
-// independently of file sizes.
-constexpr size_t kMaxBytesInFlight = 64 << 20;
 // A file stat is trusted for skipping only if its ctime is older than the
 // import's start by this margin: a write racing with our read within the
 // same timestamp tick would otherwise go unnoticed next time.
@@ -108,82 +105,6 @@ TreeEntry EntryFromStat(const std::string& name, EntryKind kind, const struct st
   return e;
 }
 
-// A bounded multi-producer multi-consumer queue of chunk jobs.
-struct ChunkJob {
-  std::string data;
-  ChunkRef* target;
-};
-
-class Pipeline {
- public:
-  Pipeline(WriteSession* session, unsigned threads) : session_(session) {
-    for (unsigned i = 0; i < threads; i++) workers_.emplace_back([this] { Work(); });
-  }
-  ~Pipeline() { (void)Finish(); }
-
-  // Blocks while too many bytes are queued. Returns the first worker error.
-  Status Submit(ChunkJob job) {
-    std::unique_lock lock(mu_);
-    space_.wait(lock, [&] { return in_flight_ < kMaxBytesInFlight || !error_.ok(); });
-    if (!error_.ok()) return error_;
-    in_flight_ += job.data.size();
-    jobs_.push_back(std::move(job));
-    ready_.notify_one();
-    return Status::Ok();
-  }
-
-  // Waits for every job to finish and stops the workers.
-  Status Finish() {
-    {
-      std::lock_guard lock(mu_);
-      closing_ = true;
-      ready_.notify_all();
-    }
-    for (auto& t : workers_) t.join();
-    workers_.clear();
-    std::lock_guard lock(mu_);
-    return error_;
-  }
-
- private:
-  void Work() {
-    for (;;) {
-      ChunkJob job;
-      {
-        std::unique_lock lock(mu_);
-        ready_.wait(lock, [&] { return !jobs_.empty() || closing_; });
-        if (jobs_.empty()) return;
-        job = std::move(jobs_.front());
-        jobs_.pop_front();
-      }
-      Status st;
-      {
-        std::lock_guard lock(mu_);
-        st = error_;
-      }
-      if (st.ok()) {
-        ObjectId id = Sha256::Of(job.data.data(), job.data.size());
-        job.target->id = id;
-        auto stored = session_->PutChunk(id, job.data);
-        if (!stored.ok()) st = stored.status();
-      }
-      std::lock_guard lock(mu_);
-      if (!st.ok() && error_.ok()) error_ = st;
-      in_flight_ -= job.data.size();
-      space_.notify_all();
-    }
-  }
-
-  WriteSession* session_;
-  std::mutex mu_;
-  std::condition_variable ready_, space_;
-  std::deque<ChunkJob> jobs_;
-  size_t in_flight_ = 0;
-  bool closing_ = false;
-  Status error_;
-  std::vector<std::thread> workers_;
-};
-
 class Importer {
  public:
   Importer(Repository& repo, const std::string& dataset, const ImportOptions& options)
@@ -194,8 +115,7 @@ class Importer {
  private:
   Status Scan(int dir_fd, const std::string& abs, const std::string& rel, const std::optional<ObjectId>& prev_tree,
               DirNode* node);
-  Status ReadFile(FileTask* task, Pipeline* pipeline, std::vector<char>* buffer);
-  Status ChunkRange(int fd, FileTask* task, uint64_t begin, uint64_t end, Pipeline* pipeline, std::vector<char>* buf);
+  Status ReadFile(FileTask* task, ChunkPipeline* pipeline, std::vector<char>* buffer);
   Result<ObjectId> WriteTrees(DirNode* node, WriteSession* session);
   void Warn(const std::string& msg) {
     if (options_.warn) options_.warn(msg);
@@ -310,42 +230,7 @@ Status Importer::Scan(int dir_fd, const std::string& abs, const std::string& rel
   return Status::Ok();
 }
 
-Status Importer::ChunkRange(int fd, FileTask* task, uint64_t begin, uint64_t end, Pipeline* pipeline,
-                            std::vector<char>* buf) {
-  const size_t max_size = chunker_.params().max_size;
-  size_t filled = 0;  // bytes at the front of buf not yet chunked
-  uint64_t pos = begin;
-  for (;;) {
-    // Top up the buffer so that a full max-size chunk is available.
-    while (filled < buf->size() && pos < end) {
-      size_t want = static_cast<size_t>(std::min<uint64_t>(buf->size() - filled, end - pos));
-      ssize_t n = ::pread(fd, buf->data() + filled, want, static_cast<off_t>(pos));
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return Status::FromErrno(errno, "cannot read " + task->path);
-      }
-      if (n == 0)
-        return Status::Conflict("file " + task->path + " shrank while being imported; import again");
-      filled += static_cast<size_t>(n);
-      pos += static_cast<uint64_t>(n);
-      if (options_.progress) options_.progress->bytes_done += static_cast<uint64_t>(n);
-    }
-    bool at_end = pos >= end;
-    size_t offset = 0;
-    while (filled - offset > 0 && (at_end || filled - offset >= max_size)) {
-      const auto* data = reinterpret_cast<const uint8_t*>(buf->data() + offset);
-      size_t cut = chunker_.NextCut(data, filled - offset, at_end);
-      task->chunks.push_back(ChunkRef{ObjectId(), cut});
-      TUSK_RETURN_IF_ERROR(pipeline->Submit(ChunkJob{std::string(buf->data() + offset, cut), &task->chunks.back()}));
-      offset += cut;
-    }
-    std::memmove(buf->data(), buf->data() + offset, filled - offset);
-    filled -= offset;
-    if (at_end && filled == 0) return Status::Ok();
-  }
-}
-
-Status Importer::ReadFile(FileTask* task, Pipeline* pipeline, std::vector<char>* buf) {
+Status Importer::ReadFile(FileTask* task, ChunkPipeline* pipeline, std::vector<char>* buf) {
   int raw = ::open(task->path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (raw < 0) {
     if (errno == ENOENT || errno == ELOOP)
@@ -363,29 +248,14 @@ Status Importer::ReadFile(FileTask* task, Pipeline* pipeline, std::vector<char>*
   uint64_t size = static_cast<uint64_t>(before.st_size);
   // Sparse files: only data extents are chunked; holes become hole refs.
   bool sparse = static_cast<uint64_t>(before.st_blocks) * 512 < size;
-  uint64_t pos = 0;
-  while (pos < size) {
-    uint64_t data_start = pos, data_end = size;
-    if (sparse) {
-      off_t d = ::lseek(fd.get(), static_cast<off_t>(pos), SEEK_DATA);
-      if (d < 0 && errno != ENXIO) return Status::FromErrno(errno, "seek " + task->path);
-      data_start = d < 0 ? size : static_cast<uint64_t>(d);
-      if (data_start > pos) {
-        for (uint64_t h = pos; h < data_start;) {
-          uint64_t len = std::min<uint64_t>(data_start - h, uint64_t{1} << 30);
-          task->chunks.push_back(ChunkRef{ObjectId(), len});
-          h += len;
-        }
-        if (options_.progress) options_.progress->bytes_done += data_start - pos;
-      }
-      if (data_start >= size) break;
-      off_t e = ::lseek(fd.get(), static_cast<off_t>(data_start), SEEK_HOLE);
-      if (e < 0) return Status::FromErrno(errno, "seek " + task->path);
-      data_end = std::min<uint64_t>(static_cast<uint64_t>(e), size);
-    }
-    TUSK_RETURN_IF_ERROR(ChunkRange(fd.get(), task, data_start, data_end, pipeline, buf));
-    pos = data_end;
-  }
+  ChunkSourceFile file;
+  file.fd = fd.get();
+  file.path = task->path;
+  if (options_.progress) file.on_bytes = [this](uint64_t n) { options_.progress->bytes_done += n; };
+  file.on_short = [task] {
+    return Status::Conflict("file " + task->path + " shrank while being imported; import again");
+  };
+  TUSK_RETURN_IF_ERROR(ChunkFileRange(chunker_, file, 0, size, sparse, pipeline, &task->chunks, buf));
   struct stat after;
   if (::fstat(fd.get(), &after) != 0) return Status::FromErrno(errno, "stat " + task->path);
   if (!StatRecord::Of(after).SameFile(scanned)) return changed();
@@ -445,7 +315,7 @@ Result<ImportResult> Importer::Run(const std::string& source, const std::string&
   TUSK_ASSIGN_OR_RETURN(std::unique_ptr<WriteSession> session, repo_.BeginWrite());
   unsigned threads = options_.threads ? options_.threads : std::max(1u, std::thread::hardware_concurrency());
   {
-    Pipeline pipeline(session.get(), threads);
+    ChunkPipeline pipeline(session.get(), threads);
     std::vector<char> buffer(std::max<size_t>(8 << 20, 2 * chunker_.params().max_size));
     Status st;
     for (auto& task : tasks_) {
