@@ -46,6 +46,8 @@ class [[nodiscard]] Status {
   // A failed system call: `what` names the call and its object, e.g. "open /x/y".
   // ENOSPC and EDQUOT become kNoSpace, ENOENT becomes kNotFound.
   static Status FromErrno(int err, const std::string& what);
+  // Rebuilds a Status sent between processes (code(), sys_errno(), message()).
+  static Status Rebuild(Code code, int err, std::string msg) { return Status(code, err, std::move(msg)); }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }

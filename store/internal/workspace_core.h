@@ -1,0 +1,269 @@
+// Internals of Workspace (store/workspace.h), shared by the store/workspace*.cc
+// files:
+//
+//   workspace.cc         the public methods, opening, locking, the base file
+//                        and crash recovery
+//   workspace_upper.cc   the upper directory: resolving merged paths, merged
+//                        listings, whiteouts, opaque directories, copy-up
+//   workspace_ops.cc     namespace operations (create, mkdir, rename, ...)
+//   workspace_file.cc    open files (FileNode, WsFile) and sidecars
+//   workspace_commit.cc  building trees from the merged view: Changes, Commit,
+//                        Reset and the cleanup after a commit
+//
+// Terms: the *base* is the commit the workspace started from; *upper* holds
+// the staged entries as real files; an entry is *base-only* when the merged
+// view shows it from the base tree; a *metacopy* is an upper regular file
+// whose unchanged chunks are still read from the store, as its *sidecar*
+// meta/<id> says.
+//
+// Sidecar encoding (meta/<id>, little-endian):
+//   "TUSKWSM1" | u64 n | n x (32-byte chunk id, u64 length) | n x u8 state
+// The state bytes sit at a fixed offset so one pwrite updates one chunk:
+// 0 = read it from the store, 1 = the upper file holds it (copied up,
+// overwritten, or cut off by a truncate). A state-0 chunk always lies within
+// the file's size (a chunk beyond it is treated as 1).
+//
+// Lock order: WsCore::mu (metadata, Commit, Reset) -> WsCore::freeze (shared
+// by WsFile I/O, exclusive while Commit/Changes/Reset read or change upper
+// file content) -> FileNode::mu -> WsCore::nodes_mu and the caches.
+#pragma once
+
+#include <sys/stat.h>
+
+#include <deque>
+#include <functional>
+#include <list>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "store/internal/file.h"
+#include "store/workspace.h"
+
+namespace tusk {
+namespace ws {
+
+inline constexpr char kOpaqueXattr[] = "user.tusk.opaque";
+inline constexpr char kMetaXattr[] = "user.tusk.meta";
+inline constexpr std::string_view kReservedXattrPrefix = "user.tusk.";
+
+// A failed operation with an errno, e.g. Err(ENOENT, "no such file", path).
+Status Err(int err, const std::string& what, std::string_view path);
+// "." for the root, so *at() calls work on it.
+inline const char* AtName(const std::string& rel) { return rel.empty() ? "." : rel.c_str(); }
+std::string JoinRel(const std::string& dir, std::string_view name);
+std::string ParentOf(const std::string& rel);
+std::string NameOf(const std::string& rel);
+// Validates a workspace path: components not empty, not "." or "..", no NUL,
+// at most 255 bytes; no leading or trailing '/'.
+Result<std::vector<std::string>> SplitPath(std::string_view path);
+bool IsWhiteout(const struct stat& st);
+WsTime TimeOf(const struct timespec& ts);
+std::string RandomHex(size_t bytes);
+
+// The chunk list of a metacopy and which chunks the upper file holds.
+struct Sidecar {
+  std::vector<ChunkRef> chunks;
+  std::vector<uint64_t> offsets;  // where each chunk starts in the file
+  std::vector<uint8_t> state;     // 1: in the upper file
+
+  static Sidecar Fresh(const std::vector<ChunkRef>& chunks);  // every state 0
+  std::string Encode() const;
+  static Result<Sidecar> Decode(std::string_view bytes, const std::string& what);
+  uint64_t StateOffset(size_t i) const { return 16 + 40 * chunks.size() + i; }
+  uint64_t End(size_t i) const { return offsets[i] + chunks[i].length; }
+  // Index of the first chunk whose end is past `offset`.
+  size_t FirstEndingAfter(uint64_t offset) const;
+  // Marks every state-0 chunk that does not lie within `size`.
+  void CutAt(uint64_t size);
+  // Bytes of stored (non-hole) chunks still read from the store.
+  uint64_t StoreBytes() const;
+};
+
+class WsCore;
+
+// One open regular file, shared by every WsFile of it. Until the file is
+// copied up it reads from its base entry; after that from its upper file
+// (linked at `path`, or anonymous once detached).
+struct FileNode {
+  explicit FileNode(WsCore* c) : core(c) {}
+  ~FileNode();
+
+  WsCore* core;
+  std::string label;  // the path it was first opened by, for messages; never changes
+  std::mutex mu;
+  // Guarded by core->mu (changed by namespace operations).
+  std::string path;       // the merged path while linked
+  bool detached = false;  // unlinked, replaced or reset: no path any more
+  // Guarded by mu.
+  TreeEntry base;  // until copied up: the committed file
+  std::vector<uint64_t> base_offsets;
+  Fd fd;  // the upper file, once there is one
+  uint64_t dev = 0, ino = 0;
+  bool has_meta = false;
+  Fd meta_fd;  // invalid for an anonymous metacopy (state kept in memory only)
+  std::string meta_id;
+  Sidecar side;
+
+  // Need mu held.
+  Status CopyChunk(size_t i);
+  Status SetState(size_t i);
+  Result<uint64_t> Size();
+  Result<WsAttr> StatLocked();
+};
+
+// A merged path, as Resolve finds it.
+struct Lookup {
+  std::string rel;                 // the validated path
+  std::vector<std::string> parts;  // its components
+  bool parent_in_upper = false;    // the parent directory exists in upper
+  bool in_upper = false;           // a real (non-whiteout) upper entry is at rel
+  bool whiteout = false;           // a whiteout is at rel
+  bool opaque = false;             // in_upper directory marked opaque
+  struct stat st {};               // the upper entry
+  std::optional<TreeEntry> base;   // the base entry at rel if the parents let it show
+
+  bool exists() const { return in_upper || (!whiteout && base.has_value()); }
+  bool base_only() const { return !in_upper && !whiteout && base.has_value(); }
+  uint32_t mode() const { return in_upper ? st.st_mode : (base ? base->mode : 0); }
+  bool is_dir() const { return exists() && S_ISDIR(mode()); }
+  // The base tree merged below this directory, if any.
+  std::optional<ObjectId> base_below() const;
+};
+
+struct MergedEntry {
+  std::string name;
+  bool in_upper = false;
+  struct stat st {};
+  std::optional<TreeEntry> base;  // the base entry of the same name, if visible
+  uint32_t mode() const { return in_upper ? st.st_mode : base->mode; }
+};
+
+// Tree pages (decoded) and chunk plaintext read through small caches.
+class StoreReader : public ObjectSource {
+ public:
+  explicit StoreReader(Repository* repo) : repo_(repo) {}
+  Result<std::string> ReadObject(const ObjectId& id, ObjectType type) override;
+  // LookupEntry and ForEachEntry (store/objects.h) over cached pages.
+  Result<std::optional<TreeEntry>> Lookup(const ObjectId& root, std::string_view name);
+  Status ForEach(const ObjectId& root, const std::function<bool(const TreeEntry&)>& fn);
+  // Bytes [offset, offset + len) of a stored chunk.
+  Status ReadChunkPart(const ChunkRef& chunk, uint64_t offset, size_t len, char* out);
+  Result<std::shared_ptr<const std::string>> ReadChunk(const ObjectId& id);
+  // Bytes of a chunk list (holes read as zeros).
+  Status ReadChunks(const std::vector<ChunkRef>& chunks, const std::vector<uint64_t>& offsets, uint64_t offset,
+                    size_t len, char* out);
+
+ private:
+  Result<std::shared_ptr<const TreePage>> Page(const ObjectId& id);
+
+  Repository* repo_;
+  std::mutex mu_;
+  // LRU lists, newest first, with an index for the pages.
+  std::list<std::pair<ObjectId, std::shared_ptr<const TreePage>>> pages_;
+  std::unordered_map<ObjectId, decltype(pages_)::iterator, ObjectIdHash> page_index_;
+  std::list<std::pair<ObjectId, std::shared_ptr<const std::string>>> chunks_;
+};
+
+std::vector<uint64_t> OffsetsOf(const std::vector<ChunkRef>& chunks);
+
+class WsCore {
+ public:
+  WsCore(Repository* repo, std::string dataset, std::string branch, std::string dir);
+  Status Init();  // opens upper/ and meta/
+
+  Repository* repo;
+  const std::string dataset, branch, dir, upper_path, meta_path;
+  Fd lock_fd;
+  Fd upper_fd;  // O_PATH directory
+  Fd meta_dir_fd;
+  StoreReader store;
+
+  std::mutex mu;
+  std::shared_mutex freeze;
+
+  // Guarded by mu.
+  std::optional<ObjectId> base;
+  std::optional<ObjectId> base_root;
+  uint64_t base_files = 0, base_bytes = 0;
+
+  // ---- base (workspace.cc) ----
+  Status SetBase(const std::optional<ObjectId>& commit, bool write_file);
+  Result<bool> Staged();
+  Status FollowBranchIfClean(bool* diverged);
+
+  // ---- upper directory (workspace_upper.cc) ----
+  std::string Abs(const std::string& rel) const { return rel.empty() ? upper_path : upper_path + "/" + rel; }
+  Result<Lookup> Resolve(std::string_view path);
+  Result<Lookup> ResolveParts(const std::vector<std::string>& parts);
+  // The parent of `l` as a merged directory (ENOENT, ENOTDIR otherwise).
+  Result<Lookup> ResolveParentDir(const Lookup& l);
+  Result<bool> IsOpaque(const std::string& rel);
+  Result<std::vector<MergedEntry>> ListMerged(const Lookup& dir);
+  // Makes the merged directory `parts` (all of it) exist in upper, copying
+  // base-only directories up with their metadata; the parents' times are
+  // kept.
+  Status EnsureUpperDir(const std::vector<std::string>& parts);
+  // Copies a base-only entry up: directory (not opaque), metacopy file,
+  // symlink. Open nodes of a file get its upper file.
+  Status CopyUp(const Lookup& l);
+  // Makes `rel` independent of its base path: a directory becomes an opaque
+  // upper tree of metacopies, symlinks and directories; a file a metacopy.
+  Status MakeSelfContained(const std::string& rel);
+  Status MakeWhiteout(const std::string& rel);
+  // Removes an upper entry (recursively for directories), releasing the
+  // sidecars of files that are gone.
+  Status RemoveUpper(const std::string& rel);
+  Status RestoreTimes(const std::string& rel, const struct stat& st);
+  Result<WsAttr> AttrOf(const Lookup& l);
+
+  // ---- open files (workspace_file.cc) ----
+  std::shared_ptr<FileNode> FindNodeByPath(const std::string& rel);
+  std::shared_ptr<FileNode> FindNodeByInode(uint64_t dev, uint64_t ino);
+  std::vector<std::shared_ptr<FileNode>> LiveNodes();
+  void RegisterNode(const std::shared_ptr<FileNode>& node);
+  // The node of an existing merged regular file (shared with open WsFiles).
+  Result<std::shared_ptr<FileNode>> NodeFor(const Lookup& l);
+  // Gives every open node of the base-only file at `rel` its new upper file.
+  Status AttachNodes(const std::string& rel, int fd);
+  // Loads an upper file into a node (fd, sidecar). Needs node->mu.
+  Status LoadUpper(FileNode* node, Fd fd);
+  // Copies the node's file up if it is still the committed one. Takes mu.
+  Status CopyUpNode(const std::shared_ptr<FileNode>& node);
+  Status CopyUpNodeLocked(const std::shared_ptr<FileNode>& node);  // needs mu
+  Status TruncateNode(FileNode* node, uint64_t size);              // needs freeze shared
+  Result<std::unique_ptr<WsFile>> MakeFile(std::shared_ptr<FileNode> node, bool writable);
+  // Paths of open nodes follow a rename; nodes at a replaced path detach.
+  void RenameNodes(const std::string& from, const std::string& to, bool exchange);
+  void DetachNodesAt(const std::string& rel);
+  void DetachAllNodes();
+  // A sidecar no upper file names any more: deleted unless an open node
+  // still uses it (that node deletes it when it closes).
+  void ReleaseSidecar(const std::string& id, uint64_t dev, uint64_t ino);
+  Result<std::string> ReadSidecarFile(const std::string& id);
+  Result<std::string> MetaIdOf(const std::string& rel);
+  Result<std::string> CreateSidecar(const Sidecar& side, Fd* out);
+
+  std::weak_ptr<WsCore> self;
+
+ private:
+  std::mutex nodes_mu_;
+  std::vector<std::weak_ptr<FileNode>> nodes_;
+};
+
+// Empties upper/ and meta/ (no open file may need them).
+Status ClearUpperAndSidecars(WsCore* core);
+
+}  // namespace ws
+
+struct Workspace::Impl {
+  std::shared_ptr<ws::WsCore> core;
+};
+
+}  // namespace tusk

@@ -1,0 +1,211 @@
+// Workspace: a writable, copy-on-write view of one branch of a dataset.
+//
+// A workspace is the branch's head commit (its *base*) plus an *upper*
+// directory of staged changes, kept in the store so they survive a crash or
+// restart of whatever wrote them (the mount):
+//
+//   STORE/workspaces/<dataset>/<branch>/
+//     base        hex id of the base commit ("none" for a branch with no
+//                 commits), replaced atomically (write + rename)
+//     next        present only while a commit is being made: the id of the
+//                 commit about to become the branch head (crash recovery)
+//     upper/      the staged tree, as real files, directories and symlinks
+//     meta/<id>   one sidecar per partially copied-up file (below)
+//     lock        flock(2): exclusive while one process owns the workspace
+//
+// The merged view (what programs see) is, per directory, the base tree's
+// entries overlaid with the upper directory's, like overlayfs:
+// - a name in upper replaces the same name in base;
+// - a character device 0:0 in upper is a *whiteout*: the name is deleted;
+// - an upper directory with xattr `user.tusk.opaque` = "1" hides every base
+//   entry below it (a base directory removed and made again);
+// - a directory that exists only in base is read from the store.
+//
+// Copy-on-write at chunk granularity: writing to a committed file does not
+// copy it. The upper file is created sparse with the file's size and
+// metadata, and xattr `user.tusk.meta` names a sidecar `meta/<id>` holding
+// the file's base chunk list and one byte per base chunk: 0 = still in the
+// store, 1 = copied into the upper file (or overwritten, or cut off by a
+// truncate). Before bytes of a chunk are changed, that chunk's plaintext is
+// written into the upper file and its byte set; reads take each chunk from
+// wherever its byte says. A commit reuses the ids of chunks still in the
+// store and chunks only the copied-up spans, so changing 1 MiB of a 4 GiB
+// file stores about 1 MiB (plus the chunks it touches).
+//
+// Writes reach the kernel (pwrite) before a call returns, so a killed
+// process loses nothing it was told succeeded; Fsync() makes them durable.
+//
+// Ownership, permissions and times are the upper files' own: callers pass
+// the uid/gid of the process on whose behalf they act, and the workspace
+// applies POSIX rules (setgid directories pass on their group). Permission
+// *checks* are the caller's job (the mount uses the kernel's
+// default_permissions).
+//
+// Commit turns the merged view into a commit of the branch: compare-and-set
+// against the base, so a commit made to the branch from outside (tusk
+// import) since the base is refused, never mixed in. After it the base is
+// the new commit and the upper directory is emptied, except files open
+// through a WsFile at that moment: they stay in upper (their content equals
+// the committed one), so open handles keep working.
+//
+// Not representable in a commit (Commit fails with a clear error naming the
+// path, nothing is committed): devices, sockets and fifos. Hard links and
+// xattrs are kept in the workspace but committed as separate files without
+// xattrs (see FORMAT.md; tags reserved).
+//
+// Thread-safety: all methods are thread-safe. Metadata operations and
+// Commit/Reset are serialized by one mutex; reads and writes of open files
+// run in parallel and are excluded only while a commit takes its snapshot.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "store/importer.h"
+#include "store/repository.h"
+
+namespace tusk {
+
+struct WsTime {
+  int64_t sec = 0;
+  uint32_t nsec = 0;
+  bool operator==(const WsTime&) const = default;
+};
+
+struct WsAttr {
+  uint32_t mode = 0;  // full st_mode
+  uint32_t nlink = 1;
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  uint64_t size = 0;
+  uint64_t blocks = 0;  // 512-byte units
+  uint64_t rdev = 0;
+  WsTime atime, mtime, ctime;
+  // Identity for hard links: (upper st_dev, st_ino) of an upper entry, 0 for
+  // an entry that exists only in base.
+  uint64_t upper_dev = 0;
+  uint64_t upper_ino = 0;
+};
+
+struct WsDirEntry {
+  std::string name;
+  uint32_t mode = 0;  // S_IFMT bits matter
+};
+
+// What SetAttr changes; unset fields stay as they are.
+struct WsSetAttr {
+  std::optional<uint32_t> mode;  // permission bits (and setuid/setgid/sticky)
+  std::optional<uint32_t> uid;
+  std::optional<uint32_t> gid;
+  std::optional<uint64_t> size;
+  std::optional<WsTime> atime;  // a time of {-1, 0} means "now"
+  std::optional<WsTime> mtime;
+};
+
+// Who an operation acts for.
+struct WsCaller {
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  uint32_t umask = 022;
+};
+
+enum class WsChangeKind : char { kAdded = 'A', kModified = 'M', kDeleted = 'D' };
+struct WsChange {
+  WsChangeKind kind;
+  std::string path;  // relative to the workspace root, '/'-separated
+};
+
+// An open regular file. Holds what it needs to keep working after its name
+// is unlinked or renamed, and across a commit.
+class WsFile {
+ public:
+  virtual ~WsFile() = default;
+  // Reads up to `len` bytes at `offset`; fewer at end of file.
+  virtual Result<std::string> Read(uint64_t offset, size_t len) = 0;
+  // Writes at `offset` (the caller resolves O_APPEND to the current size).
+  // Copies up first when the file is still the committed one.
+  virtual Result<size_t> Write(uint64_t offset, std::string_view data) = 0;
+  virtual Status Truncate(uint64_t size) = 0;
+  virtual Status Fsync(bool data_only) = 0;
+  virtual Result<WsAttr> Stat() = 0;
+};
+
+struct WsCommitOptions {
+  std::string message;
+  std::string author;
+  std::vector<std::pair<std::string, std::string>> metadata;
+  std::vector<Provenance> provenance;
+};
+
+struct WsCommitResult {
+  std::optional<ObjectId> commit;  // empty: nothing staged, nothing created
+  std::optional<ObjectId> parent;
+  uint64_t files_changed = 0;
+  uint64_t new_objects = 0;
+  uint64_t new_stored_bytes = 0;
+};
+
+class Workspace {
+ public:
+  // Opens (creating on first use) the workspace of an existing branch and
+  // takes its lock; AlreadyExists if another process holds it. Finishes a
+  // commit a crash interrupted. If the branch moved since the base and
+  // nothing is staged, the base silently follows the branch.
+  static Result<std::unique_ptr<Workspace>> Open(Repository* repo, const std::string& dataset,
+                                                 const std::string& branch);
+  // Whether a process holds the workspace (a mount serving it).
+  static Result<bool> IsHeld(Repository* repo, const std::string& dataset, const std::string& branch);
+  ~Workspace();
+
+  const std::string& dataset() const;
+  const std::string& branch() const;
+  std::optional<ObjectId> base() const;
+  // Whether the branch has moved away from the base (a commit from outside)
+  // while changes are staged; Commit refuses then.
+  Result<bool> Diverged();
+
+  // The merged view. Paths are relative to the workspace root, without a
+  // leading '/'; "" is the root. Errors carry errno values (ENOENT, ENOTDIR,
+  // EISDIR, EEXIST, ENOTEMPTY, EINVAL, ENOSPC, ...) via Status::FromErrno.
+  Result<WsAttr> Stat(std::string_view path);
+  Result<std::vector<WsDirEntry>> List(std::string_view path);
+  Result<std::string> ReadLink(std::string_view path);
+  // `flags` are open(2) flags: O_ACCMODE, O_TRUNC; O_CREAT/O_EXCL go to
+  // Create. Opening for writing copies nothing yet.
+  Result<std::unique_ptr<WsFile>> Open(std::string_view path, int flags);
+  Result<std::unique_ptr<WsFile>> Create(std::string_view path, uint32_t mode, bool exclusive, const WsCaller& who);
+  Status Mkdir(std::string_view path, uint32_t mode, const WsCaller& who);
+  Status Mknod(std::string_view path, uint32_t mode, uint64_t rdev, const WsCaller& who);
+  Status Symlink(std::string_view target, std::string_view path, const WsCaller& who);
+  Status Link(std::string_view existing, std::string_view new_path);
+  Status Unlink(std::string_view path);
+  Status Rmdir(std::string_view path);
+  // flags: 0, RENAME_NOREPLACE or RENAME_EXCHANGE (EINVAL if unsupported).
+  Status Rename(std::string_view from, std::string_view to, unsigned flags);
+  Status SetAttr(std::string_view path, const WsSetAttr& change);
+  Result<std::string> GetXattr(std::string_view path, std::string_view name);
+  Status SetXattr(std::string_view path, std::string_view name, std::string_view value, int flags);
+  Result<std::vector<std::string>> ListXattr(std::string_view path);
+  Status RemoveXattr(std::string_view path, std::string_view name);
+
+  // Staged changes against the base, sorted by path. A file is Modified
+  // when its content or metadata differ (copied-up chunks are compared by
+  // id, so writing the same bytes back is not a change).
+  Result<std::vector<WsChange>> Changes();
+  Result<WsCommitResult> Commit(const WsCommitOptions& options);
+  // Drops every staged change; open files keep their data but are detached.
+  Status Reset();
+
+ private:
+  struct Impl;
+  explicit Workspace(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tusk

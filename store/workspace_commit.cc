@@ -1,0 +1,594 @@
+// Turning the merged view into trees: Changes (a dry run compared with the
+// base by DiffTrees), Commit (compare-and-set on the branch, with the `next`
+// file for crash recovery, then the cleanup of upper) and Reset.
+//
+// Building works in two passes, like the importer: a scan walks the upper
+// directories merged with their base trees, reuses every subtree upper does
+// not touch (by id, unread) and submits the content that changed to a
+// ChunkPipeline; once the pipeline is done, the trees are written bottom-up.
+// A file keeps the ChunkRefs of its base chunks still in the store, and of
+// copied-up chunks whose bytes hash to the same id; maximal runs of the rest
+// are chunked anew, cut at the runs' ends.
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <set>
+#include <thread>
+#include <unordered_map>
+
+#include "store/diff.h"
+#include "store/internal/chunk_pipeline.h"
+#include "store/internal/workspace_core.h"
+
+namespace tusk {
+namespace ws {
+namespace {
+
+// Tree pages written by a build, readable before they are indexed (a
+// WriteSession's objects become readable only when it commits).
+class RecordingStore : public ObjectSink, public ObjectSource {
+ public:
+  RecordingStore(WriteSession* session, ObjectSource* fallback) : session_(session), fallback_(fallback) {}
+  Result<ObjectId> WriteObject(ObjectType type, std::string encoding) override {
+    ObjectId id;
+    if (session_) {
+      TUSK_ASSIGN_OR_RETURN(id, session_->WriteObject(type, encoding));
+    } else {
+      id = HashObject(type, encoding);
+    }
+    written_.emplace(id, std::move(encoding));
+    return id;
+  }
+  Result<std::string> ReadObject(const ObjectId& id, ObjectType type) override {
+    auto it = written_.find(id);
+    if (it != written_.end()) return it->second;
+    return fallback_->ReadObject(id, type);
+  }
+
+ private:
+  WriteSession* session_;
+  ObjectSource* fallback_;
+  std::unordered_map<ObjectId, std::string, ObjectIdHash> written_;
+};
+
+struct Segment {
+  bool reused = false;
+  ChunkRef ref;              // reused
+  uint8_t in_upper = 0;      // reused: whether the upper file holds it too
+  std::deque<ChunkRef> run;  // chunked anew (ids filled by the pipeline)
+};
+
+struct FilePlan {
+  TreeEntry* entry;
+  std::deque<Segment> segments;
+  uint64_t dev = 0, ino = 0;
+  std::vector<uint8_t> in_upper;  // per final chunk, after Assemble
+  void Assemble() {
+    entry->chunks.clear();
+    for (auto& s : segments) {
+      if (s.reused) {
+        entry->chunks.push_back(s.ref);
+        in_upper.push_back(s.in_upper);
+      } else {
+        for (auto& c : s.run) {
+          entry->chunks.push_back(c);
+          in_upper.push_back(1);
+        }
+      }
+    }
+  }
+};
+
+struct DirPlan {
+  std::deque<TreeEntry> entries;                  // deque: FilePlans point into it
+  std::vector<std::unique_ptr<DirPlan>> subdirs;  // aligned; null: not rebuilt
+};
+
+TreeEntry EntryFromStat(const std::string& name, EntryKind kind, const struct stat& st) {
+  TreeEntry e;
+  e.name = name;
+  e.kind = kind;
+  e.mode = st.st_mode;
+  e.uid = st.st_uid;
+  e.gid = st.st_gid;
+  e.mtime_sec = st.st_mtim.tv_sec;
+  e.mtime_nsec = static_cast<uint32_t>(st.st_mtim.tv_nsec);
+  if (kind == EntryKind::kFile) e.size = static_cast<uint64_t>(st.st_size);
+  return e;
+}
+
+const char* SpecialKind(mode_t mode) {
+  if (S_ISFIFO(mode)) return "a fifo";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  return "a special file";
+}
+
+class TreeBuilder {
+ public:
+  // `specials`: where a dry run lists fifos, sockets and devices (which a
+  // real build refuses) instead of failing.
+  TreeBuilder(WsCore* core, RecordingStore* sink, ChunkPipeline* pipeline, std::vector<std::string>* specials)
+      : core_(core),
+        specials_(specials),
+        sink_(sink),
+        pipeline_(pipeline),
+        chunker_(core->repo->config().chunker),
+        buf_(std::max<size_t>(8 << 20, 2 * chunker_.params().max_size)) {}
+
+  // Plans the merged directory `rel` (an upper directory).
+  Status Scan(const std::string& rel, bool opaque, const std::optional<ObjectId>& base_tree, DirPlan* out);
+  // After the pipeline finished: chunk lists, then trees bottom-up.
+  Result<ObjectId> Write(DirPlan* plan);
+  void Assemble() {
+    for (auto& f : files_) f.Assemble();
+  }
+
+  int64_t files_delta = 0, bytes_delta = 0;
+  // The plan of each upper inode (hard links: the first name).
+  std::map<std::pair<uint64_t, uint64_t>, FilePlan*> by_inode;
+
+ private:
+  Status PlanFile(const std::string& rel, const struct stat& st, const std::optional<TreeEntry>& base,
+                  TreeEntry* entry);
+  Status AddRun(int fd, const std::string& rel, uint64_t begin, uint64_t end, FilePlan* plan);
+  Result<bool> SameContent(int fd, const std::string& rel, uint64_t offset, const ChunkRef& chunk);
+  Status Subtract(const TreeEntry& e);
+
+  WsCore* core_;
+  std::vector<std::string>* specials_;
+  RecordingStore* sink_;
+  ChunkPipeline* pipeline_;
+  Chunker chunker_;
+  std::vector<char> buf_;
+  std::deque<FilePlan> files_;
+};
+
+Status TreeBuilder::Subtract(const TreeEntry& e) {
+  if (e.kind == EntryKind::kFile) {
+    files_delta--;
+    bytes_delta -= static_cast<int64_t>(e.size);
+  } else if (e.kind == EntryKind::kDirectory) {
+    std::vector<TreeEntry> dirs;
+    TUSK_RETURN_IF_ERROR(core_->store.ForEach(e.tree, [&](const TreeEntry& c) {
+      if (c.kind == EntryKind::kDirectory)
+        dirs.push_back(c);
+      else if (c.kind == EntryKind::kFile) {
+        files_delta--;
+        bytes_delta -= static_cast<int64_t>(c.size);
+      }
+      return true;
+    }));
+    for (const auto& d : dirs) TUSK_RETURN_IF_ERROR(Subtract(d));
+  }
+  return Status::Ok();
+}
+
+Status TreeBuilder::Scan(const std::string& rel, bool opaque, const std::optional<ObjectId>& base_tree, DirPlan* out) {
+  std::map<std::string, struct stat> upper;
+  {
+    int raw = ::openat(core_->upper_fd.get(), AtName(rel), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (raw < 0) return Err(errno, "open directory", rel);
+    std::unique_ptr<DIR, int (*)(DIR*)> d(::fdopendir(raw), ::closedir);
+    if (!d) {
+      ::close(raw);
+      return Err(errno, "read directory", rel);
+    }
+    while (dirent* e = ::readdir(d.get())) {
+      std::string n = e->d_name;
+      if (n == "." || n == "..") continue;
+      struct stat st;
+      if (::fstatat(::dirfd(d.get()), n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
+        return Err(errno, "stat", JoinRel(rel, n));
+      upper.emplace(n, st);
+    }
+  }
+  std::vector<TreeEntry> base;
+  if (base_tree && !opaque) {
+    TUSK_RETURN_IF_ERROR(core_->store.ForEach(*base_tree, [&](const TreeEntry& e) {
+      base.push_back(e);
+      return true;
+    }));
+  }
+  size_t bi = 0;
+  auto ui = upper.begin();
+  while (bi < base.size() || ui != upper.end()) {
+    std::optional<TreeEntry> b;
+    const std::string* name;
+    const struct stat* u = nullptr;
+    if (ui == upper.end() || (bi < base.size() && base[bi].name < ui->first)) {
+      out->entries.push_back(base[bi++]);  // untouched: reused as it is
+      out->subdirs.emplace_back();
+      continue;
+    }
+    name = &ui->first;
+    u = &ui->second;
+    if (bi < base.size() && base[bi].name == *name) b = base[bi++];
+    ++ui;
+    std::string child = JoinRel(rel, *name);
+    if (IsWhiteout(*u)) {
+      if (b) TUSK_RETURN_IF_ERROR(Subtract(*b));
+      continue;
+    }
+    if (S_ISDIR(u->st_mode)) {
+      TUSK_ASSIGN_OR_RETURN(bool child_opaque, core_->IsOpaque(child));
+      std::optional<ObjectId> child_base;
+      if (b && b->kind == EntryKind::kDirectory && !child_opaque)
+        child_base = b->tree;
+      else if (b)
+        TUSK_RETURN_IF_ERROR(Subtract(*b));
+      out->entries.push_back(EntryFromStat(*name, EntryKind::kDirectory, *u));
+      out->subdirs.push_back(std::make_unique<DirPlan>());
+      TUSK_RETURN_IF_ERROR(Scan(child, child_opaque, child_base, out->subdirs.back().get()));
+      continue;
+    }
+    if (b) TUSK_RETURN_IF_ERROR(Subtract(*b));
+    if (S_ISREG(u->st_mode)) {
+      out->entries.push_back(EntryFromStat(*name, EntryKind::kFile, *u));
+      out->subdirs.emplace_back();
+      files_delta++;
+      bytes_delta += u->st_size;
+      std::optional<TreeEntry> base_file;
+      if (b && b->kind == EntryKind::kFile) base_file = b;
+      TUSK_RETURN_IF_ERROR(PlanFile(child, *u, base_file, &out->entries.back()));
+    } else if (S_ISLNK(u->st_mode)) {
+      std::string target(static_cast<size_t>(u->st_size) + 1, '\0');
+      ssize_t n = ::readlinkat(core_->upper_fd.get(), child.c_str(), target.data(), target.size());
+      if (n < 0) return Err(errno, "readlink", child);
+      target.resize(std::min(static_cast<size_t>(n), target.size()));
+      TreeEntry e = EntryFromStat(*name, EntryKind::kSymlink, *u);
+      e.target = target;
+      e.size = target.size();
+      out->entries.push_back(std::move(e));
+      out->subdirs.emplace_back();
+    } else if (specials_) {
+      specials_->push_back(child);
+    } else {
+      return Status::InvalidArgument("cannot commit '" + EscapeForDisplay(child) + "': it is " +
+                                     SpecialKind(u->st_mode) +
+                                     ", and fifos, sockets and devices cannot be stored in a commit; remove it and "
+                                     "commit again (nothing was committed)");
+    }
+  }
+  return Status::Ok();
+}
+
+Result<bool> TreeBuilder::SameContent(int fd, const std::string& rel, uint64_t offset, const ChunkRef& chunk) {
+  const uint64_t end = offset + chunk.length;
+  if (chunk.IsHole()) {
+    // Zeros: no data at all there, or data that is all zero.
+    off_t d = ::lseek(fd, static_cast<off_t>(offset), SEEK_DATA);
+    if (d < 0) {
+      if (errno == ENXIO) return true;
+      return Err(errno, "seek", rel);
+    }
+    for (uint64_t pos = static_cast<uint64_t>(d); pos < end;) {
+      size_t n = static_cast<size_t>(std::min<uint64_t>(buf_.size(), end - pos));
+      TUSK_RETURN_IF_ERROR(PreadAll(fd, buf_.data(), n, pos, rel));
+      if (std::any_of(buf_.begin(), buf_.begin() + static_cast<ptrdiff_t>(n), [](char c) { return c != 0; }))
+        return false;
+      pos += n;
+    }
+    return true;
+  }
+  Sha256 h;
+  for (uint64_t pos = offset; pos < end;) {
+    size_t n = static_cast<size_t>(std::min<uint64_t>(buf_.size(), end - pos));
+    TUSK_RETURN_IF_ERROR(PreadAll(fd, buf_.data(), n, pos, rel));
+    h.Update(buf_.data(), n);
+    pos += n;
+  }
+  return h.Finish() == chunk.id;
+}
+
+Status TreeBuilder::AddRun(int fd, const std::string& rel, uint64_t begin, uint64_t end, FilePlan* plan) {
+  plan->segments.emplace_back();
+  ChunkSourceFile file;
+  file.fd = fd;
+  file.path = rel;
+  file.on_short = [rel] { return Status::Conflict("file " + rel + " shrank while being committed"); };
+  return ChunkFileRange(chunker_, file, begin, end, /*sparse=*/true, pipeline_, &plan->segments.back().run, &buf_);
+}
+
+Status TreeBuilder::PlanFile(const std::string& rel, const struct stat& st, const std::optional<TreeEntry>& base,
+                             TreeEntry* entry) {
+  int raw = ::openat(core_->upper_fd.get(), rel.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (raw < 0) return Err(errno, "open", rel);
+  Fd fd(raw);
+  FilePlan& plan = files_.emplace_back();
+  plan.entry = entry;
+  plan.dev = st.st_dev;
+  plan.ino = st.st_ino;
+  by_inode.emplace(std::make_pair(plan.dev, plan.ino), &plan);
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+
+  // The chunks the content may still share: a metacopy's own list, or the
+  // base file's at this path when the size matches (a file rewritten whole).
+  Sidecar side;
+  TUSK_ASSIGN_OR_RETURN(std::string meta, core_->MetaIdOf(rel));
+  if (!meta.empty()) {
+    TUSK_ASSIGN_OR_RETURN(std::string bytes, core_->ReadSidecarFile(meta));
+    TUSK_ASSIGN_OR_RETURN(side, Sidecar::Decode(bytes, "sidecar " + meta + " of " + rel));
+  } else if (base && base->size == size) {
+    side = Sidecar::Fresh(base->chunks);
+    std::fill(side.state.begin(), side.state.end(), 1);
+  }
+  uint64_t pos = 0;
+  std::optional<uint64_t> dirty_from;
+  for (size_t i = 0; i < side.chunks.size() && side.End(i) <= size; i++) {
+    const ChunkRef& c = side.chunks[i];
+    bool keep = side.state[i] == 0;
+    if (!keep) {
+      TUSK_ASSIGN_OR_RETURN(keep, SameContent(fd.get(), rel, side.offsets[i], c));
+    }
+    if (keep) {
+      if (dirty_from) TUSK_RETURN_IF_ERROR(AddRun(fd.get(), rel, *dirty_from, side.offsets[i], &plan));
+      dirty_from.reset();
+      Segment s;
+      s.reused = true;
+      s.ref = c;
+      s.in_upper = side.state[i];
+      plan.segments.push_back(std::move(s));
+    } else if (!dirty_from) {
+      dirty_from = side.offsets[i];
+    }
+    pos = side.End(i);
+  }
+  uint64_t from = dirty_from ? *dirty_from : pos;
+  if (from < size) TUSK_RETURN_IF_ERROR(AddRun(fd.get(), rel, from, size, &plan));
+  return Status::Ok();
+}
+
+Result<ObjectId> TreeBuilder::Write(DirPlan* plan) {
+  for (size_t i = 0; i < plan->entries.size(); i++) {
+    if (!plan->subdirs[i]) continue;
+    TUSK_ASSIGN_OR_RETURN(plan->entries[i].tree, Write(plan->subdirs[i].get()));
+    plan->entries[i].size = plan->subdirs[i]->entries.size();
+  }
+  return WriteDirectory(*sink_, std::vector<TreeEntry>(plan->entries.begin(), plan->entries.end()));
+}
+
+struct Build {
+  ObjectId root;
+  ObjectId old_root;  // the base's root, or the empty tree
+  int64_t files_delta = 0, bytes_delta = 0;
+  std::map<std::pair<uint64_t, uint64_t>, std::pair<std::vector<ChunkRef>, std::vector<uint8_t>>> files;
+};
+
+// The merged view as trees; chunks and pages go to `session` (null: a dry
+// run that only hashes).
+Result<Build> BuildTree(WsCore& c, WriteSession* session, RecordingStore* sink,
+                        std::vector<std::string>* specials = nullptr) {
+  Build build;
+  unsigned threads = std::max(1u, std::thread::hardware_concurrency());
+  ChunkPipeline pipeline(session, threads);
+  TreeBuilder builder(&c, sink, &pipeline, specials);
+  DirPlan root;
+  Status scanned = builder.Scan("", false, c.base_root, &root);
+  Status finished = pipeline.Finish();
+  TUSK_RETURN_IF_ERROR(scanned);
+  TUSK_RETURN_IF_ERROR(finished);
+  builder.Assemble();
+  TUSK_ASSIGN_OR_RETURN(build.root, builder.Write(&root));
+  if (c.base_root) {
+    build.old_root = *c.base_root;
+  } else {
+    TUSK_ASSIGN_OR_RETURN(build.old_root, WriteDirectory(*sink, {}));
+  }
+  build.files_delta = builder.files_delta;
+  build.bytes_delta = builder.bytes_delta;
+  for (const auto& [key, plan] : builder.by_inode) build.files[key] = {plan->entry->chunks, plan->in_upper};
+  return build;
+}
+
+// DiffTrees' view, in the workspace's terms: a rename is a deletion and an
+// addition, a type change a modification. `specials` (paths of fifos,
+// sockets and devices, not in the new tree) count as added, or modified
+// where they replace a base entry.
+Result<std::vector<WsChange>> ChangesBetween(ObjectSource& source, const ObjectId& old_root, const ObjectId& new_root,
+                                             const std::vector<std::string>& specials = {}) {
+  TUSK_ASSIGN_OR_RETURN(std::vector<Change> diff, DiffTrees(source, old_root, new_root));
+  std::vector<WsChange> out;
+  auto add = [&](WsChangeKind kind, std::string path) {
+    if (!path.empty() && path.back() == '/') path.pop_back();  // an empty directory
+    out.push_back(WsChange{kind, std::move(path)});
+  };
+  for (const auto& d : diff) {
+    switch (d.kind) {
+      case Change::Kind::kAdded:
+        add(WsChangeKind::kAdded, d.path);
+        break;
+      case Change::Kind::kDeleted:
+        add(WsChangeKind::kDeleted, d.path);
+        break;
+      case Change::Kind::kModified:
+      case Change::Kind::kTypeChanged:
+        add(WsChangeKind::kModified, d.path);
+        break;
+      case Change::Kind::kRenamed:
+        add(WsChangeKind::kDeleted, d.old_path);
+        add(WsChangeKind::kAdded, d.path);
+        break;
+    }
+  }
+  for (const auto& path : specials) {
+    auto replaced = std::find_if(out.begin(), out.end(),
+                                 [&](const WsChange& c) { return c.kind == WsChangeKind::kDeleted && c.path == path; });
+    if (replaced != out.end())
+      replaced->kind = WsChangeKind::kModified;
+    else
+      add(WsChangeKind::kAdded, path);
+  }
+  std::stable_sort(out.begin(), out.end(), [](const WsChange& a, const WsChange& b) { return a.path < b.path; });
+  return out;
+}
+
+// After a commit: upper keeps only the files open through a WsFile (with
+// their parent directories, no longer opaque, times unchanged), so the
+// merged view is exactly the new base; kept metacopies get sidecars listing
+// the committed chunks.
+Status CleanupAfterCommit(WsCore& c, const Build& build) {
+  std::set<std::string> keep, keep_dirs, sidecars;
+  for (auto& n : c.LiveNodes()) {
+    std::lock_guard lock(n->mu);
+    if (!n->detached && n->fd.valid()) {
+      keep.insert(n->path);
+      for (std::string p = ParentOf(n->path); !p.empty(); p = ParentOf(p)) keep_dirs.insert(p);
+      auto it = build.files.find({n->dev, n->ino});
+      if (n->has_meta && it != build.files.end()) {
+        Sidecar side = Sidecar::Fresh(it->second.first);
+        side.state = it->second.second;
+        Fd meta;
+        TUSK_ASSIGN_OR_RETURN(std::string id, c.CreateSidecar(side, &meta));
+        if (::fsetxattr(n->fd.get(), kMetaXattr, id.data(), id.size(), 0) != 0)
+          return Err(errno, "set xattr of", n->path);
+        n->side = std::move(side);
+        n->meta_fd = std::move(meta);
+        n->meta_id = id;
+      }
+    }
+    if (n->has_meta && n->meta_fd.valid()) sidecars.insert(n->meta_id);
+  }
+  std::function<Status(const std::string&)> clean = [&](const std::string& rel) -> Status {
+    std::vector<std::string> names;
+    {
+      int raw = ::openat(c.upper_fd.get(), AtName(rel), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (raw < 0) return Err(errno, "open directory", rel);
+      std::unique_ptr<DIR, int (*)(DIR*)> d(::fdopendir(raw), ::closedir);
+      if (!d) {
+        ::close(raw);
+        return Err(errno, "read directory", rel);
+      }
+      while (dirent* e = ::readdir(d.get())) {
+        std::string n = e->d_name;
+        if (n != "." && n != "..") names.push_back(n);
+      }
+    }
+    struct stat self;
+    if (::fstatat(c.upper_fd.get(), AtName(rel), &self, AT_SYMLINK_NOFOLLOW) != 0) return Err(errno, "stat", rel);
+    for (const auto& n : names) {
+      std::string child = JoinRel(rel, n);
+      if (keep.count(child)) continue;
+      if (keep_dirs.count(child)) {
+        TUSK_RETURN_IF_ERROR(clean(child));
+        if (::lremovexattr(c.Abs(child).c_str(), kOpaqueXattr) != 0 && errno != ENODATA)
+          return Err(errno, "unmark opaque", child);
+        continue;
+      }
+      TUSK_RETURN_IF_ERROR(c.RemoveUpper(child));
+    }
+    return c.RestoreTimes(rel, self);
+  };
+  TUSK_RETURN_IF_ERROR(clean(""));
+  // Sidecars of removed files, and the kept files' previous ones.
+  std::unique_ptr<DIR, int (*)(DIR*)> d(::opendir(c.meta_path.c_str()), ::closedir);
+  if (!d) return Status::FromErrno(errno, "read " + c.meta_path);
+  std::vector<std::string> stale;
+  while (dirent* e = ::readdir(d.get())) {
+    std::string n = e->d_name;
+    if (n != "." && n != ".." && !sidecars.count(n)) stale.push_back(n);
+  }
+  for (const auto& n : stale) ::unlinkat(c.meta_dir_fd.get(), n.c_str(), 0);
+  return Status::Ok();
+}
+
+}  // namespace
+}  // namespace ws
+
+using ws::WsCore;
+
+Result<std::vector<WsChange>> Workspace::Changes() {
+  WsCore& c = *impl_->core;
+  std::lock_guard lock(c.mu);
+  TUSK_ASSIGN_OR_RETURN(bool staged, c.Staged());
+  if (!staged) return std::vector<WsChange>();
+  std::unique_lock freeze(c.freeze);
+  ws::RecordingStore sink(nullptr, &c.store);
+  std::vector<std::string> specials;
+  TUSK_ASSIGN_OR_RETURN(ws::Build build, ws::BuildTree(c, nullptr, &sink, &specials));
+  return ws::ChangesBetween(sink, build.old_root, build.root, specials);
+}
+
+Result<WsCommitResult> Workspace::Commit(const WsCommitOptions& options) {
+  WsCore& c = *impl_->core;
+  std::lock_guard lock(c.mu);
+  WsCommitResult result;
+  bool diverged;
+  TUSK_RETURN_IF_ERROR(c.FollowBranchIfClean(&diverged));
+  result.parent = c.base;
+  TUSK_ASSIGN_OR_RETURN(bool staged, c.Staged());
+  if (!staged) return result;
+  const std::string name = c.dataset + "@" + c.branch;
+  if (diverged) {
+    TUSK_ASSIGN_OR_RETURN(std::optional<ObjectId> head, c.repo->GetBranch(c.dataset, c.branch));
+    return Status::Conflict("cannot commit the workspace of " + name + ": the branch moved to " +
+                            (head ? head->ShortHex() : std::string("(none)")) + " since its base " +
+                            (c.base ? c.base->ShortHex() : std::string("(none)")) +
+                            " (a commit from outside the workspace); nothing was committed and the staged changes "
+                            "are kept: copy them elsewhere, reset the workspace and apply them again");
+  }
+  std::unique_lock freeze(c.freeze);
+  TUSK_ASSIGN_OR_RETURN(std::unique_ptr<WriteSession> session, c.repo->BeginWrite());
+  ws::RecordingStore sink(session.get(), &c.store);
+  TUSK_ASSIGN_OR_RETURN(ws::Build build, ws::BuildTree(c, session.get(), &sink));
+  result.new_objects = session->new_objects();
+  result.new_stored_bytes = session->new_stored_bytes();
+  if (c.base_root && build.root == *c.base_root) {
+    TUSK_RETURN_IF_ERROR(session->Flush());
+    return result;  // staged, but the same tree: nothing to commit
+  }
+  TUSK_ASSIGN_OR_RETURN(std::vector<WsChange> changes, ws::ChangesBetween(sink, build.old_root, build.root));
+  tusk::Commit commit;
+  commit.dataset = c.dataset;
+  commit.root = build.root;
+  if (c.base) commit.parents.push_back(*c.base);
+  commit.author = options.author;
+  commit.time_sec = static_cast<int64_t>(::time(nullptr));
+  commit.message = options.message;
+  commit.metadata = options.metadata;
+  commit.provenance = options.provenance;
+  commit.file_count = static_cast<uint64_t>(static_cast<int64_t>(c.base_files) + build.files_delta);
+  commit.total_bytes = static_cast<uint64_t>(static_cast<int64_t>(c.base_bytes) + build.bytes_delta);
+
+  // `next` names the commit before the branch can move to it: a crash after
+  // the move is finished by the next Open.
+  ObjectId id = HashObject(ObjectType::kCommit, EncodeCommit(commit));
+  std::string next_path = c.dir + "/next";
+  TUSK_RETURN_IF_ERROR(WriteFileAtomically(next_path, id.Hex() + "\n"));
+  auto landed = session->CommitToBranch(commit, c.branch, c.base);
+  if (!landed.ok()) {
+    ::unlink(next_path.c_str());
+    if (landed.status().code() == Status::Code::kConflict)
+      return Status::Conflict("cannot commit the workspace of " + name +
+                              ": the branch moved while the commit was prepared (a commit from outside the "
+                              "workspace); nothing was committed and the staged changes are kept");
+    return landed.status();
+  }
+  result.commit = *landed;
+  result.files_changed = changes.size();
+  result.new_objects = session->new_objects();
+  result.new_stored_bytes = session->new_stored_bytes();
+  TUSK_RETURN_IF_ERROR(c.SetBase(*landed, true));
+  TUSK_RETURN_IF_ERROR(ws::CleanupAfterCommit(c, build));
+  if (::unlink(next_path.c_str()) != 0) return Status::FromErrno(errno, "remove " + next_path);
+  return result;
+}
+
+Status Workspace::Reset() {
+  WsCore& c = *impl_->core;
+  std::lock_guard lock(c.mu);
+  std::unique_lock freeze(c.freeze);
+  c.DetachAllNodes();
+  TUSK_RETURN_IF_ERROR(ws::ClearUpperAndSidecars(&c));
+  bool diverged;
+  return c.FollowBranchIfClean(&diverged);
+}
+
+}  // namespace tusk

@@ -1,0 +1,429 @@
+// Namespace operations of a workspace: stat, list, open and create,
+// directories, special files, symlinks, links, unlink, rename, attributes
+// and xattrs. Each one holds the workspace mutex for its whole duration.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "store/internal/workspace_core.h"
+
+namespace tusk {
+
+using ws::Err;
+using ws::Lookup;
+using ws::WsCore;
+
+namespace {
+
+// The group a new entry in `parent` gets: a setgid directory passes its own.
+uint32_t NewGid(const Lookup& parent, const WsCaller& who) {
+  if (!(parent.mode() & S_ISGID)) return who.gid;
+  return parent.in_upper ? parent.st.st_gid : parent.base->gid;
+}
+
+Status Chown(int upper_fd, const std::string& rel, uint32_t uid, uint32_t gid) {
+  if (::fchownat(upper_fd, rel.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) != 0) return Err(errno, "chown", rel);
+  return Status::Ok();
+}
+
+Status Chmod(int upper_fd, const std::string& rel, uint32_t mode) {
+  if (::fchmodat(upper_fd, rel.c_str(), mode & 07777, 0) != 0) return Err(errno, "chmod", rel);
+  return Status::Ok();
+}
+
+bool IsReservedXattr(std::string_view name) {
+  return name.substr(0, ws::kReservedXattrPrefix.size()) == ws::kReservedXattrPrefix;
+}
+
+// Resolves `path` as the place for a new entry: it must not exist and its
+// parent must be a merged directory, which is made to exist in upper. A
+// whiteout at the name is removed (`*hid_base` says whether there was one).
+Result<std::pair<Lookup, Lookup>> PrepareNew(WsCore& c, std::string_view path, bool* hid_base) {
+  TUSK_ASSIGN_OR_RETURN(std::vector<std::string> parts, ws::SplitPath(path));
+  if (parts.empty()) return Err(EEXIST, "create", "");
+  TUSK_ASSIGN_OR_RETURN(Lookup l, c.ResolveParts(parts));
+  if (l.exists()) return Err(EEXIST, "create", l.rel);
+  TUSK_ASSIGN_OR_RETURN(Lookup parent, c.ResolveParentDir(l));
+  TUSK_RETURN_IF_ERROR(c.EnsureUpperDir(parent.parts));
+  TUSK_ASSIGN_OR_RETURN(parent, c.ResolveParts(parent.parts));
+  *hid_base = l.whiteout;
+  if (l.whiteout && ::unlinkat(c.upper_fd.get(), l.rel.c_str(), 0) != 0) return Err(errno, "remove whiteout", l.rel);
+  return std::make_pair(std::move(l), std::move(parent));
+}
+
+Result<std::unique_ptr<WsFile>> CreateLocked(WsCore& c, std::string_view path, uint32_t mode, bool exclusive,
+                                             const WsCaller& who) {
+  {
+    TUSK_ASSIGN_OR_RETURN(Lookup existing, c.Resolve(path));
+    if (existing.exists()) {
+      if (exclusive) return Err(EEXIST, "create", existing.rel);
+      TUSK_ASSIGN_OR_RETURN(auto node, c.NodeFor(existing));
+      return c.MakeFile(std::move(node), true);
+    }
+  }
+  bool hid_base;
+  TUSK_ASSIGN_OR_RETURN(auto prepared, PrepareNew(c, path, &hid_base));
+  auto& [l, parent] = prepared;
+  int raw = ::openat(c.upper_fd.get(), l.rel.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (raw < 0) return Err(errno, "create", l.rel);
+  Fd fd(raw);
+  if (::fchown(fd.get(), who.uid, NewGid(parent, who)) != 0) return Err(errno, "chown", l.rel);
+  if (::fchmod(fd.get(), mode & ~who.umask & 07777) != 0) return Err(errno, "chmod", l.rel);
+  auto node = std::make_shared<ws::FileNode>(&c);
+  node->path = node->label = l.rel;
+  {
+    std::lock_guard lock(node->mu);
+    TUSK_RETURN_IF_ERROR(c.LoadUpper(node.get(), std::move(fd)));
+  }
+  c.RegisterNode(node);
+  return c.MakeFile(std::move(node), true);
+}
+
+// Truncates a merged regular file through its node, so open handles see it.
+Status TruncatePath(WsCore& c, const Lookup& l, uint64_t size) {
+  TUSK_ASSIGN_OR_RETURN(auto node, c.NodeFor(l));
+  TUSK_RETURN_IF_ERROR(c.CopyUpNodeLocked(node));
+  std::shared_lock freeze(c.freeze);
+  return c.TruncateNode(node.get(), size);
+}
+
+}  // namespace
+
+Result<WsAttr> Workspace::Stat(std::string_view path) {
+  WsCore& c = *impl_->core;
+  std::lock_guard lock(c.mu);
+  TUSK_ASSIGN_OR_RETURN(Lookup l, c.Resolve(path));
+  if (!l.exists()) return Err(ENOENT, "stat", l.rel);
+  return c.AttrOf(l);
+}
+
+Result<std::vector<WsDirEntry>> Workspace::List(std::string_view path) {
+  WsCore& c = *impl_->core;
+  std::lock_guard lock(c.mu);
+  TUSK_ASSIGN_OR_RETURN(Lookup l, c.Resolve(path));
+  if (!l.exists()) return Err(ENOENT, "list", l.rel);
+  if (!l.is_dir()) return Err(ENOTDIR, "list", l.rel);
+  TUSK_ASSIGN_OR_RETURN(auto entries, c.ListMerged(l));
+  std::vector<WsDirEntry> out;
+  out.reserve(entries.size());
+  for (const auto& e : entries) out.push_back(WsDirEntry{e.name, e.mode()});
+  return out;
+}
+
+Result<std::string> Workspace::ReadLink(std::string_view path) {
+  WsCore& c = *impl_->core;
+  std::lock_guard lock(c.mu);
+  TUSK_ASSIGN_OR_RETURN(Lookup l, c.Resolve(path));
+  if (!l.exists()) return Err(ENOENT, "readlink", l.rel);
+  if (!S_ISLNK(l.mode())) return Err(EINVAL, "readlink (not a symlink)", l.rel);
+  if (!l.in_upper) return l.base->target;
+  std::string target(static_cast<size_t>(l.st.st_size) + 1, '\0');
+  ssize_t n = ::readlinkat(c.upper_fd.get(), l.rel.c_str(), target.data(), target.size());
+  if (n < 0) return Err(errno, "readlink", l.rel);
+  target.resize(std::min(static_cast<size_t>(n), target.size()));
+  return target;
+}
+
+Result<std::unique_ptr<WsFile>> Workspace::Open(std::string_view path, int flags) {
+  WsCore& c = *impl_->core;
+  std::lock_guard lock(c.mu);
+  TUSK_ASSIGN_OR_RETURN(Lookup l, c.Resolve(path));
+  if (l.parts.empty()) return Err(EISDIR, "open", "");
+  TUSK_ASSIGN_OR_RETURN(auto node, c.NodeFor(l));
+  bool writable = (flags & O_ACCMODE) != O_RDONLY;
+  if (writable && (flags & O_TRUNC)) {
+    TUSK_RETURN_IF_ERROR(c.CopyUpNodeLocked(node));
+    std::shared_lock freeze(c.freeze);
+    TUSK_RETURN_IF_ERROR(c.TruncateNode(node.get(), 0));
+  }
+  return c.MakeFile(std::move(node), writable);
+}
+
+Result<std::unique_ptr<WsFile>> Workspace::Create(std::string_view path, uint32_t mode, bool exclusive,
+                                                  const WsCaller& who) {
+  WsCore& c = *impl_->core;
+  std::lock_guard lock(c.mu);
+  return CreateLocked(c, path, mode, exclusive, who);
+}
+
+Status Workspace::Mkdir(std::string_view path, uint32_t mode, const WsCaller& who) {
+  WsCore& c = *impl_->core;
+  std::lock_guard lock(c.mu);
+  bool hid_base;
+  TUSK_ASSIGN_OR_RETURN(auto prepared, PrepareNew(c, path, &hid_base));
+  auto& [l, parent] = prepared;
+  if (::mkdirat(c.upper_fd.get(), l.rel.c_str(), 0700) != 0) return Err(errno, "mkdir", l.rel);
+  uint32_t gid = NewGid(parent, who);
+  uint32_t perm = (mode & ~who.umask & 07777) | (parent.mode() & S_ISGID);
+  TUSK_RETURN_IF_ERROR(Chown(c.upper_fd.get(), l.rel, who.uid, gid));
+  TUSK_RETURN_IF_ERROR(Chmod(c.upper_fd.get(), l.rel, perm));
+  // Made where a base entry was deleted: nothing of the base shows inside.
+  if (hid_base && ::lsetxattr(c.Abs(l.rel).c_str(), ws::kOpaqueXattr, "1", 1, 0) != 0)
+    return Err(errno, "mark opaque", l.rel);
+  return Status::Ok();
+}
+
+Status Workspace::Mknod(std::string_view path, uint32_t mode, uint64_t rdev, const WsCaller& who) {
+  WsCore& c = *impl_->core;
+  std::lock_guard lock(c.mu);
+  uint32_t type = mode & S_IFMT;
+  if (type == S_IFREG || type == 0) {
+    TUSK_ASSIGN_OR_RETURN(auto file, CreateLocked(c, path, mode, true, who));
+    return Status::Ok();
+  }
+  if (type == S_IFDIR) return Err(EPERM, "mknod (use mkdir)", path);
+  if (type != S_IFCHR && type != S_IFBLK && type != S_IFIFO && type != S_IFSOCK) return Err(EINVAL, "mknod", path);
+  if (type == S_IFCHR && rdev == 0) return Err(EPERM, "mknod (device 0:0 is reserved for whiteouts)", path);
+  bool hid_base;
+  TUSK_ASSIGN_OR_RETURN(auto prepared, PrepareNew(c, path, &hid_base));
+  auto& [l, parent] = prepared;
+  if (::mknodat(c.upper_fd.get(), l.rel.c_str(), type | 0600, static_cast<dev_t>(rdev)) != 0)
+    return Err(errno, "mknod", l.rel);
+  TUSK_RETURN_IF_ERROR(Chown(c.upper_fd.get(), l.rel, who.uid, NewGid(parent, who)));
+  return Chmod(c.upper_fd.get(), l.rel, mode & ~who.umask & 07777);
+}
+
+Status Workspace::Symlink(std::string_view target, std::string_view path, const WsCaller& who) {
+  WsCore& c = *impl_->core;
+  std::lock_guard lock(c.mu);
+  if (target.empty()) return Err(ENOENT, "symlink (empty target)", path);
+  if (target.size() >= 4096) return Err(ENAMETOOLONG, "symlink", path);
+  if (target.find('\0') != std::string_view::npos) return Err(EINVAL, "symlink (NUL in target)", path);
+  bool hid_base;
+  TUSK_ASSIGN_OR_RETURN(auto prepared, PrepareNew(c, path, &hid_base));
+  auto& [l, parent] = prepared;
+  if (::symlinkat(std::string(target).c_str(), c.upper_fd.get(), l.rel.c_str()) != 0)
+    return Err(errno, "symlink", l.rel);
+  return Chown(c.upper_fd.get(), l.rel, who.uid, NewGid(parent, who));
+}
+
+Status Workspace::Link(std::string_view existing, std::string_view new_path) {
+  WsCore& c = *impl_->core;
+  std::lock_guard lock(c.mu);
+  TUSK_ASSIGN_OR_RETURN(Lookup src, c.Resolve(existing));
+  if (!src.exists()) return Err(ENOENT, "link", src.rel);
+  if (src.is_dir()) return Err(EPERM, "link (a directory)", src.rel);
+  {
+    TUSK_ASSIGN_OR_RETURN(Lookup dst, c.Resolve(new_path));
+    if (dst.parts.empty() || dst.exists()) return Err(EEXIST, "link", dst.rel);
+    TUSK_RETURN_IF_ERROR(c.ResolveParentDir(dst).status());
+  }
+  // A committed file is linked as its metacopy: both names share it.
+  TUSK_RETURN_IF_ERROR(c.CopyUp(src));
+  bool hid_base;
+  TUSK_ASSIGN_OR_RETURN(auto prepared, PrepareNew(c, new_path, &hid_base));
+  auto& [dst, parent] = prepared;
+  if (::linkat(c.upper_fd.get(), src.rel.c_str(), c.upper_fd.get(), dst.rel.c_str(), 0) != 0)
+    return Err(errno, "link", dst.rel);
+  return Status::Ok();
+}
+
+Status Workspace::Unlink(std::string_view path) {
+  WsCore& c = *impl_->core;
+  std::lock_guard lock(c.mu);
+  TUSK_ASSIGN_OR_RETURN(Lookup l, c.Resolve(path));
+  if (l.parts.empty()) return Err(EISDIR, "unlink", "");
+  if (!l.exists()) return Err(ENOENT, "unlink", l.rel);
+  if (l.is_dir()) return Err(EISDIR, "unlink", l.rel);
+  TUSK_ASSIGN_OR_RETURN(Lookup parent, c.ResolveParentDir(l));
+  TUSK_RETURN_IF_ERROR(c.EnsureUpperDir(parent.parts));
+  if (l.in_upper) TUSK_RETURN_IF_ERROR(c.RemoveUpper(l.rel));
+  c.DetachNodesAt(l.rel);
+  if (l.base) TUSK_RETURN_IF_ERROR(c.MakeWhiteout(l.rel));
+  return Status::Ok();
+}
+
+Status Workspace::Rmdir(std::string_view path) {
+  WsCore& c = *impl_->core;
+  std::lock_guard lock(c.mu);
+  TUSK_ASSIGN_OR_RETURN(Lookup l, c.Resolve(path));
+  if (l.parts.empty()) return Err(EBUSY, "rmdir", "");
+  if (!l.exists()) return Err(ENOENT, "rmdir", l.rel);
+  if (!l.is_dir()) return Err(ENOTDIR, "rmdir", l.rel);
+  TUSK_ASSIGN_OR_RETURN(auto children, c.ListMerged(l));
+  if (!children.empty()) return Err(ENOTEMPTY, "rmdir", l.rel);
+  TUSK_ASSIGN_OR_RETURN(Lookup parent, c.ResolveParentDir(l));
+  TUSK_RETURN_IF_ERROR(c.EnsureUpperDir(parent.parts));
+  if (l.in_upper) TUSK_RETURN_IF_ERROR(c.RemoveUpper(l.rel));  // holds whiteouts at most
+  if (l.base) TUSK_RETURN_IF_ERROR(c.MakeWhiteout(l.rel));
+  return Status::Ok();
+}
+
+namespace {
+
+bool IsBelow(const std::string& path, const std::string& dir) {
+  return path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 && path[dir.size()] == '/';
+}
+
+}  // namespace
+
+Status Workspace::Rename(std::string_view from, std::string_view to, unsigned flags) {
+  if ((flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) != 0 ||
+      (flags & (RENAME_NOREPLACE | RENAME_EXCHANGE)) == (RENAME_NOREPLACE | RENAME_EXCHANGE))
+    return Err(EINVAL, "rename (unsupported flags)", from);
+  const bool exchange = flags & RENAME_EXCHANGE;
+  WsCore& c = *impl_->core;
+  std::lock_guard lock(c.mu);
+  TUSK_ASSIGN_OR_RETURN(Lookup f, c.Resolve(from));
+  TUSK_ASSIGN_OR_RETURN(Lookup t, c.Resolve(to));
+  if (f.parts.empty() || t.parts.empty()) return Err(EBUSY, "rename", "");
+  if (!f.exists()) return Err(ENOENT, "rename", f.rel);
+  TUSK_ASSIGN_OR_RETURN(Lookup tparent, c.ResolveParentDir(t));
+  if (IsBelow(t.rel, f.rel)) return Err(EINVAL, "rename (into itself)", t.rel);
+  if (exchange) {
+    if (!t.exists()) return Err(ENOENT, "rename", t.rel);
+    if (IsBelow(f.rel, t.rel)) return Err(EINVAL, "rename (into itself)", f.rel);
+  } else if (t.exists()) {
+    if (flags & RENAME_NOREPLACE) return Err(EEXIST, "rename", t.rel);
+    if (f.is_dir() && !t.is_dir()) return Err(ENOTDIR, "rename", t.rel);
+    if (!f.is_dir() && t.is_dir()) return Err(EISDIR, "rename", t.rel);
+    if (t.is_dir()) {
+      TUSK_ASSIGN_OR_RETURN(auto children, c.ListMerged(t));
+      if (!children.empty()) return Err(ENOTEMPTY, "rename", t.rel);
+    }
+    if (f.in_upper && t.in_upper && f.st.st_dev == t.st.st_dev && f.st.st_ino == t.st.st_ino)
+      return Status::Ok();  // two names of one file: rename(2) does nothing
+  }
+  if (f.rel == t.rel) return Status::Ok();
+
+  // Whatever moves takes everything it shows along: nothing below it may
+  // depend on its old base path.
+  TUSK_RETURN_IF_ERROR(c.MakeSelfContained(f.rel));
+  if (exchange) TUSK_RETURN_IF_ERROR(c.MakeSelfContained(t.rel));
+  TUSK_RETURN_IF_ERROR(c.EnsureUpperDir(tparent.parts));
+  TUSK_ASSIGN_OR_RETURN(f, c.ResolveParts(f.parts));
+  TUSK_ASSIGN_OR_RETURN(t, c.ResolveParts(t.parts));
+  std::string replaced_meta;
+  struct stat replaced {};
+  if (!exchange) {
+    if (t.whiteout || (t.in_upper && S_ISDIR(t.st.st_mode))) {
+      TUSK_RETURN_IF_ERROR(c.RemoveUpper(t.rel));  // a whiteout, or a directory of whiteouts
+    } else if (t.in_upper && S_ISREG(t.st.st_mode)) {
+      TUSK_ASSIGN_OR_RETURN(replaced_meta, c.MetaIdOf(t.rel));
+      replaced = t.st;
+    }
+  }
+  if (::renameat2(c.upper_fd.get(), f.rel.c_str(), c.upper_fd.get(), t.rel.c_str(), exchange ? RENAME_EXCHANGE : 0) !=
+      0)
+    return Err(errno, "rename", f.rel);
+  if (!replaced_meta.empty() && replaced.st_nlink == 1)
+    c.ReleaseSidecar(replaced_meta, replaced.st_dev, replaced.st_ino);
+  if (!exchange && f.base) TUSK_RETURN_IF_ERROR(c.MakeWhiteout(f.rel));
+  c.RenameNodes(f.rel, t.rel, exchange);
+  return Status::Ok();
+}
+
+Status Workspace::SetAttr(std::string_view path, const WsSetAttr& change) {
+  WsCore& c = *impl_->core;
+  std::lock_guard lock(c.mu);
+  TUSK_ASSIGN_OR_RETURN(Lookup l, c.Resolve(path));
+  if (!l.exists()) return Err(ENOENT, "setattr", l.rel);
+  if (change.size) {
+    if (l.is_dir()) return Err(EISDIR, "truncate", l.rel);
+    if (!S_ISREG(l.mode())) return Err(EINVAL, "truncate (not a regular file)", l.rel);
+  }
+  if (change.mode && S_ISLNK(l.mode())) return Err(EOPNOTSUPP, "chmod (a symlink)", l.rel);
+  TUSK_RETURN_IF_ERROR(c.CopyUp(l));
+  TUSK_ASSIGN_OR_RETURN(l, c.ResolveParts(l.parts));
+  const char* at = ws::AtName(l.rel);
+  if (change.uid || change.gid) {
+    uid_t uid = change.uid ? *change.uid : static_cast<uid_t>(-1);
+    gid_t gid = change.gid ? *change.gid : static_cast<gid_t>(-1);
+    if (::fchownat(c.upper_fd.get(), at, uid, gid, AT_SYMLINK_NOFOLLOW) != 0) return Err(errno, "chown", l.rel);
+  }
+  if (change.mode && ::fchmodat(c.upper_fd.get(), at, *change.mode & 07777, 0) != 0) return Err(errno, "chmod", l.rel);
+  if (change.size) TUSK_RETURN_IF_ERROR(TruncatePath(c, l, *change.size));
+  if (change.atime || change.mtime) {
+    auto spec = [](const std::optional<WsTime>& t) {
+      struct timespec ts;
+      ts.tv_sec = 0;
+      ts.tv_nsec = UTIME_OMIT;
+      if (t && t->sec == -1 && t->nsec == 0)
+        ts.tv_nsec = UTIME_NOW;
+      else if (t)
+        ts = {t->sec, static_cast<long>(t->nsec)};
+      return ts;
+    };
+    struct timespec times[2] = {spec(change.atime), spec(change.mtime)};
+    if (::utimensat(c.upper_fd.get(), at, times, AT_SYMLINK_NOFOLLOW) != 0) return Err(errno, "set times of", l.rel);
+  }
+  return Status::Ok();
+}
+
+Result<std::string> Workspace::GetXattr(std::string_view path, std::string_view name) {
+  WsCore& c = *impl_->core;
+  std::lock_guard lock(c.mu);
+  TUSK_ASSIGN_OR_RETURN(Lookup l, c.Resolve(path));
+  if (!l.exists()) return Err(ENOENT, "getxattr", l.rel);
+  if (!l.in_upper || IsReservedXattr(name)) return Err(ENODATA, "getxattr " + std::string(name), l.rel);
+  std::string key(name), abs = c.Abs(l.rel);
+  for (;;) {
+    ssize_t n = ::lgetxattr(abs.c_str(), key.c_str(), nullptr, 0);
+    if (n < 0) return Err(errno, "getxattr " + key, l.rel);
+    std::string value(static_cast<size_t>(n), '\0');
+    ssize_t m = ::lgetxattr(abs.c_str(), key.c_str(), value.data(), value.size());
+    if (m < 0 && errno == ERANGE) continue;  // grew meanwhile
+    if (m < 0) return Err(errno, "getxattr " + key, l.rel);
+    value.resize(static_cast<size_t>(m));
+    return value;
+  }
+}
+
+Status Workspace::SetXattr(std::string_view path, std::string_view name, std::string_view value, int flags) {
+  WsCore& c = *impl_->core;
+  std::lock_guard lock(c.mu);
+  if (IsReservedXattr(name)) return Err(EPERM, "setxattr " + std::string(name) + " (reserved)", path);
+  TUSK_ASSIGN_OR_RETURN(Lookup l, c.Resolve(path));
+  if (!l.exists()) return Err(ENOENT, "setxattr", l.rel);
+  TUSK_RETURN_IF_ERROR(c.CopyUp(l));
+  std::string key(name);
+  if (::lsetxattr(c.Abs(l.rel).c_str(), key.c_str(), value.data(), value.size(), flags) != 0)
+    return Err(errno, "setxattr " + key, l.rel);
+  return Status::Ok();
+}
+
+Result<std::vector<std::string>> Workspace::ListXattr(std::string_view path) {
+  WsCore& c = *impl_->core;
+  std::lock_guard lock(c.mu);
+  TUSK_ASSIGN_OR_RETURN(Lookup l, c.Resolve(path));
+  if (!l.exists()) return Err(ENOENT, "listxattr", l.rel);
+  std::vector<std::string> names;
+  if (!l.in_upper) return names;
+  std::string abs = c.Abs(l.rel);
+  std::string buf;
+  for (;;) {
+    ssize_t n = ::llistxattr(abs.c_str(), nullptr, 0);
+    if (n < 0) return Err(errno, "listxattr", l.rel);
+    buf.assign(static_cast<size_t>(n), '\0');
+    ssize_t m = ::llistxattr(abs.c_str(), buf.data(), buf.size());
+    if (m < 0 && errno == ERANGE) continue;
+    if (m < 0) return Err(errno, "listxattr", l.rel);
+    buf.resize(static_cast<size_t>(m));
+    break;
+  }
+  for (size_t pos = 0; pos < buf.size();) {
+    size_t end = buf.find('\0', pos);
+    if (end == std::string::npos) end = buf.size();
+    std::string n = buf.substr(pos, end - pos);
+    if (!n.empty() && !IsReservedXattr(n)) names.push_back(n);
+    pos = end + 1;
+  }
+  return names;
+}
+
+Status Workspace::RemoveXattr(std::string_view path, std::string_view name) {
+  WsCore& c = *impl_->core;
+  std::lock_guard lock(c.mu);
+  if (IsReservedXattr(name)) return Err(EPERM, "removexattr " + std::string(name) + " (reserved)", path);
+  TUSK_ASSIGN_OR_RETURN(Lookup l, c.Resolve(path));
+  if (!l.exists()) return Err(ENOENT, "removexattr", l.rel);
+  if (!l.in_upper) return Err(ENODATA, "removexattr " + std::string(name), l.rel);
+  if (::lremovexattr(c.Abs(l.rel).c_str(), std::string(name).c_str()) != 0)
+    return Err(errno, "removexattr " + std::string(name), l.rel);
+  return Status::Ok();
+}
+
+}  // namespace tusk

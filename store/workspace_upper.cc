@@ -1,0 +1,568 @@
+// The upper directory of a workspace: resolving merged paths, merged
+// listings, whiteouts, opaque directories and copy-up. Every call works
+// relative to the O_PATH descriptor of upper/ and never follows a symlink
+// inside it: paths are resolved component by component (each one checked to
+// be a real directory) before a multi-component relative path is used.
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "store/internal/workspace_core.h"
+#include "store/refs.h"
+
+namespace tusk {
+namespace ws {
+
+Status Err(int err, const std::string& what, std::string_view path) {
+  return Status::FromErrno(err, what + " '" + EscapeForDisplay(path) + "'");
+}
+
+std::string JoinRel(const std::string& dir, std::string_view name) {
+  if (dir.empty()) return std::string(name);
+  std::string out = dir;
+  out += '/';
+  out += name;
+  return out;
+}
+
+std::string ParentOf(const std::string& rel) {
+  size_t slash = rel.rfind('/');
+  return slash == std::string::npos ? std::string() : rel.substr(0, slash);
+}
+
+std::string NameOf(const std::string& rel) {
+  size_t slash = rel.rfind('/');
+  return slash == std::string::npos ? rel : rel.substr(slash + 1);
+}
+
+Result<std::vector<std::string>> SplitPath(std::string_view path) {
+  std::vector<std::string> parts;
+  if (path.empty()) return parts;
+  if (path.find('\0') != std::string_view::npos) return Err(EINVAL, "invalid path (NUL byte)", path);
+  size_t start = 0;
+  for (;;) {
+    size_t slash = path.find('/', start);
+    std::string_view part =
+        path.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
+    if (part.empty()) return Err(EINVAL, "invalid path (empty name; no leading, trailing or double '/')", path);
+    if (part == "." || part == "..") return Err(EINVAL, "invalid path ('.' and '..' are not allowed)", path);
+    if (part.size() > 255) return Err(ENAMETOOLONG, "invalid path", path);
+    parts.emplace_back(part);
+    if (slash == std::string_view::npos) break;
+    start = slash + 1;
+  }
+  return parts;
+}
+
+bool IsWhiteout(const struct stat& st) { return S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0); }
+
+WsTime TimeOf(const struct timespec& ts) { return WsTime{ts.tv_sec, static_cast<uint32_t>(ts.tv_nsec)}; }
+
+std::string RandomHex(size_t bytes) {
+  std::string raw(bytes, '\0');
+  size_t got = 0;
+  while (got < bytes) {
+    ssize_t n = ::getrandom(raw.data() + got, bytes - got, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      std::abort();  // getrandom cannot fail for small requests on Linux >= 3.17
+    }
+    got += static_cast<size_t>(n);
+  }
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : raw) {
+    out += kHex[c >> 4];
+    out += kHex[c & 15];
+  }
+  return out;
+}
+
+std::optional<ObjectId> Lookup::base_below() const {
+  if (in_upper) {
+    if (!S_ISDIR(st.st_mode) || opaque || !base || base->kind != EntryKind::kDirectory) return std::nullopt;
+    return base->tree;
+  }
+  if (whiteout || !base || base->kind != EntryKind::kDirectory) return std::nullopt;
+  return base->tree;
+}
+
+Result<Lookup> WsCore::Resolve(std::string_view path) {
+  TUSK_ASSIGN_OR_RETURN(std::vector<std::string> parts, SplitPath(path));
+  return ResolveParts(parts);
+}
+
+Result<Lookup> WsCore::ResolveParts(const std::vector<std::string>& parts) {
+  Lookup l;
+  l.parts = parts;
+  if (parts.empty()) {
+    l.parent_in_upper = true;
+    l.in_upper = true;
+    if (::fstat(upper_fd.get(), &l.st) != 0) return Err(errno, "stat", "");
+    if (base_root) {
+      TreeEntry root;
+      root.kind = EntryKind::kDirectory;
+      root.mode = S_IFDIR | 0755;
+      root.tree = *base_root;
+      l.base = root;
+    }
+    return l;
+  }
+  bool cur_upper = true;
+  std::optional<ObjectId> cur_base = base_root;
+  std::string rel;
+  for (size_t i = 0; i < parts.size(); i++) {
+    rel = JoinRel(rel, parts[i]);
+    bool in_upper = false, whiteout = false;
+    struct stat st {};
+    if (cur_upper) {
+      if (::fstatat(upper_fd.get(), rel.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        if (IsWhiteout(st))
+          whiteout = true;
+        else
+          in_upper = true;
+      } else if (errno != ENOENT) {
+        return Err(errno, "stat", rel);
+      }
+    }
+    std::optional<TreeEntry> base;
+    if (cur_base) {
+      TUSK_ASSIGN_OR_RETURN(base, store.Lookup(*cur_base, parts[i]));
+    }
+    if (i + 1 == parts.size()) {
+      l.rel = rel;
+      l.parent_in_upper = cur_upper;
+      l.in_upper = in_upper;
+      l.whiteout = whiteout;
+      l.st = st;
+      l.base = std::move(base);
+      if (in_upper && S_ISDIR(st.st_mode)) {
+        TUSK_ASSIGN_OR_RETURN(l.opaque, IsOpaque(rel));
+      }
+      return l;
+    }
+    if (in_upper) {
+      if (!S_ISDIR(st.st_mode)) return Err(ENOTDIR, "resolve", rel);
+      TUSK_ASSIGN_OR_RETURN(bool opaque, IsOpaque(rel));
+      cur_base =
+          !opaque && base && base->kind == EntryKind::kDirectory ? std::optional<ObjectId>(base->tree) : std::nullopt;
+    } else if (!whiteout && base) {
+      if (base->kind != EntryKind::kDirectory) return Err(ENOTDIR, "resolve", rel);
+      cur_upper = false;
+      cur_base = base->tree;
+    } else {
+      return Err(ENOENT, "resolve", rel);
+    }
+  }
+  return l;  // not reached
+}
+
+Result<Lookup> WsCore::ResolveParentDir(const Lookup& l) {
+  if (l.parts.empty()) return Err(EBUSY, "the root has no parent:", "");
+  std::vector<std::string> parent(l.parts.begin(), l.parts.end() - 1);
+  TUSK_ASSIGN_OR_RETURN(Lookup p, ResolveParts(parent));
+  if (!p.exists()) return Err(ENOENT, "no such directory", p.rel);
+  if (!p.is_dir()) return Err(ENOTDIR, "not a directory", p.rel);
+  return p;
+}
+
+Result<bool> WsCore::IsOpaque(const std::string& rel) {
+  char buf[4];
+  ssize_t n = ::lgetxattr(Abs(rel).c_str(), kOpaqueXattr, buf, sizeof buf);
+  if (n < 0) {
+    if (errno == ENODATA || errno == ERANGE) return false;
+    return Err(errno, "read opaque mark of", rel);
+  }
+  return n == 1 && buf[0] == '1';
+}
+
+Result<std::vector<MergedEntry>> WsCore::ListMerged(const Lookup& dir) {
+  std::map<std::string, MergedEntry> out;
+  std::set<std::string> whiteouts;
+  if (dir.in_upper) {
+    int raw = ::openat(upper_fd.get(), AtName(dir.rel), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (raw < 0) return Err(errno, "open directory", dir.rel);
+    std::unique_ptr<DIR, int (*)(DIR*)> d(::fdopendir(raw), ::closedir);
+    if (!d) {
+      int err = errno;
+      ::close(raw);
+      return Err(err, "read directory", dir.rel);
+    }
+    errno = 0;
+    while (dirent* e = ::readdir(d.get())) {
+      std::string name = e->d_name;
+      if (name == "." || name == "..") continue;
+      MergedEntry m;
+      m.name = name;
+      m.in_upper = true;
+      if (::fstatat(::dirfd(d.get()), name.c_str(), &m.st, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno == ENOENT) continue;
+        return Err(errno, "stat", JoinRel(dir.rel, name));
+      }
+      if (IsWhiteout(m.st)) {
+        whiteouts.insert(name);
+        continue;
+      }
+      out.emplace(name, std::move(m));
+      errno = 0;
+    }
+    if (errno != 0) return Err(errno, "read directory", dir.rel);
+  }
+  if (auto below = dir.base_below()) {
+    TUSK_RETURN_IF_ERROR(store.ForEach(*below, [&](const TreeEntry& e) {
+      if (whiteouts.count(e.name)) return true;
+      auto it = out.find(e.name);
+      if (it != out.end()) {
+        it->second.base = e;
+      } else {
+        MergedEntry m;
+        m.name = e.name;
+        m.base = e;
+        out.emplace(e.name, std::move(m));
+      }
+      return true;
+    }));
+  }
+  std::vector<MergedEntry> list;
+  list.reserve(out.size());
+  for (auto& [name, m] : out) list.push_back(std::move(m));
+  return list;
+}
+
+Status WsCore::RestoreTimes(const std::string& rel, const struct stat& st) {
+  struct timespec times[2] = {st.st_atim, st.st_mtim};
+  if (::utimensat(upper_fd.get(), AtName(rel), times, AT_SYMLINK_NOFOLLOW) != 0) return Err(errno, "set times of", rel);
+  return Status::Ok();
+}
+
+namespace {
+
+Status StatAt(int dir_fd, const std::string& rel, struct stat* st) {
+  if (::fstatat(dir_fd, AtName(rel), st, AT_SYMLINK_NOFOLLOW) != 0) return Err(errno, "stat", rel);
+  return Status::Ok();
+}
+
+// Owner, mode and mtime of a base entry onto the upper entry at `rel`.
+Status ApplyBaseMeta(int upper_fd, const std::string& rel, const TreeEntry& e) {
+  if (::fchownat(upper_fd, rel.c_str(), e.uid, e.gid, AT_SYMLINK_NOFOLLOW) != 0) return Err(errno, "chown", rel);
+  if (e.kind != EntryKind::kSymlink && ::fchmodat(upper_fd, rel.c_str(), e.mode & 07777, 0) != 0)
+    return Err(errno, "chmod", rel);
+  struct timespec t = {e.mtime_sec, static_cast<long>(e.mtime_nsec)};
+  struct timespec times[2] = {t, t};
+  if (::utimensat(upper_fd, rel.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0) return Err(errno, "set times of", rel);
+  return Status::Ok();
+}
+
+Status MakeUpperDir(int upper_fd, const std::string& rel, const TreeEntry& e) {
+  if (::mkdirat(upper_fd, rel.c_str(), 0700) != 0) return Err(errno, "mkdir", rel);
+  return ApplyBaseMeta(upper_fd, rel, e);
+}
+
+Status MakeUpperSymlink(int upper_fd, const std::string& rel, const TreeEntry& e) {
+  if (::symlinkat(e.target.c_str(), upper_fd, rel.c_str()) != 0) return Err(errno, "symlink", rel);
+  return ApplyBaseMeta(upper_fd, rel, e);
+}
+
+}  // namespace
+
+Status WsCore::EnsureUpperDir(const std::vector<std::string>& parts) {
+  std::string rel;
+  std::optional<ObjectId> cur_base = base_root;
+  for (const auto& name : parts) {
+    std::string parent = rel;
+    rel = JoinRel(rel, name);
+    struct stat st;
+    if (::fstatat(upper_fd.get(), rel.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+      if (!S_ISDIR(st.st_mode)) return Err(IsWhiteout(st) ? ENOENT : ENOTDIR, "directory", rel);
+      TUSK_ASSIGN_OR_RETURN(bool opaque, IsOpaque(rel));
+      std::optional<TreeEntry> e;
+      if (cur_base && !opaque) {
+        TUSK_ASSIGN_OR_RETURN(e, store.Lookup(*cur_base, name));
+      }
+      cur_base = e && e->kind == EntryKind::kDirectory ? std::optional<ObjectId>(e->tree) : std::nullopt;
+      continue;
+    }
+    if (errno != ENOENT) return Err(errno, "stat", rel);
+    std::optional<TreeEntry> e;
+    if (cur_base) {
+      TUSK_ASSIGN_OR_RETURN(e, store.Lookup(*cur_base, name));
+    }
+    if (!e) return Err(ENOENT, "directory", rel);
+    if (e->kind != EntryKind::kDirectory) return Err(ENOTDIR, "directory", rel);
+    // Copy-up is not a change of the parent: keep its times.
+    struct stat pst;
+    TUSK_RETURN_IF_ERROR(StatAt(upper_fd.get(), parent, &pst));
+    TUSK_RETURN_IF_ERROR(MakeUpperDir(upper_fd.get(), rel, *e));
+    TUSK_RETURN_IF_ERROR(RestoreTimes(parent, pst));
+    cur_base = e->tree;
+  }
+  return Status::Ok();
+}
+
+Result<std::string> WsCore::CreateSidecar(const Sidecar& side, Fd* out) {
+  std::string id = RandomHex(16);
+  int raw = ::openat(meta_dir_fd.get(), id.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (raw < 0) return Status::FromErrno(errno, "create sidecar " + meta_path + "/" + id);
+  Fd fd(raw);
+  std::string bytes = side.Encode();
+  Status st = PwriteAll(fd.get(), bytes.data(), bytes.size(), 0, meta_path + "/" + id);
+  if (!st.ok()) {
+    ::unlinkat(meta_dir_fd.get(), id.c_str(), 0);
+    return st;
+  }
+  *out = std::move(fd);
+  return id;
+}
+
+namespace {
+
+// A metacopy of the base file `e` at `rel` (whose parent is an upper
+// directory): a sparse upper file of the same size and metadata, named
+// only once complete, so a crash never leaves a half-made one.
+Result<Fd> MakeMetacopy(WsCore* core, const std::string& rel, const TreeEntry& e, std::string* meta_id) {
+  Fd side_fd;
+  TUSK_ASSIGN_OR_RETURN(std::string id, core->CreateSidecar(Sidecar::Fresh(e.chunks), &side_fd));
+  auto fail = [&](Status st) {
+    ::unlinkat(core->meta_dir_fd.get(), id.c_str(), 0);
+    return st;
+  };
+  std::string parent = ParentOf(rel);
+  int raw = ::openat(core->upper_fd.get(), AtName(parent), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (raw < 0) return fail(Err(errno, "create a file in", parent));
+  Fd fd(raw);
+  struct timespec t = {e.mtime_sec, static_cast<long>(e.mtime_nsec)};
+  struct timespec times[2] = {t, t};
+  if (::ftruncate(fd.get(), static_cast<off_t>(e.size)) != 0) return fail(Err(errno, "truncate", rel));
+  if (::fsetxattr(fd.get(), kMetaXattr, id.data(), id.size(), 0) != 0) return fail(Err(errno, "set xattr of", rel));
+  if (::fchown(fd.get(), e.uid, e.gid) != 0) return fail(Err(errno, "chown", rel));
+  if (::fchmod(fd.get(), e.mode & 07777) != 0) return fail(Err(errno, "chmod", rel));
+  if (::futimens(fd.get(), times) != 0) return fail(Err(errno, "set times of", rel));
+  std::string proc = "/proc/self/fd/" + std::to_string(fd.get());
+  if (::linkat(AT_FDCWD, proc.c_str(), core->upper_fd.get(), rel.c_str(), AT_SYMLINK_FOLLOW) != 0)
+    return fail(Err(errno, "link", rel));
+  *meta_id = id;
+  return fd;
+}
+
+}  // namespace
+
+Status WsCore::CopyUp(const Lookup& l) {
+  if (!l.base_only()) return Status::Ok();
+  std::vector<std::string> parent_parts(l.parts.begin(), l.parts.end() - 1);
+  TUSK_RETURN_IF_ERROR(EnsureUpperDir(parent_parts));
+  if (l.base->kind == EntryKind::kDirectory) return EnsureUpperDir(l.parts);
+  std::string parent = ParentOf(l.rel);
+  struct stat pst;
+  TUSK_RETURN_IF_ERROR(StatAt(upper_fd.get(), parent, &pst));
+  if (l.base->kind == EntryKind::kSymlink) {
+    TUSK_RETURN_IF_ERROR(MakeUpperSymlink(upper_fd.get(), l.rel, *l.base));
+    return RestoreTimes(parent, pst);
+  }
+  std::string id;
+  TUSK_ASSIGN_OR_RETURN(Fd fd, MakeMetacopy(this, l.rel, *l.base, &id));
+  TUSK_RETURN_IF_ERROR(RestoreTimes(parent, pst));
+  return AttachNodes(l.rel, fd.get());
+}
+
+namespace {
+
+Status RemoveWhiteoutsIn(int upper_fd, const std::string& rel) {
+  int raw = ::openat(upper_fd, AtName(rel), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (raw < 0) return Err(errno, "open directory", rel);
+  std::unique_ptr<DIR, int (*)(DIR*)> d(::fdopendir(raw), ::closedir);
+  if (!d) {
+    ::close(raw);
+    return Err(errno, "read directory", rel);
+  }
+  std::vector<std::string> names;
+  while (dirent* e = ::readdir(d.get())) {
+    if (e->d_type != DT_CHR && e->d_type != DT_UNKNOWN) continue;
+    struct stat st;
+    if (::fstatat(::dirfd(d.get()), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && IsWhiteout(st))
+      names.push_back(e->d_name);
+  }
+  for (const auto& n : names)
+    if (::unlinkat(::dirfd(d.get()), n.c_str(), 0) != 0) return Err(errno, "remove whiteout", JoinRel(rel, n));
+  return Status::Ok();
+}
+
+}  // namespace
+
+// `dir` is an upper directory. Afterwards nothing below it is read from the
+// base: base-only children are copied up (files as metacopies), it is
+// opaque, and its times are what they were.
+static Status SelfContainDir(WsCore* core, const Lookup& dir) {
+  struct stat self;
+  TUSK_RETURN_IF_ERROR(StatAt(core->upper_fd.get(), dir.rel, &self));
+  TUSK_ASSIGN_OR_RETURN(std::vector<MergedEntry> children, core->ListMerged(dir));
+  for (const auto& c : children) {
+    std::string rel = JoinRel(dir.rel, c.name);
+    Lookup child;
+    child.rel = rel;
+    child.parts = dir.parts;
+    child.parts.push_back(c.name);
+    child.parent_in_upper = true;
+    child.base = c.base;
+    if (c.in_upper) {
+      if (!S_ISDIR(c.st.st_mode)) continue;
+      child.in_upper = true;
+      child.st = c.st;
+      TUSK_ASSIGN_OR_RETURN(child.opaque, core->IsOpaque(rel));
+      TUSK_RETURN_IF_ERROR(SelfContainDir(core, child));
+      continue;
+    }
+    switch (c.base->kind) {
+      case EntryKind::kFile: {
+        std::string id;
+        TUSK_ASSIGN_OR_RETURN(Fd fd, MakeMetacopy(core, rel, *c.base, &id));
+        TUSK_RETURN_IF_ERROR(core->AttachNodes(rel, fd.get()));
+        break;
+      }
+      case EntryKind::kSymlink:
+        TUSK_RETURN_IF_ERROR(MakeUpperSymlink(core->upper_fd.get(), rel, *c.base));
+        break;
+      case EntryKind::kDirectory:
+        TUSK_RETURN_IF_ERROR(MakeUpperDir(core->upper_fd.get(), rel, *c.base));
+        child.in_upper = true;
+        TUSK_RETURN_IF_ERROR(StatAt(core->upper_fd.get(), rel, &child.st));
+        TUSK_RETURN_IF_ERROR(SelfContainDir(core, child));
+        break;
+    }
+  }
+  TUSK_RETURN_IF_ERROR(RemoveWhiteoutsIn(core->upper_fd.get(), dir.rel));
+  if (!dir.opaque && ::lsetxattr(core->Abs(dir.rel).c_str(), kOpaqueXattr, "1", 1, 0) != 0)
+    return Err(errno, "mark opaque", dir.rel);
+  return core->RestoreTimes(dir.rel, self);
+}
+
+Status WsCore::MakeSelfContained(const std::string& rel) {
+  TUSK_ASSIGN_OR_RETURN(Lookup l, Resolve(rel));
+  if (!l.exists()) return Err(ENOENT, "no such file or directory", rel);
+  if (!l.is_dir()) return CopyUp(l);
+  if (l.base_only()) {
+    TUSK_RETURN_IF_ERROR(EnsureUpperDir(l.parts));
+    TUSK_ASSIGN_OR_RETURN(l, ResolveParts(l.parts));
+  }
+  return SelfContainDir(this, l);
+}
+
+Status WsCore::MakeWhiteout(const std::string& rel) {
+  if (::mknodat(upper_fd.get(), rel.c_str(), S_IFCHR | 0000, makedev(0, 0)) != 0) return Err(errno, "whiteout", rel);
+  return Status::Ok();
+}
+
+Result<std::string> WsCore::MetaIdOf(const std::string& rel) {
+  char buf[128];
+  ssize_t n = ::lgetxattr(Abs(rel).c_str(), kMetaXattr, buf, sizeof buf);
+  if (n < 0) {
+    if (errno == ENODATA) return std::string();
+    return Err(errno, "read sidecar name of", rel);
+  }
+  return std::string(buf, static_cast<size_t>(n));
+}
+
+Status WsCore::RemoveUpper(const std::string& rel) {
+  struct stat st;
+  if (::fstatat(upper_fd.get(), rel.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (errno == ENOENT) return Status::Ok();
+    return Err(errno, "stat", rel);
+  }
+  if (S_ISDIR(st.st_mode)) {
+    std::vector<std::string> names;
+    {
+      int raw = ::openat(upper_fd.get(), rel.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (raw < 0) return Err(errno, "open directory", rel);
+      std::unique_ptr<DIR, int (*)(DIR*)> d(::fdopendir(raw), ::closedir);
+      if (!d) {
+        ::close(raw);
+        return Err(errno, "read directory", rel);
+      }
+      while (dirent* e = ::readdir(d.get())) {
+        std::string n = e->d_name;
+        if (n != "." && n != "..") names.push_back(n);
+      }
+    }
+    for (const auto& n : names) TUSK_RETURN_IF_ERROR(RemoveUpper(JoinRel(rel, n)));
+    if (::unlinkat(upper_fd.get(), rel.c_str(), AT_REMOVEDIR) != 0) return Err(errno, "remove directory", rel);
+    return Status::Ok();
+  }
+  std::string meta;
+  if (S_ISREG(st.st_mode)) {
+    TUSK_ASSIGN_OR_RETURN(meta, MetaIdOf(rel));
+  }
+  if (::unlinkat(upper_fd.get(), rel.c_str(), 0) != 0) return Err(errno, "remove", rel);
+  if (!meta.empty() && st.st_nlink == 1) ReleaseSidecar(meta, st.st_dev, st.st_ino);
+  return Status::Ok();
+}
+
+Result<WsAttr> WsCore::AttrOf(const Lookup& l) {
+  WsAttr a;
+  if (l.in_upper) {
+    const struct stat& st = l.st;
+    a.mode = st.st_mode;
+    a.nlink = static_cast<uint32_t>(st.st_nlink);
+    a.uid = st.st_uid;
+    a.gid = st.st_gid;
+    a.size = static_cast<uint64_t>(st.st_size);
+    a.blocks = static_cast<uint64_t>(st.st_blocks);
+    a.rdev = st.st_rdev;
+    a.atime = TimeOf(st.st_atim);
+    a.mtime = TimeOf(st.st_mtim);
+    a.ctime = TimeOf(st.st_ctim);
+    a.upper_dev = st.st_dev;
+    a.upper_ino = st.st_ino;
+    if (S_ISREG(st.st_mode)) {
+      // A metacopy's unchanged chunks count where they are: in the store.
+      if (auto node = FindNodeByInode(st.st_dev, st.st_ino)) {
+        std::lock_guard lock(node->mu);
+        if (node->has_meta) a.blocks += (node->side.StoreBytes() + 511) / 512;
+      } else {
+        TUSK_ASSIGN_OR_RETURN(std::string id, MetaIdOf(l.rel));
+        if (!id.empty()) {
+          TUSK_ASSIGN_OR_RETURN(std::string bytes, ReadSidecarFile(id));
+          TUSK_ASSIGN_OR_RETURN(Sidecar side, Sidecar::Decode(bytes, "sidecar of " + l.rel));
+          side.CutAt(a.size);
+          a.blocks += (side.StoreBytes() + 511) / 512;
+        }
+      }
+    }
+    return a;
+  }
+  if (!l.exists()) return Err(ENOENT, "stat", l.rel);
+  const TreeEntry& e = *l.base;
+  a.mode = e.mode;
+  a.uid = e.uid;
+  a.gid = e.gid;
+  a.mtime = WsTime{e.mtime_sec, e.mtime_nsec};
+  a.atime = a.ctime = a.mtime;
+  switch (e.kind) {
+    case EntryKind::kDirectory:
+      a.nlink = 2;
+      a.size = 4096;
+      a.blocks = 8;
+      break;
+    case EntryKind::kFile: {
+      a.size = e.size;
+      uint64_t stored = 0;
+      for (const auto& c : e.chunks)
+        if (!c.IsHole()) stored += c.length;
+      a.blocks = (stored + 511) / 512;
+      break;
+    }
+    case EntryKind::kSymlink:
+      a.size = e.target.size();
+      break;
+  }
+  return a;
+}
+
+}  // namespace ws
+}  // namespace tusk

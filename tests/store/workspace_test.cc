@@ -1,0 +1,1085 @@
+// Specification of branch workspaces (store/workspace.h) on a real store in
+// a temporary directory: the merged view, copy-on-write at chunk
+// granularity, namespace operations with their errno values, metadata,
+// Changes, Commit (and what upper holds afterwards), divergence, Reset,
+// crash recovery with the `next` file, locking, and bad input.
+
+#include "store/workspace.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "store/exporter.h"
+#include "store/importer.h"
+#include "tests/store/test_util.h"
+
+namespace tusk {
+namespace {
+
+namespace fs = std::filesystem;
+using ::tusk::test_util::RandomBytes;
+using ::tusk::test_util::ReadFile;
+using ::tusk::test_util::TempDir;
+using ::tusk::test_util::WriteFile;
+
+using FileMap = std::map<std::string, std::string>;
+
+Status StatusOf(const Status& s) { return s; }
+template <typename T>
+Status StatusOf(const Result<T>& r) {
+  return r.status();
+}
+
+::testing::AssertionResult HasErrno(const Status& st, int err) {
+  if (st.ok()) return ::testing::AssertionFailure() << "succeeded; expected errno " << err;
+  if (st.sys_errno() != err)
+    return ::testing::AssertionFailure() << "errno " << st.sys_errno() << " (" << st.ToString() << "); expected "
+                                         << err;
+  return ::testing::AssertionSuccess();
+}
+#define EXPECT_ERRNO(expr, err) EXPECT_TRUE(HasErrno(StatusOf(expr), err)) << #expr
+
+class WorkspaceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store_dir_ = tmp_.Sub("store");
+    TUSK_ASSERT_OK(Repository::Create(store_dir_, StoreConfig{}));
+    auto repo = Repository::Open(store_dir_);
+    ASSERT_TRUE(repo.ok()) << repo.status().ToString();
+    repo_ = std::move(repo).value();
+    TUSK_ASSERT_OK(repo_->CreateDataset("d"));
+    m_bin_ = RandomBytes(1 << 20, 7);
+    first_ =
+        Import({{"a.txt", "alpha\n"}, {"dir/b.txt", "bravo\n"}, {"dir/sub/c.txt", "charlie\n"}, {"m.bin", m_bin_}});
+    OpenWs();
+  }
+
+  void TearDown() override {
+    ws_.reset();
+    repo_.reset();
+  }
+
+  void OpenWs() {
+    ws_.reset();
+    auto ws = Workspace::Open(repo_.get(), "d", "main");
+    ASSERT_TRUE(ws.ok()) << ws.status().ToString();
+    ws_ = std::move(ws).value();
+  }
+
+  // Imports `files` as the new state of d@main and returns the commit.
+  ObjectId Import(const FileMap& files) {
+    std::string src = tmp_.Sub("src" + std::to_string(next_src_++));
+    fs::create_directories(src);
+    for (const auto& [rel, content] : files) WriteFile(src + "/" + rel, content);
+    ImportOptions options;
+    options.message = "import";
+    options.threads = 2;
+    auto r = ImportDirectory(*repo_, src, "d", "main", options);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    if (!r.ok() || !r->commit) return ObjectId();
+    return *r->commit;
+  }
+
+  std::string WsDir() const { return store_dir_ + "/workspaces/d/main"; }
+  std::string UpperDir() const { return WsDir() + "/upper"; }
+
+  // Every path in upper/, relative, sorted.
+  std::set<std::string> UpperEntries() const {
+    std::set<std::string> out;
+    for (auto it = fs::recursive_directory_iterator(UpperDir()); it != fs::recursive_directory_iterator(); ++it)
+      out.insert(fs::relative(it->path(), UpperDir()).string());
+    return out;
+  }
+
+  void Put(const std::string& path, std::string_view content) {
+    auto f = ws_->Create(path, 0644, false, who_);
+    ASSERT_TRUE(f.ok()) << path << ": " << f.status().ToString();
+    TUSK_ASSERT_OK((*f)->Truncate(0));
+    auto n = (*f)->Write(0, content);
+    ASSERT_TRUE(n.ok()) << n.status().ToString();
+    ASSERT_EQ(*n, content.size());
+  }
+
+  // The merged content of a file, or "<errno N>".
+  std::string Get(const std::string& path) {
+    auto f = ws_->Open(path, O_RDONLY);
+    if (!f.ok()) return "<errno " + std::to_string(f.status().sys_errno()) + ">";
+    auto attr = (*f)->Stat();
+    if (!attr.ok()) return "<stat failed>";
+    auto data = (*f)->Read(0, attr->size + 10);
+    if (!data.ok()) return "<read failed: " + data.status().ToString() + ">";
+    return *data;
+  }
+
+  std::string ReadAll(WsFile& f) {
+    auto attr = f.Stat();
+    if (!attr.ok()) return "<stat failed>";
+    auto data = f.Read(0, attr->size);
+    return data.ok() ? *data : "<read failed: " + data.status().ToString() + ">";
+  }
+
+  Result<WsCommitResult> Commit(const std::string& message = "ws") {
+    WsCommitOptions options;
+    options.message = message;
+    options.author = "test";
+    return ws_->Commit(options);
+  }
+
+  ObjectId CommitOk(const std::string& message = "ws") {
+    auto r = Commit(message);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    if (!r.ok() || !r->commit) {
+      ADD_FAILURE() << "no commit made";
+      return ObjectId();
+    }
+    return *r->commit;
+  }
+
+  Result<TreeEntry> Committed(const ObjectId& commit, const std::string& path) {
+    TUSK_ASSIGN_OR_RETURN(tusk::Commit c, repo_->ReadCommit(commit));
+    return LookupPath(*repo_, c.root, path);
+  }
+
+  std::string CommittedContent(const ObjectId& commit, const std::string& path) {
+    auto e = Committed(commit, path);
+    if (!e.ok()) return "<" + e.status().ToString() + ">";
+    std::string out;
+    Status st = ReadFileContent(*repo_, *e, [&](std::string_view d) {
+      out.append(d);
+      return Status::Ok();
+    });
+    return st.ok() ? out : "<" + st.ToString() + ">";
+  }
+
+  std::set<std::string> Names(const std::string& dir) {
+    std::set<std::string> out;
+    auto list = ws_->List(dir);
+    EXPECT_TRUE(list.ok()) << list.status().ToString();
+    if (list.ok())
+      for (const auto& e : *list) out.insert(e.name);
+    return out;
+  }
+
+  std::vector<std::string> ChangeLines() {
+    std::vector<std::string> out;
+    auto changes = ws_->Changes();
+    EXPECT_TRUE(changes.ok()) << changes.status().ToString();
+    if (changes.ok())
+      for (const auto& c : *changes) out.push_back(std::string(1, static_cast<char>(c.kind)) + " " + c.path);
+    return out;
+  }
+
+  TempDir tmp_;
+  std::string store_dir_;
+  std::unique_ptr<Repository> repo_;
+  std::unique_ptr<Workspace> ws_;
+  ObjectId first_;
+  std::string m_bin_;
+  WsCaller who_{1000, 1000, 022};
+  int next_src_ = 0;
+};
+
+// ---- the merged view and files ----
+
+TEST_F(WorkspaceTest, ShowsTheBaseCommitUntilSomethingChanges) {
+  EXPECT_EQ(ws_->base(), first_);
+  EXPECT_EQ(Names(""), (std::set<std::string>{"a.txt", "dir", "m.bin"}));
+  EXPECT_EQ(Get("dir/sub/c.txt"), "charlie\n");
+  EXPECT_EQ(Get("m.bin"), m_bin_);
+  auto attr = ws_->Stat("dir/b.txt");
+  ASSERT_TRUE(attr.ok());
+  EXPECT_TRUE(S_ISREG(attr->mode));
+  EXPECT_EQ(attr->size, 6u);
+  EXPECT_EQ(attr->nlink, 1u);
+  EXPECT_EQ(attr->upper_ino, 0u) << "base-only entries have no upper identity";
+  EXPECT_EQ(attr->atime, attr->mtime);
+  auto dir = ws_->Stat("dir");
+  ASSERT_TRUE(dir.ok());
+  EXPECT_TRUE(S_ISDIR(dir->mode));
+  EXPECT_EQ(dir->nlink, 2u);
+  auto m = ws_->Stat("m.bin");
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->blocks, (m_bin_.size() + 511) / 512);
+  EXPECT_TRUE(UpperEntries().empty()) << "reading copies nothing";
+  auto opened = ws_->Open("a.txt", O_RDWR);
+  ASSERT_TRUE(opened.ok());
+  EXPECT_TRUE(UpperEntries().empty()) << "opening for writing copies nothing";
+}
+
+TEST_F(WorkspaceTest, CreateWriteAndReadAfterWrite) {
+  auto f = ws_->Create("new.txt", 0640, true, who_);
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  ASSERT_TRUE((*f)->Write(0, "hello").ok());
+  ASSERT_TRUE((*f)->Write(5, " world").ok());
+  EXPECT_EQ(ReadAll(**f), "hello world");
+  auto part = (*f)->Read(6, 3);
+  ASSERT_TRUE(part.ok());
+  EXPECT_EQ(*part, "wor");
+  EXPECT_EQ(Get("new.txt"), "hello world");
+  auto attr = ws_->Stat("new.txt");
+  ASSERT_TRUE(attr.ok());
+  EXPECT_EQ(attr->mode, S_IFREG | 0640u);
+  EXPECT_EQ(attr->uid, 1000u);
+  EXPECT_EQ(attr->gid, 1000u);
+  EXPECT_EQ(attr->size, 11u);
+  EXPECT_NE(attr->upper_ino, 0u);
+  EXPECT_ERRNO(StatusOf(ws_->Create("new.txt", 0644, true, who_)), EEXIST);
+  // Not exclusive: opens the existing file without truncating it.
+  auto again = ws_->Create("new.txt", 0644, false, who_);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(ReadAll(**again), "hello world");
+  // Writing to a committed file changes only what was written.
+  auto a = ws_->Open("a.txt", O_RDWR);
+  ASSERT_TRUE(a.ok());
+  ASSERT_TRUE((*a)->Write(1, "LP").ok());
+  EXPECT_EQ(Get("a.txt"), "aLPha\n");
+  auto ro = ws_->Open("a.txt", O_RDONLY);
+  ASSERT_TRUE(ro.ok());
+  EXPECT_ERRNO(StatusOf((*ro)->Write(0, "x")), EBADF);
+  EXPECT_ERRNO(StatusOf((*ro)->Truncate(0)), EBADF);
+  TUSK_EXPECT_OK((*a)->Fsync(false));
+}
+
+TEST_F(WorkspaceTest, OpenWithTruncEmptiesACommittedFile) {
+  auto f = ws_->Open("dir/b.txt", O_WRONLY | O_TRUNC);
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  EXPECT_EQ(Get("dir/b.txt"), "");
+  ASSERT_TRUE((*f)->Write(0, "B").ok());
+  EXPECT_EQ(Get("dir/b.txt"), "B");
+  // O_TRUNC on a read-only open truncates nothing.
+  auto ro = ws_->Open("a.txt", O_RDONLY | O_TRUNC);
+  ASSERT_TRUE(ro.ok());
+  EXPECT_EQ(Get("a.txt"), "alpha\n");
+  ObjectId c = CommitOk();
+  EXPECT_EQ(CommittedContent(c, "dir/b.txt"), "B");
+}
+
+TEST_F(WorkspaceTest, WritesBeyondTheEndLeaveAHoleThatReadsZeros) {
+  auto f = ws_->Create("sparse", 0644, true, who_);
+  ASSERT_TRUE(f.ok());
+  ASSERT_TRUE((*f)->Write(10, "xy").ok());
+  EXPECT_EQ(ReadAll(**f), std::string(10, '\0') + "xy");
+  // The same on a committed file.
+  auto a = ws_->Open("a.txt", O_RDWR);
+  ASSERT_TRUE(a.ok());
+  ASSERT_TRUE((*a)->Write(100, "z").ok());
+  EXPECT_EQ(Get("a.txt"), "alpha\n" + std::string(94, '\0') + "z");
+  ObjectId c = CommitOk();
+  EXPECT_EQ(CommittedContent(c, "sparse"), std::string(10, '\0') + "xy");
+  EXPECT_EQ(CommittedContent(c, "a.txt"), "alpha\n" + std::string(94, '\0') + "z");
+}
+
+TEST_F(WorkspaceTest, TruncatingDownThenUpReadsZerosNotOldData) {
+  Put("n.txt", "0123456789");
+  WsSetAttr shrink, grow;
+  shrink.size = 4;
+  grow.size = 8;
+  TUSK_ASSERT_OK(ws_->SetAttr("n.txt", shrink));
+  EXPECT_EQ(Get("n.txt"), "0123");
+  TUSK_ASSERT_OK(ws_->SetAttr("n.txt", grow));
+  EXPECT_EQ(Get("n.txt"), std::string("0123") + std::string(4, '\0'));
+  // A committed file: the cut chunks must not come back from the store.
+  TUSK_ASSERT_OK(ws_->SetAttr("m.bin", shrink));
+  TUSK_ASSERT_OK(ws_->SetAttr("m.bin", grow));
+  EXPECT_EQ(Get("m.bin"), m_bin_.substr(0, 4) + std::string(4, '\0'));
+  // Through an open file, across a chunk boundary in the middle.
+  auto a = ws_->Open("dir/sub/c.txt", O_RDWR);
+  ASSERT_TRUE(a.ok());
+  TUSK_ASSERT_OK((*a)->Truncate(3));
+  TUSK_ASSERT_OK((*a)->Truncate(300000));
+  auto attr = (*a)->Stat();
+  ASSERT_TRUE(attr.ok());
+  EXPECT_EQ(attr->size, 300000u);
+  EXPECT_EQ(ReadAll(**a), "cha" + std::string(300000 - 3, '\0'));
+  ObjectId c = CommitOk();
+  EXPECT_EQ(CommittedContent(c, "m.bin"), m_bin_.substr(0, 4) + std::string(4, '\0'));
+  EXPECT_EQ(CommittedContent(c, "dir/sub/c.txt"), "cha" + std::string(300000 - 3, '\0'));
+  EXPECT_EQ(CommittedContent(c, "n.txt"), std::string("0123") + std::string(4, '\0'));
+}
+
+TEST_F(WorkspaceTest, AFileLargerThan4GiBFromSparseWrites) {
+  const uint64_t at = uint64_t{5} << 30;
+  auto f = ws_->Create("huge", 0644, true, who_);
+  ASSERT_TRUE(f.ok());
+  ASSERT_TRUE((*f)->Write(at, "end").ok());
+  ASSERT_TRUE((*f)->Write(1000, "start").ok());
+  auto tail = (*f)->Read(at - 2, 100);
+  ASSERT_TRUE(tail.ok());
+  EXPECT_EQ(*tail, std::string(2, '\0') + "end");
+  auto middle = (*f)->Read(uint64_t{1} << 32, 4);
+  ASSERT_TRUE(middle.ok());
+  EXPECT_EQ(*middle, std::string(4, '\0'));
+  auto attr = ws_->Stat("huge");
+  ASSERT_TRUE(attr.ok());
+  EXPECT_EQ(attr->size, at + 3);
+  EXPECT_LT(attr->blocks, 1024u) << "only the written blocks are allocated";
+  auto r = Commit();
+  ASSERT_TRUE(r.ok() && r->commit) << r.status().ToString();
+  EXPECT_LT(r->new_stored_bytes, 1u << 20);
+  auto e = Committed(*r->commit, "huge");
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->size, at + 3);
+  uint64_t stored = 0;
+  for (const auto& c : e->chunks)
+    if (!c.IsHole()) stored += c.length;
+  EXPECT_LT(stored, 1u << 20) << "the holes are committed as holes";
+  auto again = ws_->Open("huge", O_RDONLY);
+  ASSERT_TRUE(again.ok());
+  auto end = (*again)->Read(at, 3);
+  ASSERT_TRUE(end.ok());
+  EXPECT_EQ(*end, "end");
+}
+
+// ---- renames, links, unlink ----
+
+TEST_F(WorkspaceTest, RenamingACommittedDirectoryTakesItsFilesAlong) {
+  TUSK_ASSERT_OK(ws_->Rename("dir", "moved", 0));
+  EXPECT_ERRNO(StatusOf(ws_->Stat("dir")), ENOENT);
+  EXPECT_EQ(Names(""), (std::set<std::string>{"a.txt", "m.bin", "moved"}));
+  EXPECT_EQ(Get("moved/b.txt"), "bravo\n");
+  EXPECT_EQ(Get("moved/sub/c.txt"), "charlie\n");
+  // Writing below the new path and making the old name again stay apart.
+  Put("moved/sub/c.txt", "CHARLIE\n");
+  TUSK_ASSERT_OK(ws_->Mkdir("dir", 0755, who_));
+  EXPECT_TRUE(Names("dir").empty());
+  TUSK_ASSERT_OK(ws_->Rename("a.txt", "moved/sub/a2.txt", 0));
+  EXPECT_EQ(Get("moved/sub/a2.txt"), "alpha\n");
+  EXPECT_ERRNO(StatusOf(ws_->Stat("a.txt")), ENOENT);
+  ObjectId c = CommitOk();
+  EXPECT_EQ(CommittedContent(c, "moved/b.txt"), "bravo\n");
+  EXPECT_EQ(CommittedContent(c, "moved/sub/c.txt"), "CHARLIE\n");
+  EXPECT_EQ(CommittedContent(c, "moved/sub/a2.txt"), "alpha\n");
+  EXPECT_FALSE(Committed(c, "a.txt").ok());
+  auto dir = Committed(c, "dir");
+  ASSERT_TRUE(dir.ok());
+  EXPECT_EQ(dir->size, 0u) << "the new dir is empty";
+  // The original directory's mtime moved with it.
+  auto before = Committed(first_, "dir");
+  auto after = Committed(c, "moved");
+  ASSERT_TRUE(before.ok() && after.ok());
+  EXPECT_EQ(after->mtime_sec, before->mtime_sec);
+  EXPECT_EQ(after->mtime_nsec, before->mtime_nsec);
+}
+
+TEST_F(WorkspaceTest, RenameOverAnExistingTargetReplacesItAndNoreplaceRefuses) {
+  Put("n1", "one");
+  TUSK_ASSERT_OK(ws_->Rename("n1", "a.txt", 0));
+  EXPECT_EQ(Get("a.txt"), "one");
+  EXPECT_ERRNO(StatusOf(ws_->Stat("n1")), ENOENT);
+  Put("n2", "two");
+  EXPECT_ERRNO(ws_->Rename("n2", "a.txt", RENAME_NOREPLACE), EEXIST);
+  EXPECT_ERRNO(ws_->Rename("n2", "dir/b.txt", RENAME_NOREPLACE), EEXIST);
+  EXPECT_EQ(Get("n2"), "two");
+  // A committed file over a committed file.
+  TUSK_ASSERT_OK(ws_->Rename("dir/b.txt", "m.bin", 0));
+  EXPECT_EQ(Get("m.bin"), "bravo\n");
+  // Directories: over an empty one works, over a non-empty one does not.
+  TUSK_ASSERT_OK(ws_->Mkdir("empty", 0755, who_));
+  EXPECT_ERRNO(ws_->Rename("empty", "dir", 0), ENOTEMPTY);
+  TUSK_ASSERT_OK(ws_->Rename("dir", "empty", 0));
+  EXPECT_EQ(Get("empty/sub/c.txt"), "charlie\n");
+  EXPECT_ERRNO(ws_->Rename("empty", "a.txt", 0), ENOTDIR);
+  EXPECT_ERRNO(ws_->Rename("a.txt", "empty", 0), EISDIR);
+  EXPECT_ERRNO(ws_->Rename("empty", "empty/sub/x", 0), EINVAL);
+  EXPECT_ERRNO(ws_->Rename("a.txt", "b", 0x100), EINVAL);
+  // RENAME_EXCHANGE swaps.
+  TUSK_ASSERT_OK(ws_->Rename("a.txt", "n2", RENAME_EXCHANGE));
+  EXPECT_EQ(Get("a.txt"), "two");
+  EXPECT_EQ(Get("n2"), "one");
+  ObjectId c = CommitOk();
+  EXPECT_EQ(CommittedContent(c, "a.txt"), "two");
+  EXPECT_EQ(CommittedContent(c, "n2"), "one");
+  EXPECT_EQ(CommittedContent(c, "m.bin"), "bravo\n");
+  EXPECT_EQ(CommittedContent(c, "empty/sub/c.txt"), "charlie\n");
+  EXPECT_FALSE(Committed(c, "dir").ok());
+}
+
+TEST_F(WorkspaceTest, AnUnlinkedFileStaysReadableAndWritableThroughAnOpenFile) {
+  auto base_file = ws_->Open("a.txt", O_RDWR);
+  auto new_file = ws_->Create("n.txt", 0644, true, who_);
+  ASSERT_TRUE(base_file.ok() && new_file.ok());
+  ASSERT_TRUE((*new_file)->Write(0, "new").ok());
+  TUSK_ASSERT_OK(ws_->Unlink("a.txt"));
+  TUSK_ASSERT_OK(ws_->Unlink("n.txt"));
+  EXPECT_ERRNO(StatusOf(ws_->Stat("a.txt")), ENOENT);
+  EXPECT_ERRNO(StatusOf(ws_->Stat("n.txt")), ENOENT);
+  EXPECT_EQ(ReadAll(**base_file), "alpha\n");
+  ASSERT_TRUE((*base_file)->Write(0, "A").ok());
+  EXPECT_EQ(ReadAll(**base_file), "Alpha\n");
+  ASSERT_TRUE((*new_file)->Write(3, "er").ok());
+  EXPECT_EQ(ReadAll(**new_file), "newer");
+  // A new file of the same name is another file.
+  Put("a.txt", "other");
+  EXPECT_EQ(ReadAll(**base_file), "Alpha\n");
+  ObjectId c = CommitOk();
+  EXPECT_EQ(CommittedContent(c, "a.txt"), "other");
+  EXPECT_FALSE(Committed(c, "n.txt").ok());
+  ASSERT_TRUE((*base_file)->Write(1, "L").ok());
+  EXPECT_EQ(ReadAll(**base_file), "ALpha\n");
+  EXPECT_EQ(Get("a.txt"), "other");
+}
+
+TEST_F(WorkspaceTest, HardLinksShareOneFileAndCommitAsCopies) {
+  TUSK_ASSERT_OK(ws_->Link("a.txt", "dir/a-link"));
+  auto a = ws_->Stat("a.txt");
+  auto l = ws_->Stat("dir/a-link");
+  ASSERT_TRUE(a.ok() && l.ok());
+  EXPECT_EQ(a->nlink, 2u);
+  EXPECT_EQ(a->upper_ino, l->upper_ino);
+  auto f = ws_->Open("dir/a-link", O_RDWR);
+  ASSERT_TRUE(f.ok());
+  ASSERT_TRUE((*f)->Write(0, "ALPHA").ok());
+  EXPECT_EQ(Get("a.txt"), "ALPHA\n");
+  EXPECT_ERRNO(ws_->Link("dir", "dir2"), EPERM);
+  EXPECT_ERRNO(ws_->Link("a.txt", "m.bin"), EEXIST);
+  EXPECT_ERRNO(ws_->Link("nope", "x"), ENOENT);
+  ObjectId c = CommitOk();
+  EXPECT_EQ(CommittedContent(c, "a.txt"), "ALPHA\n");
+  EXPECT_EQ(CommittedContent(c, "dir/a-link"), "ALPHA\n");
+  // A new file linked, then its first name removed (how git stores objects).
+  Put("tmp_obj", "object");
+  TUSK_ASSERT_OK(ws_->Link("tmp_obj", "dir/obj"));
+  TUSK_ASSERT_OK(ws_->Unlink("tmp_obj"));
+  EXPECT_EQ(Get("dir/obj"), "object");
+  auto obj = ws_->Stat("dir/obj");
+  ASSERT_TRUE(obj.ok());
+  EXPECT_EQ(obj->nlink, 1u);
+}
+
+// ---- directories, symlinks, special files ----
+
+TEST_F(WorkspaceTest, MkdirAndRmdirFollowPosix) {
+  TUSK_ASSERT_OK(ws_->Mkdir("e", 0700, who_));
+  auto e = ws_->Stat("e");
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->mode, S_IFDIR | 0700u);
+  EXPECT_ERRNO(ws_->Mkdir("e", 0755, who_), EEXIST);
+  EXPECT_ERRNO(ws_->Mkdir("a.txt", 0755, who_), EEXIST);
+  Put("e/f", "f");
+  EXPECT_ERRNO(ws_->Rmdir("e"), ENOTEMPTY);
+  EXPECT_ERRNO(ws_->Rmdir("dir"), ENOTEMPTY) << "a committed non-empty directory";
+  EXPECT_ERRNO(ws_->Rmdir("a.txt"), ENOTDIR);
+  EXPECT_ERRNO(ws_->Rmdir("nope"), ENOENT);
+  TUSK_ASSERT_OK(ws_->Unlink("e/f"));
+  TUSK_ASSERT_OK(ws_->Rmdir("e"));
+  EXPECT_ERRNO(StatusOf(ws_->Stat("e")), ENOENT);
+  // A committed directory emptied, removed and made again is empty.
+  TUSK_ASSERT_OK(ws_->Unlink("dir/sub/c.txt"));
+  TUSK_ASSERT_OK(ws_->Rmdir("dir/sub"));
+  TUSK_ASSERT_OK(ws_->Unlink("dir/b.txt"));
+  EXPECT_TRUE(Names("dir").empty());
+  TUSK_ASSERT_OK(ws_->Rmdir("dir"));
+  EXPECT_EQ(Names(""), (std::set<std::string>{"a.txt", "m.bin"}));
+  TUSK_ASSERT_OK(ws_->Mkdir("dir", 0755, who_));
+  EXPECT_TRUE(Names("dir").empty()) << "nothing of the committed directory shows through";
+  EXPECT_ERRNO(StatusOf(ws_->Stat("dir/b.txt")), ENOENT);
+  ObjectId c = CommitOk();
+  auto dir = Committed(c, "dir");
+  ASSERT_TRUE(dir.ok());
+  EXPECT_EQ(dir->size, 0u);
+  EXPECT_EQ(dir->uid, 1000u);
+}
+
+TEST_F(WorkspaceTest, SymlinksAreStoredAsLinks) {
+  TUSK_ASSERT_OK(ws_->Symlink("a.txt", "link", who_));
+  auto target = ws_->ReadLink("link");
+  ASSERT_TRUE(target.ok());
+  EXPECT_EQ(*target, "a.txt");
+  auto attr = ws_->Stat("link");
+  ASSERT_TRUE(attr.ok());
+  EXPECT_TRUE(S_ISLNK(attr->mode));
+  EXPECT_EQ(attr->size, 5u);
+  EXPECT_ERRNO(StatusOf(ws_->Open("link", O_RDONLY)), ELOOP);
+  EXPECT_ERRNO(StatusOf(ws_->ReadLink("a.txt")), EINVAL);
+  EXPECT_ERRNO(ws_->Symlink("x", "link", who_), EEXIST);
+  EXPECT_ERRNO(ws_->Symlink("", "empty-link", who_), ENOENT);
+  EXPECT_ERRNO(StatusOf(ws_->Stat("link/x")), ENOTDIR) << "symlinks are not followed";
+  ObjectId c = CommitOk();
+  auto e = Committed(c, "link");
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->kind, EntryKind::kSymlink);
+  EXPECT_EQ(e->target, "a.txt");
+  // A committed symlink reads from the base; renamed, it keeps its target.
+  TUSK_ASSERT_OK(ws_->Rename("link", "dir/link2", 0));
+  auto moved = ws_->ReadLink("dir/link2");
+  ASSERT_TRUE(moved.ok());
+  EXPECT_EQ(*moved, "a.txt");
+}
+
+TEST_F(WorkspaceTest, AFifoWorksInTheWorkspaceButCannotBeCommitted) {
+  TUSK_ASSERT_OK(ws_->Mknod("dir/pipe", S_IFIFO | 0644, 0, who_));
+  auto attr = ws_->Stat("dir/pipe");
+  ASSERT_TRUE(attr.ok());
+  EXPECT_TRUE(S_ISFIFO(attr->mode));
+  EXPECT_EQ(attr->mode & 07777, 0644u);
+  EXPECT_ERRNO(ws_->Mknod("dir/wh", S_IFCHR | 0644, 0, who_), EPERM) << "0:0 is reserved for whiteouts";
+  Put("other", "x");
+  EXPECT_EQ(ChangeLines(), (std::vector<std::string>{"A dir/pipe", "A other"})) << "status still works";
+  auto r = Commit();
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("dir/pipe"), std::string::npos) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("fifo"), std::string::npos) << r.status().ToString();
+  auto head = repo_->GetBranch("d", "main");
+  ASSERT_TRUE(head.ok());
+  EXPECT_EQ(*head, first_) << "nothing was committed";
+  EXPECT_EQ(Get("other"), "x");
+  TUSK_ASSERT_OK(ws_->Unlink("dir/pipe"));
+  ObjectId c = CommitOk();
+  EXPECT_EQ(CommittedContent(c, "other"), "x");
+}
+
+// ---- metadata ----
+
+TEST_F(WorkspaceTest, ChmodChownAndUtimensPersistAndAreCommitted) {
+  WsSetAttr change;
+  change.mode = 04751;
+  change.uid = 1234;
+  change.gid = 5678;
+  change.mtime = WsTime{1600000000, 123456789};
+  change.atime = WsTime{1500000000, 0};
+  TUSK_ASSERT_OK(ws_->SetAttr("a.txt", change));
+  WsSetAttr dir_change;
+  dir_change.mode = 0700;
+  dir_change.mtime = WsTime{1400000000, 5};
+  TUSK_ASSERT_OK(ws_->SetAttr("dir/sub", dir_change));
+  WsSetAttr now;
+  now.mtime = WsTime{-1, 0};
+  TUSK_ASSERT_OK(ws_->SetAttr("m.bin", now));
+  auto check = [&](bool with_atime) {
+    auto a = ws_->Stat("a.txt");
+    ASSERT_TRUE(a.ok());
+    EXPECT_EQ(a->mode, S_IFREG | 04751u);
+    EXPECT_EQ(a->uid, 1234u);
+    EXPECT_EQ(a->gid, 5678u);
+    EXPECT_EQ(a->mtime, (WsTime{1600000000, 123456789}));
+    if (with_atime) {
+      EXPECT_EQ(a->atime, (WsTime{1500000000, 0}));
+    }
+    auto m = ws_->Stat("m.bin");
+    ASSERT_TRUE(m.ok());
+    EXPECT_GT(m->mtime.sec, time(nullptr) - 100);
+  };
+  check(true);
+  EXPECT_EQ(Get("a.txt"), "alpha\n");
+  OpenWs();  // persisted in upper
+  check(true);
+  ObjectId c = CommitOk();
+  auto e = Committed(c, "a.txt");
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->mode, S_IFREG | 04751u);
+  EXPECT_EQ(e->uid, 1234u);
+  EXPECT_EQ(e->gid, 5678u);
+  EXPECT_EQ(e->mtime_sec, 1600000000);
+  EXPECT_EQ(e->mtime_nsec, 123456789u);
+  auto d = Committed(c, "dir/sub");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->mode, S_IFDIR | 0700u);
+  EXPECT_EQ(d->mtime_sec, 1400000000);
+  EXPECT_EQ(d->mtime_nsec, 5u);
+  check(false);  // the same after the commit, read from the new base (atime is not committed)
+  EXPECT_ERRNO(ws_->SetAttr("nope", change), ENOENT);
+  WsSetAttr size;
+  size.size = 1;
+  EXPECT_ERRNO(ws_->SetAttr("dir", size), EISDIR);
+}
+
+TEST_F(WorkspaceTest, ASetgidDirectoryPassesItsGroupOn) {
+  TUSK_ASSERT_OK(ws_->Mkdir("g", 02775, who_));
+  WsSetAttr group;
+  group.gid = 4321;
+  TUSK_ASSERT_OK(ws_->SetAttr("g", group));
+  WsCaller other{2000, 2000, 002};
+  auto f = ws_->Create("g/file", 0666, true, other);
+  ASSERT_TRUE(f.ok());
+  TUSK_ASSERT_OK(ws_->Mkdir("g/sub", 0777, other));
+  TUSK_ASSERT_OK(ws_->Symlink("file", "g/link", other));
+  auto file = ws_->Stat("g/file");
+  auto sub = ws_->Stat("g/sub");
+  auto link = ws_->Stat("g/link");
+  ASSERT_TRUE(file.ok() && sub.ok() && link.ok());
+  EXPECT_EQ(file->uid, 2000u);
+  EXPECT_EQ(file->gid, 4321u);
+  EXPECT_EQ(file->mode, S_IFREG | 0664u) << "umask 002";
+  EXPECT_EQ(sub->gid, 4321u);
+  EXPECT_EQ(sub->mode, S_IFDIR | 02775u) << "subdirectories inherit S_ISGID";
+  EXPECT_EQ(link->gid, 4321u);
+  // Without setgid, the caller's group.
+  auto plain = ws_->Create("dir/plain", 0644, true, other);
+  ASSERT_TRUE(plain.ok());
+  auto p = ws_->Stat("dir/plain");
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->gid, 2000u);
+  ObjectId c = CommitOk();
+  auto e = Committed(c, "g/sub");
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->gid, 4321u);
+  EXPECT_EQ(e->mode, S_IFDIR | 02775u);
+}
+
+TEST_F(WorkspaceTest, XattrsLiveInTheWorkspaceAndTheReservedOnesStayHidden) {
+  TUSK_ASSERT_OK(ws_->SetXattr("a.txt", "user.color", "blue", 0));
+  auto v = ws_->GetXattr("a.txt", "user.color");
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(*v, "blue");
+  auto names = ws_->ListXattr("a.txt");
+  ASSERT_TRUE(names.ok());
+  EXPECT_EQ(*names, std::vector<std::string>{"user.color"}) << "user.tusk.meta is not listed";
+  EXPECT_ERRNO(ws_->SetXattr("a.txt", "user.tusk.meta", "x", 0), EPERM);
+  EXPECT_ERRNO(StatusOf(ws_->GetXattr("a.txt", "user.tusk.meta")), ENODATA);
+  EXPECT_ERRNO(StatusOf(ws_->GetXattr("dir/b.txt", "user.color")), ENODATA);
+  TUSK_ASSERT_OK(ws_->RemoveXattr("a.txt", "user.color"));
+  EXPECT_ERRNO(StatusOf(ws_->GetXattr("a.txt", "user.color")), ENODATA);
+  EXPECT_TRUE(ChangeLines().empty()) << "xattrs are not committed";
+}
+
+// ---- Changes and Commit ----
+
+TEST_F(WorkspaceTest, ChangesListAddedModifiedAndDeletedFiles) {
+  EXPECT_TRUE(ChangeLines().empty());
+  Put("new.txt", "new\n");
+  Put("a.txt", "changed\n");
+  TUSK_ASSERT_OK(ws_->Unlink("dir/b.txt"));
+  TUSK_ASSERT_OK(ws_->Mkdir("d2", 0755, who_));
+  TUSK_ASSERT_OK(ws_->Rename("dir/sub", "d2/sub", 0));
+  WsSetAttr chmod;
+  chmod.mode = 0600;
+  TUSK_ASSERT_OK(ws_->SetAttr("m.bin", chmod));
+  EXPECT_EQ(ChangeLines(), (std::vector<std::string>{"M a.txt", "A d2/sub/c.txt", "D dir/b.txt", "D dir/sub/c.txt",
+                                                     "M m.bin", "A new.txt"}));
+  auto r = Commit();
+  ASSERT_TRUE(r.ok() && r->commit);
+  EXPECT_EQ(r->files_changed, 6u);
+  EXPECT_EQ(r->parent, first_);
+  auto commit = repo_->ReadCommit(*r->commit);
+  ASSERT_TRUE(commit.ok());
+  EXPECT_EQ(commit->parents, std::vector<ObjectId>{first_});
+  EXPECT_EQ(commit->file_count, 4u);
+  EXPECT_EQ(commit->total_bytes, 8u + 8u + 4u + m_bin_.size());
+  EXPECT_EQ(commit->message, "ws");
+  EXPECT_EQ(commit->author, "test");
+  EXPECT_TRUE(ChangeLines().empty());
+}
+
+TEST_F(WorkspaceTest, WritingTheSameBytesBackIsNotAChange) {
+  auto before = ws_->Stat("m.bin");
+  ASSERT_TRUE(before.ok());
+  auto f = ws_->Open("m.bin", O_RDWR);
+  ASSERT_TRUE(f.ok());
+  ASSERT_TRUE((*f)->Write(300000, m_bin_.substr(300000, 5000)).ok());
+  WsSetAttr times;
+  times.mtime = before->mtime;
+  TUSK_ASSERT_OK(ws_->SetAttr("m.bin", times));
+  EXPECT_TRUE(ChangeLines().empty());
+  // A new file with the committed content and metadata replacing it.
+  auto a = ws_->Stat("a.txt");
+  ASSERT_TRUE(a.ok());
+  TUSK_ASSERT_OK(ws_->Unlink("a.txt"));
+  WsCaller owner{a->uid, a->gid, 0};
+  auto n = ws_->Create("a.txt", a->mode & 07777, true, owner);
+  ASSERT_TRUE(n.ok());
+  ASSERT_TRUE((*n)->Write(0, "alpha\n").ok());
+  WsSetAttr same;
+  same.mtime = a->mtime;
+  TUSK_ASSERT_OK(ws_->SetAttr("a.txt", same));
+  EXPECT_TRUE(ChangeLines().empty());
+  auto r = Commit();
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->commit) << "the same tree is no commit";
+  EXPECT_EQ(r->new_stored_bytes, 0u);
+}
+
+TEST_F(WorkspaceTest, CommittingWithNothingStagedMakesNoCommit) {
+  auto r = Commit();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_FALSE(r->commit);
+  EXPECT_EQ(r->parent, first_);
+  EXPECT_EQ(r->files_changed, 0u);
+  auto head = repo_->GetBranch("d", "main");
+  ASSERT_TRUE(head.ok());
+  EXPECT_EQ(*head, first_);
+}
+
+TEST_F(WorkspaceTest, TheCommitIsExactlyTheMergedView) {
+  TUSK_ASSERT_OK(ws_->Mkdir("x", 0750, who_));
+  TUSK_ASSERT_OK(ws_->Mkdir("x/y", 0750, who_));
+  Put("x/y/z.txt", "deep\n");
+  Put("dir/b.txt", "B\n");
+  TUSK_ASSERT_OK(ws_->Symlink("../a.txt", "dir/sub/l", who_));
+  TUSK_ASSERT_OK(ws_->Unlink("dir/sub/c.txt"));
+  ObjectId c = CommitOk();
+  EXPECT_EQ(ws_->base(), c);
+  std::string out = tmp_.Sub("export");
+  auto commit = repo_->ReadCommit(c);
+  ASSERT_TRUE(commit.ok());
+  auto stats = ExportTree(*repo_, commit->root, out, nullptr);
+  ASSERT_TRUE(stats.ok()) << stats.status().ToString();
+  EXPECT_EQ(ReadFile(out + "/a.txt"), "alpha\n");
+  EXPECT_EQ(ReadFile(out + "/dir/b.txt"), "B\n");
+  EXPECT_EQ(ReadFile(out + "/m.bin"), m_bin_);
+  EXPECT_EQ(ReadFile(out + "/x/y/z.txt"), "deep\n");
+  EXPECT_EQ(fs::read_symlink(out + "/dir/sub/l").string(), "../a.txt");
+  EXPECT_FALSE(fs::exists(out + "/dir/sub/c.txt"));
+  EXPECT_EQ(stats->files, 4u);
+  EXPECT_EQ(commit->file_count, 4u);
+}
+
+TEST_F(WorkspaceTest, ChangingOneMiBOfA64MiBFileStoresAboutThatMuch) {
+  const std::string big = RandomBytes(64 << 20, 11);
+  ObjectId second = Import({{"big.bin", big}});
+  OpenWs();
+  ASSERT_EQ(ws_->base(), second);
+  const std::string patch = RandomBytes(1 << 20, 12);
+  const uint64_t at = 32 << 20;
+  auto f = ws_->Open("big.bin", O_RDWR);
+  ASSERT_TRUE(f.ok());
+  ASSERT_TRUE((*f)->Write(at, patch).ok());
+  std::string want = big;
+  want.replace(at, patch.size(), patch);
+  auto middle = (*f)->Read(at - 1000, patch.size() + 2000);
+  ASSERT_TRUE(middle.ok());
+  EXPECT_TRUE(*middle == want.substr(at - 1000, patch.size() + 2000));
+  // Only the touched chunks are in the upper file.
+  struct stat st;
+  ASSERT_EQ(::stat((UpperDir() + "/big.bin").c_str(), &st), 0);
+  EXPECT_EQ(static_cast<uint64_t>(st.st_size), big.size());
+  EXPECT_LT(static_cast<uint64_t>(st.st_blocks) * 512, uint64_t{4} << 20);
+  auto attr = ws_->Stat("big.bin");
+  ASSERT_TRUE(attr.ok());
+  EXPECT_NEAR(static_cast<double>(attr->blocks) * 512, static_cast<double>(big.size()), 4 << 20)
+      << "blocks count the chunks still in the store";
+  EXPECT_EQ(ChangeLines(), std::vector<std::string>{"M big.bin"});
+  auto r = Commit();
+  ASSERT_TRUE(r.ok() && r->commit) << r.status().ToString();
+  EXPECT_GE(r->new_stored_bytes, patch.size());
+  EXPECT_LT(r->new_stored_bytes, uint64_t{3} << 20) << "about the changed MiB plus the chunks it touches";
+  EXPECT_TRUE(CommittedContent(*r->commit, "big.bin") == want);
+}
+
+TEST_F(WorkspaceTest, AfterACommitUpperHoldsOnlyOpenFilesAndTheyKeepWorking) {
+  auto kept = ws_->Open("dir/sub/c.txt", O_RDWR);
+  auto kept_new = ws_->Create("dir/new.txt", 0644, true, who_);
+  auto kept_big = ws_->Open("m.bin", O_RDWR);
+  ASSERT_TRUE(kept.ok() && kept_new.ok() && kept_big.ok());
+  ASSERT_TRUE((*kept)->Write(0, "C").ok());
+  ASSERT_TRUE((*kept_new)->Write(0, "fresh").ok());
+  ASSERT_TRUE((*kept_big)->Write(500000, "XYZ").ok());
+  Put("other.txt", "other");
+  TUSK_ASSERT_OK(ws_->Unlink("a.txt"));
+  TUSK_ASSERT_OK(ws_->Mkdir("made", 0755, who_));
+  ObjectId c1 = CommitOk("first");
+  EXPECT_EQ(UpperEntries(), (std::set<std::string>{"dir", "dir/sub", "dir/sub/c.txt", "dir/new.txt", "m.bin"}));
+  EXPECT_TRUE(ChangeLines().empty()) << "the workspace is exactly the commit";
+  EXPECT_EQ(Names(""), (std::set<std::string>{"dir", "made", "m.bin", "other.txt"}));
+  EXPECT_EQ(Names("dir"), (std::set<std::string>{"b.txt", "new.txt", "sub"}));
+  std::string big_want = m_bin_;
+  big_want.replace(500000, 3, "XYZ");
+  EXPECT_TRUE(CommittedContent(c1, "m.bin") == big_want);
+  // The open files go on; their writes are the next commit's changes.
+  ASSERT_TRUE((*kept)->Write(1, "H").ok());
+  ASSERT_TRUE((*kept_big)->Write(10, "abc").ok());
+  ASSERT_TRUE((*kept_big)->Write(900000, "def").ok());
+  EXPECT_EQ(ReadAll(**kept), "CHarlie\n");
+  EXPECT_EQ(ReadAll(**kept_new), "fresh");
+  big_want.replace(10, 3, "abc");
+  big_want.replace(900000, 3, "def");
+  EXPECT_TRUE(ReadAll(**kept_big) == big_want);
+  EXPECT_EQ(ChangeLines(), (std::vector<std::string>{"M dir/sub/c.txt", "M m.bin"}));
+  kept_new->reset();
+  auto r = Commit("second");
+  ASSERT_TRUE(r.ok() && r->commit);
+  EXPECT_EQ(r->parent, c1);
+  EXPECT_EQ(CommittedContent(*r->commit, "dir/sub/c.txt"), "CHarlie\n");
+  EXPECT_TRUE(CommittedContent(*r->commit, "m.bin") == big_want);
+  EXPECT_LT(r->new_stored_bytes, 2u * m_bin_.size());
+  kept->reset();
+  kept_big->reset();
+  EXPECT_TRUE(Commit().ok());
+  EXPECT_TRUE(ChangeLines().empty());
+  OpenWs();
+  EXPECT_TRUE(UpperEntries().size() <= 5u);
+  EXPECT_TRUE(Get("m.bin") == big_want);
+}
+
+TEST_F(WorkspaceTest, ACommitFromOutsideWhileChangesAreStagedIsRefused) {
+  Put("a.txt", "mine\n");
+  EXPECT_FALSE(*ws_->Diverged());
+  ObjectId theirs = Import({{"z.txt", "theirs\n"}});
+  auto diverged = ws_->Diverged();
+  ASSERT_TRUE(diverged.ok());
+  EXPECT_TRUE(*diverged);
+  auto r = Commit();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Status::Code::kConflict);
+  EXPECT_NE(r.status().message().find("nothing was committed"), std::string::npos) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("moved"), std::string::npos) << r.status().ToString();
+  auto head = repo_->GetBranch("d", "main");
+  ASSERT_TRUE(head.ok());
+  EXPECT_EQ(*head, theirs);
+  EXPECT_EQ(ws_->base(), first_);
+  EXPECT_EQ(Get("a.txt"), "mine\n") << "nothing lost";
+  EXPECT_EQ(Get("dir/b.txt"), "bravo\n");
+  // Reset drops the changes and follows the branch.
+  TUSK_ASSERT_OK(ws_->Reset());
+  EXPECT_EQ(ws_->base(), theirs);
+  EXPECT_FALSE(*ws_->Diverged());
+  EXPECT_EQ(Names(""), (std::set<std::string>{"z.txt"}));
+}
+
+TEST_F(WorkspaceTest, TheBaseFollowsTheBranchWhileNothingIsStaged) {
+  ObjectId theirs = Import({{"z.txt", "theirs\n"}});
+  auto diverged = ws_->Diverged();
+  ASSERT_TRUE(diverged.ok());
+  EXPECT_FALSE(*diverged);
+  EXPECT_EQ(ws_->base(), theirs);
+  EXPECT_EQ(Get("z.txt"), "theirs\n");
+}
+
+TEST_F(WorkspaceTest, ResetDropsStagedChangesAndDetachesOpenFiles) {
+  auto open = ws_->Open("a.txt", O_RDWR);
+  ASSERT_TRUE(open.ok());
+  ASSERT_TRUE((*open)->Write(0, "A").ok());
+  Put("new.txt", "new");
+  TUSK_ASSERT_OK(ws_->Rename("dir", "moved", 0));
+  TUSK_ASSERT_OK(ws_->Reset());
+  EXPECT_TRUE(ChangeLines().empty());
+  EXPECT_TRUE(UpperEntries().empty());
+  EXPECT_EQ(Get("a.txt"), "alpha\n");
+  EXPECT_EQ(Get("dir/b.txt"), "bravo\n");
+  EXPECT_ERRNO(StatusOf(ws_->Stat("new.txt")), ENOENT);
+  EXPECT_EQ(ReadAll(**open), "Alpha\n") << "the open file keeps its data";
+  ASSERT_TRUE((*open)->Write(1, "L").ok());
+  EXPECT_EQ(Get("a.txt"), "alpha\n") << "but is no longer part of the workspace";
+  auto r = Commit();
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->commit);
+}
+
+TEST_F(WorkspaceTest, ReadsAndWritesOfOpenFilesRunAlongsideCommits) {
+  auto a = ws_->Open("m.bin", O_RDWR);
+  auto b = ws_->Create("new.bin", 0644, true, who_);
+  ASSERT_TRUE(a.ok() && b.ok());
+  std::atomic<int> failures{0};
+  std::atomic<bool> stop{false};
+  std::string want = m_bin_;
+  for (int i = 0; i < 200; i++) want.replace(static_cast<size_t>(i) * 4096, 4096, std::string(4096, 'a' + i % 26));
+  std::thread writer([&] {
+    for (int i = 0; i < 200; i++) {
+      if (!(*a)->Write(static_cast<uint64_t>(i) * 4096, std::string(4096, 'a' + i % 26)).ok()) failures++;
+      if (!(*b)->Write(static_cast<uint64_t>(i) * 100, std::string(100, 'b')).ok()) failures++;
+    }
+  });
+  std::thread reader([&] {
+    while (!stop) {
+      auto data = (*a)->Read(0, 1 << 20);
+      if (!data.ok() || data->size() != m_bin_.size()) failures++;
+      if (!ws_->Stat("m.bin").ok() || !ws_->List("dir").ok()) failures++;
+    }
+  });
+  for (int i = 0; i < 5; i++) {
+    auto r = Commit();
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+  }
+  writer.join();
+  stop = true;
+  reader.join();
+  EXPECT_EQ(failures.load(), 0);
+  auto r = Commit();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  auto head = repo_->GetBranch("d", "main");
+  ASSERT_TRUE(head.ok() && *head);
+  EXPECT_TRUE(CommittedContent(**head, "m.bin") == want);
+  EXPECT_EQ(CommittedContent(**head, "new.bin"), std::string(20000, 'b'));
+  EXPECT_TRUE(ReadAll(**a) == want);
+}
+
+TEST_F(WorkspaceTest, TheUpperDirectoryUsesTheDocumentedLayout) {
+  EXPECT_EQ(ReadFile(WsDir() + "/base"), first_.Hex() + "\n");
+  EXPECT_TRUE(fs::exists(WsDir() + "/lock"));
+  EXPECT_FALSE(fs::exists(WsDir() + "/next"));
+  // A deleted committed file: a whiteout (character device 0:0).
+  TUSK_ASSERT_OK(ws_->Unlink("a.txt"));
+  struct stat st;
+  ASSERT_EQ(::lstat((UpperDir() + "/a.txt").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISCHR(st.st_mode));
+  EXPECT_EQ(st.st_rdev, makedev(0, 0));
+  // A committed directory removed and made again: opaque.
+  TUSK_ASSERT_OK(ws_->Unlink("dir/sub/c.txt"));
+  TUSK_ASSERT_OK(ws_->Rmdir("dir/sub"));
+  TUSK_ASSERT_OK(ws_->Mkdir("dir/sub", 0755, who_));
+  char value[8] = {};
+  EXPECT_EQ(::lgetxattr((UpperDir() + "/dir/sub").c_str(), "user.tusk.opaque", value, sizeof value), 1);
+  EXPECT_EQ(value[0], '1');
+  // The parent was copied up with its committed metadata, and is not opaque.
+  auto dir = Committed(first_, "dir");
+  ASSERT_TRUE(dir.ok());
+  ASSERT_EQ(::lstat((UpperDir() + "/dir").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode, dir->mode);
+  EXPECT_EQ(st.st_mtim.tv_sec, dir->mtime_sec) << "copy-up keeps times";
+  EXPECT_LT(::lgetxattr((UpperDir() + "/dir").c_str(), "user.tusk.opaque", value, sizeof value), 0);
+  // A written committed file: a sparse metacopy naming its sidecar.
+  auto f = ws_->Open("m.bin", O_RDWR);
+  ASSERT_TRUE(f.ok());
+  ASSERT_TRUE((*f)->Write(10, "x").ok());
+  char id[64] = {};
+  ssize_t n = ::lgetxattr((UpperDir() + "/m.bin").c_str(), "user.tusk.meta", id, sizeof id - 1);
+  ASSERT_GT(n, 0);
+  std::string sidecar = ReadFile(WsDir() + "/meta/" + std::string(id, static_cast<size_t>(n)));
+  auto m = Committed(first_, "m.bin");
+  ASSERT_TRUE(m.ok());
+  const size_t chunks = m->chunks.size();
+  ASSERT_EQ(sidecar.size(), 16 + 41 * chunks);
+  EXPECT_EQ(sidecar.substr(0, 8), "TUSKWSM1");
+  EXPECT_EQ(sidecar.substr(16, 32), std::string(m->chunks[0].id.view()));
+  EXPECT_EQ(sidecar[16 + 40 * chunks], 1) << "the written chunk is copied up";
+  for (size_t i = 1; i < chunks; i++) EXPECT_EQ(sidecar[16 + 40 * chunks + i], 0) << i;
+  // A new file has no sidecar.
+  Put("plain", "p");
+  EXPECT_LT(::lgetxattr((UpperDir() + "/plain").c_str(), "user.tusk.meta", id, sizeof id), 0);
+}
+
+// ---- persistence, crash recovery, locking ----
+
+TEST_F(WorkspaceTest, AWorkspaceOpenedAgainSeesEverythingStaged) {
+  Put("new.txt", "new\n");
+  {
+    auto f = ws_->Open("m.bin", O_RDWR);
+    ASSERT_TRUE(f.ok());
+    ASSERT_TRUE((*f)->Write(700000, "patch").ok());
+  }
+  TUSK_ASSERT_OK(ws_->Unlink("a.txt"));
+  TUSK_ASSERT_OK(ws_->Rename("dir", "moved", 0));
+  auto before = ChangeLines();
+  ws_.reset();  // as if the process stopped
+  OpenWs();
+  EXPECT_EQ(ChangeLines(), before);
+  EXPECT_EQ(Get("new.txt"), "new\n");
+  std::string want = m_bin_;
+  want.replace(700000, 5, "patch");
+  EXPECT_TRUE(Get("m.bin") == want);
+  EXPECT_EQ(Get("moved/sub/c.txt"), "charlie\n");
+  EXPECT_ERRNO(StatusOf(ws_->Stat("a.txt")), ENOENT);
+  ObjectId c = CommitOk();
+  EXPECT_TRUE(CommittedContent(c, "m.bin") == want);
+}
+
+TEST_F(WorkspaceTest, OpenFinishesACommitThatReachedTheBranchBeforeACrash) {
+  Put("b2.txt", "staged\n");
+  ws_.reset();
+  // The commit landed (here made by an import of the same tree), but the
+  // process died before its cleanup: `next` still names it.
+  ObjectId landed = Import({{"a.txt", "alpha\n"},
+                            {"dir/b.txt", "bravo\n"},
+                            {"dir/sub/c.txt", "charlie\n"},
+                            {"m.bin", m_bin_},
+                            {"b2.txt", "staged\n"}});
+  WriteFile(WsDir() + "/next", landed.Hex() + "\n");
+  OpenWs();
+  EXPECT_EQ(ws_->base(), landed);
+  EXPECT_FALSE(fs::exists(WsDir() + "/next"));
+  EXPECT_TRUE(UpperEntries().empty());
+  EXPECT_EQ(ReadFile(WsDir() + "/base"), landed.Hex() + "\n");
+  EXPECT_EQ(Get("b2.txt"), "staged\n");
+  EXPECT_TRUE(ChangeLines().empty());
+}
+
+TEST_F(WorkspaceTest, OpenDropsANextFileOfACommitThatNeverLanded) {
+  Put("b2.txt", "staged\n");
+  ws_.reset();
+  WriteFile(WsDir() + "/next", std::string(64, 'a') + "\n");
+  OpenWs();
+  EXPECT_FALSE(fs::exists(WsDir() + "/next"));
+  EXPECT_EQ(ws_->base(), first_);
+  EXPECT_EQ(Get("b2.txt"), "staged\n");
+  EXPECT_EQ(ChangeLines(), std::vector<std::string>{"A b2.txt"});
+}
+
+TEST_F(WorkspaceTest, OnlyOneOwnerAtATime) {
+  auto held = Workspace::IsHeld(repo_.get(), "d", "main");
+  ASSERT_TRUE(held.ok());
+  EXPECT_TRUE(*held);
+  auto second = Workspace::Open(repo_.get(), "d", "main");
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), Status::Code::kAlreadyExists);
+  ws_.reset();
+  held = Workspace::IsHeld(repo_.get(), "d", "main");
+  ASSERT_TRUE(held.ok());
+  EXPECT_FALSE(*held);
+  held = Workspace::IsHeld(repo_.get(), "d", "never-opened");
+  ASSERT_TRUE(held.ok());
+  EXPECT_FALSE(*held);
+  OpenWs();
+  EXPECT_FALSE(Workspace::Open(repo_.get(), "d", "nope").ok()) << "the branch must exist";
+  EXPECT_FALSE(Workspace::Open(repo_.get(), "nope", "main").ok());
+}
+
+TEST_F(WorkspaceTest, ABranchWithNoCommitsGetsItsFirstCommit) {
+  TUSK_ASSERT_OK(repo_->CreateBranch("d", "empty", std::nullopt));
+  auto opened = Workspace::Open(repo_.get(), "d", "empty");
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  auto& ws = **opened;
+  EXPECT_FALSE(ws.base());
+  auto list = ws.List("");
+  ASSERT_TRUE(list.ok());
+  EXPECT_TRUE(list->empty());
+  auto f = ws.Create("first.txt", 0644, true, who_);
+  ASSERT_TRUE(f.ok());
+  ASSERT_TRUE((*f)->Write(0, "1").ok());
+  auto r = ws.Commit(WsCommitOptions{"first", "me", {}, {}});
+  ASSERT_TRUE(r.ok() && r->commit) << r.status().ToString();
+  EXPECT_FALSE(r->parent);
+  EXPECT_EQ(ws.base(), r->commit);
+  EXPECT_EQ(CommittedContent(*r->commit, "first.txt"), "1");
+}
+
+// ---- bad input ----
+
+TEST_F(WorkspaceTest, BadPathsAndMissingEntriesGiveTheirErrno) {
+  for (const char* bad : {"..", "a/../b", "./a", "/a.txt", "a.txt/", "dir//b.txt"}) {
+    EXPECT_ERRNO(StatusOf(ws_->Stat(bad)), EINVAL) << bad;
+    EXPECT_ERRNO(StatusOf(ws_->Create(bad, 0644, true, who_)), EINVAL) << bad;
+    EXPECT_ERRNO(ws_->Mkdir(bad, 0755, who_), EINVAL) << bad;
+    EXPECT_ERRNO(ws_->Rename("a.txt", bad, 0), EINVAL) << bad;
+  }
+  EXPECT_ERRNO(StatusOf(ws_->Stat(std::string("a\0b", 3))), EINVAL);
+  EXPECT_ERRNO(StatusOf(ws_->Stat(std::string(256, 'x'))), ENAMETOOLONG);
+  EXPECT_ERRNO(StatusOf(ws_->Stat("missing")), ENOENT);
+  EXPECT_ERRNO(StatusOf(ws_->Stat("missing/x")), ENOENT);
+  EXPECT_ERRNO(StatusOf(ws_->Stat("a.txt/x")), ENOTDIR);
+  EXPECT_ERRNO(StatusOf(ws_->List("a.txt")), ENOTDIR);
+  EXPECT_ERRNO(StatusOf(ws_->Open("missing", O_RDONLY)), ENOENT);
+  EXPECT_ERRNO(StatusOf(ws_->Create("missing/f", 0644, true, who_)), ENOENT);
+  EXPECT_ERRNO(StatusOf(ws_->Create("a.txt/f", 0644, true, who_)), ENOTDIR);
+  EXPECT_ERRNO(ws_->Unlink("missing"), ENOENT);
+  EXPECT_ERRNO(ws_->Rename("missing", "x", 0), ENOENT);
+  EXPECT_ERRNO(ws_->Rename("a.txt", "missing/x", 0), ENOENT);
+  EXPECT_ERRNO(ws_->SetAttr("missing", WsSetAttr{}), ENOENT);
+  EXPECT_ERRNO(StatusOf(ws_->ReadLink("missing")), ENOENT);
+  EXPECT_ERRNO(StatusOf(ws_->Open("dir", O_RDWR)), EISDIR);
+  EXPECT_ERRNO(StatusOf(ws_->Open("", O_RDONLY)), EISDIR);
+  EXPECT_ERRNO(StatusOf(ws_->Create("dir", 0644, false, who_)), EISDIR);
+  EXPECT_ERRNO(ws_->Unlink("dir"), EISDIR);
+  EXPECT_ERRNO(ws_->Rmdir(""), EBUSY);
+  EXPECT_ERRNO(ws_->Mkdir("", 0755, who_), EEXIST);
+  EXPECT_ERRNO(ws_->Rename("", "x", 0), EBUSY);
+  EXPECT_ERRNO(ws_->Rename("a.txt", "b", RENAME_NOREPLACE | RENAME_EXCHANGE), EINVAL);
+  EXPECT_ERRNO(ws_->Rename("a.txt", "missing", RENAME_EXCHANGE), ENOENT);
+  EXPECT_ERRNO(ws_->Mknod("dev0", S_IFDIR | 0755, 0, who_), EPERM);
+  EXPECT_TRUE(UpperEntries().empty()) << "failed operations stage nothing";
+  EXPECT_TRUE(ChangeLines().empty());
+}
+
+}  // namespace
+}  // namespace tusk
