@@ -36,10 +36,13 @@ struct stat ToStat(const Attr& a) {
   st.st_size = static_cast<off_t>(a.size);
   st.st_blocks = static_cast<blkcnt_t>(a.blocks);
   st.st_blksize = 128 * 1024;
+  st.st_rdev = static_cast<dev_t>(a.rdev);
   st.st_mtim.tv_sec = a.mtime_sec;
   st.st_mtim.tv_nsec = a.mtime_nsec;
   st.st_ctim = st.st_mtim;
   st.st_atim = st.st_mtim;
+  if (a.atime) st.st_atim = {a.atime->sec, a.atime->nsec};
+  if (a.ctime) st.st_ctim = {a.ctime->sec, a.ctime->nsec};
   return st;
 }
 
@@ -58,7 +61,7 @@ void OpInit(void* userdata, fuse_conn_info* conn) {
   auto* ctx = static_cast<FuseContext*>(userdata);
   // Committed files never change: zero-message opens keep the page cache
   // and save two round trips per file.
-  if (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) ctx->no_open = true;
+  if ((conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) && !ctx->workspaces) ctx->no_open = true;
   if (conn->capable & FUSE_CAP_CACHE_SYMLINKS) conn->want |= FUSE_CAP_CACHE_SYMLINKS;
   if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO;
   if (conn->capable & FUSE_CAP_PARALLEL_DIROPS) conn->want |= FUSE_CAP_PARALLEL_DIROPS;
@@ -103,9 +106,9 @@ void OpForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
   fuse_reply_none(req);
 }
 
-void OpGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+void OpGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Guard(req, [&] {
-    auto r = Ctx(req)->fs->GetAttr(ino);
+    auto r = Ctx(req)->fs->GetAttr(ino, fi ? fi->fh : 0);
     if (!r.ok()) return void(fuse_reply_err(req, ErrnoOf(r.status())));
     struct stat st = ToStat(r->attr);
     fuse_reply_attr(req, &st, r->attr_timeout);
@@ -122,22 +125,27 @@ void OpReadlink(fuse_req_t req, fuse_ino_t ino) {
 
 void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Guard(req, [&] {
-    if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) return void(fuse_reply_err(req, EROFS));
-    if (Ctx(req)->no_open) return void(fuse_reply_err(req, ENOSYS));
-    auto r = Ctx(req)->fs->GetAttr(ino);
+    FuseContext* ctx = Ctx(req);
+    bool writing = (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC);
+    if (writing && !ctx->workspaces) return void(fuse_reply_err(req, EROFS));
+    if (ctx->no_open) return void(fuse_reply_err(req, ENOSYS));
+    auto r = ctx->fs->GetAttr(ino);
     if (!r.ok()) return void(fuse_reply_err(req, ErrnoOf(r.status())));
     if (S_ISDIR(r->attr.mode)) return void(fuse_reply_err(req, EISDIR));
-    fi->keep_cache = 1;
-    fi->noflush = 1;
-    fuse_reply_open(req, fi);
+    auto opened = ctx->fs->OpenFile(ino, fi->flags);
+    if (!opened.ok()) return void(fuse_reply_err(req, ErrnoOf(opened.status())));
+    fi->fh = opened->fh;
+    fi->keep_cache = opened->keep_cache;
+    fi->noflush = opened->fh == 0;
+    if (fuse_reply_open(req, fi) != 0) ctx->fs->ReleaseFile(opened->fh);
   });
 }
 
-void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
+void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
   Guard(req, [&] {
     FuseContext* ctx = Ctx(req);
     if (ctx->after_init) std::call_once(ctx->after_init_once, ctx->after_init);
-    auto r = Ctx(req)->fs->Read(ino, static_cast<uint64_t>(off), size);
+    auto r = Ctx(req)->fs->Read(ino, static_cast<uint64_t>(off), size, fi ? fi->fh : 0);
     if (!r.ok()) return void(fuse_reply_err(req, ErrnoOf(r.status())));
     std::vector<iovec> iov;
     iov.reserve(r->size());
@@ -216,7 +224,7 @@ void OpStatfs(fuse_req_t req, fuse_ino_t) {
     sv.f_bsize = 4096;
     sv.f_frsize = 4096;
     sv.f_namemax = 255;
-    sv.f_flag = ST_RDONLY;
+    sv.f_flag = Ctx(req)->workspaces ? 0 : ST_RDONLY;
     sv.f_files = Ctx(req)->fs->node_count();
     fuse_reply_statfs(req, &sv);
   });
@@ -242,6 +250,108 @@ void OpListxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
     if (size < names.size()) return void(fuse_reply_err(req, ERANGE));
     fuse_reply_buf(req, names.data(), names.size());
   });
+}
+
+WsCaller CallerOf(fuse_req_t req) {
+  const fuse_ctx* c = fuse_req_ctx(req);
+  WsCaller who;
+  who.uid = c->uid;
+  who.gid = c->gid;
+  who.umask = 0;  // the kernel has applied it to the modes it sends
+  return who;
+}
+
+void ReplyEntry(fuse_req_t req, const Result<EntryReply>& r) {
+  if (!r.ok()) return void(fuse_reply_err(req, ErrnoOf(r.status())));
+  fuse_entry_param e = ToEntry(*r);
+  fuse_reply_entry(req, &e);
+}
+
+void ReplyStatus(fuse_req_t req, const Status& st) { fuse_reply_err(req, st.ok() ? 0 : ErrnoOf(st)); }
+
+void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
+  Guard(req, [&] {
+    FuseContext* ctx = Ctx(req);
+    auto r = ctx->fs->CreateFile(parent, name, mode, fi->flags, CallerOf(req));
+    if (!r.ok()) return void(fuse_reply_err(req, ErrnoOf(r.status())));
+    fuse_entry_param e = ToEntry(r->first);
+    fi->fh = r->second.fh;
+    if (fuse_reply_create(req, &e, fi) != 0) ctx->fs->ReleaseFile(fi->fh);
+  });
+}
+
+void OpMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
+  Guard(req, [&] { ReplyEntry(req, Ctx(req)->fs->Mknod(parent, name, mode, rdev, CallerOf(req))); });
+}
+
+void OpMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
+  Guard(req, [&] { ReplyEntry(req, Ctx(req)->fs->Mkdir(parent, name, mode, CallerOf(req))); });
+}
+
+void OpSymlink(fuse_req_t req, const char* target, fuse_ino_t parent, const char* name) {
+  Guard(req, [&] { ReplyEntry(req, Ctx(req)->fs->Symlink(target, parent, name, CallerOf(req))); });
+}
+
+void OpLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t new_parent, const char* new_name) {
+  Guard(req, [&] { ReplyEntry(req, Ctx(req)->fs->Link(ino, new_parent, new_name)); });
+}
+
+void OpUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  Guard(req, [&] { ReplyStatus(req, Ctx(req)->fs->Unlink(parent, name)); });
+}
+
+void OpRmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  Guard(req, [&] { ReplyStatus(req, Ctx(req)->fs->Rmdir(parent, name)); });
+}
+
+void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t new_parent, const char* new_name,
+              unsigned int flags) {
+  Guard(req, [&] { ReplyStatus(req, Ctx(req)->fs->Rename(parent, name, new_parent, new_name, flags)); });
+}
+
+void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi) {
+  Guard(req, [&] {
+    WsSetAttr change;
+    if (to_set & FUSE_SET_ATTR_MODE) change.mode = attr->st_mode & 07777;
+    if (to_set & FUSE_SET_ATTR_UID) change.uid = attr->st_uid;
+    if (to_set & FUSE_SET_ATTR_GID) change.gid = attr->st_gid;
+    if (to_set & FUSE_SET_ATTR_SIZE) change.size = static_cast<uint64_t>(attr->st_size);
+    if (to_set & FUSE_SET_ATTR_ATIME_NOW) change.atime = WsTime{-1, 0};
+    else if (to_set & FUSE_SET_ATTR_ATIME) change.atime = WsTime{attr->st_atim.tv_sec, static_cast<uint32_t>(attr->st_atim.tv_nsec)};
+    if (to_set & FUSE_SET_ATTR_MTIME_NOW) change.mtime = WsTime{-1, 0};
+    else if (to_set & FUSE_SET_ATTR_MTIME) change.mtime = WsTime{attr->st_mtim.tv_sec, static_cast<uint32_t>(attr->st_mtim.tv_nsec)};
+    auto r = Ctx(req)->fs->SetAttr(ino, change, fi ? fi->fh : 0);
+    if (!r.ok()) return void(fuse_reply_err(req, ErrnoOf(r.status())));
+    struct stat st = ToStat(r->attr);
+    fuse_reply_attr(req, &st, r->attr_timeout);
+  });
+}
+
+void OpWrite(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off_t off, fuse_file_info* fi) {
+  Guard(req, [&] {
+    auto r = Ctx(req)->fs->Write(fi->fh, static_cast<uint64_t>(off), std::string_view(buf, size));
+    if (!r.ok()) return void(fuse_reply_err(req, ErrnoOf(r.status())));
+    fuse_reply_write(req, *r);
+  });
+}
+
+void OpFlush(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
+
+void OpRelease(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  Ctx(req)->fs->ReleaseFile(fi->fh);
+  fuse_reply_err(req, 0);
+}
+
+void OpFsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
+  Guard(req, [&] { ReplyStatus(req, Ctx(req)->fs->Fsync(fi->fh, datasync != 0)); });
+}
+
+void OpSetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size, int flags) {
+  Guard(req, [&] { ReplyStatus(req, Ctx(req)->fs->SetXattr(ino, name, std::string_view(value, size), flags)); });
+}
+
+void OpRemovexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
+  Guard(req, [&] { ReplyStatus(req, Ctx(req)->fs->RemoveXattr(ino, name)); });
 }
 
 }  // namespace
@@ -276,6 +386,22 @@ const fuse_lowlevel_ops& SnapshotOps() {
     o.statfs = OpStatfs;
     o.getxattr = OpGetxattr;
     o.listxattr = OpListxattr;
+    // Writing: workspaces only (SnapshotFs answers EROFS everywhere else).
+    o.create = OpCreate;
+    o.mknod = OpMknod;
+    o.mkdir = OpMkdir;
+    o.symlink = OpSymlink;
+    o.link = OpLink;
+    o.unlink = OpUnlink;
+    o.rmdir = OpRmdir;
+    o.rename = OpRename;
+    o.setattr = OpSetattr;
+    o.write = OpWrite;
+    o.flush = OpFlush;
+    o.release = OpRelease;
+    o.fsync = OpFsync;
+    o.setxattr = OpSetxattr;
+    o.removexattr = OpRemovexattr;
     return o;
   }();
   return ops;

@@ -17,6 +17,9 @@ namespace tusk::fs {
 struct FuseContext {
   SnapshotFs* fs = nullptr;
   bool no_open = false;  // the kernel skips open/release for us (zero-message opens)
+  // Branch directories are workspaces: the mount is read-write, and opens
+  // must reach us (no zero-message opens).
+  bool workspaces = false;
   // Runs once, on the first read: tuning that must wait until the kernel
   // has processed our INIT reply (which would otherwise override it).
   std::function<void()> after_init;

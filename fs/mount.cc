@@ -20,6 +20,7 @@
 #include "fs/fuse_ops.h"
 #include "store/lease.h"
 #include "store/repository.h"
+#include "store/ws_control.h"
 
 namespace tusk::fs {
 namespace {
@@ -156,12 +157,30 @@ int Serve(const MountOptions& o, const std::string& mountpoint, int report_fd) {
   }
   ReaderLease* lease_ptr = lease->get();
   fs_options.on_commit = [lease_ptr](const ObjectId& id) { return lease_ptr->Add(id); };
+  // A whole-store mount makes branch directories writable workspaces, and
+  // answers `tusk status/commit/reset` for each workspace it opens.
+  fs_options.workspaces = !o.ref && !o.read_only;
+  std::mutex servers_mu;
+  std::vector<std::unique_ptr<WorkspaceServer>> servers;
+  Repository* repo_ptr = repo->get();
+  fs_options.on_workspace = [&](const std::shared_ptr<Workspace>& ws) {
+    auto server = WorkspaceServer::Start(repo_ptr, ws);
+    if (!server.ok()) {
+      fs_options.log("workspace " + ws->dataset() + "@" + ws->branch() +
+                     ": tusk commit/status/reset will not reach this mount: " + server.status().message());
+      return;
+    }
+    std::lock_guard lock(servers_mu);
+    servers.push_back(std::move(server).value());
+  };
   SnapshotFs snapshot(repo->get(), fs_options);
   FuseContext ctx;
   ctx.fs = &snapshot;
+  ctx.workspaces = fs_options.workspaces;
   ctx.after_init = [mountpoint] { RaiseReadahead(mountpoint); };
 
-  std::string opts = "ro,default_permissions,fsname=tusk,subtype=tusk,max_read=1048576";
+  std::string opts = std::string(fs_options.workspaces ? "rw" : "ro") +
+                     ",default_permissions,fsname=tusk,subtype=tusk,max_read=1048576";
   if (o.allow_other) opts += ",allow_other";
   std::vector<std::string> argv_storage = {"tusk", "-o", opts};
   if (o.debug) argv_storage.push_back("-d");

@@ -13,6 +13,7 @@ struct MountOptions {
   std::optional<std::string> ref;  // "dataset@ref": mount that one commit
   bool foreground = false;
   bool allow_other = false;
+  bool read_only = false;  // whole-store mounts: no writable branch workspaces
   bool debug = false;  // libfuse request tracing (implies foreground)
   size_t cache_bytes = size_t{128} << 20;
   std::string log_file;  // background daemon's log; default STORE/mount.log

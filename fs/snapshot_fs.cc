@@ -1,4 +1,5 @@
 #include "fs/snapshot_fs.h"
+#include "fs/snapshot_fs_internal.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -32,33 +33,6 @@ const char kZeros[1 << 16] = {};
 constexpr uint64_t kSmallRead = 64 * 1024;
 
 }  // namespace
-
-enum class NodeKind { kStoreRoot, kDataset, kCommitRoot, kDir, kFile, kSymlink };
-
-struct SnapshotFs::Node {
-  NodeKind kind = NodeKind::kDir;
-  uint64_t ino = 0;
-  std::string key;   // identity: "<parent ino>/<name>[#commit]"
-  std::string path;  // for messages: dataset@commit:/a/b
-  std::string dataset;
-  std::optional<ObjectId> commit;  // empty: a branch with no commits yet
-  int64_t commit_time = 0;
-  bool volatile_name = false;  // branch, tag, dataset, root: re-resolve after 1 s
-  TreeEntry entry;             // kDir/kFile/kSymlink; kCommitRoot: entry.tree is the root tree
-  ObjectId parent_tree;        // kFile: the directory it is in, for look-ahead
-  uint64_t parent_entries = 0;
-  std::vector<uint64_t> chunk_ends;  // kFile: end offset of each chunk
-  uint64_t stored_bytes = 0;         // kFile: bytes not in holes
-  std::atomic<uint64_t> lookups{0};
-  std::atomic<uint64_t> next_sequential{0};
-};
-
-struct SnapshotFs::DirHandle {
-  std::shared_ptr<Node> dir;
-  TreeCache::Listing listing;       // tree directories
-  std::vector<std::string> names;   // virtual directories (root, dataset)
-  std::vector<std::optional<ObjectId>> commits;  // dataset directories: per name
-};
 
 SnapshotFs::SnapshotFs(Repository* repo, FsOptions options)
     : repo_(repo),
@@ -130,8 +104,15 @@ void SnapshotFs::Forget(uint64_t ino, uint64_t count) {
   auto it = nodes_.find(ino);
   if (it == nodes_.end()) return;
   uint64_t now = it->second->lookups.load();
-  if (count >= now) nodes_.erase(it);
-  else it->second->lookups -= count;
+  if (count >= now) {
+    for (const auto& key : it->second->ws_keys) {
+      auto k = ws_keys_.find(key);
+      if (k != ws_keys_.end() && k->second == ino) ws_keys_.erase(k);
+    }
+    nodes_.erase(it);
+  } else {
+    it->second->lookups -= count;
+  }
 }
 
 Attr SnapshotFs::AttrOf(const Node& n) {
@@ -173,6 +154,12 @@ Attr SnapshotFs::AttrOf(const Node& n) {
       a.blocks = 8;
       break;
     }
+    case NodeKind::kWsRoot:
+    case NodeKind::kWsEntry:
+      a.mode = S_IFDIR | 0755;  // only when its workspace cannot say (see Reply)
+      a.nlink = 2;
+      a.mtime_sec = mount_time_;
+      break;
     case NodeKind::kFile:
     case NodeKind::kSymlink:
       a.mode = n.entry.mode;
@@ -189,6 +176,10 @@ Attr SnapshotFs::AttrOf(const Node& n) {
 }
 
 EntryReply SnapshotFs::Reply(const Node& n) {
+  if (n.ws) {
+    auto a = n.ws->Stat(n.kind == NodeKind::kWsRoot ? std::string() : WsPath(n));
+    if (a.ok()) return WsReply(n, *a);
+  }
   EntryReply r;
   r.attr = AttrOf(n);
   bool virtual_dir = n.kind == NodeKind::kStoreRoot || n.kind == NodeKind::kDataset;
@@ -274,6 +265,11 @@ Result<std::shared_ptr<SnapshotFs::Node>> SnapshotFs::MakeChild(const Node& pare
       std::string branch(name);
       if (!ValidateName("branch", branch).ok()) return Status::NotFound("no such branch");
       TUSK_ASSIGN_OR_RETURN(std::optional<ObjectId> head, repo_->GetBranch(parent.dataset, branch));
+      if (options_.workspaces) {
+        auto ws = WsRoot(parent, branch);
+        if (ws.ok() || ws.status().code() != Status::Code::kAlreadyExists) return ws;
+        // Another process holds this workspace: serve the branch read-only.
+      }
       return CommitRoot(parent, name, head, true);
     }
     case NodeKind::kCommitRoot:
@@ -286,6 +282,9 @@ Result<std::shared_ptr<SnapshotFs::Node>> SnapshotFs::MakeChild(const Node& pare
     case NodeKind::kFile:
     case NodeKind::kSymlink:
       return Status::FromErrno(ENOTDIR, "not a directory");
+    case NodeKind::kWsRoot:
+    case NodeKind::kWsEntry:
+      break;  // Lookup handles workspaces
   }
   return Status::NotFound("no such entry");
 }
@@ -293,6 +292,7 @@ Result<std::shared_ptr<SnapshotFs::Node>> SnapshotFs::MakeChild(const Node& pare
 Result<EntryReply> SnapshotFs::Lookup(uint64_t parent_ino, std::string_view name) {
   auto parent = Get(parent_ino);
   if (!parent) return Status::NotFound("stale inode");
+  if (parent->ws) return WsLookupNew(parent, name);
   auto made = MakeChild(*parent, name);
   if (!made.ok()) {
     if (made.status().code() == Status::Code::kCorruption)
@@ -303,9 +303,30 @@ Result<EntryReply> SnapshotFs::Lookup(uint64_t parent_ino, std::string_view name
   return Reply(*child);
 }
 
-Result<EntryReply> SnapshotFs::GetAttr(uint64_t ino) {
+Result<EntryReply> SnapshotFs::GetAttr(uint64_t ino, uint64_t fh) {
   auto node = Get(ino);
   if (!node) return Status::NotFound("stale inode");
+  if (node->ws) {
+    // A descriptor's view of its file (it may be unlinked, or from a base the
+    // workspace has since moved away from, which the path no longer shows):
+    // the kernel names the handle for fstat only sometimes, so for a node of
+    // an older base any open handle of it speaks for it.
+    std::shared_ptr<FileHandle> handle = fh ? GetFile(fh) : nullptr;
+    if (!handle && node->ws_base != node->ws->base()) {
+      std::shared_lock lock(mu_);
+      for (const auto& [id, h] : files_)
+        if (h->node == node) handle = h;
+    }
+    if (handle) {
+      TUSK_ASSIGN_OR_RETURN(WsAttr a, handle->file->Stat());
+      return WsReply(*node, a);
+    }
+  }
+  if (node->ws) {
+    if (node->detached && node->last_attr) return WsReply(*node, *node->last_attr);
+    TUSK_ASSIGN_OR_RETURN(WsAttr a, node->ws->Stat(WsPath(*node)));
+    return WsReply(*node, a);
+  }
   return Reply(*node);
 }
 
@@ -339,6 +360,10 @@ Result<uint64_t> SnapshotFs::OpenDir(uint64_t ino, bool* immutable) {
       }
       break;
     }
+    case NodeKind::kWsRoot:
+    case NodeKind::kWsEntry:
+      TUSK_RETURN_IF_ERROR(WsOpenDir(node, handle.get()));
+      break;
     case NodeKind::kCommitRoot:
     case NodeKind::kDir:
       *immutable = true;
@@ -387,6 +412,21 @@ Status SnapshotFs::ReadDir(uint64_t handle_id, uint64_t offset, bool plus,
     if (!emit({"..", S_IFDIR, kRootIno, 2}, nullptr)) return Status::Ok();
     offset = 2;
   }
+  if (dir.ws) {
+    // Workspace listings are not answered "plus": their entries change, and
+    // the lookups that follow are cheap.
+    for (size_t i = offset - 2; i < h->ws_entries.size(); i++) {
+      const WsDirEntry& e = h->ws_entries[i];
+      uint64_t ino = 0;
+      {
+        std::shared_lock lock(mu_);
+        auto k = ws_keys_.find(std::to_string(dir.ino) + "/" + e.name);
+        ino = k != ws_keys_.end() ? k->second : InoOf(std::to_string(dir.ino) + "/" + e.name);
+      }
+      if (!emit({e.name, e.mode, ino, i + 3}, nullptr)) return Status::Ok();
+    }
+    return Status::Ok();
+  }
   size_t count = h->listing ? h->listing->size() : h->names.size();
   for (size_t i = offset - 2; i < count; i++) {
     std::shared_ptr<Node> child;
@@ -398,8 +438,11 @@ Status SnapshotFs::ReadDir(uint64_t handle_id, uint64_t offset, bool plus,
       child = *made;
     } else {
       const std::string& name = h->names[i];
-      auto made = CommitRoot(dir, name, h->commits[i], true);
-      if (!made.ok()) return made.status();
+      auto made = options_.workspaces && name[0] != '@' ? MakeChild(dir, name) : CommitRoot(dir, name, h->commits[i], true);
+      if (!made.ok()) {
+        if (made.status().code() == Status::Code::kNotFound) continue;  // deleted meanwhile
+        return made.status();
+      }
       child = *made;
     }
     DirItem item{h->listing ? (*h->listing)[i].name : h->names[i], 0, 0, i + 3};
@@ -422,9 +465,27 @@ Status SnapshotFs::ReadDir(uint64_t handle_id, uint64_t offset, bool plus,
   return Status::Ok();
 }
 
-Result<std::vector<Slice>> SnapshotFs::Read(uint64_t ino, uint64_t offset, size_t size) {
+Result<std::vector<Slice>> SnapshotFs::Read(uint64_t ino, uint64_t offset, size_t size, uint64_t fh) {
+  if (fh != 0) {
+    auto handle = GetFile(fh);
+    if (!handle) return Status::FromErrno(EBADF, "bad file handle");
+    auto read = handle->file->Read(offset, size);
+    if (!read.ok()) {
+      if (read.status().code() == Status::Code::kCorruption) {
+        Log("read of " + handle->node->path + " failed: " + read.status().message());
+        return Status::Corruption(read.status().message());
+      }
+      return read.status();
+    }
+    std::string data = std::move(read).value();
+    auto hold = std::make_shared<const std::string>(std::move(data));
+    std::vector<Slice> out;
+    if (!hold->empty()) out.push_back({hold->data(), hold->size(), hold});
+    return out;
+  }
   auto node = Get(ino);
   if (!node) return Status::NotFound("stale inode");
+  if (node->ws) return Status::FromErrno(EBADF, "workspace files are read through an open handle");
   if (node->kind != NodeKind::kFile) return Status::FromErrno(EISDIR, "not a regular file");
   std::vector<Slice> out;
   const auto& chunks = node->entry.chunks;
@@ -514,6 +575,7 @@ void SnapshotFs::PrefetchNextFiles(const Node& file) {
 Result<std::string> SnapshotFs::ReadLink(uint64_t ino) {
   auto node = Get(ino);
   if (!node) return Status::NotFound("stale inode");
+  if (node->ws) return node->ws->ReadLink(WsPath(*node));
   if (node->kind != NodeKind::kSymlink) return Status::InvalidArgument("not a symlink");
   return node->entry.target;
 }
@@ -521,6 +583,14 @@ Result<std::string> SnapshotFs::ReadLink(uint64_t ino) {
 Result<std::string> SnapshotFs::GetXattr(uint64_t ino, std::string_view name) {
   auto node = Get(ino);
   if (!node) return Status::NotFound("stale inode");
+  if (node->ws) {
+    if (name == kCommitXattr) {
+      if (node->ws_base) return node->ws_base->Hex();  // the commit the workspace was at
+      return Status::FromErrno(ENODATA, "no commit yet");
+    }
+    if (name.substr(0, 5) != "user.") return Status::FromErrno(ENOTSUP, "attribute namespace not supported");
+    return node->ws->GetXattr(WsPath(*node), name);
+  }
   if (name == kCommitXattr && node->commit) return node->commit->Hex();
   // Only user.* attributes exist here. Saying "unsupported" (rather than "no
   // such attribute") for the other namespaces lets tools like ls stop asking
@@ -532,6 +602,11 @@ Result<std::string> SnapshotFs::GetXattr(uint64_t ino, std::string_view name) {
 Result<std::vector<std::string>> SnapshotFs::ListXattr(uint64_t ino) {
   auto node = Get(ino);
   if (!node) return Status::NotFound("stale inode");
+  if (node->ws) {
+    TUSK_ASSIGN_OR_RETURN(std::vector<std::string> names, node->ws->ListXattr(WsPath(*node)));
+    if (node->ws_base) names.push_back(kCommitXattr);
+    return names;
+  }
   std::vector<std::string> names;
   if (node->commit) names.push_back(kCommitXattr);
   return names;

@@ -17,11 +17,20 @@
 // long cache timeouts; branch and tag names (and the dataset and root
 // directories) are re-resolved after one second.
 //
+// With FsOptions::workspaces (a whole-store mount), a branch directory is
+// that branch's Workspace (store/workspace.h): writable, copy-on-write, and
+// committed with `tusk commit`. Workspace nodes are named by (parent, name)
+// and follow renames; their attributes are cached for a second only. The
+// workspace methods below fail with EROFS on every other node.
+//
 // Thread-safety: all methods are thread-safe.
 #pragma once
 
 #include <atomic>
 #include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
 #include <memory>
 #include <shared_mutex>
 #include <string>
@@ -32,6 +41,7 @@
 #include "fs/chunk_cache.h"
 #include "fs/tree_cache.h"
 #include "store/repository.h"
+#include "store/workspace.h"
 
 namespace tusk::fs {
 
@@ -43,8 +53,11 @@ struct Attr {
   uint32_t gid = 0;
   uint64_t size = 0;
   uint64_t blocks = 0;  // 512-byte units
+  uint64_t rdev = 0;
   int64_t mtime_sec = 0;
   uint32_t mtime_nsec = 0;
+  // Workspace entries have their own; committed entries use mtime for both.
+  std::optional<WsTime> atime, ctime;
 };
 
 struct EntryReply {
@@ -80,6 +93,17 @@ struct FsOptions {
   // Called with every commit before its objects are first read (the mount
   // records them in its reader lease so gc keeps them).
   std::function<Status(const ObjectId&)> on_commit;
+  // Branch directories are writable workspaces (whole-store mounts only).
+  bool workspaces = false;
+  // Called with every workspace the mount opens (the daemon serves commit
+  // requests for it).
+  std::function<void(const std::shared_ptr<Workspace>&)> on_workspace;
+};
+
+// An open file of a workspace, as the FUSE layer sees it.
+struct OpenReply {
+  uint64_t fh = 0;
+  bool keep_cache = false;
 };
 
 inline constexpr uint64_t kRootIno = 1;
@@ -95,7 +119,8 @@ class SnapshotFs {
   // Each successful Lookup counts one kernel reference to the inode.
   Result<EntryReply> Lookup(uint64_t parent, std::string_view name);
   void Forget(uint64_t ino, uint64_t count);
-  Result<EntryReply> GetAttr(uint64_t ino);
+  // `fh`: an OpenFile handle the kernel asks through (fstat), or 0.
+  Result<EntryReply> GetAttr(uint64_t ino, uint64_t fh = 0);
 
   // Directory handles hold a snapshot of the listing, so offsets stay valid
   // however the directory is used meanwhile.
@@ -107,10 +132,31 @@ class SnapshotFs {
   Status ReadDir(uint64_t handle, uint64_t offset, bool plus,
                  const std::function<bool(const DirItem&, const EntryReply*)>& emit);
 
-  Result<std::vector<Slice>> Read(uint64_t ino, uint64_t offset, size_t size);
+  // `fh` is 0 for committed files (no open state) or an OpenFile handle.
+  Result<std::vector<Slice>> Read(uint64_t ino, uint64_t offset, size_t size, uint64_t fh = 0);
   Result<std::string> ReadLink(uint64_t ino);
   Result<std::string> GetXattr(uint64_t ino, std::string_view name);
   Result<std::vector<std::string>> ListXattr(uint64_t ino);
+
+  // Writing (workspace nodes only; EROFS elsewhere).
+  bool IsWorkspace(uint64_t ino);
+  Result<OpenReply> OpenFile(uint64_t ino, int flags);
+  Result<std::pair<EntryReply, OpenReply>> CreateFile(uint64_t parent, std::string_view name, uint32_t mode, int flags,
+                                                      const WsCaller& who);
+  Result<size_t> Write(uint64_t fh, uint64_t offset, std::string_view data);
+  Status Fsync(uint64_t fh, bool data_only);
+  void ReleaseFile(uint64_t fh);
+  Result<EntryReply> Mkdir(uint64_t parent, std::string_view name, uint32_t mode, const WsCaller& who);
+  Result<EntryReply> Mknod(uint64_t parent, std::string_view name, uint32_t mode, uint64_t rdev, const WsCaller& who);
+  Result<EntryReply> Symlink(std::string_view target, uint64_t parent, std::string_view name, const WsCaller& who);
+  Result<EntryReply> Link(uint64_t ino, uint64_t new_parent, std::string_view new_name);
+  Status Unlink(uint64_t parent, std::string_view name);
+  Status Rmdir(uint64_t parent, std::string_view name);
+  Status Rename(uint64_t parent, std::string_view name, uint64_t new_parent, std::string_view new_name,
+                unsigned flags);
+  Result<EntryReply> SetAttr(uint64_t ino, const WsSetAttr& change, uint64_t fh);
+  Status SetXattr(uint64_t ino, std::string_view name, std::string_view value, int flags);
+  Status RemoveXattr(uint64_t ino, std::string_view name);
 
   // Whether the name -> inode mappings under `parent` never change (negative
   // lookups may then be cached).
@@ -121,6 +167,7 @@ class SnapshotFs {
  private:
   struct Node;
   struct DirHandle;
+  struct FileHandle;
   std::shared_ptr<Node> Get(uint64_t ino);
   // Inserts (or finds) the node with this identity and counts a lookup.
   std::shared_ptr<Node> Register(std::shared_ptr<Node> node, uint64_t lookups);
@@ -133,6 +180,20 @@ class SnapshotFs {
   void Log(const std::string& msg);
   void PrefetchNextFiles(const Node& file);
 
+  // Workspaces (snapshot_fs_ws.cc).
+  Result<std::shared_ptr<Workspace>> WorkspaceFor(const std::string& dataset, const std::string& branch);
+  Result<std::shared_ptr<Node>> WsRoot(const Node& dataset, const std::string& branch);
+  Result<std::shared_ptr<Node>> WsChild(const std::shared_ptr<Node>& parent, std::string_view name);
+  std::shared_ptr<Node> RegisterWs(std::shared_ptr<Node> node, uint64_t lookups);
+  std::string WsPath(const Node& node);
+  std::string WsChildPath(const Node& parent, std::string_view name);
+  Result<std::shared_ptr<Node>> WsDir(uint64_t ino);  // a workspace directory node, else EROFS/ENOTDIR
+  Result<EntryReply> WsLookupNew(const std::shared_ptr<Node>& parent, std::string_view name);
+  EntryReply WsReply(const Node& node, const WsAttr& attr);
+  void WsDetach(uint64_t parent_ino, std::string_view name, const std::optional<WsAttr>& before);
+  Status WsOpenDir(const std::shared_ptr<Node>& node, DirHandle* handle);
+  std::shared_ptr<FileHandle> GetFile(uint64_t fh);
+
   Repository* repo_;
   FsOptions options_;
   ChunkCache chunks_;
@@ -141,7 +202,12 @@ class SnapshotFs {
   std::shared_mutex mu_;  // guards nodes_ and handles_
   std::unordered_map<uint64_t, std::shared_ptr<Node>> nodes_;
   std::unordered_map<uint64_t, std::shared_ptr<DirHandle>> handles_;
+  std::unordered_map<uint64_t, std::shared_ptr<FileHandle>> files_;     // guarded by mu_
+  std::unordered_map<std::string, uint64_t> ws_keys_;                    // guarded by mu_: workspace node keys
+  std::map<std::string, std::shared_ptr<Workspace>> workspaces_;         // guarded by ws_open_mu_
+  std::mutex ws_open_mu_;
   std::atomic<uint64_t> next_handle_{1};
+  std::atomic<uint64_t> next_ws_ino_{uint64_t{1} << 63};  // above every hashed inode number
 };
 
 }  // namespace tusk::fs

@@ -153,7 +153,9 @@ class MountedStoreTest : public MountTest {
     ASSERT_NE(g_shared, nullptr);
     ASSERT_FALSE(g_shared->store.empty());
     mnt_ = MakeMountpoint("mnt");
-    ASSERT_TRUE(mounts_.StartForeground(g_shared->store, {}, mnt_, tmp_.Sub("mount.log")));
+    // --read-only: these tests are about serving committed versions (workspaces
+    // have their own tests in workspace_mount_test.cc).
+    ASSERT_TRUE(mounts_.StartForeground(g_shared->store, {"--read-only"}, mnt_, tmp_.Sub("mount.log")));
   }
 
   const SharedStore& S() { return *g_shared; }

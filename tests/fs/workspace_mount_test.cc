@@ -1,0 +1,519 @@
+// Branch workspaces through real mounts: a whole-store mount makes every
+// branch directory writable, copy-on-write, and `tusk status/commit/reset`
+// act on it while it is mounted and in use:
+//   - POSIX as programs use it (create/O_EXCL/O_TRUNC/O_APPEND, pwrite,
+//     truncate, sparse files over 4 GiB, rename incl. RENAME_NOREPLACE,
+//     unlink of open files, mkdir/rmdir, symlinks, chmod/utimens, fsync,
+//     mmap, statfs, hard links, user xattrs, fifos);
+//   - commits: what is committed is exactly the workspace, nothing staged
+//     creates nothing, open files survive a commit, reset, a commit from
+//     outside is refused, two workspaces at once;
+//   - a killed daemon loses nothing that was closed;
+//   - committed versions (@tag, @commit) stay read-only.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include "store/importer.h"
+#include "store/repository.h"
+#include "tests/fs/fs_test_util.h"
+
+namespace tusk {
+namespace {
+
+using namespace tusk::fstest;
+
+class WorkspaceMountTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store_ = tmp_.Sub("store");
+    src_ = tmp_.Sub("src");
+    ASSERT_TRUE(MkDir(src_));
+    ASSERT_TRUE(MkDir(src_ + "/dir"));
+    ASSERT_TRUE(MkDir(src_ + "/dir/sub"));
+    ASSERT_TRUE(WriteFile(src_ + "/a.txt", "alpha\n"));
+    ASSERT_TRUE(WriteFile(src_ + "/dir/b.txt", "bravo\n"));
+    ASSERT_TRUE(WriteFile(src_ + "/dir/sub/c.txt", "charlie\n"));
+    big_ = RandomBytes(3 << 20, 7);
+    ASSERT_TRUE(WriteFile(src_ + "/big.bin", big_));
+    ASSERT_TRUE(Repository::Create(store_, StoreConfig{}).ok());
+    {
+      auto repo = Repository::Open(store_);
+      ASSERT_TRUE(repo.ok());
+      ASSERT_TRUE((*repo)->CreateDataset("ds").ok());
+      ImportOptions options;
+      options.message = "first";
+      auto r = ImportDirectory(**repo, src_, "ds", "main", options);
+      ASSERT_TRUE(r.ok() && r->commit) << r.status().ToString();
+      first_ = *r->commit;
+      ASSERT_TRUE((*repo)->CreateTag("ds", "v1", first_).ok());
+    }
+    mnt_ = tmp_.Sub("mnt");
+    ASSERT_TRUE(MkDir(mnt_));
+    ASSERT_TRUE(mounts_.StartForeground(store_, {}, mnt_, tmp_.Sub("mount.log")));
+    ws_ = mnt_ + "/ds/main";
+  }
+  void TearDown() override { mounts_.CleanupAll(); }
+
+  RunResult T(std::vector<std::string> args) { return Tusk(store_, std::move(args)); }
+
+  // The committed tree of ds@main, exported to a fresh directory.
+  std::string ExportMain(const std::string& name) {
+    std::string out = tmp_.Sub(name);
+    RunResult r = T({"export", "ds@main", out});
+    EXPECT_EQ(r.exit_code, 0) << r;
+    return out;
+  }
+
+  void Remount() {
+    mounts_.CleanupAll();
+    ASSERT_TRUE(mounts_.StartForeground(store_, {}, mnt_, tmp_.Sub("mount2.log")));
+  }
+
+  TempDir tmp_;
+  std::string store_, src_, mnt_, ws_, big_;
+  ObjectId first_;
+  MountGuard mounts_;  // declared last: unmounts before the directories go
+};
+
+TEST_F(WorkspaceMountTest, ABranchDirectoryIsWritableAndReadsBackWhatWasWritten) {
+  ASSERT_TRUE(WriteFile(ws_ + "/new.txt", "new file\n"));
+  EXPECT_EQ(ReadOr(ws_ + "/new.txt"), "new file\n");
+  ASSERT_TRUE(WriteFile(ws_ + "/a.txt", "changed\n"));
+  EXPECT_EQ(ReadOr(ws_ + "/a.txt"), "changed\n");
+  EXPECT_EQ(::mkdir((ws_ + "/made").c_str(), 0750), 0) << Errno();
+  ASSERT_TRUE(WriteFile(ws_ + "/made/x", "x"));
+  EXPECT_EQ(::unlink((ws_ + "/dir/b.txt").c_str()), 0) << Errno();
+  EXPECT_EQ(ListNames(ws_ + "/dir"), (std::set<std::string>{"sub"}));
+  // Committed versions are untouched.
+  EXPECT_EQ(ReadOr(mnt_ + "/ds/@v1/a.txt"), "alpha\n");
+  EXPECT_EQ(ReadOr(mnt_ + "/ds/@v1/dir/b.txt"), "bravo\n");
+  struct statvfs sv;
+  ASSERT_EQ(::statvfs(ws_.c_str(), &sv), 0);
+  EXPECT_EQ(sv.f_flag & ST_RDONLY, 0u);
+}
+
+TEST_F(WorkspaceMountTest, StatusListsStagedChangesAndCommitMakesExactlyTheWorkspace) {
+  RunResult clean = T({"status", "ds@main"});
+  EXPECT_EQ(clean.exit_code, 0) << clean;
+  EXPECT_TRUE(HasSubstr(clean.out, "nothing staged")) << clean;
+
+  ASSERT_TRUE(WriteFile(ws_ + "/new.txt", "new\n"));
+  ASSERT_TRUE(WriteFile(ws_ + "/a.txt", "changed\n"));
+  ASSERT_EQ(::unlink((ws_ + "/dir/b.txt").c_str()), 0);
+  RunResult st = T({"status", "ds@main"});
+  EXPECT_EQ(st.exit_code, 0) << st;
+  EXPECT_TRUE(HasSubstr(st.out, "A  new.txt")) << st;
+  EXPECT_TRUE(HasSubstr(st.out, "M  a.txt")) << st;
+  EXPECT_TRUE(HasSubstr(st.out, "D  dir/b.txt")) << st;
+  RunResult js = T({"status", "ds@main", "--json"});
+  EXPECT_TRUE(HasSubstr(js.out, "\"path\":\"new.txt\"")) << js;
+
+  RunResult c = T({"commit", "ds@main", "-m", "edit", "--meta", "by=test"});
+  ASSERT_EQ(c.exit_code, 0) << c;
+  EXPECT_TRUE(HasSubstr(c.out, "committed")) << c;
+  std::string out = ExportMain("exported");
+  auto diffs = CompareTrees(ws_, out, CompareOptions{});
+  EXPECT_TRUE(diffs.empty()) << JoinFirst(diffs);
+  EXPECT_EQ(ReadOr(out + "/a.txt"), "changed\n");
+  EXPECT_FALSE(std::filesystem::exists(out + "/dir/b.txt"));
+  RunResult log = T({"log", "ds@main"});
+  EXPECT_TRUE(HasSubstr(log.out, "edit")) << log;
+  RunResult after = T({"status", "ds@main"});
+  EXPECT_TRUE(HasSubstr(after.out, "nothing staged")) << after;
+  // The workspace now shows the new commit; the old one is still reachable.
+  EXPECT_EQ(ReadOr(ws_ + "/a.txt"), "changed\n");
+  EXPECT_EQ(ReadOr(mnt_ + "/ds/@v1/a.txt"), "alpha\n");
+}
+
+TEST_F(WorkspaceMountTest, CommittingWithNothingStagedSaysSoAndCreatesNothing) {
+  RunResult c = T({"commit", "ds@main", "-m", "nothing"});
+  EXPECT_EQ(c.exit_code, 0) << c;
+  EXPECT_TRUE(HasSubstr(c.out, "nothing to commit")) << c;
+  RunResult log = T({"log", "ds@main", "--json"});
+  EXPECT_FALSE(HasSubstr(log.out, "nothing")) << log;
+}
+
+TEST_F(WorkspaceMountTest, ResetDropsStagedChanges) {
+  ASSERT_TRUE(WriteFile(ws_ + "/a.txt", "changed\n"));
+  ASSERT_TRUE(WriteFile(ws_ + "/new.txt", "new\n"));
+  RunResult r = T({"reset", "ds@main"});
+  ASSERT_EQ(r.exit_code, 0) << r;
+  EXPECT_TRUE(WaitUntil([&] { return ReadOr(ws_ + "/a.txt") == "alpha\n"; }, 3)) << ReadOr(ws_ + "/a.txt");
+  EXPECT_TRUE(WaitUntil([&] { return !std::filesystem::exists(ws_ + "/new.txt"); }, 3));
+  RunResult st = T({"status", "ds@main"});
+  EXPECT_TRUE(HasSubstr(st.out, "nothing staged")) << st;
+}
+
+TEST_F(WorkspaceMountTest, ACommitFromOutsideWhileChangesAreStagedIsRefused) {
+  ASSERT_TRUE(WriteFile(ws_ + "/a.txt", "mine\n"));
+  std::string other = tmp_.Sub("other");
+  ASSERT_TRUE(MkDir(other));
+  ASSERT_TRUE(WriteFile(other + "/z.txt", "theirs\n"));
+  RunResult imp = T({"import", other, "ds@main", "-m", "outside"});
+  ASSERT_EQ(imp.exit_code, 0) << imp;
+  RunResult st = T({"status", "ds@main"});
+  EXPECT_TRUE(HasSubstr(st.out, "warning")) << st;
+  RunResult c = T({"commit", "ds@main", "-m", "mine"});
+  EXPECT_EQ(c.exit_code, 1) << c;
+  EXPECT_TRUE(HasSubstr(c.err, "nothing was committed")) << c;
+  // Nothing was lost: the staged change is still there, the outside commit is the head.
+  EXPECT_EQ(ReadOr(ws_ + "/a.txt"), "mine\n");
+  RunResult cat = T({"cat", "ds@main", "z.txt"});
+  EXPECT_EQ(cat.out, "theirs\n") << cat;
+}
+
+TEST_F(WorkspaceMountTest, CommittedVersionsAndVirtualDirectoriesStayReadOnly) {
+  std::string tag = mnt_ + "/ds/@v1";
+  std::string hex = mnt_ + "/ds/@" + first_.Hex().substr(0, 12);
+  for (const std::string& dir : {tag, hex}) {
+    errno = 0;
+    int fd = ::open((dir + "/a.txt").c_str(), O_WRONLY | O_CLOEXEC);
+    EXPECT_EQ(fd, -1);
+    EXPECT_EQ(errno, EROFS) << dir;
+    if (fd >= 0) ::close(fd);
+    EXPECT_EQ(::mkdir((dir + "/d").c_str(), 0755), -1);
+    EXPECT_EQ(errno, EROFS);
+    EXPECT_EQ(::unlink((dir + "/a.txt").c_str()), -1);
+    EXPECT_EQ(errno, EROFS);
+    EXPECT_EQ(::chmod((dir + "/a.txt").c_str(), 0600), -1);
+    EXPECT_EQ(errno, EROFS);
+  }
+  EXPECT_EQ(::mkdir((mnt_ + "/newds").c_str(), 0755), -1);
+  EXPECT_EQ(errno, EROFS);
+  EXPECT_EQ(::mkdir((mnt_ + "/ds/newbranch").c_str(), 0755), -1);
+  EXPECT_EQ(errno, EROFS);
+  EXPECT_EQ(::rename(ws_.c_str(), (mnt_ + "/ds/renamed").c_str()), -1);
+}
+
+TEST_F(WorkspaceMountTest, OpenFlagsBehaveAsOnALocalFilesystem) {
+  std::string p = ws_ + "/f";
+  int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+  ASSERT_GE(fd, 0) << Errno();
+  ASSERT_EQ(::write(fd, "hello", 5), 5);
+  ::close(fd);
+  EXPECT_EQ(::open(p.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640), -1);
+  EXPECT_EQ(errno, EEXIST);
+  fd = ::open(p.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::write(fd, " world", 6), 6);
+  ::close(fd);
+  EXPECT_EQ(ReadOr(p), "hello world");
+  fd = ::open(p.c_str(), O_RDWR | O_TRUNC | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::pwrite(fd, "xy", 2, 10), 2);  // a hole before it
+  ::close(fd);
+  EXPECT_EQ(ReadOr(p), std::string(10, '\0') + "xy");
+  struct stat st;
+  ASSERT_EQ(::stat(p.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0640u);
+  EXPECT_EQ(st.st_uid, ::getuid());
+  // Truncating a committed file down and up again reads zeros, not old bytes.
+  ASSERT_EQ(::truncate((ws_ + "/big.bin").c_str(), 1000), 0);
+  ASSERT_EQ(::truncate((ws_ + "/big.bin").c_str(), 5000), 0);
+  EXPECT_EQ(ReadOr(ws_ + "/big.bin"), big_.substr(0, 1000) + std::string(4000, '\0'));
+}
+
+TEST_F(WorkspaceMountTest, ChangingTheMiddleOfACommittedFileCommitsAboutThatMuch) {
+  std::string p = ws_ + "/big.bin";
+  int fd = ::open(p.c_str(), O_WRONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0) << Errno();
+  std::string patch = RandomBytes(64 << 10, 99);
+  ASSERT_EQ(::pwrite(fd, patch.data(), patch.size(), 1 << 20), static_cast<ssize_t>(patch.size()));
+  ASSERT_EQ(::fsync(fd), 0);
+  ::close(fd);
+  std::string want = big_;
+  want.replace(1 << 20, patch.size(), patch);
+  EXPECT_EQ(ReadOr(p), want);
+  RunResult c = T({"commit", "ds@main", "-m", "patch"});
+  ASSERT_EQ(c.exit_code, 0) << c;
+  // "new data stored: N" — far less than the 3 MiB file (a few chunks).
+  EXPECT_FALSE(HasSubstr(c.out, "3.0 MiB")) << c;
+  RunResult cat = T({"cat", "ds@main", "big.bin"});
+  EXPECT_TRUE(cat.out == want) << "committed content differs";
+}
+
+TEST_F(WorkspaceMountTest, FilesOver4GiBAndSparseWrites) {
+  std::string p = ws_ + "/huge";
+  int fd = ::open(p.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::pwrite(fd, "end", 3, (off_t{5} << 30)), 3);
+  char buf[3];
+  ASSERT_EQ(::pread(fd, buf, 3, (off_t{5} << 30)), 3);
+  EXPECT_EQ(std::string(buf, 3), "end");
+  ASSERT_EQ(::pread(fd, buf, 3, off_t{1} << 30), 3);
+  EXPECT_EQ(std::string(buf, 3), std::string(3, '\0'));
+  ::close(fd);
+  struct stat st;
+  ASSERT_EQ(::stat(p.c_str(), &st), 0);
+  EXPECT_EQ(st.st_size, (off_t{5} << 30) + 3);
+  EXPECT_LT(st.st_blocks, 1024) << "sparse: nothing but the written block is allocated";
+  RunResult c = T({"commit", "ds@main", "-m", "huge"});
+  ASSERT_EQ(c.exit_code, 0) << c;
+  RunResult ls = T({"ls", "-l", "ds@main"});
+  EXPECT_TRUE(HasSubstr(ls.out, std::to_string((uint64_t{5} << 30) + 3))) << ls;
+}
+
+TEST_F(WorkspaceMountTest, RenamesOfFilesAndDirectories) {
+  // A committed directory with files, renamed, reads through its new name.
+  ASSERT_EQ(::rename((ws_ + "/dir").c_str(), (ws_ + "/moved").c_str()), 0) << Errno();
+  EXPECT_EQ(ReadOr(ws_ + "/moved/b.txt"), "bravo\n");
+  EXPECT_EQ(ReadOr(ws_ + "/moved/sub/c.txt"), "charlie\n");
+  EXPECT_FALSE(std::filesystem::exists(ws_ + "/dir"));
+  // Over an existing file.
+  ASSERT_TRUE(WriteFile(ws_ + "/n1", "one"));
+  ASSERT_EQ(::rename((ws_ + "/n1").c_str(), (ws_ + "/a.txt").c_str()), 0);
+  EXPECT_EQ(ReadOr(ws_ + "/a.txt"), "one");
+  // RENAME_NOREPLACE refuses an existing target.
+  ASSERT_TRUE(WriteFile(ws_ + "/n2", "two"));
+  EXPECT_EQ(::renameat2(AT_FDCWD, (ws_ + "/n2").c_str(), AT_FDCWD, (ws_ + "/a.txt").c_str(), RENAME_NOREPLACE), -1);
+  EXPECT_EQ(errno, EEXIST);
+  // Across directories.
+  ASSERT_EQ(::rename((ws_ + "/n2").c_str(), (ws_ + "/moved/sub/n2").c_str()), 0);
+  EXPECT_EQ(ReadOr(ws_ + "/moved/sub/n2"), "two");
+  RunResult c = T({"commit", "ds@main", "-m", "renames"});
+  ASSERT_EQ(c.exit_code, 0) << c;
+  std::string out = ExportMain("exp");
+  EXPECT_EQ(ReadOr(out + "/moved/sub/c.txt"), "charlie\n");
+  EXPECT_EQ(ReadOr(out + "/moved/sub/n2"), "two");
+  EXPECT_FALSE(std::filesystem::exists(out + "/dir"));
+}
+
+TEST_F(WorkspaceMountTest, DirectoriesSymlinksModesAndTimes) {
+  EXPECT_EQ(::rmdir((ws_ + "/dir").c_str()), -1);
+  EXPECT_EQ(errno, ENOTEMPTY);
+  ASSERT_EQ(::mkdir((ws_ + "/e").c_str(), 0700), 0);
+  EXPECT_EQ(::rmdir((ws_ + "/e").c_str()), 0);
+  ASSERT_EQ(::symlink("a.txt", (ws_ + "/link").c_str()), 0);
+  char target[64] = {};
+  ASSERT_EQ(::readlink((ws_ + "/link").c_str(), target, sizeof target), 5);
+  EXPECT_STREQ(target, "a.txt");
+  EXPECT_EQ(ReadOr(ws_ + "/link"), "alpha\n");
+  ASSERT_EQ(::chmod((ws_ + "/a.txt").c_str(), 0600), 0);
+  struct timespec times[2] = {{1000000000, 5}, {1500000000, 123456789}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, (ws_ + "/a.txt").c_str(), times, 0), 0);
+  struct stat st;
+  ASSERT_EQ(::stat((ws_ + "/a.txt").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  EXPECT_EQ(st.st_mtim.tv_sec, 1500000000);
+  EXPECT_EQ(st.st_mtim.tv_nsec, 123456789);
+  RunResult c = T({"commit", "ds@main", "-m", "meta"});
+  ASSERT_EQ(c.exit_code, 0) << c;
+  std::string out = ExportMain("exp");
+  ASSERT_EQ(::lstat((out + "/a.txt").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  EXPECT_EQ(st.st_mtim.tv_sec, 1500000000);
+  ASSERT_EQ(::lstat((out + "/link").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISLNK(st.st_mode));
+}
+
+TEST_F(WorkspaceMountTest, AnUnlinkedOpenFileStaysReadableAndWritable) {
+  ASSERT_TRUE(WriteFile(ws_ + "/tmp", "temporary"));
+  int fd = ::open((ws_ + "/tmp").c_str(), O_RDWR | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::unlink((ws_ + "/tmp").c_str()), 0);
+  EXPECT_FALSE(std::filesystem::exists(ws_ + "/tmp"));
+  char buf[16] = {};
+  ASSERT_EQ(::pread(fd, buf, sizeof buf, 0), 9);
+  EXPECT_STREQ(buf, "temporary");
+  ASSERT_EQ(::pwrite(fd, "T", 1, 0), 1);
+  ASSERT_EQ(::pread(fd, buf, 1, 0), 1);
+  EXPECT_EQ(buf[0], 'T');
+  struct stat st;
+  EXPECT_EQ(::fstat(fd, &st), 0);
+  ::close(fd);
+}
+
+TEST_F(WorkspaceMountTest, OpenFilesStayValidAcrossACommit) {
+  int fd = ::open((ws_ + "/log.txt").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::write(fd, "one\n", 4), 4);
+  RunResult c1 = T({"commit", "ds@main", "-m", "first line"});
+  ASSERT_EQ(c1.exit_code, 0) << c1;
+  ASSERT_EQ(::write(fd, "two\n", 4), 4);
+  ::close(fd);
+  EXPECT_EQ(ReadOr(ws_ + "/log.txt"), "one\ntwo\n");
+  RunResult c2 = T({"commit", "ds@main", "-m", "second line"});
+  ASSERT_EQ(c2.exit_code, 0) << c2;
+  EXPECT_EQ(T({"cat", "ds@main", "log.txt"}).out, "one\ntwo\n");
+  EXPECT_EQ(T({"cat", "ds@main~1", "log.txt"}).out, "one\n");
+}
+
+TEST_F(WorkspaceMountTest, MmapReadsAndSharedWritesFsyncAndXattrs) {
+  ASSERT_TRUE(WriteFile(ws_ + "/m", std::string(8192, 'a')));
+  int fd = ::open((ws_ + "/m").c_str(), O_RDWR | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  void* p = ::mmap(nullptr, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  ASSERT_NE(p, MAP_FAILED) << Errno();
+  EXPECT_EQ(static_cast<char*>(p)[100], 'a');
+  std::memcpy(static_cast<char*>(p) + 4096, "mapped", 6);
+  ASSERT_EQ(::msync(p, 8192, MS_SYNC), 0) << Errno();
+  ::munmap(p, 8192);
+  EXPECT_EQ(::fsync(fd), 0);
+  ::close(fd);
+  EXPECT_EQ(ReadOr(ws_ + "/m").substr(4096, 6), "mapped");
+  ASSERT_EQ(::setxattr((ws_ + "/m").c_str(), "user.label", "cat", 3, 0), 0) << Errno();
+  char v[8] = {};
+  EXPECT_EQ(::getxattr((ws_ + "/m").c_str(), "user.label", v, sizeof v), 3);
+  EXPECT_STREQ(v, "cat");
+  EXPECT_EQ(::removexattr((ws_ + "/m").c_str(), "user.label"), 0);
+}
+
+TEST_F(WorkspaceMountTest, HardLinksShareOneInode) {
+  ASSERT_TRUE(WriteFile(ws_ + "/h1", "linked"));
+  ASSERT_EQ(::link((ws_ + "/h1").c_str(), (ws_ + "/h2").c_str()), 0) << Errno();
+  struct stat a, b;
+  ASSERT_EQ(::stat((ws_ + "/h1").c_str(), &a), 0);
+  ASSERT_EQ(::stat((ws_ + "/h2").c_str(), &b), 0);
+  EXPECT_EQ(a.st_ino, b.st_ino);
+  EXPECT_EQ(a.st_nlink, 2u);
+  ASSERT_TRUE(WriteFile(ws_ + "/h2", "through h2"));
+  EXPECT_EQ(ReadOr(ws_ + "/h1"), "through h2");
+}
+
+TEST_F(WorkspaceMountTest, AFifoCanBeMadeButNotCommitted) {
+  ASSERT_EQ(::mkfifo((ws_ + "/pipe").c_str(), 0644), 0) << Errno();
+  struct stat st;
+  ASSERT_EQ(::lstat((ws_ + "/pipe").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+  RunResult c = T({"commit", "ds@main", "-m", "fifo"});
+  EXPECT_EQ(c.exit_code, 1) << c;
+  EXPECT_TRUE(HasSubstr(c.err, "pipe")) << c;
+  ASSERT_EQ(::unlink((ws_ + "/pipe").c_str()), 0);
+  ASSERT_TRUE(WriteFile(ws_ + "/ok", "ok"));
+  EXPECT_EQ(T({"commit", "ds@main", "-m", "without fifo"}).exit_code, 0);
+}
+
+TEST_F(WorkspaceMountTest, TwoBranchesAreWrittenAndCommittedAtOnce) {
+  ASSERT_EQ(T({"branch", "ds@dev", "ds@main"}).exit_code, 0);
+  std::string dev = mnt_ + "/ds/dev";
+  ASSERT_TRUE(WriteFile(ws_ + "/m.txt", "on main"));
+  ASSERT_TRUE(WriteFile(dev + "/d.txt", "on dev"));
+  EXPECT_FALSE(std::filesystem::exists(dev + "/m.txt"));
+  ASSERT_EQ(T({"commit", "ds@main", "-m", "main"}).exit_code, 0);
+  ASSERT_EQ(T({"commit", "ds@dev", "-m", "dev"}).exit_code, 0);
+  EXPECT_EQ(T({"cat", "ds@dev", "d.txt"}).out, "on dev");
+  EXPECT_NE(T({"cat", "ds@dev", "m.txt"}).exit_code, 0);
+  EXPECT_EQ(T({"cat", "ds@main", "m.txt"}).out, "on main");
+}
+
+TEST_F(WorkspaceMountTest, StagedChangesSurviveAKilledDaemon) {
+  ASSERT_TRUE(WriteFile(ws_ + "/kept.txt", "closed before the crash"));
+  ASSERT_TRUE(WriteFile(ws_ + "/a.txt", "modified before the crash"));
+  std::vector<pid_t> daemons = DaemonsServing(mnt_);
+  ASSERT_EQ(daemons.size(), 1u);
+  ASSERT_EQ(::kill(daemons[0], SIGKILL), 0);
+  mounts_.WaitChild(mnt_, 10);
+  Remount();
+  EXPECT_EQ(ReadOr(ws_ + "/kept.txt"), "closed before the crash");
+  EXPECT_EQ(ReadOr(ws_ + "/a.txt"), "modified before the crash");
+  ASSERT_EQ(T({"commit", "ds@main", "-m", "after crash"}).exit_code, 0);
+  RunResult fsck = T({"fsck"});
+  EXPECT_EQ(fsck.exit_code, 0) << fsck;
+  EXPECT_EQ(T({"cat", "ds@main", "kept.txt"}).out, "closed before the crash");
+}
+
+TEST_F(WorkspaceMountTest, ADaemonKilledDuringACommitLeavesTheOldOrTheNewCommit) {
+  // Enough new data that the commit takes a while (chunking, compression).
+  std::string data = RandomBytes(96 << 20, 5);
+  ASSERT_TRUE(WriteFile(ws_ + "/large.bin", data));
+  ASSERT_TRUE(WriteFile(ws_ + "/small.txt", "small"));
+  for (int delay_ms : {50, 300}) {
+    std::vector<pid_t> daemons = DaemonsServing(mnt_);
+    ASSERT_EQ(daemons.size(), 1u);
+    std::string out = tmp_.Sub("commit.out");
+    pid_t committer = ::fork();
+    if (committer == 0) {
+      int fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+      ::execl(kTusk, kTusk, "--store", store_.c_str(), "commit", "ds@main", "-m", "killed?", static_cast<char*>(nullptr));
+      std::_Exit(127);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    ::kill(daemons[0], SIGKILL);
+    int status = 0;
+    ::waitpid(committer, &status, 0);
+    mounts_.WaitChild(mnt_, 10);
+    Remount();
+    RunResult fsck = T({"fsck"});
+    EXPECT_EQ(fsck.exit_code, 0) << fsck;
+    RunResult log = T({"log", "ds@main"});
+    bool committed = HasSubstr(log.out, "killed?");
+    // Either way the data is there: in the new commit, or still staged.
+    EXPECT_EQ(Sha256File(ws_ + "/large.bin"), Sha256Hex(data)) << "delay " << delay_ms;
+    EXPECT_EQ(ReadOr(ws_ + "/small.txt"), "small");
+    RunResult st = T({"status", "ds@main"});
+    EXPECT_EQ(st.exit_code, 0) << st;
+    if (committed) {
+      EXPECT_TRUE(HasSubstr(st.out, "nothing staged")) << st;
+      EXPECT_EQ(T({"cat", "ds@main", "small.txt"}).out, "small");
+      break;
+    }
+    EXPECT_TRUE(HasSubstr(st.out, "A  large.bin")) << st;
+  }
+  // Whatever happened, a commit now succeeds and holds the data.
+  RunResult c = T({"commit", "ds@main", "-m", "after"});
+  ASSERT_EQ(c.exit_code, 0) << c;
+  EXPECT_EQ(Sha256Hex(T({"cat", "ds@main", "large.bin"}).out), Sha256Hex(data));
+}
+
+TEST_F(WorkspaceMountTest, RealProgramsWorkInAWorkspace) {
+  // tar -x, cp -a, sed -i, rsync, sqlite3 and git, each checked by its result.
+  std::string tarball = tmp_.Sub("t.tar");
+  ASSERT_EQ(Sh("tar -cf " + tarball + " -C " + src_ + " .").exit_code, 0);
+  ASSERT_EQ(::mkdir((ws_ + "/untar").c_str(), 0755), 0);
+  RunResult tar = Sh("tar -xf " + tarball + " -C " + ws_ + "/untar");
+  EXPECT_EQ(tar.exit_code, 0) << tar;
+  EXPECT_EQ(ReadOr(ws_ + "/untar/dir/sub/c.txt"), "charlie\n");
+  RunResult cp = Sh("cp -a " + src_ + " " + ws_ + "/copy");
+  EXPECT_EQ(cp.exit_code, 0) << cp;
+  EXPECT_TRUE(CompareTrees(src_, ws_ + "/copy", CompareOptions{}).empty());
+  RunResult sed = Sh("sed -i 's/alpha/ALPHA/' " + ws_ + "/a.txt");
+  EXPECT_EQ(sed.exit_code, 0) << sed;
+  EXPECT_EQ(ReadOr(ws_ + "/a.txt"), "ALPHA\n");
+  RunResult rsync = Sh("rsync -a " + src_ + "/ " + ws_ + "/rsynced/");
+  EXPECT_EQ(rsync.exit_code, 0) << rsync;
+  EXPECT_EQ(ReadOr(ws_ + "/rsynced/dir/b.txt"), "bravo\n");
+  if (HaveProgram("sqlite3")) {
+    RunResult db = Sh("sqlite3 " + ws_ + "/t.db 'create table t(x); insert into t values(1),(2);' && "
+                      "sqlite3 " + ws_ + "/t.db 'update t set x = x * 10;' && sqlite3 " + ws_ + "/t.db 'select sum(x) from t;'");
+    EXPECT_EQ(db.exit_code, 0) << db;
+    EXPECT_EQ(db.out, "30\n") << db;
+  }
+  if (HaveProgram("git")) {
+    RunResult git = Sh("cd " + ws_ + " && git init -q repo && cd repo && echo hi > f && git add f && "
+                       "git -c user.email=t@t -c user.name=t commit -qm init && git log --oneline | wc -l");
+    EXPECT_EQ(git.exit_code, 0) << git;
+    EXPECT_EQ(git.out, "1\n") << git;
+    RunResult clone = Sh("cd " + ws_ + " && git clone -q repo clone && cat clone/f");
+    EXPECT_EQ(clone.exit_code, 0) << clone;
+    EXPECT_EQ(clone.out, "hi\n");
+  }
+  RunResult c = T({"commit", "ds@main", "-m", "programs"});
+  ASSERT_EQ(c.exit_code, 0) << c;
+  std::string out = ExportMain("exp");
+  auto diffs = CompareTrees(ws_, out, CompareOptions{});
+  EXPECT_TRUE(diffs.empty()) << JoinFirst(diffs);
+}
+
+TEST_F(WorkspaceMountTest, CommandErrorsAreClear) {
+  RunResult bad = T({"commit", "nosuch@main", "-m", "x"});
+  EXPECT_EQ(bad.exit_code, 1) << bad;
+  EXPECT_TRUE(HasSubstr(bad.err, "nosuch")) << bad;
+  RunResult nobranch = T({"status", "ds@nosuch"});
+  EXPECT_EQ(nobranch.exit_code, 1) << nobranch;
+  RunResult noref = T({"reset", "ds"});
+  EXPECT_NE(noref.exit_code, 0) << noref;
+  RunResult nomsg = T({"commit", "ds@main"});
+  EXPECT_EQ(nomsg.exit_code, 2) << nomsg;
+}
+
+}  // namespace
+}  // namespace tusk
