@@ -1,5 +1,6 @@
 #include "tools/tusk/cli_util.h"
 
+#include <pwd.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -214,6 +215,35 @@ void ProgressDisplay::Draw(bool final) {
     line += ", ETA " + std::to_string(static_cast<uint64_t>(static_cast<double>(total - done) / rate) + 1) + "s";
   std::fprintf(stderr, "\r\033[K%s%s", line.c_str(), final ? "\n" : "");
   std::fflush(stderr);
+}
+
+std::string DefaultAuthor() {
+  for (const char* var : {"TUSK_AUTHOR", "USER"})
+    if (const char* v = std::getenv(var); v && *v) return v;
+  if (const passwd* pw = ::getpwuid(::geteuid()); pw && pw->pw_name) return pw->pw_name;
+  return "unknown";
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> ParseMetadataFlags(const std::vector<std::string>& flags) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& kv : flags) {
+    size_t eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) return Status::InvalidArgument("--meta takes KEY=VALUE, got '" + kv + "'");
+    out.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+  }
+  return out;
+}
+
+Result<std::vector<Provenance>> ResolveFromFlags(Repository& repo, const std::vector<std::string>& flags) {
+  std::vector<Provenance> out;
+  for (const auto& ref : flags) {
+    auto parsed = ParseRef(ref, true);
+    if (!parsed.ok()) return parsed.status().Annotate("--from");
+    auto id = repo.Resolve(*parsed);
+    if (!id.ok()) return id.status().Annotate("--from");
+    out.push_back({parsed->dataset, *id});
+  }
+  return out;
 }
 
 }  // namespace tusk::cli

@@ -88,5 +88,13 @@ void AddDiffCommand(CLI::App& app, Cli& cli);
 void AddRefCommands(CLI::App& app, Cli& cli);   // branch, tag
 void AddMaintenanceCommands(CLI::App& app, Cli& cli);  // gc, fsck, stats
 void AddMountCommands(CLI::App& app, Cli& cli);        // mount, umount
+void AddWorkspaceCommands(CLI::App& app, Cli& cli);    // status, commit, reset
+
+// Commit options shared by import and commit.
+std::string DefaultAuthor();  // $TUSK_AUTHOR, else $USER, else the login name
+// --meta KEY=VALUE flags, in order.
+Result<std::vector<std::pair<std::string, std::string>>> ParseMetadataFlags(const std::vector<std::string>& flags);
+// --from DATASET@REF flags, resolved to commits.
+Result<std::vector<Provenance>> ResolveFromFlags(Repository& repo, const std::vector<std::string>& flags);
 
 }  // namespace tusk::cli

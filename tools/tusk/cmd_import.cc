@@ -1,7 +1,4 @@
 // tusk import DIR DATASET@BRANCH -m MSG: one commit whose tree is DIR.
-#include <pwd.h>
-#include <unistd.h>
-
 #include <iostream>
 
 #include "store/diff.h"
@@ -16,13 +13,6 @@ struct ImportOpts {
   std::vector<std::string> meta, from;
 };
 
-std::string DefaultAuthor() {
-  for (const char* var : {"TUSK_AUTHOR", "USER"})
-    if (const char* v = std::getenv(var); v && *v) return v;
-  if (const passwd* pw = ::getpwuid(::geteuid()); pw && pw->pw_name) return pw->pw_name;
-  return "unknown";
-}
-
 int RunImport(const ImportOpts& o, Cli& cli) {
   auto spec = ParseNewRefName(o.target, "branch");
   if (!spec.ok()) return Fail(spec.status());
@@ -33,18 +23,12 @@ int RunImport(const ImportOpts& o, Cli& cli) {
   ImportOptions options;
   options.message = o.message;
   options.author = o.author.empty() ? DefaultAuthor() : o.author;
-  for (const auto& kv : o.meta) {
-    size_t eq = kv.find('=');
-    if (eq == std::string::npos || eq == 0) return Fail("--meta takes KEY=VALUE, got '" + kv + "'");
-    options.metadata.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
-  }
-  for (const auto& ref : o.from) {
-    auto parsed = ParseRef(ref, true);
-    if (!parsed.ok()) return Fail(parsed.status().Annotate("--from"));
-    auto id = repo.Resolve(*parsed);
-    if (!id.ok()) return Fail(id.status().Annotate("--from"));
-    options.provenance.push_back({parsed->dataset, *id});
-  }
+  auto metadata = ParseMetadataFlags(o.meta);
+  if (!metadata.ok()) return Fail(metadata.status());
+  options.metadata = std::move(metadata).value();
+  auto provenance = ResolveFromFlags(repo, o.from);
+  if (!provenance.ok()) return Fail(provenance.status());
+  options.provenance = std::move(provenance).value();
   options.warn = [](const std::string& msg) { Warn(msg); };
   Progress progress;
   options.progress = &progress;

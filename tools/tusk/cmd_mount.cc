@@ -1,4 +1,4 @@
-// tusk mount / umount: serve versions as read-only directories.
+// tusk mount / umount: serve versions as directories (branches writable).
 #include "fs/mount.h"
 #include "tools/tusk/cli_util.h"
 
@@ -7,15 +7,17 @@ namespace tusk::cli {
 void AddMountCommands(CLI::App& app, Cli& cli) {
   struct Opts {
     std::vector<std::string> args;
-    bool foreground = false, allow_other = false, debug = false;
+    bool foreground = false, allow_other = false, debug = false, read_only = false;
     std::string cache = "128M", log;
   };
   auto o = std::make_shared<Opts>();
   CLI::App* mount = app.add_subcommand(
       "mount",
-      "Mount the whole store (MOUNTPOINT/<dataset>/<branch>/, @<tag>/, @<commit>/) or one version (DATASET@REF MOUNTPOINT), read-only");
+      "Mount the whole store (MOUNTPOINT/<dataset>/<branch>/ writable workspaces, @<tag>/ and @<commit>/ read-only) "
+      "or one version read-only (DATASET@REF MOUNTPOINT)");
   mount->add_option("args", o->args, "[DATASET@REF] MOUNTPOINT")->required()->expected(1, 2);
   mount->add_flag("-f,--foreground", o->foreground, "Stay in the foreground (Ctrl-C unmounts)");
+  mount->add_flag("--read-only", o->read_only, "Whole-store mount with read-only branch directories (no workspaces)");
   mount->add_flag("--allow-other", o->allow_other, "Let other users read the mount (needs user_allow_other for non-root)");
   mount->add_option("--cache-size", o->cache, "Memory for decompressed chunks (default 128M)");
   mount->add_option("--log", o->log, "Daemon log file (default STORE/mount.log)");
@@ -27,6 +29,7 @@ void AddMountCommands(CLI::App& app, Cli& cli) {
     if (o->args.size() == 2) m.ref = o->args.front();
     m.foreground = o->foreground;
     m.allow_other = o->allow_other;
+    m.read_only = o->read_only;
     m.debug = o->debug;
     m.log_file = o->log;
     auto cache = ParseSize(o->cache);

@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
   AddRefCommands(app, cli);
   AddMaintenanceCommands(app, cli);
   AddMountCommands(app, cli);
+  AddWorkspaceCommands(app, cli);
 
   std::vector<std::string> help_path;
   CLI::App* help = app.add_subcommand("help", "Show help for tusk or one command (tusk help import)");
