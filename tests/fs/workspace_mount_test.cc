@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/xattr.h>
@@ -501,6 +502,96 @@ TEST_F(WorkspaceMountTest, RealProgramsWorkInAWorkspace) {
   std::string out = ExportMain("exp");
   auto diffs = CompareTrees(ws_, out, CompareOptions{});
   EXPECT_TRUE(diffs.empty()) << JoinFirst(diffs);
+}
+
+TEST_F(WorkspaceMountTest, OwnershipAndPermissionsFollowTheCallingUser) {
+  if (!HaveProgram("setpriv")) GTEST_SKIP() << "setpriv is not installed";
+  mounts_.CleanupAll();
+  ASSERT_EQ(::chmod(tmp_.path().c_str(), 0755), 0);  // let nobody reach the mount point
+  ASSERT_TRUE(mounts_.StartForeground(store_, {"--allow-other"}, mnt_, tmp_.Sub("shared.log")));
+  ASSERT_EQ(::mkdir((ws_ + "/open").c_str(), 0777), 0);
+  ASSERT_EQ(::chmod((ws_ + "/open").c_str(), 0777), 0);
+  ASSERT_EQ(::mkdir((ws_ + "/closed").c_str(), 0755), 0);
+  ASSERT_EQ(::mkdir((ws_ + "/group").c_str(), 0777), 0);
+  ASSERT_EQ(::chown((ws_ + "/group").c_str(), 0, 4242), 0);
+  ASSERT_EQ(::chmod((ws_ + "/group").c_str(), 02777), 0);
+  auto as_nobody = [](const std::string& script) {
+    return RunProgram({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/bin/sh", "-c", script},
+                      RunOptions{"/", 20});
+  };
+  RunResult r = as_nobody("echo mine > " + ws_ + "/open/n.txt");
+  ASSERT_EQ(r.exit_code, 0) << r;
+  struct stat st;
+  ASSERT_EQ(::stat((ws_ + "/open/n.txt").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 65534u);
+  EXPECT_EQ(st.st_gid, 65534u);
+  r = as_nobody("echo no > " + ws_ + "/closed/n.txt");
+  EXPECT_NE(r.exit_code, 0) << r;
+  EXPECT_TRUE(HasSubstr(r.err, "Permission denied")) << r;
+  r = as_nobody("echo no > " + ws_ + "/a.txt");  // 0644, owned by root
+  EXPECT_NE(r.exit_code, 0) << r;
+  EXPECT_EQ(ReadOr(ws_ + "/a.txt"), "alpha\n");
+  // A setgid directory passes its group (and, to directories, the bit).
+  r = as_nobody("echo g > " + ws_ + "/group/f && mkdir " + ws_ + "/group/d");
+  ASSERT_EQ(r.exit_code, 0) << r;
+  ASSERT_EQ(::stat((ws_ + "/group/f").c_str(), &st), 0);
+  EXPECT_EQ(st.st_gid, 4242u);
+  ASSERT_EQ(::stat((ws_ + "/group/d").c_str(), &st), 0);
+  EXPECT_EQ(st.st_gid, 4242u);
+  EXPECT_TRUE(st.st_mode & S_ISGID);
+  // chown by the owner of nothing is refused; root's chown persists into the commit.
+  r = as_nobody("chown 0 " + ws_ + "/open/n.txt");
+  EXPECT_NE(r.exit_code, 0) << r;
+  ASSERT_EQ(::chown((ws_ + "/open/n.txt").c_str(), 1234, 5678), 0);
+  ASSERT_EQ(T({"commit", "ds@main", "-m", "owners"}).exit_code, 0);
+  RunResult ls = T({"ls", "-l", "ds@main", "open"});
+  EXPECT_TRUE(HasSubstr(ls.out, "1234")) << ls;
+  EXPECT_TRUE(HasSubstr(ls.out, "5678")) << ls;
+}
+
+TEST_F(WorkspaceMountTest, AFullDiskGivesENOSPCAndKeepsEarlierData) {
+  // A store on a small tmpfs: staged data lives in the store directory.
+  mounts_.CleanupAll();
+  std::string small = tmp_.Sub("small");
+  ASSERT_TRUE(MkDir(small));
+  if (::mount("tmpfs", small.c_str(), "tmpfs", 0, "size=24m") != 0) GTEST_SKIP() << "cannot mount a tmpfs: " << Errno();
+  struct Unmounter {
+    std::string path;
+    ~Unmounter() { ::umount2(path.c_str(), MNT_DETACH); }
+  } unmount_small{small};
+  std::string store = small + "/store";
+  ASSERT_TRUE(Repository::Create(store, StoreConfig{}).ok());
+  {
+    auto repo = Repository::Open(store);
+    ASSERT_TRUE(repo.ok());
+    ASSERT_TRUE((*repo)->CreateDataset("ds").ok());
+    ImportOptions options;
+    options.message = "first";
+    ASSERT_TRUE(ImportDirectory(**repo, src_, "ds", "main", options).ok());
+  }
+  ASSERT_TRUE(mounts_.StartForeground(store, {}, mnt_, tmp_.Sub("small.log")));
+  ASSERT_TRUE(WriteFile(ws_ + "/kept.txt", "written before the disk filled"));
+  int fd = ::open((ws_ + "/fill.bin").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0) << Errno();
+  std::string block = RandomBytes(1 << 20, 3);
+  int err = 0;
+  for (int i = 0; i < 64; i++) {
+    if (::write(fd, block.data(), block.size()) < 0) {
+      err = errno;
+      break;
+    }
+  }
+  if (err == 0 && ::fsync(fd) != 0) err = errno;
+  ::close(fd);
+  EXPECT_EQ(err, ENOSPC) << Errno(err);
+  EXPECT_EQ(ReadOr(ws_ + "/kept.txt"), "written before the disk filled");
+  ASSERT_EQ(::unlink((ws_ + "/fill.bin").c_str()), 0);
+  RunResult c = Tusk(store, {"commit", "ds@main", "-m", "after full"});
+  EXPECT_EQ(c.exit_code, 0) << c;
+  EXPECT_EQ(Tusk(store, {"cat", "ds@main", "kept.txt"}).out, "written before the disk filled");
+  RunResult fsck = Tusk(store, {"fsck"});
+  EXPECT_EQ(fsck.exit_code, 0) << fsck;
+  mounts_.CleanupAll();
 }
 
 TEST_F(WorkspaceMountTest, CommandErrorsAreClear) {
