@@ -30,13 +30,16 @@ mkdir -p "$mnt"
 if mountpoint -q "$mnt"; then "$tusk" umount "$mnt"; fi
 cat <<EOF
 
-== mounting the whole store on $mnt (read-only). In another terminal try:
+== mounting the whole store on $mnt. In another terminal try:
    ls $mnt/sample                                  # branches, and @tags
    ls -l $mnt/sample/main/images/train | head
    diff -r $mnt/sample/@v1 $mnt/sample/main        # what changed between two versions
    head $mnt/sample/main/labels.csv
    getfattr -n user.tusk.commit $mnt/sample/main/labels.csv
-   $tusk mount sample@v1 /mnt/x                    # one version alone, as a training job would
+   sed -i 's/,1\$/,7/' $mnt/sample/main/labels.csv   # branches are writable workspaces
+   TUSK_STORE=$store $tusk status sample@main      # what is staged
+   TUSK_STORE=$store $tusk commit sample@main -m "relabel 1 as 7"
+   $tusk mount sample@v1 /mnt/x                    # one version alone, read-only, as a training job would
 Press Ctrl-C here to unmount.
 EOF
 exec "$tusk" mount --foreground "$mnt"
