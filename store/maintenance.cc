@@ -13,6 +13,7 @@
 #include "store/internal/tables.h"
 #include "store/internal/varint.h"
 #include "store/lease.h"
+#include "store/workspace.h"
 #include "store/repository.h"
 
 namespace tusk {
@@ -70,6 +71,12 @@ Status Repository::MarkReachable(IdSet* live, Progress* progress) {
   for (const auto& id : leased) {
     auto present = Contains(id);
     if (present.ok() && *present) heads.push_back({"a running mount", id});
+  }
+  // So do the commits that workspaces with staged changes build on.
+  TUSK_ASSIGN_OR_RETURN(std::vector<ObjectId> bases, WorkspaceBases(dir_));
+  for (const auto& id : bases) {
+    auto present = Contains(id);
+    if (present.ok() && *present) heads.push_back({"a workspace", id});
   }
   IdSet trees;
   std::function<Status(const ObjectId&)> walk_tree = [&](const ObjectId& root) -> Status {

@@ -208,4 +208,9 @@ class Workspace {
   std::unique_ptr<Impl> impl_;
 };
 
+// The commits every workspace of the store is based on (and any commit one
+// was in the middle of making): gc keeps them, so staged changes never lose
+// the committed data they build on, even if their branch is deleted.
+Result<std::vector<ObjectId>> WorkspaceBases(const std::string& store_dir);
+
 }  // namespace tusk
