@@ -221,11 +221,17 @@ void OpStatfs(fuse_req_t req, fuse_ino_t) {
   Guard(req, [&] {
     struct statvfs sv;
     std::memset(&sv, 0, sizeof sv);
-    sv.f_bsize = 4096;
-    sv.f_frsize = 4096;
+    FuseContext* ctx = Ctx(req);
+    // Writable mounts report the space left where staged data goes, so
+    // df and programs that check for room before writing see the truth.
+    if (!ctx->workspaces || ::statvfs(ctx->store_dir.c_str(), &sv) != 0) {
+      std::memset(&sv, 0, sizeof sv);
+      sv.f_bsize = 4096;
+      sv.f_frsize = 4096;
+      sv.f_files = ctx->fs->node_count();
+    }
     sv.f_namemax = 255;
-    sv.f_flag = Ctx(req)->workspaces ? 0 : ST_RDONLY;
-    sv.f_files = Ctx(req)->fs->node_count();
+    sv.f_flag = ctx->workspaces ? 0 : ST_RDONLY;
     fuse_reply_statfs(req, &sv);
   });
 }

@@ -8,6 +8,7 @@
 #include <fuse_lowlevel.h>
 
 #include <functional>
+#include <string>
 #include <mutex>
 
 #include "fs/snapshot_fs.h"
@@ -20,6 +21,8 @@ struct FuseContext {
   // Branch directories are workspaces: the mount is read-write, and opens
   // must reach us (no zero-message opens).
   bool workspaces = false;
+  // Where staged data goes (statfs reports its free space when writable).
+  std::string store_dir;
   // Runs once, on the first read: tuning that must wait until the kernel
   // has processed our INIT reply (which would otherwise override it).
   std::function<void()> after_init;

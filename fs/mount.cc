@@ -177,6 +177,7 @@ int Serve(const MountOptions& o, const std::string& mountpoint, int report_fd) {
   FuseContext ctx;
   ctx.fs = &snapshot;
   ctx.workspaces = fs_options.workspaces;
+  ctx.store_dir = o.store_dir;
   ctx.after_init = [mountpoint] { RaiseReadahead(mountpoint); };
 
   std::string opts = std::string(fs_options.workspaces ? "rw" : "ro") +

@@ -95,9 +95,13 @@ TEST_F(WorkspaceMountTest, ABranchDirectoryIsWritableAndReadsBackWhatWasWritten)
   // Committed versions are untouched.
   EXPECT_EQ(ReadOr(mnt_ + "/ds/@v1/a.txt"), "alpha\n");
   EXPECT_EQ(ReadOr(mnt_ + "/ds/@v1/dir/b.txt"), "bravo\n");
-  struct statvfs sv;
+  struct statvfs sv, store_sv;
   ASSERT_EQ(::statvfs(ws_.c_str(), &sv), 0);
   EXPECT_EQ(sv.f_flag & ST_RDONLY, 0u);
+  // The free space is the store's (where staged data goes).
+  ASSERT_EQ(::statvfs(store_.c_str(), &store_sv), 0);
+  EXPECT_EQ(sv.f_blocks, store_sv.f_blocks);
+  EXPECT_GT(sv.f_bavail, 0u);
 }
 
 TEST_F(WorkspaceMountTest, StatusListsStagedChangesAndCommitMakesExactlyTheWorkspace) {
@@ -418,6 +422,60 @@ TEST_F(WorkspaceMountTest, StagedChangesSurviveAKilledDaemon) {
   RunResult fsck = T({"fsck"});
   EXPECT_EQ(fsck.exit_code, 0) << fsck;
   EXPECT_EQ(T({"cat", "ds@main", "kept.txt"}).out, "closed before the crash");
+}
+
+TEST_F(WorkspaceMountTest, ADaemonKilledInTheMiddleOfWritesKeepsEveryClosedFile) {
+  // A writer creates numbered files (write, close, next) and keeps one more
+  // open and growing, while the daemon is killed under it.
+  std::string script =
+      "import os, sys\n"
+      "d = sys.argv[1]\n"
+      "big = open(os.path.join(d, 'growing.bin'), 'wb', buffering=0)\n"
+      "i = 0\n"
+      "try:\n"
+      "    while True:\n"
+      "        with open(os.path.join(d, 'f%05d' % i), 'wb') as f:\n"
+      "            f.write(bytes([i % 251]) * (4096 + i))\n"
+      "        print(i, flush=True)\n"
+      "        big.write(os.urandom(65536))\n"
+      "        i += 1\n"
+      "except OSError:\n"
+      "    pass\n";
+  std::string py = tmp_.Sub("writer.py");
+  ASSERT_TRUE(WriteFile(py, script));
+  std::string out = tmp_.Sub("writer.out");
+  pid_t writer = ::fork();
+  if (writer == 0) {
+    int fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    ::dup2(fd, 1);
+    ::execlp("python3", "python3", py.c_str(), ws_.c_str(), static_cast<char*>(nullptr));
+    std::_Exit(127);
+  }
+  ASSERT_TRUE(WaitUntil([&] { return ReadOr(out, "").size() > 200; }, 20)) << "the writer made no progress";
+  std::vector<pid_t> daemons = DaemonsServing(mnt_);
+  ASSERT_EQ(daemons.size(), 1u);
+  ASSERT_EQ(::kill(daemons[0], SIGKILL), 0);
+  int status = 0;
+  ::waitpid(writer, &status, 0);
+  mounts_.WaitChild(mnt_, 10);
+  Remount();
+  // Every file the writer closed (it printed its number after closing) is intact.
+  std::istringstream done(ReadOr(out, ""));
+  int last = -1, n;
+  while (done >> n) last = n;
+  ASSERT_GT(last, 10);
+  for (int i = 0; i <= last; i++) {
+    char name[16];
+    std::snprintf(name, sizeof name, "/f%05d", i);
+    EXPECT_EQ(ReadOr(ws_ + name), std::string(4096 + i, static_cast<char>(i % 251))) << name;
+  }
+  RunResult c = T({"commit", "ds@main", "-m", "after the crash"});
+  ASSERT_EQ(c.exit_code, 0) << c;
+  RunResult fsck = T({"fsck"});
+  EXPECT_EQ(fsck.exit_code, 0) << fsck;
+  char name[16];
+  std::snprintf(name, sizeof name, "f%05d", last);
+  EXPECT_EQ(T({"cat", "ds@main", name}).out, std::string(4096 + last, static_cast<char>(last % 251)));
 }
 
 TEST_F(WorkspaceMountTest, ADaemonKilledDuringACommitLeavesTheOldOrTheNewCommit) {
