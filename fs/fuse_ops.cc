@@ -136,7 +136,7 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     if (!opened.ok()) return void(fuse_reply_err(req, ErrnoOf(opened.status())));
     fi->fh = opened->fh;
     fi->keep_cache = opened->keep_cache;
-    fi->noflush = opened->fh == 0;
+    fi->noflush = 1;  // writes reach the workspace as they happen: nothing to flush on close
     if (fuse_reply_open(req, fi) != 0) ctx->fs->ReleaseFile(opened->fh);
   });
 }
@@ -282,6 +282,7 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, 
     if (!r.ok()) return void(fuse_reply_err(req, ErrnoOf(r.status())));
     fuse_entry_param e = ToEntry(r->first);
     fi->fh = r->second.fh;
+    fi->noflush = 1;
     if (fuse_reply_create(req, &e, fi) != 0) ctx->fs->ReleaseFile(fi->fh);
   });
 }
