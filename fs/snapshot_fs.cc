@@ -167,6 +167,7 @@ Attr SnapshotFs::AttrOf(const Node& n) {
       a.gid = n.entry.gid;
       a.nlink = 1;
       a.size = n.entry.size;
+      a.rdev = n.entry.rdev;
       a.blocks = (n.stored_bytes + 511) / 512;
       a.mtime_sec = n.entry.mtime_sec;
       a.mtime_nsec = n.entry.mtime_nsec;
@@ -190,9 +191,11 @@ EntryReply SnapshotFs::Reply(const Node& n) {
 
 std::shared_ptr<SnapshotFs::Node> SnapshotFs::ChildFromEntry(const Node& parent, const TreeEntry& e) {
   auto node = std::make_shared<Node>();
+  // A special entry (fifo, socket, device) is a kFile node of size 0: the
+  // kernel serves opens of such inodes itself and never reads them here.
   node->kind = e.kind == EntryKind::kDirectory ? NodeKind::kDir
-               : e.kind == EntryKind::kFile    ? NodeKind::kFile
-                                               : NodeKind::kSymlink;
+               : e.kind == EntryKind::kSymlink ? NodeKind::kSymlink
+                                               : NodeKind::kFile;
   node->key = std::to_string(parent.ino) + "/" + e.name;
   node->path = parent.path + "/" + e.name;
   node->dataset = parent.dataset;
@@ -596,6 +599,11 @@ Result<std::string> SnapshotFs::GetXattr(uint64_t ino, std::string_view name) {
   // such attribute") for the other namespaces lets tools like ls stop asking
   // for SELinux labels and ACLs on this filesystem after the first file.
   if (name.substr(0, 5) != "user.") return Status::FromErrno(ENOTSUP, "attribute namespace not supported");
+  // The entry's recorded xattrs (sorted by name); virtual nodes have none.
+  const auto& xattrs = node->entry.xattrs;
+  auto it = std::lower_bound(xattrs.begin(), xattrs.end(), name,
+                             [](const auto& x, std::string_view n) { return x.first < n; });
+  if (it != xattrs.end() && it->first == name) return it->second;
   return Status::FromErrno(ENODATA, "no such attribute");
 }
 
@@ -608,6 +616,7 @@ Result<std::vector<std::string>> SnapshotFs::ListXattr(uint64_t ino) {
     return names;
   }
   std::vector<std::string> names;
+  for (const auto& x : node->entry.xattrs) names.push_back(x.first);
   if (node->commit) names.push_back(kCommitXattr);
   return names;
 }

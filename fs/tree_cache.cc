@@ -5,7 +5,10 @@
 namespace tusk::fs {
 namespace {
 size_t EstimateBytes(const TreeEntry& e) {
-  return sizeof(TreeEntry) + e.name.size() + e.target.size() + e.extensions.size() + e.chunks.size() * sizeof(ChunkRef);
+  size_t xattr_bytes = 0;
+  for (const auto& [name, value] : e.xattrs) xattr_bytes += sizeof(name) * 2 + name.size() + value.size();
+  return sizeof(TreeEntry) + e.name.size() + e.target.size() + e.extensions.size() + xattr_bytes +
+         e.chunks.size() * sizeof(ChunkRef);
 }
 }  // namespace
 

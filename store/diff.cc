@@ -1,5 +1,7 @@
 #include "store/diff.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <map>
 
@@ -56,7 +58,7 @@ Status Differ::Compare(const ObjectId& a, const ObjectId& b, const std::string& 
       std::string path = prefix + n.name;
       if (o.kind == EntryKind::kDirectory && n.kind == EntryKind::kDirectory) {
         TUSK_RETURN_IF_ERROR(Compare(o.tree, n.tree, path + "/"));
-      } else if (o.kind != n.kind) {
+      } else if (o.kind != n.kind || (o.mode & S_IFMT) != (n.mode & S_IFMT)) {  // a fifo became a device, say
         Change c{Change::Kind::kTypeChanged, path, "", o.size, n.size, true};
         changes.push_back(c);
       } else if (!(o == n)) {
@@ -72,6 +74,7 @@ Status Differ::Compare(const ObjectId& a, const ObjectId& b, const std::string& 
 std::string ContentKey(const TreeEntry& e) {
   std::string key(1, static_cast<char>(e.kind));
   if (e.kind == EntryKind::kSymlink) return key + e.target;
+  if (e.kind == EntryKind::kSpecial) return key + std::to_string(e.mode & S_IFMT) + ":" + std::to_string(e.rdev);
   for (const auto& c : e.chunks) {
     key.append(c.id.view());
     key.append(std::to_string(c.length));

@@ -1,6 +1,8 @@
 // Differences between two trees, as a user reads them: files added,
-// deleted, modified (content or metadata), renamed (the same non-empty
-// content moved to another path) and changed in type.
+// deleted, modified (content or metadata: mode, owner, mtime, xattrs,
+// hard-link group, a device's number), renamed (the same non-empty content
+// moved to another path) and changed in type (file, directory, symlink,
+// fifo, socket, character or block device).
 //
 // Unchanged subtrees (same tree id) are skipped without being read, so the
 // cost is proportional to what changed.

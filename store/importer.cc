@@ -7,11 +7,13 @@
 
 #include <algorithm>
 #include <deque>
+#include <map>
 #include <thread>
 
 #include "store/internal/chunk_pipeline.h"
 #include "store/internal/file.h"
 #include "store/internal/varint.h"
+#include "store/refs.h"
 
 namespace tusk {
 namespace {
@@ -34,7 +36,6 @@ struct FileTask {
 struct DirNode {
   std::vector<TreeEntry> entries;
   std::vector<std::unique_ptr<DirNode>> subdirs;  // aligned with entries; null for non-directories
-  std::vector<FileTask*> files;                   // tasks that fill entries of this node
 };
 
 // The stat-cache record for one file: what the file looked like when its
@@ -102,8 +103,22 @@ TreeEntry EntryFromStat(const std::string& name, EntryKind kind, const struct st
   e.mtime_sec = st.st_mtim.tv_sec;
   e.mtime_nsec = static_cast<uint32_t>(st.st_mtim.tv_nsec);
   if (kind == EntryKind::kFile) e.size = static_cast<uint64_t>(st.st_size);
+  if (kind == EntryKind::kSpecial && (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))) e.rdev = st.st_rdev;
   return e;
 }
+
+std::pair<uint64_t, uint64_t> LinkKey(const struct stat& st) {
+  return {static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)};
+}
+
+// The names of one inode met in this import (a hard-link group once it has
+// two), with the stat of the first name.
+struct LinkSet {
+  struct stat st;
+  std::vector<TreeEntry*> entries;  // in scan order; entries[0] is read, the rest copy it
+  std::vector<std::string> rels;
+  FileTask* task = nullptr;  // entries[0]'s, when its content is read in this import
+};
 
 class Importer {
  public:
@@ -117,6 +132,15 @@ class Importer {
               DirNode* node);
   Status ReadFile(FileTask* task, ChunkPipeline* pipeline, std::vector<char>* buffer);
   Result<ObjectId> WriteTrees(DirNode* node, WriteSession* session);
+  // The user xattrs of `abs` the entry records (others are counted for a
+  // warning).
+  Status ReadXattrs(const std::string& abs, TreeEntry* entry);
+  // Registers a name of a multiply linked inode; true if it is not the
+  // first name met (its content and metadata then come from the first).
+  bool AddLink(const struct stat& st, TreeEntry* entry, const std::string& rel);
+  // After the content is read: later names copy the first, and groups of two
+  // or more names get their numbers.
+  Status FinishLinks(WriteSession* session);
   void Warn(const std::string& msg) {
     if (options_.warn) options_.warn(msg);
   }
@@ -129,8 +153,63 @@ class Importer {
   std::string stat_prefix_;
   int64_t start_sec_ = 0;
   std::deque<FileTask> tasks_;
+  std::map<std::pair<uint64_t, uint64_t>, LinkSet> links_;  // by (st_dev, st_ino)
+  std::vector<LinkSet*> link_order_;                        // in order of first appearance
+  uint64_t unrecorded_xattr_entries_ = 0;                   // entries with xattrs outside user.*
+  std::string first_unrecorded_xattr_;
   ImportResult result_;
 };
+
+Status Importer::ReadXattrs(const std::string& abs, TreeEntry* entry) {
+  auto all = ReadAllXattrs(abs);
+  if (!all.ok()) return all.status().Annotate("cannot import " + EscapeForDisplay(abs));
+  bool unrecorded = false;
+  for (auto& [name, value] : *all) {
+    if (IsRecordableXattrName(name)) {
+      entry->xattrs.emplace_back(std::move(name), std::move(value));
+    } else if (name.rfind("user.tusk.", 0) != 0) {  // tusk's own (a copy out of a mount) are dropped quietly
+      if (first_unrecorded_xattr_.empty()) first_unrecorded_xattr_ = name + " of " + EscapeForDisplay(abs);
+      unrecorded = true;
+    }
+  }
+  if (unrecorded) unrecorded_xattr_entries_++;
+  return Status::Ok();
+}
+
+bool Importer::AddLink(const struct stat& st, TreeEntry* entry, const std::string& rel) {
+  auto [it, inserted] = links_.try_emplace(LinkKey(st));
+  LinkSet& set = it->second;
+  if (inserted) {
+    set.st = st;
+    link_order_.push_back(&set);
+  }
+  set.entries.push_back(entry);
+  set.rels.push_back(rel);
+  return !inserted;
+}
+
+Status Importer::FinishLinks(WriteSession* session) {
+  uint64_t next_group = 0;
+  for (LinkSet* set : link_order_) {
+    if (set->entries.size() < 2) continue;
+    const TreeEntry& first = *set->entries[0];
+    for (size_t i = 1; i < set->entries.size(); i++) {
+      TreeEntry* e = set->entries[i];
+      std::string name = std::move(e->name);
+      *e = first;
+      e->name = std::move(name);
+      if (set->task && set->task->st.st_ctim.tv_sec < start_sec_ - kRacyMarginSec) {
+        StatRecord rec = StatRecord::Of(set->task->st);
+        rec.content_digest = ContentDigest(first.chunks);
+        session->RememberFileStat(stat_prefix_ + set->rels[i], rec.Encode());
+      }
+    }
+    const uint64_t group = ++next_group;
+    for (TreeEntry* e : set->entries) e->link_group = group;
+    result_.link_groups++;
+  }
+  return Status::Ok();
+}
 
 Status Importer::Scan(int dir_fd, const std::string& abs, const std::string& rel,
                       const std::optional<ObjectId>& prev_tree, DirNode* node) {
@@ -178,12 +257,24 @@ Status Importer::Scan(int dir_fd, const std::string& abs, const std::string& rel
       return Status::FromErrno(errno, "cannot import " + child_abs);
     }
     const TreeEntry* old = find_prev(name);
+    // Another name of an inode met before (a hard link): checked against the
+    // first name's stat, then made a copy of its entry by FinishLinks.
+    auto add_link = [&](TreeEntry* entry) -> Result<bool> {
+      if (S_ISDIR(st.st_mode) || st.st_nlink < 2 || !AddLink(st, entry, child_rel)) return false;
+      const LinkSet& set = links_.at(LinkKey(st));
+      if (!StatRecord::Of(set.st).SameFile(StatRecord::Of(st)) || set.st.st_mode != st.st_mode)
+        return Status::Conflict("file " + child_abs + " changed while being imported; import again");
+      return true;
+    };
     if (S_ISREG(st.st_mode)) {
       node->entries.push_back(EntryFromStat(name, EntryKind::kFile, st));
       node->subdirs.emplace_back();
       TreeEntry& entry = node->entries.back();
       result_.files++;
       result_.total_bytes += entry.size;
+      TUSK_ASSIGN_OR_RETURN(bool later_name, add_link(&entry));
+      if (later_name) continue;
+      TUSK_RETURN_IF_ERROR(ReadXattrs(child_abs, &entry));
       // Skip reading when the file is the very one whose content the branch
       // head already holds.
       if (old && old->kind == EntryKind::kFile && old->size == entry.size && old->mtime_sec == entry.mtime_sec &&
@@ -199,12 +290,13 @@ Status Importer::Scan(int dir_fd, const std::string& abs, const std::string& rel
         }
       }
       tasks_.push_back(FileTask{child_abs, child_rel, st, &entry, {}});
-      node->files.push_back(&tasks_.back());
+      if (st.st_nlink > 1) links_.at(LinkKey(st)).task = &tasks_.back();
     } else if (S_ISDIR(st.st_mode)) {
       int fd = ::openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
       if (fd < 0) return Status::FromErrno(errno, "cannot import directory " + child_abs);
       Fd child_fd(fd);
       node->entries.push_back(EntryFromStat(name, EntryKind::kDirectory, st));
+      TUSK_RETURN_IF_ERROR(ReadXattrs(child_abs, &node->entries.back()));
       node->subdirs.push_back(std::make_unique<DirNode>());
       std::optional<ObjectId> old_tree;
       if (old && old->kind == EntryKind::kDirectory) old_tree = old->tree;
@@ -216,15 +308,21 @@ Status Importer::Scan(int dir_fd, const std::string& abs, const std::string& rel
       if (static_cast<size_t>(n) >= target.size())
         return Status::Conflict("symlink " + child_abs + " changed while being imported; import again");
       target.resize(static_cast<size_t>(n));
-      TreeEntry entry = EntryFromStat(name, EntryKind::kSymlink, st);
+      node->entries.push_back(EntryFromStat(name, EntryKind::kSymlink, st));
+      node->subdirs.emplace_back();
+      TreeEntry& entry = node->entries.back();
       entry.target = target;
       entry.size = target.size();
-      node->entries.push_back(std::move(entry));
-      node->subdirs.emplace_back();
+      TUSK_ASSIGN_OR_RETURN(bool later_name, add_link(&entry));
+      if (!later_name) TUSK_RETURN_IF_ERROR(ReadXattrs(child_abs, &entry));
     } else {
-      const char* kind = S_ISSOCK(st.st_mode) ? "socket" : S_ISFIFO(st.st_mode) ? "fifo" : "device";
-      Warn("skipping " + EscapeForDisplay(child_abs) + ": a " + kind + " cannot be stored");
-      result_.skipped_special++;
+      // Fifos, sockets, character and block devices.
+      node->entries.push_back(EntryFromStat(name, EntryKind::kSpecial, st));
+      node->subdirs.emplace_back();
+      TreeEntry& entry = node->entries.back();
+      result_.specials++;
+      TUSK_ASSIGN_OR_RETURN(bool later_name, add_link(&entry));
+      if (!later_name) TUSK_RETURN_IF_ERROR(ReadXattrs(child_abs, &entry));
     }
   }
   return Status::Ok();
@@ -266,14 +364,6 @@ Status Importer::ReadFile(FileTask* task, ChunkPipeline* pipeline, std::vector<c
 }
 
 Result<ObjectId> Importer::WriteTrees(DirNode* node, WriteSession* session) {
-  for (FileTask* task : node->files) {
-    task->entry->chunks.assign(task->chunks.begin(), task->chunks.end());
-    if (task->st.st_ctim.tv_sec < start_sec_ - kRacyMarginSec) {
-      StatRecord rec = StatRecord::Of(task->st);
-      rec.content_digest = ContentDigest(task->entry->chunks);
-      session->RememberFileStat(stat_prefix_ + task->rel, rec.Encode());
-    }
-  }
   for (size_t i = 0; i < node->entries.size(); i++) {
     if (!node->subdirs[i]) continue;
     TUSK_ASSIGN_OR_RETURN(node->entries[i].tree, WriteTrees(node->subdirs[i].get(), session));
@@ -305,6 +395,10 @@ Result<ImportResult> Importer::Run(const std::string& source, const std::string&
   DirNode root;
   TUSK_RETURN_IF_ERROR(Scan(root_fd.get(), source, "", prev_root, &root));
   stat_cache_.clear();
+  if (unrecorded_xattr_entries_ > 0)
+    Warn("xattrs outside the user.* namespace are not recorded: " + std::to_string(unrecorded_xattr_entries_) +
+         (unrecorded_xattr_entries_ == 1 ? " entry has" : " entries have") +
+         " some (the first: " + first_unrecorded_xattr_ + ")");
 
   if (options_.progress) {
     uint64_t total = 0;
@@ -326,6 +420,15 @@ Result<ImportResult> Importer::Run(const std::string& source, const std::string&
     TUSK_RETURN_IF_ERROR(st);
     TUSK_RETURN_IF_ERROR(finished);
   }
+  for (auto& task : tasks_) {
+    task.entry->chunks.assign(task.chunks.begin(), task.chunks.end());
+    if (task.st.st_ctim.tv_sec < start_sec_ - kRacyMarginSec) {
+      StatRecord rec = StatRecord::Of(task.st);
+      rec.content_digest = ContentDigest(task.entry->chunks);
+      session->RememberFileStat(stat_prefix_ + task.rel, rec.Encode());
+    }
+  }
+  TUSK_RETURN_IF_ERROR(FinishLinks(session.get()));
   TUSK_ASSIGN_OR_RETURN(ObjectId root_tree, WriteTrees(&root, session.get()));
   result_.new_objects = session->new_objects();
   result_.new_stored_bytes = session->new_stored_bytes();

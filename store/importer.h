@@ -6,12 +6,18 @@
 // the same path recorded, and whose recorded content is what the branch head
 // holds, are not read again.
 //
-// What is stored: regular files (content, full mode, owner, mtime), directories
-// and symlinks (as links, never followed). Sockets, devices and fifos are
-// skipped with a warning. Hard links are stored as separate files whose
-// content is deduplicated. Names that are not valid UTF-8, unreadable files
-// and files that change while being read are errors. On any error nothing is
-// committed and the branch is unchanged.
+// What is stored: regular files (content, full mode, owner, mtime),
+// directories, symlinks (as links, never followed) and special files (fifos,
+// sockets, character and block devices: mode, owner, mtime and device
+// number), each with its user xattrs (the `user.*` namespace; `user.tusk.*`
+// names are tusk's own and dropped, and xattrs of other namespaces -- ACLs,
+// security labels, capabilities -- are not recorded: one warning counts the
+// entries that have some). Names of one inode within the import (same
+// st_dev and st_ino: hard links) form a hard-link group; the inode is read
+// once, and every name gets the first one's content and metadata. The root
+// directory's own metadata and xattrs are not recorded. Names that are not
+// valid UTF-8, unreadable files and files that change while being read are
+// errors. On any error nothing is committed and the branch is unchanged.
 //
 // Thread-safety: one import per call; it runs its own worker threads.
 #pragma once
@@ -32,7 +38,7 @@ struct ImportOptions {
   std::vector<std::pair<std::string, std::string>> metadata;
   std::vector<Provenance> provenance;
   Progress* progress = nullptr;                     // optional
-  std::function<void(const std::string&)> warn;     // optional: skipped files
+  std::function<void(const std::string&)> warn;     // optional: what is not recorded
   unsigned threads = 0;                             // 0: one per core
 };
 
@@ -44,7 +50,8 @@ struct ImportResult {
   uint64_t files_read = 0;
   uint64_t bytes_read = 0;
   uint64_t files_unchanged = 0;  // recognised by metadata, not read
-  uint64_t skipped_special = 0;
+  uint64_t specials = 0;     // fifos, sockets and devices
+  uint64_t link_groups = 0;  // inodes with two or more names in the tree
   uint64_t new_objects = 0;
   uint64_t new_stored_bytes = 0;
 };

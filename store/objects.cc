@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "store/internal/varint.h"
+#include "store/refs.h"
 
 namespace tusk {
 namespace {
@@ -27,6 +28,67 @@ uint64_t NameHash(std::string_view name) {
   h ^= h >> 33;
   h *= 0xff51afd7ed558ccdull;
   return h ^ (h >> 33);
+}
+
+// One extension record: its tag and its whole encoding (tag, length, value).
+struct ExtensionRecord {
+  uint64_t tag;
+  std::string_view value;
+  std::string_view raw;
+};
+
+// Splits a TLV string into records; false if it is malformed.
+bool SplitExtensions(std::string_view ext, std::vector<ExtensionRecord>* out) {
+  Decoder d(ext);
+  while (!d.empty()) {
+    size_t start = ext.size() - d.remaining();
+    ExtensionRecord r;
+    if (!d.GetVarint(&r.tag) || !d.GetString(&r.value)) return false;
+    r.raw = ext.substr(start, ext.size() - d.remaining() - start);
+    out->push_back(r);
+  }
+  return true;
+}
+
+bool IsKnownTag(uint64_t tag) { return tag == kExtensionXattrs || tag == kExtensionLinkGroup; }
+
+std::string EncodeXattrs(const std::vector<std::pair<std::string, std::string>>& xattrs) {
+  Encoder e;
+  e.PutVarint(xattrs.size());
+  for (const auto& [name, value] : xattrs) {
+    e.PutString(name);
+    e.PutString(value);
+  }
+  return e.Take();
+}
+
+// The entry's extension field: the typed fields' records and the preserved
+// unknown ones, in ascending tag order.
+std::string EncodeExtensions(const TreeEntry& t) {
+  std::vector<std::pair<uint64_t, std::string>> records;
+  std::vector<ExtensionRecord> unknown;
+  bool well_formed = SplitExtensions(t.extensions, &unknown);
+  if (well_formed)
+    for (const auto& r : unknown) records.emplace_back(r.tag, std::string(r.raw));
+  auto add = [&](uint64_t tag, const std::string& value) {
+    Encoder e;
+    e.PutVarint(tag);
+    e.PutString(value);
+    records.emplace_back(tag, e.Take());
+  };
+  if (!t.xattrs.empty()) add(kExtensionXattrs, EncodeXattrs(t.xattrs));
+  if (t.link_group) {
+    Encoder g;
+    g.PutVarint(*t.link_group);
+    add(kExtensionLinkGroup, g.Take());
+  }
+  std::stable_sort(records.begin(), records.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::string out;
+  for (const auto& r : records) out += r.second;
+  // Malformed preserved bytes go out as they are (CheckEntry refuses them
+  // before a write; a decoder would refuse them too).
+  if (!well_formed) out += t.extensions;
+  return out;
 }
 
 void EncodeEntry(Encoder& e, const TreeEntry& t) {
@@ -52,8 +114,11 @@ void EncodeEntry(Encoder& e, const TreeEntry& t) {
     case EntryKind::kSymlink:
       e.PutString(t.target);
       break;
+    case EntryKind::kSpecial:
+      e.PutVarint(t.rdev);
+      break;
   }
-  e.PutString(t.extensions);
+  e.PutString(EncodeExtensions(t));
 }
 
 bool ValidEntryName(std::string_view name) {
@@ -61,15 +126,80 @@ bool ValidEntryName(std::string_view name) {
          name.find('\0') == std::string_view::npos;
 }
 
-Status CheckExtensions(std::string_view ext) {
-  Decoder d(ext);
-  while (!d.empty()) {
-    uint64_t tag;
-    std::string_view value;
-    if (!d.GetVarint(&tag) || !d.GetString(&value)) return Status::Corruption("bad tree entry extensions");
-    // No extension tags are defined yet; odd tags are critical and must be
-    // understood to read the entry correctly.
-    if (tag & 1) return Status::Unsupported("tree entry uses extension " + std::to_string(tag) + " unknown to this version");
+bool IsSpecialType(uint32_t mode) {
+  uint32_t type = mode & S_IFMT;
+  return type == S_IFIFO || type == S_IFCHR || type == S_IFBLK || type == S_IFSOCK;
+}
+
+bool TypeMatchesKind(EntryKind kind, uint32_t mode) {
+  switch (kind) {
+    case EntryKind::kFile: return (mode & S_IFMT) == S_IFREG;
+    case EntryKind::kDirectory: return (mode & S_IFMT) == S_IFDIR;
+    case EntryKind::kSymlink: return (mode & S_IFMT) == S_IFLNK;
+    case EntryKind::kSpecial: return IsSpecialType(mode);
+  }
+  return false;
+}
+
+// The rules on the typed extension fields and on rdev, shared by the
+// decoder (Corruption) and CheckEntry (InvalidArgument). Returns what is
+// wrong, or an empty string.
+std::string EntryFieldProblem(const TreeEntry& t) {
+  if (!TypeMatchesKind(t.kind, t.mode)) return "the file type in its mode does not match its kind";
+  if (t.kind == EntryKind::kSpecial) {
+    uint32_t type = t.mode & S_IFMT;
+    if (t.size != 0) return "a special file has size 0";
+    if (t.rdev != 0 && type != S_IFCHR && type != S_IFBLK) return "only devices have a device number";
+  } else if (t.rdev != 0) {
+    return "only devices have a device number";
+  }
+  for (size_t i = 0; i < t.xattrs.size(); i++) {
+    const auto& [name, value] = t.xattrs[i];
+    if (!IsRecordableXattrName(name)) return "xattr name '" + EscapeForDisplay(name) + "' cannot be recorded";
+    if (value.size() > kMaxXattrValueBytes) return "xattr " + name + " is longer than 64 KiB";
+    if (i > 0 && !(t.xattrs[i - 1].first < name)) return "xattrs are not sorted by name, or repeat one";
+  }
+  if (t.link_group) {
+    if (*t.link_group == 0) return "hard-link group 0";
+    if (t.kind == EntryKind::kDirectory) return "a directory cannot be in a hard-link group";
+  }
+  return std::string();
+}
+
+Status DecodeXattrs(std::string_view bytes, TreeEntry* t) {
+  Decoder d(bytes);
+  uint64_t n;
+  if (!d.GetVarint(&n) || n == 0 || n > d.remaining() / 2) return Status::Corruption("bad xattr list");
+  t->xattrs.reserve(n);
+  for (uint64_t i = 0; i < n; i++) {
+    std::string_view name, value;
+    if (!d.GetString(&name) || !d.GetString(&value)) return Status::Corruption("bad xattr list");
+    t->xattrs.emplace_back(std::string(name), std::string(value));
+  }
+  if (!d.empty()) return Status::Corruption("trailing bytes after xattr list");
+  return Status::Ok();
+}
+
+// Known tags become typed fields; unknown even ones are kept verbatim; an
+// unknown odd ("critical") one means the entry cannot be read correctly.
+Status DecodeExtensions(std::string_view ext, TreeEntry* t) {
+  std::vector<ExtensionRecord> records;
+  if (!SplitExtensions(ext, &records)) return Status::Corruption("bad tree entry extensions");
+  for (size_t i = 0; i < records.size(); i++) {
+    const ExtensionRecord& r = records[i];
+    if (i > 0 && !(records[i - 1].tag < r.tag)) return Status::Corruption("tree entry extensions out of order");
+    if (r.tag == kExtensionXattrs) {
+      TUSK_RETURN_IF_ERROR(DecodeXattrs(r.value, t));
+    } else if (r.tag == kExtensionLinkGroup) {
+      Decoder d(r.value);
+      uint64_t group;
+      if (!d.GetVarint(&group) || !d.empty()) return Status::Corruption("bad hard-link group");
+      t->link_group = group;
+    } else if (r.tag & 1) {
+      return Status::Unsupported("tree entry uses extension " + std::to_string(r.tag) + " unknown to this version");
+    } else {
+      t->extensions.append(r.raw);
+    }
   }
   return Status::Ok();
 }
@@ -78,14 +208,16 @@ Status DecodeEntry(Decoder& d, TreeEntry* t) {
   std::string_view name, target, ext;
   uint8_t kind;
   auto bad = [] { return Status::Corruption("bad tree entry"); };
-  if (!d.GetString(&name) || !ValidEntryName(name) || !d.GetU8(&kind) || kind < 1 || kind > 3) return bad();
+  if (!d.GetString(&name) || !ValidEntryName(name) || !d.GetU8(&kind) || kind == 0) return bad();
+  if (kind > 4)
+    return Status::Unsupported("tree entry " + EscapeForDisplay(name) + " is of a kind (" + std::to_string(kind) +
+                               ") unknown to this version");
   t->name.assign(name);
   t->kind = static_cast<EntryKind>(kind);
   if (!d.GetVarintAs(&t->mode) || !d.GetVarintAs(&t->uid) || !d.GetVarintAs(&t->gid) || !d.GetVarint(&t->size) ||
       !d.GetSigned(&t->mtime_sec) || !d.GetVarintAs(&t->mtime_nsec) || t->mtime_nsec >= 1000000000u)
     return bad();
-  uint32_t want_type = t->kind == EntryKind::kFile ? S_IFREG : t->kind == EntryKind::kDirectory ? S_IFDIR : S_IFLNK;
-  if ((t->mode & S_IFMT) != want_type) return bad();
+  if (!TypeMatchesKind(t->kind, t->mode)) return bad();
   switch (t->kind) {
     case EntryKind::kFile: {
       uint64_t n, total = 0;
@@ -110,10 +242,14 @@ Status DecodeEntry(Decoder& d, TreeEntry* t) {
       if (!d.GetString(&target)) return bad();
       t->target.assign(target);
       break;
+    case EntryKind::kSpecial:
+      if (!d.GetVarint(&t->rdev)) return bad();
+      break;
   }
   if (!d.GetString(&ext)) return bad();
-  TUSK_RETURN_IF_ERROR(CheckExtensions(ext));
-  t->extensions.assign(ext);
+  TUSK_RETURN_IF_ERROR(DecodeExtensions(ext, t));
+  std::string problem = EntryFieldProblem(*t);
+  if (!problem.empty()) return Status::Corruption("tree entry " + EscapeForDisplay(t->name) + ": " + problem);
   return Status::Ok();
 }
 
@@ -171,8 +307,31 @@ bool TreeEntry::SameContent(const TreeEntry& other) const {
     case EntryKind::kFile: return size == other.size && chunks == other.chunks;
     case EntryKind::kDirectory: return tree == other.tree;
     case EntryKind::kSymlink: return target == other.target;
+    case EntryKind::kSpecial: return (mode & S_IFMT) == (other.mode & S_IFMT) && rdev == other.rdev;
   }
   return false;
+}
+
+bool IsRecordableXattrName(std::string_view name) {
+  constexpr std::string_view kUser = "user.", kReserved = "user.tusk.";
+  return name.size() > kUser.size() && name.size() <= kMaxXattrNameBytes && name.substr(0, kUser.size()) == kUser &&
+         name.substr(0, kReserved.size()) != kReserved && name.find('\0') == std::string_view::npos;
+}
+
+Status CheckEntry(const TreeEntry& t) {
+  if (!ValidEntryName(t.name)) return Status::InvalidArgument("invalid entry name '" + EscapeForDisplay(t.name) + "'");
+  std::string problem = EntryFieldProblem(t);
+  if (!problem.empty()) return Status::InvalidArgument("entry '" + EscapeForDisplay(t.name) + "': " + problem);
+  std::vector<ExtensionRecord> records;
+  if (!SplitExtensions(t.extensions, &records))
+    return Status::InvalidArgument("entry '" + EscapeForDisplay(t.name) + "': malformed extensions");
+  for (size_t i = 0; i < records.size(); i++) {
+    uint64_t tag = records[i].tag;
+    if ((tag & 1) || IsKnownTag(tag) || (i > 0 && !(records[i - 1].tag < tag)))
+      return Status::InvalidArgument("entry '" + EscapeForDisplay(t.name) + "': extension " + std::to_string(tag) +
+                                     " cannot be kept as an unknown extension");
+  }
+  return Status::Ok();
 }
 
 std::string EncodeTreePage(const TreePage& page) {
@@ -229,7 +388,7 @@ Result<TreePage> DecodeTreePage(std::string_view bytes) {
 
 Result<ObjectId> WriteDirectory(ObjectSink& sink, const std::vector<TreeEntry>& entries) {
   for (size_t i = 0; i < entries.size(); i++) {
-    if (!ValidEntryName(entries[i].name)) return Status::InvalidArgument("invalid entry name '" + entries[i].name + "'");
+    TUSK_RETURN_IF_ERROR(CheckEntry(entries[i]));
     if (i > 0 && !(entries[i - 1].name < entries[i].name))
       return Status::InvalidArgument("directory entries must be sorted and unique (at '" + entries[i].name + "')");
   }

@@ -10,9 +10,13 @@
 // A regular file's content is its list of chunks (id and length). A ChunkRef
 // with the all-zero id is a hole: `length` zero bytes that are not stored.
 //
-// Every entry keeps full st_mode bits, owner, size and mtime, plus an opaque
-// `extensions` field (tag-length-value) reserved for xattrs and hard-link
-// groups; decoders preserve it verbatim and refuse unknown critical tags.
+// Every entry keeps full st_mode bits, owner, size and mtime. Entries are
+// files, directories, symlinks or *special* files (fifos, sockets, character
+// and block devices: mode and device number only). An entry's extension
+// field (tag-length-value, FORMAT.md) carries its user xattrs and its
+// hard-link group; TreeEntry exposes them as typed fields (`xattrs`,
+// `link_group`) and keeps the records of tags this version does not know in
+// `extensions`, verbatim. Decoders refuse unknown critical (odd) tags.
 //
 // Thread-safety: plain values; the free functions are reentrant.
 #pragma once
@@ -30,7 +34,22 @@
 
 namespace tusk {
 
-enum class EntryKind : uint8_t { kFile = 1, kDirectory = 2, kSymlink = 3 };
+// Kind 4 is new: readers that predate it refuse a tree holding one.
+enum class EntryKind : uint8_t { kFile = 1, kDirectory = 2, kSymlink = 3, kSpecial = 4 };
+
+// Extension tags (FORMAT.md "Tree pages"). Even tags are non-critical.
+inline constexpr uint64_t kExtensionXattrs = 2;     // user xattrs
+inline constexpr uint64_t kExtensionLinkGroup = 4;  // hard-link group
+
+// Limits on recorded xattrs (Linux's own: XATTR_NAME_MAX, XATTR_SIZE_MAX).
+inline constexpr size_t kMaxXattrNameBytes = 255;
+inline constexpr size_t kMaxXattrValueBytes = 65536;
+
+// Whether an xattr name is one a tree entry may record: the `user.`
+// namespace with a non-empty rest and no NUL, at most kMaxXattrNameBytes,
+// and not `user.tusk.*` (reserved: the mount and workspaces use those names
+// for their own purposes, and they are never recorded).
+bool IsRecordableXattrName(std::string_view name);
 
 struct ChunkRef {
   ObjectId id;  // all-zero: a hole
@@ -45,16 +64,28 @@ struct TreeEntry {
   uint32_t mode = 0;  // full st_mode, including the S_IFMT type bits
   uint32_t uid = 0;
   uint32_t gid = 0;
-  uint64_t size = 0;  // file: bytes; symlink: target length; directory: entry count
+  uint64_t size = 0;  // file: bytes; symlink: target length; directory: entry count; special: 0
   int64_t mtime_sec = 0;
   uint32_t mtime_nsec = 0;
   std::vector<ChunkRef> chunks;  // kFile
   ObjectId tree;                 // kDirectory: root page of the subdirectory
   std::string target;            // kSymlink
-  std::string extensions;        // reserved; see FORMAT.md
+  uint64_t rdev = 0;             // kSpecial: device number of a character or block device, else 0
+  // User xattrs, sorted by name, names unique and IsRecordableXattrName.
+  std::vector<std::pair<std::string, std::string>> xattrs;
+  // Hard-link group (not for directories), never 0: entries of one commit
+  // with the same number are names of one file, so they have the same kind,
+  // content, mode, owner, mtime and xattrs. Writers number groups within a
+  // commit; a group may be left with one member (the others deleted).
+  std::optional<uint64_t> link_group;
+  // Extension records of tags this version does not know (even tags only),
+  // as (varint tag, string value) records in ascending tag order, kept
+  // verbatim. Not for the tags above: those are the typed fields.
+  std::string extensions;
 
   // Same content (for files: same chunks; directories: same tree; symlinks:
-  // same target), ignoring name and metadata.
+  // same target; specials: same type and device number), ignoring name and
+  // metadata.
   bool SameContent(const TreeEntry& other) const;
   bool operator==(const TreeEntry&) const = default;
 };
@@ -74,8 +105,14 @@ class ObjectSink {
 
 inline constexpr size_t kMaxLeafEntries = 1024;
 
+// Whether an entry can be encoded and decoded back as it is: a valid name,
+// S_IFMT matching the kind, the xattr and link-group rules above, rdev only
+// on devices, and well-formed unknown extensions. InvalidArgument otherwise.
+Status CheckEntry(const TreeEntry& entry);
+
 // Writes a directory. `entries` must be sorted by name with no duplicates
-// (InvalidArgument otherwise). Returns the id of its root page.
+// and each pass CheckEntry (InvalidArgument otherwise). Returns the id of its
+// root page.
 Result<ObjectId> WriteDirectory(ObjectSink& sink, const std::vector<TreeEntry>& entries);
 
 // Calls fn for every entry of the directory in name order; stops early when

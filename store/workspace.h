@@ -9,7 +9,8 @@
 //                 commits), replaced atomically (write + rename)
 //     next        present only while a commit is being made: the id of the
 //                 commit about to become the branch head (crash recovery)
-//     upper/      the staged tree, as real files, directories and symlinks
+//     upper/      the staged tree, as real files, directories, symlinks,
+//                 special files and hard links, with their user xattrs
 //     meta/<id>   one sidecar per partially copied-up file (below)
 //     lock        flock(2): exclusive while one process owns the workspace
 //
@@ -45,13 +46,26 @@
 // against the base, so a commit made to the branch from outside (tusk
 // import) since the base is refused, never mixed in. After it the base is
 // the new commit and the upper directory is emptied, except files open
-// through a WsFile at that moment: they stay in upper (their content equals
-// the committed one), so open handles keep working.
+// through a WsFile at that moment: they stay in upper with all their names
+// (their content equals the committed one), so open handles keep working.
 //
-// Not representable in a commit (Commit fails with a clear error naming the
-// path, nothing is committed): devices, sockets and fifos. Hard links and
-// xattrs are kept in the workspace but committed as separate files without
-// xattrs (see FORMAT.md; tags reserved).
+// What a commit records (FORMAT.md, "Tree pages"): besides content, full
+// mode, owner and mtime, the `user.*` xattrs of every entry (not the
+// workspace's own `user.tusk.*` marks), fifos, sockets and character and
+// block devices (special entries, with their device number), and hard links:
+// the names of one upper inode become one hard-link group. A group keeps its
+// number while its names are those of one group of the base; new groups get
+// numbers above the base's largest (finding it walks the whole base tree,
+// done only when a commit or copy-up involves hard links). Base-only entries
+// show their committed xattrs, type and device number (and nlink 1: the
+// other names of a group are not looked for until a copy-up). Copying up a
+// committed name of a hard-link group copies up every name of the group the
+// merged view still shows from the base, as hard links of one upper file, so
+// a write through one name is seen through all; files open by the other
+// names then keep reading the committed content. Not representable: a
+// character device 0:0 (in upper it is a whiteout): Mknod refuses to make
+// one (EPERM), and one in the base (imported) shows and can be deleted but
+// not copied up (EPERM). xattrs of the workspace root are not committed.
 //
 // Thread-safety: all methods are thread-safe. Metadata operations and
 // Commit/Reset are serialized by one mutex; reads and writes of open files

@@ -24,6 +24,7 @@
 
 #include "store/diff.h"
 #include "store/internal/chunk_pipeline.h"
+#include "store/internal/file.h"
 #include "store/internal/workspace_core.h"
 
 namespace tusk {
@@ -100,24 +101,22 @@ TreeEntry EntryFromStat(const std::string& name, EntryKind kind, const struct st
   e.mtime_sec = st.st_mtim.tv_sec;
   e.mtime_nsec = static_cast<uint32_t>(st.st_mtim.tv_nsec);
   if (kind == EntryKind::kFile) e.size = static_cast<uint64_t>(st.st_size);
+  if (kind == EntryKind::kSpecial && (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))) e.rdev = st.st_rdev;
   return e;
 }
 
-const char* SpecialKind(mode_t mode) {
-  if (S_ISFIFO(mode)) return "a fifo";
-  if (S_ISSOCK(mode)) return "a socket";
-  if (S_ISCHR(mode)) return "a character device";
-  if (S_ISBLK(mode)) return "a block device";
-  return "a special file";
-}
+// The names of one upper inode with more than one link, in scan order.
+struct LinkSet {
+  std::vector<TreeEntry*> entries;
+  std::vector<std::string> paths;
+  std::vector<std::optional<uint64_t>> base_groups;  // the group of the base entry each name replaces
+  FilePlan* plan = nullptr;                          // regular files: the plan of the first name
+};
 
 class TreeBuilder {
  public:
-  // `specials`: where a dry run lists fifos, sockets and devices (which a
-  // real build refuses) instead of failing.
-  TreeBuilder(WsCore* core, RecordingStore* sink, ChunkPipeline* pipeline, std::vector<std::string>* specials)
+  TreeBuilder(WsCore* core, RecordingStore* sink, ChunkPipeline* pipeline)
       : core_(core),
-        specials_(specials),
         sink_(sink),
         pipeline_(pipeline),
         chunker_(core->repo->config().chunker),
@@ -129,11 +128,21 @@ class TreeBuilder {
   Result<ObjectId> Write(DirPlan* plan);
   void Assemble() {
     for (auto& f : files_) f.Assemble();
+    for (auto& [key, set] : links_)
+      if (set.plan)
+        for (size_t i = 1; i < set.entries.size(); i++) set.entries[i]->chunks = set.plan->entry->chunks;
   }
+  // Numbers the hard-link groups (inodes with two or more names). A group
+  // whose names all replace names of one base group, while no other name
+  // of that base group remains, keeps its number (so an unchanged group is
+  // no change); others get numbers above every number of the base.
+  Status NumberLinkGroups();
 
   int64_t files_delta = 0, bytes_delta = 0;
   // The plan of each upper inode (hard links: the first name).
   std::map<std::pair<uint64_t, uint64_t>, FilePlan*> by_inode;
+  // Every name of each upper inode with more than one.
+  std::map<std::pair<uint64_t, uint64_t>, std::vector<std::string>> names_of_inode() const;
 
  private:
   Status PlanFile(const std::string& rel, const struct stat& st, const std::optional<TreeEntry>& base,
@@ -141,15 +150,75 @@ class TreeBuilder {
   Status AddRun(int fd, const std::string& rel, uint64_t begin, uint64_t end, FilePlan* plan);
   Result<bool> SameContent(int fd, const std::string& rel, uint64_t offset, const ChunkRef& chunk);
   Status Subtract(const TreeEntry& e);
+  // Plans the upper non-directory `u` at `child` (whose base entry, if any,
+  // is `b`) as the last entry of `out`.
+  Status PlanNonDirectory(const std::string& child, const std::string& name, const struct stat& u,
+                          const std::optional<TreeEntry>& b, DirPlan* out);
 
   WsCore* core_;
-  std::vector<std::string>* specials_;
   RecordingStore* sink_;
   ChunkPipeline* pipeline_;
   Chunker chunker_;
   std::vector<char> buf_;
   std::deque<FilePlan> files_;
+  std::map<std::pair<uint64_t, uint64_t>, LinkSet> links_;
+  std::vector<LinkSet*> link_order_;
 };
+
+// The user xattrs an upper entry records: the `user.*` namespace without
+// the workspace's own `user.tusk.*` marks.
+Status ReadRecordedXattrs(WsCore* core, const std::string& rel, TreeEntry* e) {
+  TUSK_ASSIGN_OR_RETURN(auto all, ReadAllXattrs(core->Abs(rel)));
+  for (auto& [name, value] : all)
+    if (IsRecordableXattrName(name)) e->xattrs.emplace_back(std::move(name), std::move(value));
+  return Status::Ok();
+}
+
+std::map<std::pair<uint64_t, uint64_t>, std::vector<std::string>> TreeBuilder::names_of_inode() const {
+  std::map<std::pair<uint64_t, uint64_t>, std::vector<std::string>> out;
+  for (const auto& [key, set] : links_)
+    if (set.entries.size() > 1) out[key] = set.paths;
+  return out;
+}
+
+Status TreeBuilder::NumberLinkGroups() {
+  bool any =
+      std::any_of(link_order_.begin(), link_order_.end(), [](const LinkSet* s) { return s->entries.size() > 1; });
+  if (!any) return Status::Ok();
+  TUSK_ASSIGN_OR_RETURN(const BaseLinks* base, core_->LinksOfBase());
+  std::set<uint64_t> used;
+  uint64_t next = base->max_group + 1;
+  for (LinkSet* set : link_order_) {
+    if (set->entries.size() < 2) continue;
+    // The base group every name replaces, if it is one and the same.
+    uint64_t old_group = set->base_groups[0].value_or(0);
+    for (const auto& g : set->base_groups)
+      if (g.value_or(0) != old_group) old_group = 0;
+    bool keep = old_group != 0 && !used.count(old_group);
+    auto members = keep ? base->paths.find(old_group) : base->paths.end();
+    if (members != base->paths.end()) {
+      // Another name of the base group still showing from the base would
+      // carry the same number into the commit.
+      for (const auto& path : members->second) {
+        if (std::find(set->paths.begin(), set->paths.end(), path) != set->paths.end()) continue;
+        auto l = core_->Resolve(path);
+        if (!l.ok()) {
+          int err = l.status().sys_errno();
+          if (err == ENOENT || err == ENOTDIR) continue;
+          return l.status();
+        }
+        if (l->base_only() && l->base->link_group == old_group) {
+          keep = false;
+          break;
+        }
+      }
+    }
+    uint64_t group = keep ? old_group : next++;
+    used.insert(group);
+    for (TreeEntry* e : set->entries) e->link_group = group;
+  }
+  return Status::Ok();
+}
 
 Status TreeBuilder::Subtract(const TreeEntry& e) {
   if (e.kind == EntryKind::kFile) {
@@ -225,37 +294,56 @@ Status TreeBuilder::Scan(const std::string& rel, bool opaque, const std::optiona
       else if (b)
         TUSK_RETURN_IF_ERROR(Subtract(*b));
       out->entries.push_back(EntryFromStat(*name, EntryKind::kDirectory, *u));
+      TUSK_RETURN_IF_ERROR(ReadRecordedXattrs(core_, child, &out->entries.back()));
       out->subdirs.push_back(std::make_unique<DirPlan>());
       TUSK_RETURN_IF_ERROR(Scan(child, child_opaque, child_base, out->subdirs.back().get()));
       continue;
     }
     if (b) TUSK_RETURN_IF_ERROR(Subtract(*b));
-    if (S_ISREG(u->st_mode)) {
-      out->entries.push_back(EntryFromStat(*name, EntryKind::kFile, *u));
-      out->subdirs.emplace_back();
-      files_delta++;
-      bytes_delta += u->st_size;
-      std::optional<TreeEntry> base_file;
-      if (b && b->kind == EntryKind::kFile) base_file = b;
-      TUSK_RETURN_IF_ERROR(PlanFile(child, *u, base_file, &out->entries.back()));
-    } else if (S_ISLNK(u->st_mode)) {
-      std::string target(static_cast<size_t>(u->st_size) + 1, '\0');
-      ssize_t n = ::readlinkat(core_->upper_fd.get(), child.c_str(), target.data(), target.size());
-      if (n < 0) return Err(errno, "readlink", child);
-      target.resize(std::min(static_cast<size_t>(n), target.size()));
-      TreeEntry e = EntryFromStat(*name, EntryKind::kSymlink, *u);
-      e.target = target;
-      e.size = target.size();
-      out->entries.push_back(std::move(e));
-      out->subdirs.emplace_back();
-    } else if (specials_) {
-      specials_->push_back(child);
-    } else {
-      return Status::InvalidArgument("cannot commit '" + EscapeForDisplay(child) + "': it is " +
-                                     SpecialKind(u->st_mode) +
-                                     ", and fifos, sockets and devices cannot be stored in a commit; remove it and "
-                                     "commit again (nothing was committed)");
-    }
+    TUSK_RETURN_IF_ERROR(PlanNonDirectory(child, *name, *u, b, out));
+  }
+  return Status::Ok();
+}
+
+Status TreeBuilder::PlanNonDirectory(const std::string& child, const std::string& name, const struct stat& u,
+                                     const std::optional<TreeEntry>& b, DirPlan* out) {
+  const EntryKind kind = S_ISREG(u.st_mode)   ? EntryKind::kFile
+                         : S_ISLNK(u.st_mode) ? EntryKind::kSymlink
+                                              : EntryKind::kSpecial;
+  out->entries.push_back(EntryFromStat(name, kind, u));
+  out->subdirs.emplace_back();
+  TreeEntry* e = &out->entries.back();
+  if (kind == EntryKind::kFile) {
+    files_delta++;
+    bytes_delta += u.st_size;
+  }
+  // A further name of an inode already planned: Assemble copies the chunks
+  // (the rest is the inode's own, read again).
+  LinkSet* set = nullptr;
+  bool later_name = false;
+  if (u.st_nlink > 1) {
+    auto [it, inserted] = links_.try_emplace({static_cast<uint64_t>(u.st_dev), static_cast<uint64_t>(u.st_ino)});
+    set = &it->second;
+    if (inserted) link_order_.push_back(set);
+    later_name = !inserted;
+    set->entries.push_back(e);
+    set->paths.push_back(child);
+    set->base_groups.push_back(b ? b->link_group : std::nullopt);
+  }
+  TUSK_RETURN_IF_ERROR(ReadRecordedXattrs(core_, child, e));
+  if (kind == EntryKind::kFile) {
+    if (later_name) return Status::Ok();
+    std::optional<TreeEntry> base_file;
+    if (b && b->kind == EntryKind::kFile) base_file = b;
+    TUSK_RETURN_IF_ERROR(PlanFile(child, u, base_file, e));
+    if (set) set->plan = &files_.back();
+  } else if (kind == EntryKind::kSymlink) {
+    std::string target(static_cast<size_t>(u.st_size) + 1, '\0');
+    ssize_t n = ::readlinkat(core_->upper_fd.get(), child.c_str(), target.data(), target.size());
+    if (n < 0) return Err(errno, "readlink", child);
+    target.resize(std::min(static_cast<size_t>(n), target.size()));
+    e->target = target;
+    e->size = target.size();
   }
   return Status::Ok();
 }
@@ -360,22 +448,24 @@ struct Build {
   ObjectId old_root;  // the base's root, or the empty tree
   int64_t files_delta = 0, bytes_delta = 0;
   std::map<std::pair<uint64_t, uint64_t>, std::pair<std::vector<ChunkRef>, std::vector<uint8_t>>> files;
+  std::map<std::pair<uint64_t, uint64_t>, std::vector<std::string>> links;  // every name of linked upper inodes
 };
 
 // The merged view as trees; chunks and pages go to `session` (null: a dry
 // run that only hashes).
-Result<Build> BuildTree(WsCore& c, WriteSession* session, RecordingStore* sink,
-                        std::vector<std::string>* specials = nullptr) {
+Result<Build> BuildTree(WsCore& c, WriteSession* session, RecordingStore* sink) {
   Build build;
   unsigned threads = std::max(1u, std::thread::hardware_concurrency());
   ChunkPipeline pipeline(session, threads);
-  TreeBuilder builder(&c, sink, &pipeline, specials);
+  TreeBuilder builder(&c, sink, &pipeline);
   DirPlan root;
   Status scanned = builder.Scan("", false, c.base_root, &root);
   Status finished = pipeline.Finish();
   TUSK_RETURN_IF_ERROR(scanned);
   TUSK_RETURN_IF_ERROR(finished);
   builder.Assemble();
+  TUSK_RETURN_IF_ERROR(builder.NumberLinkGroups());
+  build.links = builder.names_of_inode();
   TUSK_ASSIGN_OR_RETURN(build.root, builder.Write(&root));
   if (c.base_root) {
     build.old_root = *c.base_root;
@@ -389,11 +479,8 @@ Result<Build> BuildTree(WsCore& c, WriteSession* session, RecordingStore* sink,
 }
 
 // DiffTrees' view, in the workspace's terms: a rename is a deletion and an
-// addition, a type change a modification. `specials` (paths of fifos,
-// sockets and devices, not in the new tree) count as added, or modified
-// where they replace a base entry.
-Result<std::vector<WsChange>> ChangesBetween(ObjectSource& source, const ObjectId& old_root, const ObjectId& new_root,
-                                             const std::vector<std::string>& specials = {}) {
+// addition, a type change a modification.
+Result<std::vector<WsChange>> ChangesBetween(ObjectSource& source, const ObjectId& old_root, const ObjectId& new_root) {
   TUSK_ASSIGN_OR_RETURN(std::vector<Change> diff, DiffTrees(source, old_root, new_root));
   std::vector<WsChange> out;
   auto add = [&](WsChangeKind kind, std::string path) {
@@ -418,14 +505,6 @@ Result<std::vector<WsChange>> ChangesBetween(ObjectSource& source, const ObjectI
         break;
     }
   }
-  for (const auto& path : specials) {
-    auto replaced = std::find_if(out.begin(), out.end(),
-                                 [&](const WsChange& c) { return c.kind == WsChangeKind::kDeleted && c.path == path; });
-    if (replaced != out.end())
-      replaced->kind = WsChangeKind::kModified;
-    else
-      add(WsChangeKind::kAdded, path);
-  }
   std::stable_sort(out.begin(), out.end(), [](const WsChange& a, const WsChange& b) { return a.path < b.path; });
   return out;
 }
@@ -439,8 +518,14 @@ Status CleanupAfterCommit(WsCore& c, const Build& build) {
   for (auto& n : c.LiveNodes()) {
     std::lock_guard lock(n->mu);
     if (!n->detached && n->fd.valid()) {
-      keep.insert(n->path);
-      for (std::string p = ParentOf(n->path); !p.empty(); p = ParentOf(p)) keep_dirs.insert(p);
+      // Every name of the file stays: they are one inode.
+      std::vector<std::string> names = {n->path};
+      auto linked = build.links.find({n->dev, n->ino});
+      if (linked != build.links.end()) names = linked->second;
+      for (const auto& name : names) {
+        keep.insert(name);
+        for (std::string p = ParentOf(name); !p.empty(); p = ParentOf(p)) keep_dirs.insert(p);
+      }
       auto it = build.files.find({n->dev, n->ino});
       if (n->has_meta && it != build.files.end()) {
         Sidecar side = Sidecar::Fresh(it->second.first);
@@ -511,9 +596,8 @@ Result<std::vector<WsChange>> Workspace::Changes() {
   if (!staged) return std::vector<WsChange>();
   std::unique_lock freeze(c.freeze);
   ws::RecordingStore sink(nullptr, &c.store);
-  std::vector<std::string> specials;
-  TUSK_ASSIGN_OR_RETURN(ws::Build build, ws::BuildTree(c, nullptr, &sink, &specials));
-  return ws::ChangesBetween(sink, build.old_root, build.root, specials);
+  TUSK_ASSIGN_OR_RETURN(ws::Build build, ws::BuildTree(c, nullptr, &sink));
+  return ws::ChangesBetween(sink, build.old_root, build.root);
 }
 
 Result<WsCommitResult> Workspace::Commit(const WsCommitOptions& options) {

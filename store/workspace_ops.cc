@@ -6,6 +6,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "store/internal/workspace_core.h"
@@ -358,7 +359,15 @@ Result<std::string> Workspace::GetXattr(std::string_view path, std::string_view 
   std::lock_guard lock(c.mu);
   TUSK_ASSIGN_OR_RETURN(Lookup l, c.Resolve(path));
   if (!l.exists()) return Err(ENOENT, "getxattr", l.rel);
-  if (!l.in_upper || IsReservedXattr(name)) return Err(ENODATA, "getxattr " + std::string(name), l.rel);
+  if (IsReservedXattr(name)) return Err(ENODATA, "getxattr " + std::string(name), l.rel);
+  if (!l.in_upper) {
+    // A base-only entry: its committed xattrs (sorted by name).
+    const auto& xattrs = l.base->xattrs;
+    auto it = std::lower_bound(xattrs.begin(), xattrs.end(), name,
+                               [](const auto& x, std::string_view n) { return x.first < n; });
+    if (it != xattrs.end() && it->first == name) return it->second;
+    return Err(ENODATA, "getxattr " + std::string(name), l.rel);
+  }
   std::string key(name), abs = c.Abs(l.rel);
   for (;;) {
     ssize_t n = ::lgetxattr(abs.c_str(), key.c_str(), nullptr, 0);
@@ -391,7 +400,10 @@ Result<std::vector<std::string>> Workspace::ListXattr(std::string_view path) {
   TUSK_ASSIGN_OR_RETURN(Lookup l, c.Resolve(path));
   if (!l.exists()) return Err(ENOENT, "listxattr", l.rel);
   std::vector<std::string> names;
-  if (!l.in_upper) return names;
+  if (!l.in_upper) {
+    for (const auto& x : l.base->xattrs) names.push_back(x.first);
+    return names;
+  }
   std::string abs = c.Abs(l.rel);
   std::string buf;
   for (;;) {
@@ -420,7 +432,12 @@ Status Workspace::RemoveXattr(std::string_view path, std::string_view name) {
   if (IsReservedXattr(name)) return Err(EPERM, "removexattr " + std::string(name) + " (reserved)", path);
   TUSK_ASSIGN_OR_RETURN(Lookup l, c.Resolve(path));
   if (!l.exists()) return Err(ENOENT, "removexattr", l.rel);
-  if (!l.in_upper) return Err(ENODATA, "removexattr " + std::string(name), l.rel);
+  if (!l.in_upper) {
+    const auto& xattrs = l.base->xattrs;
+    bool has = std::any_of(xattrs.begin(), xattrs.end(), [&](const auto& x) { return x.first == name; });
+    if (!has) return Err(ENODATA, "removexattr " + std::string(name), l.rel);
+    TUSK_RETURN_IF_ERROR(c.CopyUp(l));  // brings the committed xattrs along
+  }
   if (::lremovexattr(c.Abs(l.rel).c_str(), std::string(name).c_str()) != 0)
     return Err(errno, "removexattr " + std::string(name), l.rel);
   return Status::Ok();

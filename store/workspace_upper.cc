@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <set>
 
@@ -250,8 +251,13 @@ Status StatAt(int dir_fd, const std::string& rel, struct stat* st) {
   return Status::Ok();
 }
 
-// Owner, mode and mtime of a base entry onto the upper entry at `rel`.
-Status ApplyBaseMeta(int upper_fd, const std::string& rel, const TreeEntry& e) {
+// Xattrs, owner, mode and mtime of a base entry onto the upper entry at
+// `rel` (xattrs first, while the entry is still writable by its creator).
+Status ApplyBaseMeta(WsCore* core, const std::string& rel, const TreeEntry& e) {
+  const int upper_fd = core->upper_fd.get();
+  for (const auto& [name, value] : e.xattrs)
+    if (::lsetxattr(core->Abs(rel).c_str(), name.c_str(), value.data(), value.size(), 0) != 0)
+      return Err(errno, "set xattr " + name + " of", rel);
   if (::fchownat(upper_fd, rel.c_str(), e.uid, e.gid, AT_SYMLINK_NOFOLLOW) != 0) return Err(errno, "chown", rel);
   if (e.kind != EntryKind::kSymlink && ::fchmodat(upper_fd, rel.c_str(), e.mode & 07777, 0) != 0)
     return Err(errno, "chmod", rel);
@@ -261,14 +267,22 @@ Status ApplyBaseMeta(int upper_fd, const std::string& rel, const TreeEntry& e) {
   return Status::Ok();
 }
 
-Status MakeUpperDir(int upper_fd, const std::string& rel, const TreeEntry& e) {
-  if (::mkdirat(upper_fd, rel.c_str(), 0700) != 0) return Err(errno, "mkdir", rel);
-  return ApplyBaseMeta(upper_fd, rel, e);
+Status MakeUpperDir(WsCore* core, const std::string& rel, const TreeEntry& e) {
+  if (::mkdirat(core->upper_fd.get(), rel.c_str(), 0700) != 0) return Err(errno, "mkdir", rel);
+  return ApplyBaseMeta(core, rel, e);
 }
 
-Status MakeUpperSymlink(int upper_fd, const std::string& rel, const TreeEntry& e) {
-  if (::symlinkat(e.target.c_str(), upper_fd, rel.c_str()) != 0) return Err(errno, "symlink", rel);
-  return ApplyBaseMeta(upper_fd, rel, e);
+Status MakeUpperSymlink(WsCore* core, const std::string& rel, const TreeEntry& e) {
+  if (::symlinkat(e.target.c_str(), core->upper_fd.get(), rel.c_str()) != 0) return Err(errno, "symlink", rel);
+  return ApplyBaseMeta(core, rel, e);
+}
+
+Status MakeUpperSpecial(WsCore* core, const std::string& rel, const TreeEntry& e) {
+  if (S_ISCHR(e.mode) && e.rdev == 0)
+    return Err(EPERM, "copy up (a character device 0:0 cannot be staged: in a workspace it marks a deletion)", rel);
+  if (::mknodat(core->upper_fd.get(), rel.c_str(), (e.mode & S_IFMT) | 0600, static_cast<dev_t>(e.rdev)) != 0)
+    return Err(errno, "mknod", rel);
+  return ApplyBaseMeta(core, rel, e);
 }
 
 }  // namespace
@@ -300,7 +314,7 @@ Status WsCore::EnsureUpperDir(const std::vector<std::string>& parts) {
     // Copy-up is not a change of the parent: keep its times.
     struct stat pst;
     TUSK_RETURN_IF_ERROR(StatAt(upper_fd.get(), parent, &pst));
-    TUSK_RETURN_IF_ERROR(MakeUpperDir(upper_fd.get(), rel, *e));
+    TUSK_RETURN_IF_ERROR(MakeUpperDir(this, rel, *e));
     TUSK_RETURN_IF_ERROR(RestoreTimes(parent, pst));
     cur_base = e->tree;
   }
@@ -342,6 +356,9 @@ Result<Fd> MakeMetacopy(WsCore* core, const std::string& rel, const TreeEntry& e
   struct timespec times[2] = {t, t};
   if (::ftruncate(fd.get(), static_cast<off_t>(e.size)) != 0) return fail(Err(errno, "truncate", rel));
   if (::fsetxattr(fd.get(), kMetaXattr, id.data(), id.size(), 0) != 0) return fail(Err(errno, "set xattr of", rel));
+  for (const auto& [name, value] : e.xattrs)
+    if (::fsetxattr(fd.get(), name.c_str(), value.data(), value.size(), 0) != 0)
+      return fail(Err(errno, "set xattr " + name + " of", rel));
   if (::fchown(fd.get(), e.uid, e.gid) != 0) return fail(Err(errno, "chown", rel));
   if (::fchmod(fd.get(), e.mode & 07777) != 0) return fail(Err(errno, "chmod", rel));
   if (::futimens(fd.get(), times) != 0) return fail(Err(errno, "set times of", rel));
@@ -356,6 +373,12 @@ Result<Fd> MakeMetacopy(WsCore* core, const std::string& rel, const TreeEntry& e
 
 Status WsCore::CopyUp(const Lookup& l) {
   if (!l.base_only()) return Status::Ok();
+  if (l.base->link_group && l.base->kind != EntryKind::kDirectory) return CopyUpGroup(l);
+  return CopyUpAlone(l);
+}
+
+Status WsCore::CopyUpAlone(const Lookup& l) {
+  if (!l.base_only()) return Status::Ok();
   std::vector<std::string> parent_parts(l.parts.begin(), l.parts.end() - 1);
   TUSK_RETURN_IF_ERROR(EnsureUpperDir(parent_parts));
   if (l.base->kind == EntryKind::kDirectory) return EnsureUpperDir(l.parts);
@@ -363,13 +386,80 @@ Status WsCore::CopyUp(const Lookup& l) {
   struct stat pst;
   TUSK_RETURN_IF_ERROR(StatAt(upper_fd.get(), parent, &pst));
   if (l.base->kind == EntryKind::kSymlink) {
-    TUSK_RETURN_IF_ERROR(MakeUpperSymlink(upper_fd.get(), l.rel, *l.base));
+    TUSK_RETURN_IF_ERROR(MakeUpperSymlink(this, l.rel, *l.base));
+    return RestoreTimes(parent, pst);
+  }
+  if (l.base->kind == EntryKind::kSpecial) {
+    TUSK_RETURN_IF_ERROR(MakeUpperSpecial(this, l.rel, *l.base));
     return RestoreTimes(parent, pst);
   }
   std::string id;
   TUSK_ASSIGN_OR_RETURN(Fd fd, MakeMetacopy(this, l.rel, *l.base, &id));
   TUSK_RETURN_IF_ERROR(RestoreTimes(parent, pst));
   return AttachNodes(l.rel, fd.get());
+}
+
+Status WsCore::CopyUpGroup(const Lookup& l) {
+  const uint64_t group = *l.base->link_group;
+  TUSK_ASSIGN_OR_RETURN(const BaseLinks* links, LinksOfBase());
+  // The other names of the group that still show the base entry: base-only
+  // entries stay at their base paths (whatever moves is copied up first).
+  std::vector<Lookup> others;
+  auto members = links->paths.find(group);
+  if (members != links->paths.end()) {
+    for (const auto& path : members->second) {
+      if (path == l.rel) continue;
+      auto m = Resolve(path);
+      if (!m.ok()) {
+        int err = m.status().sys_errno();
+        if (err == ENOENT || err == ENOTDIR) continue;  // a parent was deleted or replaced
+        return m.status();
+      }
+      if (m->base_only() && m->base->link_group == group && m->base->kind == l.base->kind)
+        others.push_back(std::move(m).value());
+    }
+  }
+  TUSK_RETURN_IF_ERROR(CopyUpAlone(l));
+  for (const auto& m : others) {
+    std::vector<std::string> parent_parts(m.parts.begin(), m.parts.end() - 1);
+    TUSK_RETURN_IF_ERROR(EnsureUpperDir(parent_parts));
+    std::string parent = ParentOf(m.rel);
+    struct stat pst;
+    TUSK_RETURN_IF_ERROR(StatAt(upper_fd.get(), parent, &pst));
+    // Files open by this name keep reading the committed content (as if it
+    // had been replaced): an upper inode has one node, the one at l.rel.
+    DetachNodesAt(m.rel);
+    if (::linkat(upper_fd.get(), l.rel.c_str(), upper_fd.get(), m.rel.c_str(), 0) != 0)
+      return Err(errno, "link", m.rel);
+    TUSK_RETURN_IF_ERROR(RestoreTimes(parent, pst));
+  }
+  return Status::Ok();
+}
+
+Result<const BaseLinks*> WsCore::LinksOfBase() {
+  if (base_links && base_links->first == base_root) return &base_links->second;
+  BaseLinks links;
+  if (base_root) {
+    std::function<Status(const ObjectId&, const std::string&)> walk = [&](const ObjectId& tree,
+                                                                          const std::string& prefix) -> Status {
+      std::vector<std::pair<ObjectId, std::string>> dirs;
+      TUSK_RETURN_IF_ERROR(store.ForEach(tree, [&](const TreeEntry& e) {
+        std::string path = JoinRel(prefix, e.name);
+        if (e.kind == EntryKind::kDirectory) {
+          dirs.emplace_back(e.tree, std::move(path));
+        } else if (e.link_group) {
+          links.max_group = std::max(links.max_group, *e.link_group);
+          links.paths[*e.link_group].push_back(std::move(path));
+        }
+        return true;
+      }));
+      for (const auto& [sub, path] : dirs) TUSK_RETURN_IF_ERROR(walk(sub, path));
+      return Status::Ok();
+    };
+    TUSK_RETURN_IF_ERROR(walk(*base_root, ""));
+  }
+  base_links.emplace(base_root, std::move(links));
+  return &base_links->second;
 }
 
 namespace {
@@ -411,12 +501,24 @@ static Status SelfContainDir(WsCore* core, const Lookup& dir) {
     child.parts.push_back(c.name);
     child.parent_in_upper = true;
     child.base = c.base;
-    if (c.in_upper) {
-      if (!S_ISDIR(c.st.st_mode)) continue;
+    bool in_upper = c.in_upper;
+    child.st = c.st;
+    if (!in_upper) {
+      // Copied up meanwhile, with an earlier name of its hard-link group?
+      if (::fstatat(core->upper_fd.get(), rel.c_str(), &child.st, AT_SYMLINK_NOFOLLOW) == 0)
+        in_upper = true;
+      else if (errno != ENOENT)
+        return Err(errno, "stat", rel);
+    }
+    if (in_upper) {
+      if (!S_ISDIR(child.st.st_mode)) continue;
       child.in_upper = true;
-      child.st = c.st;
       TUSK_ASSIGN_OR_RETURN(child.opaque, core->IsOpaque(rel));
       TUSK_RETURN_IF_ERROR(SelfContainDir(core, child));
+      continue;
+    }
+    if (c.base->link_group && c.base->kind != EntryKind::kDirectory) {
+      TUSK_RETURN_IF_ERROR(core->CopyUpGroup(child));
       continue;
     }
     switch (c.base->kind) {
@@ -427,10 +529,13 @@ static Status SelfContainDir(WsCore* core, const Lookup& dir) {
         break;
       }
       case EntryKind::kSymlink:
-        TUSK_RETURN_IF_ERROR(MakeUpperSymlink(core->upper_fd.get(), rel, *c.base));
+        TUSK_RETURN_IF_ERROR(MakeUpperSymlink(core, rel, *c.base));
+        break;
+      case EntryKind::kSpecial:
+        TUSK_RETURN_IF_ERROR(MakeUpperSpecial(core, rel, *c.base));
         break;
       case EntryKind::kDirectory:
-        TUSK_RETURN_IF_ERROR(MakeUpperDir(core->upper_fd.get(), rel, *c.base));
+        TUSK_RETURN_IF_ERROR(MakeUpperDir(core, rel, *c.base));
         child.in_upper = true;
         TUSK_RETURN_IF_ERROR(StatAt(core->upper_fd.get(), rel, &child.st));
         TUSK_RETURN_IF_ERROR(SelfContainDir(core, child));
@@ -559,6 +664,9 @@ Result<WsAttr> WsCore::AttrOf(const Lookup& l) {
     }
     case EntryKind::kSymlink:
       a.size = e.target.size();
+      break;
+    case EntryKind::kSpecial:
+      a.rdev = e.rdev;
       break;
   }
   return a;

@@ -3,8 +3,10 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace tusk {
@@ -168,6 +170,52 @@ Status MakeDirs(const std::string& path, mode_t mode) {
   if (slash != std::string::npos && slash > 0) TUSK_RETURN_IF_ERROR(MakeDirs(path.substr(0, slash), mode));
   if (::mkdir(path.c_str(), mode) != 0 && errno != EEXIST) return Status::FromErrno(errno, "mkdir " + path);
   return Status::Ok();
+}
+
+}  // namespace tusk
+
+namespace tusk {
+
+Result<std::vector<std::pair<std::string, std::string>>> ReadAllXattrs(const std::string& path) {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::string names;
+  for (;;) {
+    ssize_t n = ::llistxattr(path.c_str(), nullptr, 0);
+    if (n < 0) {
+      if (errno == ENOTSUP) return out;
+      return Status::FromErrno(errno, "list xattrs of " + path);
+    }
+    if (n == 0) return out;
+    names.assign(static_cast<size_t>(n), '\0');
+    ssize_t m = ::llistxattr(path.c_str(), names.data(), names.size());
+    if (m < 0 && errno == ERANGE) continue;  // grew meanwhile
+    if (m < 0) return Status::FromErrno(errno, "list xattrs of " + path);
+    names.resize(static_cast<size_t>(m));
+    break;
+  }
+  for (size_t pos = 0; pos < names.size();) {
+    size_t end = names.find('\0', pos);
+    if (end == std::string::npos) end = names.size();
+    std::string name = names.substr(pos, end - pos);
+    pos = end + 1;
+    if (name.empty()) continue;
+    std::string value;
+    for (;;) {
+      ssize_t n = ::lgetxattr(path.c_str(), name.c_str(), nullptr, 0);
+      if (n < 0 && errno == ENODATA) break;  // removed meanwhile
+      if (n < 0) return Status::FromErrno(errno, "read xattr " + name + " of " + path);
+      value.assign(static_cast<size_t>(n), '\0');
+      ssize_t m = ::lgetxattr(path.c_str(), name.c_str(), value.data(), value.size());
+      if (m < 0 && errno == ERANGE) continue;
+      if (m < 0 && errno == ENODATA) break;
+      if (m < 0) return Status::FromErrno(errno, "read xattr " + name + " of " + path);
+      value.resize(static_cast<size_t>(m));
+      out.emplace_back(std::move(name), std::move(value));
+      break;
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 }  // namespace tusk

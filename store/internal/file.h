@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "store/status.h"
 
@@ -53,5 +55,8 @@ Result<std::string> ReadWholeFile(const std::string& path);
 Status WriteFileAtomically(const std::string& path, std::string_view content);
 Status MakeDirs(const std::string& path, mode_t mode = 0755);
 std::string JoinPath(const std::string& a, const std::string& b);
+// Every xattr of `path` (not following a final symlink), of all namespaces,
+// as (name, value) sorted by name. A filesystem without xattrs gives none.
+Result<std::vector<std::pair<std::string, std::string>>> ReadAllXattrs(const std::string& path);
 
 }  // namespace tusk

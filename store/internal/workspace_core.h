@@ -86,6 +86,12 @@ struct Sidecar {
   uint64_t StoreBytes() const;
 };
 
+// The hard-link groups of a base tree.
+struct BaseLinks {
+  uint64_t max_group = 0;                               // 0: no groups
+  std::map<uint64_t, std::vector<std::string>> paths;  // group -> its base paths, in tree order
+};
+
 class WsCore;
 
 // One open regular file, shared by every WsFile of it. Until the file is
@@ -192,6 +198,7 @@ class WsCore {
   std::optional<ObjectId> base;
   std::optional<ObjectId> base_root;
   uint64_t base_files = 0, base_bytes = 0;
+  std::optional<std::pair<std::optional<ObjectId>, BaseLinks>> base_links;  // for base_root, see LinksOfBase
 
   // ---- base (workspace.cc) ----
   Status SetBase(const std::optional<ObjectId>& commit, bool write_file);
@@ -211,8 +218,18 @@ class WsCore {
   // kept.
   Status EnsureUpperDir(const std::vector<std::string>& parts);
   // Copies a base-only entry up: directory (not opaque), metacopy file,
-  // symlink. Open nodes of a file get its upper file.
+  // symlink, special file (with its xattrs). Open nodes of a file get its
+  // upper file. An entry of a hard-link group is copied up with every other
+  // name of the group the merged view still shows from the base, as hard
+  // links of one upper inode (open nodes at those other names are detached:
+  // one node per upper inode). A character device 0:0 cannot be copied up
+  // (EPERM: in upper it would be a whiteout).
   Status CopyUp(const Lookup& l);
+  Status CopyUpAlone(const Lookup& l);
+  Status CopyUpGroup(const Lookup& l);
+  // The base tree's hard-link groups; the first call for a base walks the
+  // whole base tree (done only when hard links are involved).
+  Result<const BaseLinks*> LinksOfBase();
   // Makes `rel` independent of its base path: a directory becomes an opaque
   // upper tree of metacopies, symlinks and directories; a file a metacopy.
   Status MakeSelfContained(const std::string& rel);

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -298,7 +299,7 @@ TEST_F(ErrorsTest, InitOfAnExistingStoreFails) {
   EXPECT_EQ(Run("cat", "d@main", "a.txt").out, "alpha");
 }
 
-TEST_F(ErrorsTest, FifosAndSocketsAreSkippedWithAWarning) {
+TEST_F(ErrorsTest, FifosAndSocketsAreImportedAsSpecialFilesWithoutWarnings) {
   std::string src = Path("special");
   ASSERT_NO_FATAL_FAILURE(MakeTree(src, {File("regular", "data")}));
   ASSERT_EQ(::mkfifo((src + "/a-fifo").c_str(), 0644), 0);
@@ -314,14 +315,27 @@ TEST_F(ErrorsTest, FifosAndSocketsAreSkippedWithAWarning) {
 
   RunResult r = Run("import", src, "d@main", "-m", "with special files");
   EXPECT_EQ(r.exit_code, 0) << r;
-  EXPECT_TRUE(HasSubstr(r.err, "tusk: warning: ")) << r;
-  EXPECT_TRUE(HasSubstr(r.err, "a-fifo")) << r;
-  EXPECT_TRUE(HasSubstr(r.err, "a-socket")) << r;
-  EXPECT_EQ(Run("ls", "d@main").out, "regular\n");
+  EXPECT_FALSE(HasSubstr(r.err, "warning")) << r;
+  EXPECT_EQ(Run("ls", "d@main").out, "a-fifo\na-socket\nregular\n");
+  RunResult long_listing = Run("ls", "d@main", "-l");
+  EXPECT_TRUE(HasSubstr(long_listing.out, "prw-r--r-- ")) << long_listing;
+  EXPECT_TRUE(HasSubstr(long_listing.out, "srwxr-xr-x ")) << long_listing;
+  RunResult json = Run("ls", "d@main", "--json");
+  EXPECT_TRUE(HasSubstr(json.out, "\"path\":\"a-fifo\",\"type\":\"fifo\"")) << json;
+  EXPECT_TRUE(HasSubstr(json.out, "\"path\":\"a-socket\",\"type\":\"socket\"")) << json;
+  // Exported as they were: mknod(2) makes the socket inode (nothing listens on it).
+  ASSERT_NO_FATAL_FAILURE(Export("d@main", Path("out")));
+  struct stat st;
+  ASSERT_EQ(::lstat(Path("out/a-fifo").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+  ASSERT_EQ(::lstat(Path("out/a-socket").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  std::vector<std::string> diffs = TreeDiff(src, Path("out"));
+  EXPECT_TRUE(diffs.empty()) << Join(diffs);
   ExpectFsckClean();
 }
 
-TEST_F(ErrorsTest, HardLinksAreImportedAsTwoFilesWithTheSameContent) {
+TEST_F(ErrorsTest, HardLinksAreImportedAsOneGroupStoredOnceAndExportedAsLinks) {
   ASSERT_NO_FATAL_FAILURE(CreateDataset("links"));
   std::string content = RandomBytes(1 << 20, 7);
   ASSERT_NO_FATAL_FAILURE(MakeTree(Path("hl"), {File("first", content)}));
@@ -332,14 +346,33 @@ TEST_F(ErrorsTest, HardLinksAreImportedAsTwoFilesWithTheSameContent) {
   struct stat a, b;
   ASSERT_EQ(::stat(Path("out/first").c_str(), &a), 0);
   ASSERT_EQ(::stat(Path("out/second").c_str(), &b), 0);
-  EXPECT_NE(a.st_ino, b.st_ino);
-  EXPECT_EQ(a.st_nlink, 1u);
+  EXPECT_EQ(a.st_ino, b.st_ino);
+  EXPECT_EQ(a.st_nlink, 2u);
   EXPECT_EQ(ReadFileOrDie(Path("out/first")), content);
-  EXPECT_EQ(ReadFileOrDie(Path("out/second")), content);
-  // Stored once.
+  RunResult json = Run("ls", "links@main", "--json");
+  EXPECT_TRUE(HasSubstr(json.out, "\"link_group\":1")) << json;
+  // Stored once; both names count as files.
   RunResult stats = Run("stats", "links", "--json");
   EXPECT_TRUE(HasSubstr(stats.out, "\"logical_bytes\":" + std::to_string(2 << 20) + ",")) << stats;
   EXPECT_TRUE(HasSubstr(stats.out, "\"unique_bytes\":" + std::to_string(1 << 20) + ",")) << stats;
+}
+
+TEST_F(ErrorsTest, ExportOfADeviceWithoutRootFailsWithEperm) {
+  if (::geteuid() != 0) GTEST_SKIP() << "making the device to import needs root";
+  std::string src = Path("dev");
+  ASSERT_NO_FATAL_FAILURE(MakeTree(src, {File("regular", "data")}));
+  ASSERT_EQ(::mknod((src + "/null").c_str(), S_IFCHR | 0666, makedev(1, 3)), 0);
+  ASSERT_NO_FATAL_FAILURE(Import(src, "d@main", "a device"));
+  // setpriv drops every capability, as an ordinary user has none.
+  RunResult r = RunProcess({"/usr/bin/setpriv", "--inh-caps=-all", "--bounding-set=-all", kTuskBinary, "export",
+                            "d@main", Path("out")},
+                           {"TUSK_STORE=" + store(), "PATH=/usr/bin:/bin"});
+  if (r.exit_code == 127) GTEST_SKIP() << "no setpriv here";
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_TRUE(HasSubstr(r.err, "tusk: error: ")) << r;
+  EXPECT_TRUE(HasSubstr(r.err, "null")) << r;
+  EXPECT_TRUE(HasSubstr(r.err, "only root")) << r;
+  EXPECT_TRUE(HasSubstr(r.err, "incomplete")) << r;
 }
 
 TEST_F(ErrorsTest, NameThatIsNotUtf8IsAnErrorNamingTheFile) {

@@ -3,6 +3,8 @@
 // versions truthfully. See tools/tusk/CLI-SPEC.md.
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <regex>
@@ -286,6 +288,110 @@ TEST_F(RoundTripTest, ChangedTreeMakesOneCommitAndDiffNamesEachChange) {
   EXPECT_TRUE(back.count("D new.txt (9 B)")) << Join({back.begin(), back.end()});
   EXPECT_TRUE(back.count("A old.txt (13 B)")) << Join({back.begin(), back.end()});
   EXPECT_TRUE(back.count("R moved/here.bin -> move-me.bin (100.0 KiB)")) << Join({back.begin(), back.end()});
+}
+
+// The value of user xattr `name` of `path`, or "<errno N>".
+std::string XattrOf(const std::string& path, const std::string& name) {
+  char buf[4096];
+  ssize_t n = ::lgetxattr(path.c_str(), name.c_str(), buf, sizeof buf);
+  if (n < 0) return "<errno " + std::to_string(errno) + ">";
+  return std::string(buf, static_cast<size_t>(n));
+}
+
+TEST_F(RoundTripTest, XattrsHardLinksFifosAndDevicesComeBackFromExport) {
+  const bool root = ::geteuid() == 0;  // devices need CAP_MKNOD, to make and to export
+  std::string src = Path("src");
+  std::string big = RandomBytes(3 * kMiB + 7, 40);
+  ASSERT_NO_FATAL_FAILURE(MakeTree(src, {
+                                            File("a/first", big, 0640).WithMtime(1600000000, 5),
+                                            File("plain", "no links", 0644),
+                                            File("tagged", "with xattrs", 0600).WithMtime(1610000000, 6),
+                                            Dir("a", 0755),
+                                            Dir("b", 0750),
+                                        }));
+  ASSERT_EQ(::link((src + "/a/first").c_str(), (src + "/b/second").c_str()), 0);
+  ASSERT_EQ(::link((src + "/a/first").c_str(), (src + "/a/third").c_str()), 0);
+  std::string binary("\0\x01\xff value", 9);
+  ASSERT_EQ(::lsetxattr((src + "/tagged").c_str(), "user.label", "cat", 3, 0), 0) << std::strerror(errno);
+  ASSERT_EQ(::lsetxattr((src + "/tagged").c_str(), "user.binary", binary.data(), binary.size(), 0), 0);
+  ASSERT_EQ(::lsetxattr((src + "/a/first").c_str(), "user.shared", "by all links", 12, 0), 0);
+  ASSERT_EQ(::lsetxattr((src + "/b").c_str(), "user.dir", "b", 1, 0), 0);
+  ASSERT_EQ(::mkfifo((src + "/fifo").c_str(), 0600), 0);
+  ASSERT_EQ(::mknod((src + "/socket").c_str(), S_IFSOCK | 0600, 0), 0);
+  if (root) {
+    ASSERT_EQ(::mknod((src + "/null").c_str(), S_IFCHR | 0600, makedev(1, 3)), 0);
+    ASSERT_EQ(::mknod((src + "/loop").c_str(), S_IFBLK | 0600, makedev(7, 200)), 0);
+    ASSERT_EQ(::chmod((src + "/null").c_str(), 0666), 0);
+    ASSERT_EQ(::chown((src + "/loop").c_str(), 6, 7), 0);
+  }
+  // Directory times last: linking and mknod changed them.
+  ASSERT_NO_FATAL_FAILURE(SetMtime(src + "/a", 1620000000, 7));
+  ASSERT_NO_FATAL_FAILURE(SetMtime(src + "/b", 1630000000, 8));
+
+  RunResult imported = Run("import", src, "d@main", "-m", "everything");
+  ASSERT_EQ(imported.exit_code, 0) << imported;
+  EXPECT_FALSE(HasSubstr(imported.err, "warning")) << imported;
+  RunResult exported = Run("export", "d@main", Path("out"));
+  ASSERT_EQ(exported.exit_code, 0) << exported;
+  EXPECT_TRUE(HasSubstr(exported.out, "2 hard links")) << exported;
+  EXPECT_TRUE(HasSubstr(exported.out, root ? "4 special files" : "2 special files")) << exported;
+  EXPECT_FALSE(HasSubstr(exported.err, "warning")) << exported;
+
+  std::string out = Path("out");
+  std::vector<std::string> diffs = TreeDiff(src, out);
+  EXPECT_TRUE(diffs.empty()) << Join(diffs);
+  struct stat first, second, third, plain;
+  ASSERT_EQ(::lstat((out + "/a/first").c_str(), &first), 0);
+  ASSERT_EQ(::lstat((out + "/b/second").c_str(), &second), 0);
+  ASSERT_EQ(::lstat((out + "/a/third").c_str(), &third), 0);
+  ASSERT_EQ(::lstat((out + "/plain").c_str(), &plain), 0);
+  EXPECT_EQ(first.st_ino, second.st_ino);
+  EXPECT_EQ(first.st_ino, third.st_ino);
+  EXPECT_EQ(first.st_nlink, 3u);
+  EXPECT_EQ(plain.st_nlink, 1u);
+  EXPECT_EQ(XattrOf(out + "/tagged", "user.label"), "cat");
+  EXPECT_EQ(XattrOf(out + "/tagged", "user.binary"), binary);
+  EXPECT_EQ(XattrOf(out + "/b/second", "user.shared"), "by all links");
+  EXPECT_EQ(XattrOf(out + "/b", "user.dir"), "b");
+  EXPECT_EQ(XattrOf(out + "/plain", "user.label"), "<errno " + std::to_string(ENODATA) + ">");
+  struct stat st;
+  ASSERT_EQ(::lstat((out + "/fifo").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+  ASSERT_EQ(::lstat((out + "/socket").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  if (root) {
+    ASSERT_EQ(::lstat((out + "/null").c_str(), &st), 0);
+    EXPECT_TRUE(S_ISCHR(st.st_mode));
+    EXPECT_EQ(st.st_rdev, makedev(1, 3));
+    EXPECT_EQ(st.st_mode & 07777, 0666u);
+    ASSERT_EQ(::lstat((out + "/loop").c_str(), &st), 0);
+    EXPECT_TRUE(S_ISBLK(st.st_mode));
+    EXPECT_EQ(st.st_rdev, makedev(7, 200));
+    EXPECT_EQ(st.st_uid, 6u);
+    RunResult ls = Run("ls", "d@main", "-l");
+    EXPECT_TRUE(HasSubstr(ls.out, "crw-rw-rw- 0 0 1, 3\t")) << ls;
+    EXPECT_TRUE(HasSubstr(ls.out, "brw------- 6 7 7, 200\t")) << ls;
+    RunResult json = Run("ls", "d@main", "null", "--json");
+    EXPECT_TRUE(HasSubstr(json.out, "\"type\":\"char-device\"")) << json;
+    EXPECT_TRUE(HasSubstr(json.out, "\"major\":1,\"minor\":3")) << json;
+  }
+  RunResult tagged = Run("ls", "d@main", "tagged", "--json");
+  EXPECT_TRUE(HasSubstr(tagged.out, "\"xattrs\":{")) << tagged;
+  EXPECT_TRUE(HasSubstr(tagged.out, "\"user.label\":\"cat\"")) << tagged;
+  EXPECT_TRUE(IsValidJson(tagged.out)) << tagged;
+
+  // The export holds everything the commit does: imported again, it is the
+  // very same tree.
+  RunResult again = Run("import", out, "d@main", "-m", "the export");
+  EXPECT_EQ(again.exit_code, 0) << again;
+  EXPECT_TRUE(StartsWith(again.out, "no changes: ")) << again;
+
+  // An xattr change alone is a (metadata) modification.
+  ASSERT_EQ(::lsetxattr((src + "/tagged").c_str(), "user.label", "dog", 3, 0), 0);
+  ASSERT_NO_FATAL_FAILURE(Import(src, "d@main", "relabel"));
+  std::string summary;
+  std::set<std::string> lines = DiffLines("d@main~1", "d@main", &summary);
+  EXPECT_EQ(Join({lines.begin(), lines.end()}), "M tagged (11 B -> 11 B, metadata only)");
 }
 
 TEST_F(RoundTripTest, StatsCountLogicalBytesOverEveryCommitAndUniqueBytesOnce) {

@@ -4,7 +4,7 @@
 //   - POSIX as programs use it (create/O_EXCL/O_TRUNC/O_APPEND, pwrite,
 //     truncate, sparse files over 4 GiB, rename incl. RENAME_NOREPLACE,
 //     unlink of open files, mkdir/rmdir, symlinks, chmod/utimens, fsync,
-//     mmap, statfs, hard links, user xattrs, fifos);
+//     mmap, statfs, hard links, user xattrs, fifos — all committed);
 //   - commits: what is committed is exactly the workspace, nothing staged
 //     creates nothing, open files survive a commit, reset, a commit from
 //     outside is refused, two workspaces at once;
@@ -382,17 +382,32 @@ TEST_F(WorkspaceMountTest, HardLinksShareOneInode) {
   EXPECT_EQ(ReadOr(ws_ + "/h1"), "through h2");
 }
 
-TEST_F(WorkspaceMountTest, AFifoCanBeMadeButNotCommitted) {
+TEST_F(WorkspaceMountTest, FifosXattrsAndHardLinksAreCommitted) {
   ASSERT_EQ(::mkfifo((ws_ + "/pipe").c_str(), 0644), 0) << Errno();
   struct stat st;
   ASSERT_EQ(::lstat((ws_ + "/pipe").c_str(), &st), 0);
   EXPECT_TRUE(S_ISFIFO(st.st_mode));
-  RunResult c = T({"commit", "ds@main", "-m", "fifo"});
-  EXPECT_EQ(c.exit_code, 1) << c;
-  EXPECT_TRUE(HasSubstr(c.err, "pipe")) << c;
-  ASSERT_EQ(::unlink((ws_ + "/pipe").c_str()), 0);
-  ASSERT_TRUE(WriteFile(ws_ + "/ok", "ok"));
-  EXPECT_EQ(T({"commit", "ds@main", "-m", "without fifo"}).exit_code, 0);
+  ASSERT_TRUE(WriteFile(ws_ + "/tagged", "t"));
+  ASSERT_EQ(::setxattr((ws_ + "/tagged").c_str(), "user.label", "cat", 3, 0), 0) << Errno();
+  ASSERT_TRUE(WriteFile(ws_ + "/l1", "linked"));
+  ASSERT_EQ(::link((ws_ + "/l1").c_str(), (ws_ + "/l2").c_str()), 0) << Errno();
+  RunResult c = T({"commit", "ds@main", "-m", "specials"});
+  ASSERT_EQ(c.exit_code, 0) << c;
+  RunResult ls = T({"ls", "-l", "ds@main", "pipe"});
+  EXPECT_TRUE(HasSubstr(ls.out, "prw-r--r--")) << ls;
+  std::string out = ExportMain("exp");
+  ASSERT_EQ(::lstat((out + "/pipe").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+  char v[8] = {};
+  EXPECT_EQ(::getxattr((out + "/tagged").c_str(), "user.label", v, sizeof v), 3) << Errno();
+  EXPECT_STREQ(v, "cat");
+  struct stat a, b;
+  ASSERT_EQ(::stat((out + "/l1").c_str(), &a), 0);
+  ASSERT_EQ(::stat((out + "/l2").c_str(), &b), 0);
+  EXPECT_EQ(a.st_ino, b.st_ino) << "a hard-link group is exported as links";
+  // The committed xattr shows in the workspace after the commit too.
+  std::memset(v, 0, sizeof v);
+  EXPECT_EQ(::getxattr((ws_ + "/tagged").c_str(), "user.label", v, sizeof v), 3) << Errno();
 }
 
 TEST_F(WorkspaceMountTest, TwoBranchesAreWrittenAndCommittedAtOnce) {

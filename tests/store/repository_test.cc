@@ -7,11 +7,14 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <string>
@@ -675,21 +678,137 @@ TEST_F(RepositoryTest, SparseFileKeepsItsHolesAsHoles) {
   EXPECT_LT(static_cast<uint64_t>(st.st_blocks) * 512, uint64_t{4} << 20) << "the export is sparse too";
 }
 
-TEST_F(RepositoryTest, ImportSkipsSpecialFilesWithAWarning) {
+TEST_F(RepositoryTest, ImportRecordsFifosSocketsAndDevicesAsSpecialEntries) {
   TUSK_ASSERT_OK(repo_->CreateDataset("d"));
   std::string src = MakeTree({{"regular", "x"}});
-  ASSERT_EQ(::mkfifo((src + "/fifo").c_str(), 0644), 0);
+  ASSERT_EQ(::mkfifo((src + "/fifo").c_str(), 0640), 0);
+  ASSERT_EQ(::mknod((src + "/socket").c_str(), S_IFSOCK | 0600, 0), 0);
+  const bool root = ::geteuid() == 0;
+  if (root) {
+    ASSERT_EQ(::mknod((src + "/null").c_str(), S_IFCHR | 0600, makedev(1, 3)), 0);
+    ASSERT_EQ(::mknod((src + "/disk").c_str(), S_IFBLK | 0600, makedev(259, 70000)), 0);
+    ASSERT_EQ(::chmod((src + "/null").c_str(), 0666), 0);  // past the umask
+    ASSERT_EQ(::chmod((src + "/disk").c_str(), 0660), 0);
+  }
   std::vector<std::string> warnings;
   ImportOptions options;
   options.warn = [&](const std::string& w) { warnings.push_back(w); };
   auto result = ImportDirectory(*repo_, src, "d", "main", options);
   ASSERT_TRUE(result.ok()) << result.status().ToString();
-  EXPECT_EQ(result->skipped_special, 1u);
-  ASSERT_EQ(warnings.size(), 1u);
-  EXPECT_NE(warnings[0].find("fifo"), std::string::npos) << warnings[0];
-  TUSK_ASSERT_OK_AND_ASSIGN(std::vector<TreeEntry> entries, ReadDirectory(*repo_, RootOf(*result->commit)));
-  ASSERT_EQ(entries.size(), 1u);
-  EXPECT_EQ(entries[0].name, "regular");
+  EXPECT_EQ(result->specials, root ? 4u : 2u);
+  EXPECT_EQ(result->files, 1u);
+  EXPECT_TRUE(warnings.empty()) << warnings[0];
+  TUSK_ASSERT_OK_AND_ASSIGN(TreeEntry fifo, LookupPath(*repo_, RootOf(*result->commit), "fifo"));
+  EXPECT_EQ(fifo.kind, EntryKind::kSpecial);
+  EXPECT_EQ(fifo.mode, S_IFIFO | 0640u);
+  EXPECT_EQ(fifo.rdev, 0u);
+  EXPECT_EQ(fifo.size, 0u);
+  TUSK_ASSERT_OK_AND_ASSIGN(TreeEntry socket, LookupPath(*repo_, RootOf(*result->commit), "socket"));
+  EXPECT_EQ(socket.mode, S_IFSOCK | 0600u);
+  if (root) {
+    TUSK_ASSERT_OK_AND_ASSIGN(TreeEntry null, LookupPath(*repo_, RootOf(*result->commit), "null"));
+    EXPECT_EQ(null.mode, S_IFCHR | 0666u);
+    EXPECT_EQ(null.rdev, makedev(1, 3));
+    TUSK_ASSERT_OK_AND_ASSIGN(TreeEntry disk, LookupPath(*repo_, RootOf(*result->commit), "disk"));
+    EXPECT_EQ(disk.mode, S_IFBLK | 0660u);
+    EXPECT_EQ(disk.rdev, makedev(259, 70000));
+  }
+  // Unchanged, a second import commits nothing.
+  auto again = ImportDirectory(*repo_, src, "d", "main", options);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_FALSE(again->commit.has_value());
+}
+
+TEST_F(RepositoryTest, ImportRecordsUserXattrsAndWarnsOnceAboutOtherNamespaces) {
+  TUSK_ASSERT_OK(repo_->CreateDataset("d"));
+  std::string src = MakeTree({{"a", "x"}, {"dir/b", "y"}});
+  ASSERT_EQ(::setxattr((src + "/a").c_str(), "user.z", "last", 4, 0), 0) << std::strerror(errno);
+  ASSERT_EQ(::setxattr((src + "/a").c_str(), "user.a", "", 0, 0), 0);
+  ASSERT_EQ(::setxattr((src + "/a").c_str(), "user.tusk.commit", "copied out of a mount", 21, 0), 0);
+  ASSERT_EQ(::setxattr((src + "/dir").c_str(), "user.dir", "d", 1, 0), 0);
+  const bool root = ::geteuid() == 0;
+  if (root) {
+    ASSERT_EQ(::setxattr((src + "/dir/b").c_str(), "trusted.x", "t", 1, 0), 0) << std::strerror(errno);
+    ASSERT_EQ(::setxattr((src + "/a").c_str(), "trusted.y", "t", 1, 0), 0) << std::strerror(errno);
+  }
+  std::vector<std::string> warnings;
+  ImportOptions options;
+  options.warn = [&](const std::string& w) { warnings.push_back(w); };
+  auto result = ImportDirectory(*repo_, src, "d", "main", options);
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  TUSK_ASSERT_OK_AND_ASSIGN(TreeEntry a, LookupPath(*repo_, RootOf(*result->commit), "a"));
+  EXPECT_EQ(a.xattrs, (std::vector<std::pair<std::string, std::string>>{{"user.a", ""}, {"user.z", "last"}}))
+      << "sorted; user.tusk.* is tusk's own and dropped";
+  TUSK_ASSERT_OK_AND_ASSIGN(TreeEntry dir, LookupPath(*repo_, RootOf(*result->commit), "dir"));
+  EXPECT_EQ(dir.xattrs, (std::vector<std::pair<std::string, std::string>>{{"user.dir", "d"}}));
+  if (root) {
+    ASSERT_EQ(warnings.size(), 1u);
+    EXPECT_NE(warnings[0].find("2 entries"), std::string::npos) << warnings[0];
+    EXPECT_NE(warnings[0].find("user.*"), std::string::npos) << warnings[0];
+  } else {
+    EXPECT_TRUE(warnings.empty());
+  }
+  // An xattr change alone is a change.
+  ASSERT_EQ(::setxattr((src + "/dir/b").c_str(), "user.new", "n", 1, 0), 0);
+  auto second = ImportDirectory(*repo_, src, "d", "main", options);
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  ASSERT_TRUE(second->commit.has_value());
+  TUSK_ASSERT_OK_AND_ASSIGN(TreeEntry b, LookupPath(*repo_, RootOf(*second->commit), "dir/b"));
+  EXPECT_EQ(b.xattrs, (std::vector<std::pair<std::string, std::string>>{{"user.new", "n"}}));
+}
+
+TEST_F(RepositoryTest, HardLinksFormOneGroupAndAreReadOnce) {
+  TUSK_ASSERT_OK(repo_->CreateDataset("d"));
+  std::string content = RandomBytes(2 << 20, 21);
+  std::string src = MakeTree({{"a/first", content}, {"lonely", "one name here"}, {"other", "two"}});
+  ASSERT_EQ(::link((src + "/a/first").c_str(), (src + "/second").c_str()), 0);
+  ASSERT_EQ(::link((src + "/a/first").c_str(), (src + "/a/third").c_str()), 0);
+  ASSERT_EQ(::link((src + "/other").c_str(), (src + "/other2").c_str()), 0);
+  // A link outside the imported tree makes no group.
+  std::string outside = tmp_.Sub("outside-link");
+  ASSERT_EQ(::link((src + "/lonely").c_str(), outside.c_str()), 0);
+  ASSERT_EQ(::symlink("x", (src + "/sym").c_str()), 0);
+  ASSERT_EQ(::link((src + "/sym").c_str(), (src + "/sym2").c_str()), 0);  // links the symlink itself
+  std::this_thread::sleep_for(std::chrono::milliseconds(3100));  // so the stat cache trusts the files
+
+  auto first = Import(src);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first->files, 6u);
+  EXPECT_EQ(first->files_read, 3u) << "each inode once";
+  EXPECT_EQ(first->bytes_read, content.size() + 13 + 3);
+  EXPECT_EQ(first->link_groups, 3u);
+  ObjectId root = RootOf(*first->commit);
+  std::map<std::string, TreeEntry> e;
+  for (std::string p : {"a/first", "a/third", "second", "lonely", "other", "other2", "sym", "sym2"}) {
+    TUSK_ASSERT_OK_AND_ASSIGN(e[p], LookupPath(*repo_, root, p));
+  }
+  ASSERT_TRUE(e["a/first"].link_group.has_value());
+  EXPECT_EQ(e["a/first"].link_group, e["a/third"].link_group);
+  EXPECT_EQ(e["a/first"].link_group, e["second"].link_group);
+  EXPECT_EQ(e["a/first"].chunks, e["second"].chunks);
+  EXPECT_EQ(e["other"].link_group, e["other2"].link_group);
+  EXPECT_NE(e["other"].link_group, e["a/first"].link_group);
+  EXPECT_EQ(e["sym"].link_group, e["sym2"].link_group);
+  EXPECT_EQ(e["sym2"].kind, EntryKind::kSymlink);
+  EXPECT_FALSE(e["lonely"].link_group.has_value());
+  // Numbered in tree order from 1: deterministic, so an unchanged tree is no change.
+  EXPECT_EQ(e["a/first"].link_group, std::optional<uint64_t>(1));
+
+  auto second = Import(src);
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_FALSE(second->commit.has_value());
+  EXPECT_EQ(second->files_read, 0u) << "the stat cache knows every name";
+
+  // The group broken up: the former link is its own file now.
+  ASSERT_EQ(::unlink((src + "/second").c_str()), 0);
+  WriteFile(src + "/second", "replaced");
+  auto third = Import(src);
+  ASSERT_TRUE(third.ok()) << third.status().ToString();
+  ASSERT_TRUE(third->commit.has_value());
+  TUSK_ASSERT_OK_AND_ASSIGN(TreeEntry replaced, LookupPath(*repo_, RootOf(*third->commit), "second"));
+  EXPECT_FALSE(replaced.link_group.has_value());
+  TUSK_ASSERT_OK_AND_ASSIGN(TreeEntry still, LookupPath(*repo_, RootOf(*third->commit), "a/third"));
+  EXPECT_TRUE(still.link_group.has_value());
 }
 
 TEST_F(RepositoryTest, ImportOfANameThatIsNotUtf8FailsAndCommitsNothing) {

@@ -93,6 +93,25 @@ class WorkspaceTest : public ::testing::Test {
     return *r->commit;
   }
 
+  // Imports the directory `src` as the new state of d@main.
+  ObjectId ImportDir(const std::string& src) {
+    ImportOptions options;
+    options.message = "import";
+    options.threads = 2;
+    auto r = ImportDirectory(*repo_, src, "d", "main", options);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    if (!r.ok() || !r->commit) return ObjectId();
+    return *r->commit;
+  }
+
+  // A fresh source directory with `files`, to be given links, xattrs, ...
+  std::string NewSource(const FileMap& files) {
+    std::string src = tmp_.Sub("src" + std::to_string(next_src_++));
+    fs::create_directories(src);
+    for (const auto& [rel, content] : files) WriteFile(src + "/" + rel, content);
+    return src;
+  }
+
   std::string WsDir() const { return store_dir_ + "/workspaces/d/main"; }
   std::string UpperDir() const { return WsDir() + "/upper"; }
 
@@ -432,7 +451,7 @@ TEST_F(WorkspaceTest, AnUnlinkedFileStaysReadableAndWritableThroughAnOpenFile) {
   EXPECT_EQ(Get("a.txt"), "other");
 }
 
-TEST_F(WorkspaceTest, HardLinksShareOneFileAndCommitAsCopies) {
+TEST_F(WorkspaceTest, HardLinksShareOneFileAndCommitAsALinkGroup) {
   TUSK_ASSERT_OK(ws_->Link("a.txt", "dir/a-link"));
   auto a = ws_->Stat("a.txt");
   auto l = ws_->Stat("dir/a-link");
@@ -446,9 +465,23 @@ TEST_F(WorkspaceTest, HardLinksShareOneFileAndCommitAsCopies) {
   EXPECT_ERRNO(ws_->Link("dir", "dir2"), EPERM);
   EXPECT_ERRNO(ws_->Link("a.txt", "m.bin"), EEXIST);
   EXPECT_ERRNO(ws_->Link("nope", "x"), ENOENT);
+  EXPECT_EQ(ChangeLines(), (std::vector<std::string>{"M a.txt", "A dir/a-link"}));
   ObjectId c = CommitOk();
   EXPECT_EQ(CommittedContent(c, "a.txt"), "ALPHA\n");
   EXPECT_EQ(CommittedContent(c, "dir/a-link"), "ALPHA\n");
+  auto ca = Committed(c, "a.txt");
+  auto cl = Committed(c, "dir/a-link");
+  ASSERT_TRUE(ca.ok() && cl.ok());
+  ASSERT_TRUE(ca->link_group.has_value()) << "the two names are recorded as one file";
+  EXPECT_EQ(ca->link_group, cl->link_group);
+  EXPECT_EQ(ca->chunks, cl->chunks);
+  // Both names of the open file stay in upper, still one inode, and the
+  // workspace is exactly the commit (the group keeps its number).
+  EXPECT_TRUE(ChangeLines().empty());
+  ASSERT_TRUE((*f)->Write(0, "alpha").ok());
+  EXPECT_EQ(Get("a.txt"), "alpha\n");
+  EXPECT_EQ(ChangeLines(), (std::vector<std::string>{"M a.txt", "M dir/a-link"}));
+  f->reset();
   // A new file linked, then its first name removed (how git stores objects).
   Put("tmp_obj", "object");
   TUSK_ASSERT_OK(ws_->Link("tmp_obj", "dir/obj"));
@@ -457,6 +490,100 @@ TEST_F(WorkspaceTest, HardLinksShareOneFileAndCommitAsCopies) {
   auto obj = ws_->Stat("dir/obj");
   ASSERT_TRUE(obj.ok());
   EXPECT_EQ(obj->nlink, 1u);
+  ObjectId c2 = CommitOk();
+  auto committed_obj = Committed(c2, "dir/obj");
+  ASSERT_TRUE(committed_obj.ok());
+  EXPECT_FALSE(committed_obj->link_group.has_value()) << "one name left: no group";
+}
+
+TEST_F(WorkspaceTest, CommittedHardLinksStayLinkedWhenOneNameIsWritten) {
+  std::string src = NewSource({{"x/one", "shared\n"}, {"y/other", "o"}, {"z", "zz"}});
+  ASSERT_EQ(::link((src + "/x/one").c_str(), (src + "/x/two").c_str()), 0);
+  ASSERT_EQ(::link((src + "/x/one").c_str(), (src + "/y/three").c_str()), 0);
+  ObjectId base = ImportDir(src);
+  OpenWs();
+  ASSERT_EQ(ws_->base(), base);
+  auto group = Committed(base, "x/one");
+  ASSERT_TRUE(group.ok() && group->link_group);
+  // Unrelated changes carry the group into the next commit unchanged.
+  Put("z", "changed");
+  ObjectId c1 = CommitOk();
+  for (std::string p : {"x/one", "x/two", "y/three"}) {
+    auto e = Committed(c1, p);
+    ASSERT_TRUE(e.ok());
+    EXPECT_EQ(e->link_group, group->link_group) << p;
+  }
+  // Writing one name of the committed group changes every name.
+  auto f = ws_->Open("x/two", O_RDWR);
+  ASSERT_TRUE(f.ok());
+  ASSERT_TRUE((*f)->Write(0, "SHARED").ok());
+  EXPECT_EQ(Get("x/one"), "SHARED\n");
+  EXPECT_EQ(Get("y/three"), "SHARED\n");
+  auto one = ws_->Stat("x/one");
+  auto three = ws_->Stat("y/three");
+  ASSERT_TRUE(one.ok() && three.ok());
+  EXPECT_EQ(one->nlink, 3u);
+  EXPECT_EQ(one->upper_ino, three->upper_ino);
+  f->reset();
+  EXPECT_EQ(ChangeLines(), (std::vector<std::string>{"M x/one", "M x/two", "M y/three"}));
+  ObjectId c2 = CommitOk();
+  std::optional<uint64_t> g;
+  for (std::string p : {"x/one", "x/two", "y/three"}) {
+    EXPECT_EQ(CommittedContent(c2, p), "SHARED\n") << p;
+    auto e = Committed(c2, p);
+    ASSERT_TRUE(e.ok());
+    ASSERT_TRUE(e->link_group.has_value()) << p;
+    if (!g) g = e->link_group;
+    EXPECT_EQ(e->link_group, g) << p;
+  }
+}
+
+TEST_F(WorkspaceTest, RenamingADirectoryKeepsTheHardLinksInIt) {
+  std::string src = NewSource({{"x/one", "linked"}, {"x/plain", "p"}});
+  ASSERT_EQ(::link((src + "/x/one").c_str(), (src + "/x/two").c_str()), 0);
+  ASSERT_EQ(::link((src + "/x/one").c_str(), (src + "/outside").c_str()), 0);
+  ImportDir(src);
+  OpenWs();
+  TUSK_ASSERT_OK(ws_->Rename("x", "moved", 0));
+  auto one = ws_->Stat("moved/one");
+  auto two = ws_->Stat("moved/two");
+  auto outside = ws_->Stat("outside");
+  ASSERT_TRUE(one.ok() && two.ok() && outside.ok());
+  EXPECT_EQ(one->upper_ino, two->upper_ino);
+  EXPECT_EQ(one->upper_ino, outside->upper_ino) << "the group is copied up whole";
+  ObjectId c = CommitOk();
+  auto e1 = Committed(c, "moved/one");
+  auto e2 = Committed(c, "moved/two");
+  auto e3 = Committed(c, "outside");
+  ASSERT_TRUE(e1.ok() && e2.ok() && e3.ok());
+  ASSERT_TRUE(e1->link_group.has_value());
+  EXPECT_EQ(e1->link_group, e2->link_group);
+  EXPECT_EQ(e1->link_group, e3->link_group);
+  EXPECT_FALSE(Committed(c, "moved/plain")->link_group.has_value());
+}
+
+TEST_F(WorkspaceTest, ANewGroupNeverReusesTheNumberOfAGroupStillInTheCommit) {
+  std::string src = NewSource({{"a", "first group"}, {"c", "stays"}});
+  ASSERT_EQ(::link((src + "/a").c_str(), (src + "/b").c_str()), 0);
+  ASSERT_EQ(::link((src + "/a").c_str(), (src + "/c2").c_str()), 0);
+  ObjectId base = ImportDir(src);
+  OpenWs();
+  auto old_group = Committed(base, "c2");
+  ASSERT_TRUE(old_group.ok() && old_group->link_group);
+  // a and b replaced by a new pair of links; c2 keeps the old group.
+  TUSK_ASSERT_OK(ws_->Unlink("a"));
+  TUSK_ASSERT_OK(ws_->Unlink("b"));
+  Put("a", "second group");
+  TUSK_ASSERT_OK(ws_->Link("a", "b"));
+  ObjectId c = CommitOk();
+  auto a = Committed(c, "a");
+  auto b = Committed(c, "b");
+  auto c2 = Committed(c, "c2");
+  ASSERT_TRUE(a.ok() && b.ok() && c2.ok());
+  EXPECT_EQ(a->link_group, b->link_group);
+  EXPECT_EQ(c2->link_group, old_group->link_group);
+  EXPECT_NE(a->link_group, c2->link_group) << "different content, different groups";
+  EXPECT_EQ(CommittedContent(c, "c2"), "first group");
 }
 
 // ---- directories, symlinks, special files ----
@@ -519,26 +646,78 @@ TEST_F(WorkspaceTest, SymlinksAreStoredAsLinks) {
   EXPECT_EQ(*moved, "a.txt");
 }
 
-TEST_F(WorkspaceTest, AFifoWorksInTheWorkspaceButCannotBeCommitted) {
+TEST_F(WorkspaceTest, FifosSocketsAndDevicesAreCommittedAsSpecialEntries) {
   TUSK_ASSERT_OK(ws_->Mknod("dir/pipe", S_IFIFO | 0644, 0, who_));
   auto attr = ws_->Stat("dir/pipe");
   ASSERT_TRUE(attr.ok());
   EXPECT_TRUE(S_ISFIFO(attr->mode));
   EXPECT_EQ(attr->mode & 07777, 0644u);
   EXPECT_ERRNO(ws_->Mknod("dir/wh", S_IFCHR | 0644, 0, who_), EPERM) << "0:0 is reserved for whiteouts";
+  TUSK_ASSERT_OK(ws_->Mknod("sock", S_IFSOCK | 0600, 0, who_));
+  const bool root = ::geteuid() == 0;  // mknod of a device needs CAP_MKNOD
+  if (root) TUSK_ASSERT_OK(ws_->Mknod("null", S_IFCHR | 0666, makedev(1, 3), who_));
   Put("other", "x");
-  EXPECT_EQ(ChangeLines(), (std::vector<std::string>{"A dir/pipe", "A other"})) << "status still works";
-  auto r = Commit();
-  ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.status().message().find("dir/pipe"), std::string::npos) << r.status().ToString();
-  EXPECT_NE(r.status().message().find("fifo"), std::string::npos) << r.status().ToString();
-  auto head = repo_->GetBranch("d", "main");
-  ASSERT_TRUE(head.ok());
-  EXPECT_EQ(*head, first_) << "nothing was committed";
-  EXPECT_EQ(Get("other"), "x");
-  TUSK_ASSERT_OK(ws_->Unlink("dir/pipe"));
+  std::vector<std::string> want = {"A dir/pipe"};
+  if (root) want.push_back("A null");
+  want.push_back("A other");
+  want.push_back("A sock");
+  EXPECT_EQ(ChangeLines(), want);
   ObjectId c = CommitOk();
-  EXPECT_EQ(CommittedContent(c, "other"), "x");
+  auto pipe = Committed(c, "dir/pipe");
+  ASSERT_TRUE(pipe.ok());
+  EXPECT_EQ(pipe->kind, EntryKind::kSpecial);
+  EXPECT_EQ(pipe->mode, S_IFIFO | 0644u);
+  EXPECT_EQ(pipe->uid, 1000u);
+  auto sock = Committed(c, "sock");
+  ASSERT_TRUE(sock.ok());
+  EXPECT_EQ(sock->mode, S_IFSOCK | 0600u);
+  if (root) {
+    auto null = Committed(c, "null");
+    ASSERT_TRUE(null.ok());
+    EXPECT_EQ(null->mode, S_IFCHR | 0644u) << "umask 022";
+    EXPECT_EQ(null->rdev, makedev(1, 3));
+  }
+  EXPECT_TRUE(ChangeLines().empty());
+  // Read back from the base: type, mode and device number.
+  auto back = ws_->Stat("dir/pipe");
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->mode, S_IFIFO | 0644u);
+  EXPECT_EQ(back->upper_ino, 0u) << "base-only after the commit";
+  if (root) {
+    auto null = ws_->Stat("null");
+    ASSERT_TRUE(null.ok());
+    EXPECT_TRUE(S_ISCHR(null->mode));
+    EXPECT_EQ(null->rdev, makedev(1, 3));
+  }
+  // A committed special file copied up by a chmod stays what it is.
+  WsSetAttr chmod;
+  chmod.mode = 0600;
+  TUSK_ASSERT_OK(ws_->SetAttr("dir/pipe", chmod));
+  EXPECT_EQ(ChangeLines(), std::vector<std::string>{"M dir/pipe"});
+  ObjectId c2 = CommitOk();
+  auto changed = Committed(c2, "dir/pipe");
+  ASSERT_TRUE(changed.ok());
+  EXPECT_EQ(changed->mode, S_IFIFO | 0600u);
+  // Replaced by a regular file: a change of type.
+  TUSK_ASSERT_OK(ws_->Unlink("dir/pipe"));
+  Put("dir/pipe", "now a file");
+  EXPECT_EQ(ChangeLines(), std::vector<std::string>{"M dir/pipe"});
+}
+
+TEST_F(WorkspaceTest, ACommittedCharacterDevice00CannotBeCopiedUp) {
+  if (::geteuid() != 0) GTEST_SKIP() << "mknod of a device needs root";
+  std::string src = NewSource({{"f", "x"}});
+  ASSERT_EQ(::mknod((src + "/zero-zero").c_str(), S_IFCHR | 0644, makedev(0, 0)), 0);
+  ImportDir(src);
+  OpenWs();
+  auto attr = ws_->Stat("zero-zero");
+  ASSERT_TRUE(attr.ok()) << "shown: it is a real entry of the commit, not a whiteout";
+  EXPECT_TRUE(S_ISCHR(attr->mode));
+  WsSetAttr chmod;
+  chmod.mode = 0600;
+  EXPECT_ERRNO(ws_->SetAttr("zero-zero", chmod), EPERM) << "in upper it would read as a whiteout";
+  TUSK_ASSERT_OK(ws_->Unlink("zero-zero"));
+  EXPECT_ERRNO(StatusOf(ws_->Stat("zero-zero")), ENOENT);
 }
 
 // ---- metadata ----
@@ -642,7 +821,56 @@ TEST_F(WorkspaceTest, XattrsLiveInTheWorkspaceAndTheReservedOnesStayHidden) {
   EXPECT_ERRNO(StatusOf(ws_->GetXattr("dir/b.txt", "user.color")), ENODATA);
   TUSK_ASSERT_OK(ws_->RemoveXattr("a.txt", "user.color"));
   EXPECT_ERRNO(StatusOf(ws_->GetXattr("a.txt", "user.color")), ENODATA);
-  EXPECT_TRUE(ChangeLines().empty()) << "xattrs are not committed";
+  EXPECT_TRUE(ChangeLines().empty()) << "set and removed again: no change";
+}
+
+TEST_F(WorkspaceTest, UserXattrsAreCommittedAndReadBackFromTheBase) {
+  TUSK_ASSERT_OK(ws_->SetXattr("a.txt", "user.color", "blue", 0));
+  TUSK_ASSERT_OK(ws_->SetXattr("a.txt", "user.binary", std::string("\0\1", 2), 0));
+  TUSK_ASSERT_OK(ws_->SetXattr("dir", "user.kind", "folder", 0));
+  Put("new.txt", "n");
+  TUSK_ASSERT_OK(ws_->SetXattr("new.txt", "user.fresh", "", 0));
+  EXPECT_EQ(ChangeLines(), (std::vector<std::string>{"M a.txt", "A new.txt"}));
+  ObjectId c = CommitOk();
+  auto a = Committed(c, "a.txt");
+  auto dir = Committed(c, "dir");
+  auto fresh = Committed(c, "new.txt");
+  ASSERT_TRUE(a.ok() && dir.ok() && fresh.ok());
+  using Xattrs = std::vector<std::pair<std::string, std::string>>;
+  EXPECT_EQ(a->xattrs, (Xattrs{{"user.binary", std::string("\0\1", 2)}, {"user.color", "blue"}}))
+      << "sorted, and the workspace's own user.tusk.* marks are not recorded";
+  EXPECT_EQ(dir->xattrs, (Xattrs{{"user.kind", "folder"}}));
+  EXPECT_EQ(fresh->xattrs, (Xattrs{{"user.fresh", ""}}));
+  // After the commit the entries are base-only; their xattrs come from the tree.
+  ASSERT_TRUE(UpperEntries().empty());
+  auto v = ws_->GetXattr("a.txt", "user.color");
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_EQ(*v, "blue");
+  auto names = ws_->ListXattr("a.txt");
+  ASSERT_TRUE(names.ok());
+  EXPECT_EQ(*names, (std::vector<std::string>{"user.binary", "user.color"}));
+  EXPECT_ERRNO(StatusOf(ws_->GetXattr("a.txt", "user.other")), ENODATA);
+  EXPECT_ERRNO(StatusOf(ws_->GetXattr("a.txt", "user.tusk.meta")), ENODATA);
+  auto dv = ws_->GetXattr("dir", "user.kind");
+  ASSERT_TRUE(dv.ok());
+  EXPECT_EQ(*dv, "folder");
+  // A copy-up (here a chmod) takes the xattrs along.
+  WsSetAttr chmod;
+  chmod.mode = 0600;
+  TUSK_ASSERT_OK(ws_->SetAttr("a.txt", chmod));
+  auto copied = ws_->GetXattr("a.txt", "user.color");
+  ASSERT_TRUE(copied.ok());
+  EXPECT_EQ(*copied, "blue");
+  EXPECT_EQ(ChangeLines(), std::vector<std::string>{"M a.txt"});
+  ObjectId c2 = CommitOk();
+  EXPECT_EQ(Committed(c2, "a.txt")->xattrs, a->xattrs);
+  // Removing one from a base-only entry is a change; the others stay.
+  EXPECT_ERRNO(ws_->RemoveXattr("a.txt", "user.nope"), ENODATA);
+  TUSK_ASSERT_OK(ws_->RemoveXattr("a.txt", "user.binary"));
+  EXPECT_EQ(ChangeLines(), std::vector<std::string>{"M a.txt"});
+  ObjectId c3 = CommitOk();
+  EXPECT_EQ(Committed(c3, "a.txt")->xattrs, (Xattrs{{"user.color", "blue"}}));
+  EXPECT_EQ(CommittedContent(c3, "a.txt"), "alpha\n");
 }
 
 // ---- Changes and Commit ----

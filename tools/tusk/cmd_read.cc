@@ -1,5 +1,6 @@
 // tusk ls / cat / export: read a version without mounting it.
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <iostream>
@@ -27,7 +28,13 @@ Result<Version> OpenVersion(Cli& cli, const std::string& ref) {
 }
 
 std::string ModeString(uint32_t mode) {
-  std::string s = S_ISDIR(mode) ? "d" : S_ISLNK(mode) ? "l" : "-";
+  std::string s = S_ISDIR(mode)    ? "d"
+                  : S_ISLNK(mode)  ? "l"
+                  : S_ISFIFO(mode) ? "p"
+                  : S_ISSOCK(mode) ? "s"
+                  : S_ISCHR(mode)  ? "c"
+                  : S_ISBLK(mode)  ? "b"
+                                   : "-";
   const char* rwx = "rwxrwxrwx";
   for (int i = 0; i < 9; i++) s += (mode & (1u << (8 - i))) ? rwx[i] : '-';
   if (mode & S_ISUID) s[3] = (mode & S_IXUSR) ? 's' : 'S';
@@ -36,9 +43,17 @@ std::string ModeString(uint32_t mode) {
   return s;
 }
 
-const char* KindName(EntryKind k) {
-  return k == EntryKind::kFile ? "file" : k == EntryKind::kDirectory ? "dir" : "symlink";
+const char* TypeName(const TreeEntry& e) {
+  switch (e.kind) {
+    case EntryKind::kFile: return "file";
+    case EntryKind::kDirectory: return "dir";
+    case EntryKind::kSymlink: return "symlink";
+    case EntryKind::kSpecial: break;
+  }
+  return S_ISFIFO(e.mode) ? "fifo" : S_ISSOCK(e.mode) ? "socket" : S_ISCHR(e.mode) ? "char-device" : "block-device";
 }
+
+bool IsDevice(const TreeEntry& e) { return e.kind == EntryKind::kSpecial && (S_ISCHR(e.mode) || S_ISBLK(e.mode)); }
 
 struct LsOpts {
   std::string ref, path;
@@ -54,15 +69,25 @@ int RunLs(const LsOpts& o, Cli& cli) {
   j.BeginArray();
   auto print = [&](const TreeEntry& e, const std::string& path) {
     if (o.json) {
-      j.BeginObject().Key("path").String(path).Key("type").String(KindName(e.kind)).Key("mode").Number(e.mode & 07777)
+      j.BeginObject().Key("path").String(path).Key("type").String(TypeName(e)).Key("mode").Number(e.mode & 07777)
           .Key("uid").Number(e.uid).Key("gid").Number(e.gid).Key("size").Number(e.size).Key("mtime").Signed(e.mtime_sec);
       if (e.kind == EntryKind::kSymlink) j.Key("target").String(e.target);
+      if (IsDevice(e)) j.Key("major").Number(major(e.rdev)).Key("minor").Number(minor(e.rdev));
+      if (e.link_group) j.Key("link_group").Number(*e.link_group);
+      if (!e.xattrs.empty()) {
+        j.Key("xattrs").BeginObject();
+        for (const auto& [name, value] : e.xattrs) j.Key(name).String(value);
+        j.EndObject();
+      }
       j.EndObject();
       return;
     }
     std::string shown = path + (e.kind == EntryKind::kDirectory ? "/" : "");
     if (o.long_format) {
-      std::cout << ModeString(e.mode) << " " << e.uid << " " << e.gid << " " << e.size << "\t" << FormatTime(e.mtime_sec)
+      // Devices show "major, minor" where others show their size, as ls(1) does.
+      std::string size =
+          IsDevice(e) ? std::to_string(major(e.rdev)) + ", " + std::to_string(minor(e.rdev)) : std::to_string(e.size);
+      std::cout << ModeString(e.mode) << " " << e.uid << " " << e.gid << " " << size << "\t" << FormatTime(e.mtime_sec)
                 << "  " << shown << (e.kind == EntryKind::kSymlink ? " -> " + e.target : "") << "\n";
     } else {
       std::cout << shown << "\n";
@@ -110,7 +135,7 @@ int RunExport(const std::string& ref, const std::string& dir, Cli& cli) {
   Result<ExportStats> stats = Status::Ok();
   {
     ProgressDisplay display(&progress, "exporting", "files");
-    stats = ExportTree(*v->repo, v->data.root, dir, &progress);
+    stats = ExportTree(*v->repo, v->data.root, dir, &progress, [](const std::string& msg) { Warn(msg); });
   }
   if (!stats.ok()) {
     // Refusals (a non-empty or non-directory destination) wrote nothing.
@@ -119,7 +144,9 @@ int RunExport(const std::string& ref, const std::string& dir, Cli& cli) {
   }
   std::cout << "exported " << ref << " (commit " << v->commit.ShortHex() << ") to " << dir << ": " << stats->files
             << " files, " << stats->dirs << " directories, " << stats->symlinks << " symlinks, "
-            << HumanBytes(stats->bytes) << std::endl;
+            << (stats->specials ? std::to_string(stats->specials) + " special files, " : "")
+            << (stats->hard_links ? std::to_string(stats->hard_links) + " hard links, " : "") << HumanBytes(stats->bytes)
+            << std::endl;
   return 0;
 }
 
