@@ -213,7 +213,7 @@ T0=$SECONDS
 TUSK_ORIG=$TUSK_BIN
 TUSK_BIN=$BENCH_ROOT/bin/tusk
 cp "$TUSK_ORIG" "$TUSK_BIN.tmp" && mv "$TUSK_BIN.tmp" "$TUSK_BIN"
-tusk_version="$("$TUSK_BIN" --version 2>/dev/null | head -n 1); copy of $TUSK_ORIG (built $(date -r "$TUSK_ORIG" '+%F %T'), sha256 $(sha256sum "$TUSK_BIN" | cut -c1-12)); tree at $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')$( [[ -n $(git -C "$REPO" status --porcelain --untracked-files=no 2>/dev/null) ]] && echo ' + local changes')"
+tusk_version="$("$TUSK_BIN" --version 2>/dev/null | head -n 1); copy of $TUSK_ORIG (built $(date -r "$TUSK_ORIG" '+%F %T'), sha256 $(sha256sum "$TUSK_BIN" | cut -c1-12)); tree at $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')$( [[ -n $(git -C "$REPO" status --porcelain --untracked-files=no 2>/dev/null) ]] && echo ' + local changes' || true)"
 
 # ---------------------------------------------------------------- the python helper (timing, data, report)
 WB=$OUT/wsbench.py
