@@ -67,6 +67,11 @@ void OpInit(void* userdata, fuse_conn_info* conn) {
   if (conn->capable & FUSE_CAP_PARALLEL_DIROPS) conn->want |= FUSE_CAP_PARALLEL_DIROPS;
   if (conn->capable & FUSE_CAP_ASYNC_READ) conn->want |= FUSE_CAP_ASYNC_READ;
   conn->want &= ~static_cast<unsigned>(FUSE_CAP_AUTO_INVAL_DATA);  // nothing changes under the kernel
+  // No writeback cache for workspaces: with it the kernel keeps its own
+  // mtimes and never sends them (measured: what programs see and what gets
+  // committed differed by microseconds), and it did not speed up 1 MiB
+  // sequential writes here (670 vs 555 MB/s, within the noise).
+  conn->want &= ~static_cast<unsigned>(FUSE_CAP_WRITEBACK_CACHE);
   conn->max_read = 1 << 20;  // must match the max_read mount option
   // libfuse derives the largest request (max_pages) from max_write: without
   // this, reads are cut into 128 KiB pieces.

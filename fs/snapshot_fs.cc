@@ -315,7 +315,7 @@ Result<EntryReply> SnapshotFs::GetAttr(uint64_t ino, uint64_t fh) {
     // the kernel names the handle for fstat only sometimes, so for a node of
     // an older base any open handle of it speaks for it.
     std::shared_ptr<FileHandle> handle = fh ? GetFile(fh) : nullptr;
-    if (!handle && node->ws_base != node->ws->base()) {
+    if (!handle && node->ws_generation != node->ws->generation()) {
       std::shared_lock lock(mu_);
       for (const auto& [id, h] : files_)
         if (h->node == node) handle = h;

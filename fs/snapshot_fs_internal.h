@@ -45,6 +45,7 @@ struct SnapshotFs::Node {
   // kernel sees new inodes below it, while descriptors opened before keep
   // their old inodes (and answer from their open handle).
   std::optional<ObjectId> ws_base;
+  uint64_t ws_generation = 0;
 };
 
 struct SnapshotFs::DirHandle {

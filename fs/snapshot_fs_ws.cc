@@ -51,7 +51,9 @@ Result<std::shared_ptr<SnapshotFs::Node>> SnapshotFs::WsRoot(const Node& dataset
   node->kind = NodeKind::kWsRoot;
   node->dataset = dataset.dataset;
   node->volatile_name = true;
-  node->key = std::to_string(dataset.ino) + "/" + branch + "#workspace#" + (base ? base->Hex() : "none");
+  uint64_t generation = ws->generation();
+  node->key = std::to_string(dataset.ino) + "/" + branch + "#workspace#" + std::to_string(generation);
+  node->ws_generation = generation;
   node->path = dataset.dataset + "@" + branch + ":";
   node->ws = ws;
   node->ws_base = base;
@@ -126,6 +128,7 @@ Result<std::shared_ptr<SnapshotFs::Node>> SnapshotFs::WsChild(const std::shared_
   node->key = std::to_string(parent->ino) + "/" + std::string(name);
   node->path = parent->path + "/" + std::string(name);
   node->ws_base = parent->ws_base;
+  node->ws_generation = parent->ws_generation;
   node->commit = parent->ws_base;
   return node;
 }

@@ -153,6 +153,7 @@ Status WsCore::SetBase(const std::optional<ObjectId>& commit, bool write_file) {
     bytes = c.total_bytes;
   }
   if (write_file) TUSK_RETURN_IF_ERROR(WriteIdFile(dir + "/base", commit));
+  if (base != commit) generation++;
   base = commit;
   base_root = root;
   base_files = files;
@@ -282,6 +283,11 @@ const std::string& Workspace::branch() const { return impl_->core->branch; }
 std::optional<ObjectId> Workspace::base() const {
   std::lock_guard lock(impl_->core->mu);
   return impl_->core->base;
+}
+
+uint64_t Workspace::generation() const {
+  std::lock_guard lock(impl_->core->mu);
+  return impl_->core->generation;
 }
 
 Result<bool> Workspace::Diverged() {

@@ -180,6 +180,10 @@ class Workspace {
   const std::string& dataset() const;
   const std::string& branch() const;
   std::optional<ObjectId> base() const;
+  // Changes whenever the merged view changes other than through this
+  // object's own operations (a new base: commit or following the branch;
+  // Reset), so a cache of it (the kernel's, via the mount) knows to start over.
+  uint64_t generation() const;
   // Whether the branch has moved away from the base (a commit from outside)
   // while changes are staged; Commit refuses then.
   Result<bool> Diverged();

@@ -670,6 +670,7 @@ Status Workspace::Reset() {
   std::lock_guard lock(c.mu);
   std::unique_lock freeze(c.freeze);
   c.DetachAllNodes();
+  c.generation++;
   TUSK_RETURN_IF_ERROR(ws::ClearUpperAndSidecars(&c));
   bool diverged;
   return c.FollowBranchIfClean(&diverged);

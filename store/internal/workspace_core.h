@@ -197,6 +197,7 @@ class WsCore {
   // Guarded by mu.
   std::optional<ObjectId> base;
   std::optional<ObjectId> base_root;
+  uint64_t generation = 0;  // bumped whenever the merged view changes wholesale
   uint64_t base_files = 0, base_bytes = 0;
   std::optional<std::pair<std::optional<ObjectId>, BaseLinks>> base_links;  // for base_root, see LinksOfBase
 
