@@ -12,6 +12,7 @@
 
 #include "store/internal/chunk_pipeline.h"
 #include "store/internal/file.h"
+#include "store/internal/stat_entry.h"
 #include "store/internal/varint.h"
 #include "store/refs.h"
 
@@ -91,20 +92,6 @@ std::string ContentDigest(const std::vector<ChunkRef>& chunks) {
     h.Update(&c.length, sizeof c.length);
   }
   return h.Finish().Hex().substr(0, 32);
-}
-
-TreeEntry EntryFromStat(const std::string& name, EntryKind kind, const struct stat& st) {
-  TreeEntry e;
-  e.name = name;
-  e.kind = kind;
-  e.mode = st.st_mode;
-  e.uid = st.st_uid;
-  e.gid = st.st_gid;
-  e.mtime_sec = st.st_mtim.tv_sec;
-  e.mtime_nsec = static_cast<uint32_t>(st.st_mtim.tv_nsec);
-  if (kind == EntryKind::kFile) e.size = static_cast<uint64_t>(st.st_size);
-  if (kind == EntryKind::kSpecial && (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))) e.rdev = st.st_rdev;
-  return e;
 }
 
 std::pair<uint64_t, uint64_t> LinkKey(const struct stat& st) {

@@ -25,6 +25,7 @@
 #include "store/diff.h"
 #include "store/internal/chunk_pipeline.h"
 #include "store/internal/file.h"
+#include "store/internal/stat_entry.h"
 #include "store/internal/workspace_core.h"
 
 namespace tusk {
@@ -90,20 +91,6 @@ struct DirPlan {
   std::deque<TreeEntry> entries;                  // deque: FilePlans point into it
   std::vector<std::unique_ptr<DirPlan>> subdirs;  // aligned; null: not rebuilt
 };
-
-TreeEntry EntryFromStat(const std::string& name, EntryKind kind, const struct stat& st) {
-  TreeEntry e;
-  e.name = name;
-  e.kind = kind;
-  e.mode = st.st_mode;
-  e.uid = st.st_uid;
-  e.gid = st.st_gid;
-  e.mtime_sec = st.st_mtim.tv_sec;
-  e.mtime_nsec = static_cast<uint32_t>(st.st_mtim.tv_nsec);
-  if (kind == EntryKind::kFile) e.size = static_cast<uint64_t>(st.st_size);
-  if (kind == EntryKind::kSpecial && (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))) e.rdev = st.st_rdev;
-  return e;
-}
 
 // The names of one upper inode with more than one link, in scan order.
 struct LinkSet {
@@ -542,20 +529,7 @@ Status CleanupAfterCommit(WsCore& c, const Build& build) {
     if (n->has_meta && n->meta_fd.valid()) sidecars.insert(n->meta_id);
   }
   std::function<Status(const std::string&)> clean = [&](const std::string& rel) -> Status {
-    std::vector<std::string> names;
-    {
-      int raw = ::openat(c.upper_fd.get(), AtName(rel), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-      if (raw < 0) return Err(errno, "open directory", rel);
-      std::unique_ptr<DIR, int (*)(DIR*)> d(::fdopendir(raw), ::closedir);
-      if (!d) {
-        ::close(raw);
-        return Err(errno, "read directory", rel);
-      }
-      while (dirent* e = ::readdir(d.get())) {
-        std::string n = e->d_name;
-        if (n != "." && n != "..") names.push_back(n);
-      }
-    }
+    TUSK_ASSIGN_OR_RETURN(std::vector<std::string> names, c.UpperNames(rel));
     struct stat self;
     if (::fstatat(c.upper_fd.get(), AtName(rel), &self, AT_SYMLINK_NOFOLLOW) != 0) return Err(errno, "stat", rel);
     for (const auto& n : names) {

@@ -574,6 +574,22 @@ Result<std::string> WsCore::MetaIdOf(const std::string& rel) {
   return std::string(buf, static_cast<size_t>(n));
 }
 
+Result<std::vector<std::string>> WsCore::UpperNames(const std::string& rel) {
+  std::vector<std::string> names;
+  int raw = ::openat(upper_fd.get(), AtName(rel), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (raw < 0) return Err(errno, "open directory", rel);
+  std::unique_ptr<DIR, int (*)(DIR*)> d(::fdopendir(raw), ::closedir);
+  if (!d) {
+    ::close(raw);
+    return Err(errno, "read directory", rel);
+  }
+  while (dirent* e = ::readdir(d.get())) {
+    std::string n = e->d_name;
+    if (n != "." && n != "..") names.push_back(n);
+  }
+  return names;
+}
+
 Status WsCore::RemoveUpper(const std::string& rel) {
   struct stat st;
   if (::fstatat(upper_fd.get(), rel.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
@@ -581,20 +597,7 @@ Status WsCore::RemoveUpper(const std::string& rel) {
     return Err(errno, "stat", rel);
   }
   if (S_ISDIR(st.st_mode)) {
-    std::vector<std::string> names;
-    {
-      int raw = ::openat(upper_fd.get(), rel.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-      if (raw < 0) return Err(errno, "open directory", rel);
-      std::unique_ptr<DIR, int (*)(DIR*)> d(::fdopendir(raw), ::closedir);
-      if (!d) {
-        ::close(raw);
-        return Err(errno, "read directory", rel);
-      }
-      while (dirent* e = ::readdir(d.get())) {
-        std::string n = e->d_name;
-        if (n != "." && n != "..") names.push_back(n);
-      }
-    }
+    TUSK_ASSIGN_OR_RETURN(std::vector<std::string> names, UpperNames(rel));
     for (const auto& n : names) TUSK_RETURN_IF_ERROR(RemoveUpper(JoinRel(rel, n)));
     if (::unlinkat(upper_fd.get(), rel.c_str(), AT_REMOVEDIR) != 0) return Err(errno, "remove directory", rel);
     return Status::Ok();

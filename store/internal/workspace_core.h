@@ -238,6 +238,8 @@ class WsCore {
   // Removes an upper entry (recursively for directories), releasing the
   // sidecars of files that are gone.
   Status RemoveUpper(const std::string& rel);
+  // The names in the upper directory `rel` ("" is upper/ itself).
+  Result<std::vector<std::string>> UpperNames(const std::string& rel);
   Status RestoreTimes(const std::string& rel, const struct stat& st);
   Result<WsAttr> AttrOf(const Lookup& l);
 
