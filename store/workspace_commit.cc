@@ -229,22 +229,12 @@ Status TreeBuilder::Subtract(const TreeEntry& e) {
 
 Status TreeBuilder::Scan(const std::string& rel, bool opaque, const std::optional<ObjectId>& base_tree, DirPlan* out) {
   std::map<std::string, struct stat> upper;
-  {
-    int raw = ::openat(core_->upper_fd.get(), AtName(rel), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (raw < 0) return Err(errno, "open directory", rel);
-    std::unique_ptr<DIR, int (*)(DIR*)> d(::fdopendir(raw), ::closedir);
-    if (!d) {
-      ::close(raw);
-      return Err(errno, "read directory", rel);
-    }
-    while (dirent* e = ::readdir(d.get())) {
-      std::string n = e->d_name;
-      if (n == "." || n == "..") continue;
-      struct stat st;
-      if (::fstatat(::dirfd(d.get()), n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
-        return Err(errno, "stat", JoinRel(rel, n));
-      upper.emplace(n, st);
-    }
+  TUSK_ASSIGN_OR_RETURN(std::vector<std::string> names, core_->UpperNames(rel));
+  for (const auto& n : names) {
+    struct stat st;
+    std::string path = JoinRel(rel, n);
+    if (::fstatat(core_->upper_fd.get(), path.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return Err(errno, "stat", path);
+    upper.emplace(n, st);
   }
   std::vector<TreeEntry> base;
   if (base_tree && !opaque) {
