@@ -139,7 +139,6 @@ class SnapshotFs {
   Result<std::vector<std::string>> ListXattr(uint64_t ino);
 
   // Writing (workspace nodes only; EROFS elsewhere).
-  bool IsWorkspace(uint64_t ino);
   Result<OpenReply> OpenFile(uint64_t ino, int flags);
   Result<std::pair<EntryReply, OpenReply>> CreateFile(uint64_t parent, std::string_view name, uint32_t mode, int flags,
                                                       const WsCaller& who);

@@ -169,11 +169,6 @@ Result<std::shared_ptr<SnapshotFs::Node>> SnapshotFs::WsDir(uint64_t ino) {
   return node;
 }
 
-bool SnapshotFs::IsWorkspace(uint64_t ino) {
-  auto node = Get(ino);
-  return node && node->ws;
-}
-
 // Detaches the node named (parent, name), if the kernel knows one: it keeps
 // its inode for open handles but no longer stands for that path. `before` is
 // what the path was just before it went away.
