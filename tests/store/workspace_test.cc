@@ -84,13 +84,7 @@ class WorkspaceTest : public ::testing::Test {
     std::string src = tmp_.Sub("src" + std::to_string(next_src_++));
     fs::create_directories(src);
     for (const auto& [rel, content] : files) WriteFile(src + "/" + rel, content);
-    ImportOptions options;
-    options.message = "import";
-    options.threads = 2;
-    auto r = ImportDirectory(*repo_, src, "d", "main", options);
-    EXPECT_TRUE(r.ok()) << r.status().ToString();
-    if (!r.ok() || !r->commit) return ObjectId();
-    return *r->commit;
+    return ImportDir(src);
   }
 
   // Imports the directory `src` as the new state of d@main.

@@ -35,52 +35,8 @@ RUN_ID=$(basename "$OUT")       # the harness writes into the same results direc
 RUNPID=''       # the harness's run.sh (leader of its own process group)
 T0=$SECONDS
 
-# mounts_under DIR: mount points at or below DIR, deepest first (mountinfo field 5, \040 = space)
-mounts_under() {
-  local root; root=$(realpath -m "$1")
-  awk -v r="$root" '{ m = $5; gsub(/\\040/, " ", m); if (m == r || index(m, r "/") == 1) print length(m) "\t" m }' \
-    /proc/self/mountinfo | sort -rn | cut -f2- | uniq
-}
-
-# daemon_pids: processes with an argument under $BENCH_ROOT/mnt/ (the mount daemons of
-# this run; the harness has been stopped before this is used).  Reads /proc only, never
-# stat()s a mount point: that would hang on a FUSE daemon that does not answer.
-daemon_pids() {
-  local f pid a args
-  for f in /proc/[0-9]*/cmdline; do
-    pid=${f#/proc/}; pid=${pid%/cmdline}
-    [[ $pid != "$$" && $pid != "$BASHPID" ]] || continue
-    mapfile -d '' -t args 2>/dev/null <"$f" || continue
-    for a in "${args[@]:1}"; do
-      if [[ $a == "$BENCH_ROOT/mnt/"* ]]; then echo "$pid"; break; fi
-    done
-  done
-  return 0
-}
-
-# umount_all: stop the mount daemons left (TERM: a FUSE daemon unmounts itself; after
-# 5 s KILL: a hung one sleeps in the kernel), then unmount whatever is still mounted
-# under $BENCH_ROOT (dead FUSE connections included), deepest first.  Twice, to be sure.
-umount_all() {
-  local m pid pids _i _pass
-  for _pass in 1 2; do
-    pids=$(daemon_pids)
-    for pid in $pids; do
-      log "stopping leftover daemon pid $pid: $(tr '\0' ' ' </proc/"$pid"/cmdline 2>/dev/null | cut -c1-160)"
-      kill -TERM "$pid" 2>/dev/null
-    done
-    for pid in $pids; do
-      for _i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      kill -0 "$pid" 2>/dev/null && { log "pid $pid ignores TERM: KILL"; kill -KILL "$pid" 2>/dev/null; sleep 0.2; }
-    done
-    while IFS= read -r m; do
-      [[ -n $m ]] || continue
-      log "unmounting leftover $m"
-      timeout -s KILL 20 fusermount3 -u -z "$m" 2>/dev/null || timeout -s KILL 20 umount -l "$m" 2>/dev/null \
-        || log "WARNING: cannot unmount $m"
-    done < <(mounts_under "$BENCH_ROOT")
-  done
-}
+MNT=$BENCH_ROOT/mnt   # the harness mounts every peer under it
+. "$HERE/lib/mounts.sh"   # mounts_under, daemon_pids, umount_all
 
 mount_cleanup() {
   local rc=$? _i

@@ -107,49 +107,7 @@ exec 9>"$BENCH_ROOT/.lock"
 flock -n 9 || die "another benchmark is running under $BENCH_ROOT"
 
 # ---------------------------------------------------------------- cleanup (mounts, daemons, stores)
-# mounts_under DIR: mount points at or below DIR, deepest first (mountinfo field 5, \040 = space)
-mounts_under() {
-  awk -v r="$1" '{ m = $5; gsub(/\\040/, " ", m); if (m == r || index(m, r "/") == 1) print length(m) "\t" m }' \
-    /proc/self/mountinfo | sort -rn | cut -f2- | uniq
-}
-# daemon_pids [MNT]: processes with an argument under $BENCH_ROOT/mnt/ (or equal to MNT):
-# our mount daemons.  Reads /proc only, never stat()s a mount point (that would hang on a
-# FUSE daemon that does not answer).
-daemon_pids() {
-  local f pid a args
-  for f in /proc/[0-9]*/cmdline; do
-    pid=${f#/proc/}; pid=${pid%/cmdline}
-    [[ $pid != "$$" && $pid != "$BASHPID" ]] || continue
-    mapfile -d '' -t args 2>/dev/null <"$f" || continue
-    ((${#args[@]} > 1)) || continue
-    for a in "${args[@]:1}"; do
-      if [[ -n ${1:-} && $a == "$1" ]] || [[ -z ${1:-} && $a == "$MNT/"* ]]; then echo "$pid"; break; fi
-    done
-  done
-  return 0
-}
-# umount_all: TERM (then KILL after 5 s) every daemon of ours, then unmount whatever is
-# still mounted under $BENCH_ROOT (dead FUSE connections too), deepest first.  Twice.
-umount_all() {
-  local m pid pids _i _pass
-  for _pass in 1 2; do
-    pids=$(daemon_pids)
-    for pid in $pids; do
-      log "stopping leftover daemon pid $pid: $(tr '\0' ' ' </proc/"$pid"/cmdline 2>/dev/null | cut -c1-160)"
-      kill -TERM "$pid" 2>/dev/null
-    done
-    for pid in $pids; do
-      for _i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      kill -0 "$pid" 2>/dev/null && { log "pid $pid ignores TERM: KILL"; kill -KILL "$pid" 2>/dev/null; sleep 0.2; }
-    done
-    while IFS= read -r m; do
-      [[ -n $m ]] || continue
-      log "unmounting leftover $m"
-      timeout -s KILL 20 fusermount3 -u -z "$m" 2>/dev/null || timeout -s KILL 20 umount -l "$m" 2>/dev/null \
-        || log "WARNING: cannot unmount $m"
-    done < <(mounts_under "$BENCH_ROOT")
-  done
-}
+. "$HERE/lib/mounts.sh"   # mounts_under, daemon_pids, umount_all
 cleanup() {
   local rc=$? _i
   set +e
