@@ -142,6 +142,7 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     fi->fh = opened->fh;
     fi->keep_cache = opened->keep_cache;
     fi->noflush = 1;  // writes reach the workspace as they happen: nothing to flush on close
+    if ((fi->flags & O_ACCMODE) == O_WRONLY) fi->direct_io = 1;
     if (fuse_reply_open(req, fi) != 0) ctx->fs->ReleaseFile(opened->fh);
   });
 }
@@ -288,6 +289,7 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, 
     fuse_entry_param e = ToEntry(r->first);
     fi->fh = r->second.fh;
     fi->noflush = 1;
+    if ((fi->flags & O_ACCMODE) == O_WRONLY) fi->direct_io = 1;
     if (fuse_reply_create(req, &e, fi) != 0) ctx->fs->ReleaseFile(fi->fh);
   });
 }

@@ -370,6 +370,35 @@ TEST_F(WorkspaceMountTest, MmapReadsAndSharedWritesFsyncAndXattrs) {
   EXPECT_EQ(::removexattr((ws_ + "/m").c_str(), "user.label"), 0);
 }
 
+// Write-only handles skip the kernel's page cache (one copy fewer per
+// write); a handle that has the file cached or mapped still sees every write.
+TEST_F(WorkspaceMountTest, WritesThroughAWriteOnlyHandleReachCachedAndMappedReaders) {
+  ASSERT_TRUE(WriteFile(ws_ + "/w", std::string(16384, 'a')));
+  int reader = ::open((ws_ + "/w").c_str(), O_RDWR | O_CLOEXEC);
+  ASSERT_GE(reader, 0);
+  void* p = ::mmap(nullptr, 16384, PROT_READ, MAP_SHARED, reader, 0);
+  ASSERT_NE(p, MAP_FAILED) << Errno();
+  char buf[16384];
+  ASSERT_EQ(::pread(reader, buf, sizeof buf, 0), 16384);  // now cached and mapped
+  EXPECT_EQ(static_cast<const char*>(p)[5000], 'a');
+  int writer = ::open((ws_ + "/w").c_str(), O_WRONLY | O_CLOEXEC);
+  ASSERT_GE(writer, 0);
+  ASSERT_EQ(::pwrite(writer, "written", 7, 5000), 7) << Errno();
+  ASSERT_EQ(::pwrite(writer, "tail", 4, 16384), 4) << Errno();  // grows the file
+  ASSERT_EQ(::pread(reader, buf, 7, 5000), 7);
+  EXPECT_EQ(std::string(buf, 7), "written");
+  EXPECT_EQ(std::string(static_cast<const char*>(p) + 5000, 7), "written");
+  struct stat st;
+  ASSERT_EQ(::fstat(reader, &st), 0);
+  EXPECT_EQ(st.st_size, 16388);
+  ASSERT_EQ(::pread(reader, buf, 8, 16380), 8);
+  EXPECT_EQ(std::string(buf, 8), "aaaatail");
+  ::munmap(p, 16384);
+  ::close(writer);
+  ::close(reader);
+  EXPECT_EQ(ReadOr(ws_ + "/w").substr(4998, 11), "aawrittenaa");
+}
+
 TEST_F(WorkspaceMountTest, HardLinksShareOneInode) {
   ASSERT_TRUE(WriteFile(ws_ + "/h1", "linked"));
   ASSERT_EQ(::link((ws_ + "/h1").c_str(), (ws_ + "/h2").c_str()), 0) << Errno();
