@@ -264,7 +264,10 @@ Status TreeBuilder::Scan(const std::string& rel, bool opaque, const std::optiona
       continue;
     }
     if (S_ISDIR(u->st_mode)) {
-      TUSK_ASSIGN_OR_RETURN(bool child_opaque, core_->IsOpaque(child));
+      bool child_opaque = false;  // the mark only matters over a base directory
+      if (b && b->kind == EntryKind::kDirectory) {
+        TUSK_ASSIGN_OR_RETURN(child_opaque, core_->IsOpaque(child));
+      }
       std::optional<ObjectId> child_base;
       if (b && b->kind == EntryKind::kDirectory && !child_opaque)
         child_base = b->tree;

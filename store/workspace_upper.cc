@@ -145,16 +145,20 @@ Result<Lookup> WsCore::ResolveParts(const std::vector<std::string>& parts) {
       l.whiteout = whiteout;
       l.st = st;
       l.base = std::move(base);
-      if (in_upper && S_ISDIR(st.st_mode)) {
+      if (in_upper && S_ISDIR(st.st_mode) && base && base->kind == EntryKind::kDirectory) {
         TUSK_ASSIGN_OR_RETURN(l.opaque, IsOpaque(rel));
       }
       return l;
     }
     if (in_upper) {
       if (!S_ISDIR(st.st_mode)) return Err(ENOTDIR, "resolve", rel);
-      TUSK_ASSIGN_OR_RETURN(bool opaque, IsOpaque(rel));
-      cur_base =
-          !opaque && base && base->kind == EntryKind::kDirectory ? std::optional<ObjectId>(base->tree) : std::nullopt;
+      // The opaque mark only matters over a base directory; reading it
+      // costs a path walk from /, once per component of every lookup.
+      cur_base = std::nullopt;
+      if (base && base->kind == EntryKind::kDirectory) {
+        TUSK_ASSIGN_OR_RETURN(bool opaque, IsOpaque(rel));
+        if (!opaque) cur_base = base->tree;
+      }
     } else if (!whiteout && base) {
       if (base->kind != EntryKind::kDirectory) return Err(ENOTDIR, "resolve", rel);
       cur_upper = false;
@@ -296,10 +300,13 @@ Status WsCore::EnsureUpperDir(const std::vector<std::string>& parts) {
     struct stat st;
     if (::fstatat(upper_fd.get(), rel.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
       if (!S_ISDIR(st.st_mode)) return Err(IsWhiteout(st) ? ENOENT : ENOTDIR, "directory", rel);
-      TUSK_ASSIGN_OR_RETURN(bool opaque, IsOpaque(rel));
       std::optional<TreeEntry> e;
-      if (cur_base && !opaque) {
+      if (cur_base) {
         TUSK_ASSIGN_OR_RETURN(e, store.Lookup(*cur_base, name));
+      }
+      if (e && e->kind == EntryKind::kDirectory) {
+        TUSK_ASSIGN_OR_RETURN(bool opaque, IsOpaque(rel));
+        if (opaque) e.reset();
       }
       cur_base = e && e->kind == EntryKind::kDirectory ? std::optional<ObjectId>(e->tree) : std::nullopt;
       continue;

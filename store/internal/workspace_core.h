@@ -131,7 +131,7 @@ struct Lookup {
   bool parent_in_upper = false;    // the parent directory exists in upper
   bool in_upper = false;           // a real (non-whiteout) upper entry is at rel
   bool whiteout = false;           // a whiteout is at rel
-  bool opaque = false;             // in_upper directory marked opaque
+  bool opaque = false;             // in_upper directory marked opaque (read only over a base directory)
   struct stat st {};               // the upper entry
   std::optional<TreeEntry> base;   // the base entry at rel if the parents let it show
 
