@@ -328,6 +328,7 @@ Result<EntryReply> SnapshotFs::GetAttr(uint64_t ino, uint64_t fh) {
   if (node->ws) {
     if (node->detached && node->last_attr) return WsReply(*node, *node->last_attr);
     TUSK_ASSIGN_OR_RETURN(WsAttr a, node->ws->Stat(WsPath(*node)));
+    if (node->ws_base_linked && a.upper_ino != 0) WsNoteCopiedUpLink(node);
     return WsReply(*node, a);
   }
   return Reply(*node);

@@ -189,6 +189,12 @@ class SnapshotFs {
   Result<std::shared_ptr<Node>> WsDir(uint64_t ino);  // a workspace directory node, else EROFS/ENOTDIR
   Result<EntryReply> WsLookupNew(const std::shared_ptr<Node>& parent, std::string_view name);
   EntryReply WsReply(const Node& node, const WsAttr& attr);
+  // The key that makes every name of one hard-linked inode one node: the
+  // upper inode, or the base hard-link group; empty for other entries.
+  static std::string WsLinkKey(const Node& parent, const WsAttr& attr);
+  // After an operation that may have copied up a base hard-link group: maps
+  // the upper inode it became to `node`, so names looked up later join it.
+  void WsNoteCopiedUpLink(const std::shared_ptr<Node>& node);
   void WsDetach(uint64_t parent_ino, std::string_view name, const std::optional<WsAttr>& before);
   Status WsOpenDir(const std::shared_ptr<Node>& node, DirHandle* handle);
   std::shared_ptr<FileHandle> GetFile(uint64_t fh);

@@ -38,6 +38,9 @@ struct SnapshotFs::Node {
   std::shared_ptr<Node> ws_parent;
   std::string ws_name;
   std::vector<std::string> ws_keys;  // entries of ws_keys_ naming this node
+  // Looked up as a base-only name of a committed hard-link group: once the
+  // group is copied up (one upper inode), that identity is mapped here too.
+  std::atomic<bool> ws_base_linked{false};
   bool detached = false;
   std::optional<WsAttr> last_attr;  // for detached nodes
   // The workspace's base when this node's root was looked up. A base that

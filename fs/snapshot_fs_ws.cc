@@ -137,10 +137,9 @@ Result<EntryReply> SnapshotFs::WsLookupNew(const std::shared_ptr<Node>& parent, 
   if (name.size() > 255) return Status::FromErrno(ENAMETOOLONG, "name too long");
   TUSK_ASSIGN_OR_RETURN(WsAttr attr, parent->ws->Stat(WsChildPath(*parent, name)));
   TUSK_ASSIGN_OR_RETURN(std::shared_ptr<Node> made, WsChild(parent, name));
-  // Hard links: every name of one upper file is one inode.
-  std::string link_key;
-  if (S_ISREG(attr.mode) && attr.nlink > 1 && attr.upper_ino != 0)
-    link_key = "u" + std::to_string(attr.upper_dev) + ":" + std::to_string(attr.upper_ino);
+  // Hard links: every name of one upper file, or of one committed hard-link
+  // group, is one inode.
+  std::string link_key = WsLinkKey(*parent, attr);
   if (!link_key.empty()) {
     std::unique_lock lock(mu_);
     auto it = ws_keys_.find(link_key);
@@ -158,7 +157,26 @@ Result<EntryReply> SnapshotFs::WsLookupNew(const std::shared_ptr<Node>& parent, 
     std::unique_lock lock(mu_);
     if (ws_keys_.emplace(link_key, node->ino).second) node->ws_keys.push_back(link_key);
   }
+  if (attr.base_link_group && attr.upper_ino == 0) node->ws_base_linked = true;
   return WsReply(*node, attr);
+}
+
+std::string SnapshotFs::WsLinkKey(const Node& parent, const WsAttr& attr) {
+  if (S_ISDIR(attr.mode) || attr.nlink < 2) return std::string();
+  if (attr.upper_ino != 0) return "u" + std::to_string(attr.upper_dev) + ":" + std::to_string(attr.upper_ino);
+  if (attr.base_link_group)
+    return "g" + std::to_string(parent.ws_generation) + ":" + std::to_string(*attr.base_link_group);
+  return std::string();
+}
+
+void SnapshotFs::WsNoteCopiedUpLink(const std::shared_ptr<Node>& node) {
+  if (!node || !node->ws_base_linked || node->detached) return;
+  auto a = node->ws->Stat(WsPath(*node));
+  if (!a.ok() || a->upper_ino == 0) return;  // not copied up (yet)
+  node->ws_base_linked = false;
+  std::string key = "u" + std::to_string(a->upper_dev) + ":" + std::to_string(a->upper_ino);
+  std::unique_lock lock(mu_);
+  if (ws_keys_.emplace(key, node->ino).second) node->ws_keys.push_back(key);
 }
 
 Result<std::shared_ptr<SnapshotFs::Node>> SnapshotFs::WsDir(uint64_t ino) {
@@ -225,6 +243,7 @@ Result<OpenReply> SnapshotFs::OpenFile(uint64_t ino, int flags) {
   }
   if (node->detached) return Status::NotFound("file was removed");
   TUSK_ASSIGN_OR_RETURN(std::unique_ptr<WsFile> file, node->ws->Open(WsPath(*node), flags));
+  if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) WsNoteCopiedUpLink(node);
   auto handle = std::make_shared<FileHandle>();
   handle->node = node;
   handle->file = std::move(file);
@@ -263,7 +282,9 @@ Result<size_t> SnapshotFs::Write(uint64_t fh, uint64_t offset, std::string_view 
     TUSK_ASSIGN_OR_RETURN(WsAttr a, handle->file->Stat());
     offset = a.size;
   }
-  return handle->file->Write(offset, data);
+  auto written = handle->file->Write(offset, data);
+  if (written.ok() && handle->node->ws_base_linked) WsNoteCopiedUpLink(handle->node);
+  return written;
 }
 
 Status SnapshotFs::Fsync(uint64_t fh, bool data_only) {
@@ -428,6 +449,7 @@ Result<EntryReply> SnapshotFs::SetAttr(uint64_t ino, const WsSetAttr& change, ui
   } else {
     TUSK_RETURN_IF_ERROR(node->ws->SetAttr(path, change));
   }
+  WsNoteCopiedUpLink(node);
   TUSK_ASSIGN_OR_RETURN(WsAttr a, node->ws->Stat(path));
   return WsReply(*node, a);
 }
@@ -438,7 +460,10 @@ Status SnapshotFs::SetXattr(uint64_t ino, std::string_view name, std::string_vie
   if (!node->ws) return Erofs();
   if (name.substr(0, 5) != "user." || name == kCommitXattr)
     return Status::FromErrno(ENOTSUP, "only user.* attributes can be set");
-  return node->ws->SetXattr(node->kind == NodeKind::kWsRoot ? std::string() : WsPath(*node), name, value, flags);
+  TUSK_RETURN_IF_ERROR(
+      node->ws->SetXattr(node->kind == NodeKind::kWsRoot ? std::string() : WsPath(*node), name, value, flags));
+  WsNoteCopiedUpLink(node);
+  return Status::Ok();
 }
 
 Status SnapshotFs::RemoveXattr(uint64_t ino, std::string_view name) {
@@ -446,7 +471,9 @@ Status SnapshotFs::RemoveXattr(uint64_t ino, std::string_view name) {
   if (!node) return Status::NotFound("stale inode");
   if (!node->ws) return Erofs();
   if (name.substr(0, 5) != "user.") return Status::FromErrno(ENOTSUP, "only user.* attributes exist here");
-  return node->ws->RemoveXattr(node->kind == NodeKind::kWsRoot ? std::string() : WsPath(*node), name);
+  TUSK_RETURN_IF_ERROR(node->ws->RemoveXattr(node->kind == NodeKind::kWsRoot ? std::string() : WsPath(*node), name));
+  WsNoteCopiedUpLink(node);
+  return Status::Ok();
 }
 
 }  // namespace tusk::fs

@@ -57,8 +57,10 @@
 // number while its names are those of one group of the base; new groups get
 // numbers above the base's largest (finding it walks the whole base tree,
 // done only when a commit or copy-up involves hard links). Base-only entries
-// show their committed xattrs, type and device number (and nlink 1: the
-// other names of a group are not looked for until a copy-up). Copying up a
+// show their committed xattrs, type and device number; a base-only name of a
+// hard-link group reports the group (WsAttr::base_link_group) and, as nlink,
+// how many of the group's names still show the base entry (finding them walks
+// the base tree once per base, only when it has hard links). Copying up a
 // committed name of a hard-link group copies up every name of the group the
 // merged view still shows from the base, as hard links of one upper file, so
 // a write through one name is seen through all; files open by the other
@@ -105,6 +107,10 @@ struct WsAttr {
   // an entry that exists only in base.
   uint64_t upper_dev = 0;
   uint64_t upper_ino = 0;
+  // Identity for committed hard links: the group number of a name that shows
+  // a base entry of a hard-link group (its nlink counts the group's names
+  // that still show it).
+  std::optional<uint64_t> base_link_group;
 };
 
 struct WsDirEntry {

@@ -98,7 +98,13 @@ Result<WsAttr> Workspace::Stat(std::string_view path) {
   std::lock_guard lock(c.mu);
   TUSK_ASSIGN_OR_RETURN(Lookup l, c.Resolve(path));
   if (!l.exists()) return Err(ENOENT, "stat", l.rel);
-  return c.AttrOf(l);
+  TUSK_ASSIGN_OR_RETURN(WsAttr a, c.AttrOf(l));
+  if (l.base_only() && l.base->link_group && l.base->kind != EntryKind::kDirectory) {
+    a.base_link_group = l.base->link_group;
+    TUSK_ASSIGN_OR_RETURN(std::vector<Lookup> names, c.BaseNamesOfGroup(l));
+    a.nlink = static_cast<uint32_t>(names.size() + 1);
+  }
+  return a;
 }
 
 Result<std::vector<WsDirEntry>> Workspace::List(std::string_view path) {

@@ -406,26 +406,30 @@ Status WsCore::CopyUpAlone(const Lookup& l) {
   return AttachNodes(l.rel, fd.get());
 }
 
-Status WsCore::CopyUpGroup(const Lookup& l) {
+Result<std::vector<Lookup>> WsCore::BaseNamesOfGroup(const Lookup& l) {
   const uint64_t group = *l.base->link_group;
   TUSK_ASSIGN_OR_RETURN(const BaseLinks* links, LinksOfBase());
-  // The other names of the group that still show the base entry: base-only
-  // entries stay at their base paths (whatever moves is copied up first).
+  // Base-only entries stay at their base paths (whatever moves is copied up
+  // first), so the group's base paths are the only candidates.
   std::vector<Lookup> others;
   auto members = links->paths.find(group);
-  if (members != links->paths.end()) {
-    for (const auto& path : members->second) {
-      if (path == l.rel) continue;
-      auto m = Resolve(path);
-      if (!m.ok()) {
-        int err = m.status().sys_errno();
-        if (err == ENOENT || err == ENOTDIR) continue;  // a parent was deleted or replaced
-        return m.status();
-      }
-      if (m->base_only() && m->base->link_group == group && m->base->kind == l.base->kind)
-        others.push_back(std::move(m).value());
+  if (members == links->paths.end()) return others;
+  for (const auto& path : members->second) {
+    if (path == l.rel) continue;
+    auto m = Resolve(path);
+    if (!m.ok()) {
+      int err = m.status().sys_errno();
+      if (err == ENOENT || err == ENOTDIR) continue;  // a parent was deleted or replaced
+      return m.status();
     }
+    if (m->base_only() && m->base->link_group == group && m->base->kind == l.base->kind)
+      others.push_back(std::move(m).value());
   }
+  return others;
+}
+
+Status WsCore::CopyUpGroup(const Lookup& l) {
+  TUSK_ASSIGN_OR_RETURN(std::vector<Lookup> others, BaseNamesOfGroup(l));
   TUSK_RETURN_IF_ERROR(CopyUpAlone(l));
   for (const auto& m : others) {
     std::vector<std::string> parent_parts(m.parts.begin(), m.parts.end() - 1);

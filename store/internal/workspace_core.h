@@ -228,6 +228,9 @@ class WsCore {
   Status CopyUp(const Lookup& l);
   Status CopyUpAlone(const Lookup& l);
   Status CopyUpGroup(const Lookup& l);
+  // The other names of l's hard-link group (l shows a base entry of one)
+  // that still show that base entry.
+  Result<std::vector<Lookup>> BaseNamesOfGroup(const Lookup& l);
   // The base tree's hard-link groups; the first call for a base walks the
   // whole base tree (done only when hard links are involved).
   Result<const BaseLinks*> LinksOfBase();

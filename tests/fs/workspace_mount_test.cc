@@ -439,6 +439,50 @@ TEST_F(WorkspaceMountTest, FifosXattrsAndHardLinksAreCommitted) {
   EXPECT_EQ(::getxattr((ws_ + "/tagged").c_str(), "user.label", v, sizeof v), 3) << Errno();
 }
 
+// After a commit the names of a hard-link group come from the base: they
+// are still one inode with the group's link count, also once copied up.
+TEST_F(WorkspaceMountTest, CommittedHardLinksStayOneInodeInTheWorkspace) {
+  ASSERT_TRUE(WriteFile(ws_ + "/l1", "linked"));
+  ASSERT_EQ(::link((ws_ + "/l1").c_str(), (ws_ + "/l2").c_str()), 0) << Errno();
+  ASSERT_EQ(::link((ws_ + "/l1").c_str(), (ws_ + "/dir/l3").c_str()), 0) << Errno();
+  RunResult c = T({"commit", "ds@main", "-m", "links"});
+  ASSERT_EQ(c.exit_code, 0) << c;
+  Remount();  // nothing cached by the kernel: every name is looked up afresh
+  auto stat_of = [&](const std::string& name) {
+    struct stat st {};
+    EXPECT_EQ(::stat((ws_ + "/" + name).c_str(), &st), 0) << name << ": " << Errno();
+    return st;
+  };
+  struct stat s1 = stat_of("l1"), s2 = stat_of("l2"), s3 = stat_of("dir/l3");
+  EXPECT_EQ(s1.st_ino, s2.st_ino);
+  EXPECT_EQ(s1.st_ino, s3.st_ino);
+  EXPECT_EQ(s1.st_nlink, 3u);
+  EXPECT_EQ(stat_of("a.txt").st_nlink, 1u);
+  EXPECT_NE(stat_of("a.txt").st_ino, s1.st_ino);
+  // Deleting one name lowers the count of the others.
+  ASSERT_EQ(::unlink((ws_ + "/dir/l3").c_str()), 0) << Errno();
+  Remount();
+  EXPECT_EQ(stat_of("l1").st_nlink, 2u);
+  // A write through one name copies the group up as one upper inode; a name
+  // looked up only afterwards is still that inode.
+  Remount();
+  s1 = stat_of("l1");
+  ASSERT_TRUE(WriteFile(ws_ + "/l1", "changed"));
+  s2 = stat_of("l2");
+  EXPECT_EQ(s2.st_ino, s1.st_ino);
+  EXPECT_EQ(s2.st_nlink, 2u);
+  EXPECT_EQ(ReadOr(ws_ + "/l2"), "changed");
+  // And so is the committed result.
+  c = T({"commit", "ds@main", "-m", "changed"});
+  ASSERT_EQ(c.exit_code, 0) << c;
+  std::string out = ExportMain("exp");
+  struct stat e1, e2;
+  ASSERT_EQ(::stat((out + "/l1").c_str(), &e1), 0);
+  ASSERT_EQ(::stat((out + "/l2").c_str(), &e2), 0);
+  EXPECT_EQ(e1.st_ino, e2.st_ino);
+  EXPECT_EQ(::access((out + "/dir/l3").c_str(), F_OK), -1);
+}
+
 TEST_F(WorkspaceMountTest, TwoBranchesAreWrittenAndCommittedAtOnce) {
   ASSERT_EQ(T({"branch", "ds@dev", "ds@main"}).exit_code, 0);
   std::string dev = mnt_ + "/ds/dev";

@@ -507,6 +507,15 @@ TEST_F(WorkspaceTest, CommittedHardLinksStayLinkedWhenOneNameIsWritten) {
     ASSERT_TRUE(e.ok());
     EXPECT_EQ(e->link_group, group->link_group) << p;
   }
+  // Before a copy-up every name reports the group and its link count.
+  for (std::string p : {"x/one", "x/two", "y/three"}) {
+    auto a = ws_->Stat(p);
+    ASSERT_TRUE(a.ok()) << p;
+    EXPECT_EQ(a->nlink, 3u) << p;
+    EXPECT_EQ(a->base_link_group, group->link_group) << p;
+    EXPECT_EQ(a->upper_ino, 0u) << p;
+  }
+  EXPECT_FALSE(ws_->Stat("z").value().base_link_group.has_value());
   // Writing one name of the committed group changes every name.
   auto f = ws_->Open("x/two", O_RDWR);
   ASSERT_TRUE(f.ok());
@@ -518,6 +527,7 @@ TEST_F(WorkspaceTest, CommittedHardLinksStayLinkedWhenOneNameIsWritten) {
   ASSERT_TRUE(one.ok() && three.ok());
   EXPECT_EQ(one->nlink, 3u);
   EXPECT_EQ(one->upper_ino, three->upper_ino);
+  EXPECT_FALSE(one->base_link_group.has_value()) << "copied up: the upper inode is its identity";
   f->reset();
   EXPECT_EQ(ChangeLines(), (std::vector<std::string>{"M x/one", "M x/two", "M y/three"}));
   ObjectId c2 = CommitOk();
