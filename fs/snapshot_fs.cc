@@ -165,7 +165,7 @@ Attr SnapshotFs::AttrOf(const Node& n) {
       a.mode = n.entry.mode;
       a.uid = n.entry.uid;
       a.gid = n.entry.gid;
-      a.nlink = 1;
+      a.nlink = n.nlink;
       a.size = n.entry.size;
       a.rdev = n.entry.rdev;
       a.blocks = (n.stored_bytes + 511) / 512;
@@ -197,6 +197,17 @@ std::shared_ptr<SnapshotFs::Node> SnapshotFs::ChildFromEntry(const Node& parent,
                : e.kind == EntryKind::kSymlink ? NodeKind::kSymlink
                                                : NodeKind::kFile;
   node->key = std::to_string(parent.ino) + "/" + e.name;
+  node->view_ino = parent.kind == NodeKind::kCommitRoot ? parent.ino : parent.view_ino;
+  if (e.link_group && e.kind != EntryKind::kDirectory && parent.commit) {
+    // Every name of a hard-link group is one inode (of this view).
+    auto count = LinkCount(*parent.commit, *e.link_group);
+    if (count.ok()) {
+      node->nlink = *count;
+      node->key = "G" + std::to_string(node->view_ino) + ":" + std::to_string(*e.link_group);
+    } else {
+      Log("counting the hard links of " + parent.path + "/" + e.name + ": " + count.status().message());
+    }
+  }
   node->path = parent.path + "/" + e.name;
   node->dataset = parent.dataset;
   node->commit = parent.commit;
@@ -214,6 +225,37 @@ std::shared_ptr<SnapshotFs::Node> SnapshotFs::ChildFromEntry(const Node& parent,
     }
   }
   return node;
+}
+
+Result<uint32_t> SnapshotFs::LinkCount(const ObjectId& commit, uint64_t group) {
+  std::shared_ptr<const std::unordered_map<uint64_t, uint32_t>> counts;
+  {
+    std::lock_guard lock(links_mu_);
+    auto it = link_counts_.find(commit);
+    if (it != link_counts_.end()) counts = it->second;
+  }
+  if (!counts) {
+    TUSK_ASSIGN_OR_RETURN(Commit c, repo_->ReadCommit(commit));
+    auto made = std::make_shared<std::unordered_map<uint64_t, uint32_t>>();
+    std::vector<ObjectId> dirs{c.root};
+    while (!dirs.empty()) {
+      ObjectId dir = dirs.back();
+      dirs.pop_back();
+      TUSK_RETURN_IF_ERROR(ForEachEntry(*repo_, dir, [&](const TreeEntry& e) {
+        if (e.kind == EntryKind::kDirectory)
+          dirs.push_back(e.tree);
+        else if (e.link_group)
+          (*made)[*e.link_group] += 1;
+        return true;
+      }));
+    }
+    std::lock_guard lock(links_mu_);
+    if (link_counts_.size() >= 64) link_counts_.clear();  // a few commits with hard links are mounted at once
+    link_counts_[commit] = made;
+    counts = made;
+  }
+  auto it = counts->find(group);
+  return it == counts->end() ? 1u : it->second;
 }
 
 Result<std::shared_ptr<SnapshotFs::Node>> SnapshotFs::CommitRoot(const Node& dataset, std::string_view name,

@@ -198,6 +198,10 @@ class SnapshotFs {
   void WsDetach(uint64_t parent_ino, std::string_view name, const std::optional<WsAttr>& before);
   Status WsOpenDir(const std::shared_ptr<Node>& node, DirHandle* handle);
   std::shared_ptr<FileHandle> GetFile(uint64_t fh);
+  // How many names the hard-link group `group` has in commit `commit` (the
+  // first call for a commit walks its whole tree; only trees with hard links
+  // get here).
+  Result<uint32_t> LinkCount(const ObjectId& commit, uint64_t group);
 
   Repository* repo_;
   FsOptions options_;
@@ -211,6 +215,8 @@ class SnapshotFs {
   std::unordered_map<std::string, uint64_t> ws_keys_;                    // guarded by mu_: workspace node keys
   std::map<std::string, std::shared_ptr<Workspace>> workspaces_;         // guarded by ws_open_mu_
   std::mutex ws_open_mu_;
+  std::mutex links_mu_;  // guards link_counts_: per commit, names per hard-link group
+  std::map<ObjectId, std::shared_ptr<const std::unordered_map<uint64_t, uint32_t>>> link_counts_;
   std::atomic<uint64_t> next_handle_{1};
   std::atomic<uint64_t> next_ws_ino_{uint64_t{1} << 63};  // above every hashed inode number
 };

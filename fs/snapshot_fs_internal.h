@@ -29,6 +29,8 @@ struct SnapshotFs::Node {
   uint64_t parent_entries = 0;
   std::vector<uint64_t> chunk_ends;  // kFile: end offset of each chunk
   uint64_t stored_bytes = 0;         // kFile: bytes not in holes
+  uint32_t nlink = 1;                // kFile/kSymlink: names of its hard-link group
+  uint64_t view_ino = 0;             // kDir/kFile/kSymlink: the commit root it is under
   std::atomic<uint64_t> lookups{0};
   std::atomic<uint64_t> next_sequential{0};
   // kWsRoot / kWsEntry. ws_parent and ws_name change on rename (under mu_);

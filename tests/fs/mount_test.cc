@@ -519,6 +519,50 @@ TEST_F(MountedStoreTest, StatfsWorks) {
 // ---------------------------------------------------------------------------
 // A directory of 200,000 entries.
 
+// Committed hard links: every name of a group is one inode whose link count
+// is the group's size, in listings (d_ino) as in stat.
+class HardLinkMountTest : public MountTest {};
+
+TEST_F(HardLinkMountTest, TheNamesOfAHardLinkGroupAreOneInode) {
+  std::string src = tmp_.Sub("src"), store = tmp_.Sub("store");
+  ASSERT_TRUE(MkDir(src));
+  ASSERT_TRUE(MkDir(src + "/sub"));
+  ASSERT_TRUE(WriteFile(src + "/one", "shared\n"));
+  ASSERT_EQ(::link((src + "/one").c_str(), (src + "/two").c_str()), 0);
+  ASSERT_EQ(::link((src + "/one").c_str(), (src + "/sub/three").c_str()), 0);
+  ASSERT_TRUE(WriteFile(src + "/alone", "alone\n"));
+  ObjectId commit = ImportInto(store, src, "ds");
+  std::string mnt = MakeMountpoint("mnt");
+  ASSERT_TRUE(mounts_.StartForeground(store, {"--read-only"}, mnt, tmp_.Sub("mount.log")));
+  for (const std::string root : {mnt + "/ds/main", mnt + "/ds/@" + commit.Hex()}) {
+    SCOPED_TRACE(root);
+    struct stat one, two, three, alone;
+    ASSERT_EQ(::stat((root + "/one").c_str(), &one), 0) << Errno();
+    ASSERT_EQ(::stat((root + "/two").c_str(), &two), 0) << Errno();
+    ASSERT_EQ(::stat((root + "/sub/three").c_str(), &three), 0) << Errno();
+    ASSERT_EQ(::stat((root + "/alone").c_str(), &alone), 0) << Errno();
+    EXPECT_EQ(one.st_ino, two.st_ino);
+    EXPECT_EQ(one.st_ino, three.st_ino);
+    EXPECT_EQ(one.st_nlink, 3u);
+    EXPECT_EQ(alone.st_nlink, 1u);
+    EXPECT_NE(alone.st_ino, one.st_ino);
+    EXPECT_EQ(ReadOr(root + "/sub/three"), "shared\n");
+    // readdir reports the same inode number as stat.
+    DIR* d = ::opendir(root.c_str());
+    ASSERT_NE(d, nullptr);
+    std::map<std::string, ino_t> inos;
+    while (dirent* e = ::readdir(d)) inos[e->d_name] = e->d_ino;
+    ::closedir(d);
+    EXPECT_EQ(inos["one"], one.st_ino);
+    EXPECT_EQ(inos["two"], one.st_ino);
+  }
+  // Like every other file, the group is a different inode in each view.
+  struct stat main_one, pinned_one;
+  ASSERT_EQ(::stat((mnt + "/ds/main/one").c_str(), &main_one), 0);
+  ASSERT_EQ(::stat((mnt + "/ds/@" + commit.Hex() + "/one").c_str(), &pinned_one), 0);
+  EXPECT_NE(main_one.st_ino, pinned_one.st_ino);
+}
+
 class BigDirectoryTest : public MountTest {};
 
 TEST_F(BigDirectoryTest, TwoHundredThousandEntries) {
