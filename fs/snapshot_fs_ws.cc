@@ -251,7 +251,12 @@ Result<OpenReply> SnapshotFs::OpenFile(uint64_t ino, int flags) {
   uint64_t fh = next_handle_++;
   std::unique_lock lock(mu_);
   files_[fh] = std::move(handle);
-  return OpenReply{fh, false};
+  // Every change to a workspace file passes through this kernel (writes,
+  // truncates, shared mappings), except a reset or a base that moves, which
+  // give the branch new inodes: so the kernel may keep what it has cached of
+  // a current-generation file across opens (a second epoch reads from memory).
+  bool current = node->ws_generation == node->ws->generation();
+  return OpenReply{fh, current};
 }
 
 Result<std::pair<EntryReply, OpenReply>> SnapshotFs::CreateFile(uint64_t parent_ino, std::string_view name,
