@@ -343,7 +343,8 @@ void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
 
 void OpWrite(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off_t off, fuse_file_info* fi) {
   Guard(req, [&] {
-    auto r = Ctx(req)->fs->Write(fi->fh, static_cast<uint64_t>(off), std::string_view(buf, size));
+    bool may_keep_set_id = fuse_req_ctx(req)->uid == 0;
+    auto r = Ctx(req)->fs->Write(fi->fh, static_cast<uint64_t>(off), std::string_view(buf, size), may_keep_set_id);
     if (!r.ok()) return void(fuse_reply_err(req, ErrnoOf(r.status())));
     fuse_reply_write(req, *r);
   });

@@ -142,7 +142,10 @@ class SnapshotFs {
   Result<OpenReply> OpenFile(uint64_t ino, int flags);
   Result<std::pair<EntryReply, OpenReply>> CreateFile(uint64_t parent, std::string_view name, uint32_t mode, int flags,
                                                       const WsCaller& who);
-  Result<size_t> Write(uint64_t fh, uint64_t offset, std::string_view data);
+  // `may_keep_set_id`: the caller may write without clearing setuid/setgid
+  // (CAP_FSETID; the FUSE layer takes uid 0 to hold it). The kernel leaves
+  // that clearing to the filesystem for direct-I/O writes.
+  Result<size_t> Write(uint64_t fh, uint64_t offset, std::string_view data, bool may_keep_set_id);
   Status Fsync(uint64_t fh, bool data_only);
   void ReleaseFile(uint64_t fh);
   Result<EntryReply> Mkdir(uint64_t parent, std::string_view name, uint32_t mode, const WsCaller& who);

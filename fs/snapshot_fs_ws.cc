@@ -279,9 +279,10 @@ Result<std::pair<EntryReply, OpenReply>> SnapshotFs::CreateFile(uint64_t parent_
   return std::make_pair(entry, OpenReply{fh, false});
 }
 
-Result<size_t> SnapshotFs::Write(uint64_t fh, uint64_t offset, std::string_view data) {
+Result<size_t> SnapshotFs::Write(uint64_t fh, uint64_t offset, std::string_view data, bool may_keep_set_id) {
   auto handle = GetFile(fh);
   if (!handle) return Status::FromErrno(EBADF, "bad file handle");
+  if (!may_keep_set_id && !data.empty()) TUSK_RETURN_IF_ERROR(handle->file->DropSetIdForWrite());
   if (handle->append) {
     // The kernel's idea of the size may be stale; appends go to the real end.
     TUSK_ASSIGN_OR_RETURN(WsAttr a, handle->file->Stat());

@@ -154,6 +154,10 @@ class WsFile {
   virtual Status Truncate(uint64_t size) = 0;
   virtual Status Fsync(bool data_only) = 0;
   virtual Result<WsAttr> Stat() = 0;
+  // What a write by a caller without CAP_FSETID does on a local file system:
+  // clears setuid, and setgid if the group may execute (copying the file up
+  // when it has either). Costs one fstat when it has neither.
+  virtual Status DropSetIdForWrite() = 0;
 };
 
 struct WsCommitOptions {

@@ -606,6 +606,34 @@ class WsFileImpl : public WsFile {
     return node_->StatLocked();
   }
 
+  Status DropSetIdForWrite() override {
+    if (!writable_) return Status::Ok();
+    auto cleared = [](uint32_t mode) {
+      mode &= ~static_cast<uint32_t>(S_ISUID);
+      if (mode & S_IXGRP) mode &= ~static_cast<uint32_t>(S_ISGID);
+      return mode;
+    };
+    FileNode& n = *node_;
+    {
+      std::lock_guard lock(n.mu);
+      uint32_t mode = n.base.mode;
+      if (n.fd.valid()) {
+        struct stat st;
+        if (::fstat(n.fd.get(), &st) != 0) return Status::FromErrno(errno, "stat open file " + n.label);
+        mode = st.st_mode;
+      }
+      if (cleared(mode) == mode) return Status::Ok();
+    }
+    TUSK_RETURN_IF_ERROR(core_->CopyUpNode(node_));
+    std::shared_lock freeze(core_->freeze);
+    std::lock_guard lock(n.mu);
+    struct stat st;
+    if (::fstat(n.fd.get(), &st) != 0) return Status::FromErrno(errno, "stat open file " + n.label);
+    if (cleared(st.st_mode) != st.st_mode && ::fchmod(n.fd.get(), cleared(st.st_mode) & 07777) != 0)
+      return Status::FromErrno(errno, "clear setuid/setgid of " + n.label);
+    return Status::Ok();
+  }
+
  private:
   std::shared_ptr<WsCore> core_;  // declared first: outlives node_
   std::shared_ptr<FileNode> node_;

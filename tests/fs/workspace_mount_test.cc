@@ -685,6 +685,23 @@ TEST_F(WorkspaceMountTest, OwnershipAndPermissionsFollowTheCallingUser) {
   ASSERT_EQ(::stat((ws_ + "/group/d").c_str(), &st), 0);
   EXPECT_EQ(st.st_gid, 4242u);
   EXPECT_TRUE(st.st_mode & S_ISGID);
+  // A write by another user clears setuid, and setgid where the group may
+  // execute (as on a local file system); root's writes keep them.
+  for (const auto& [name, mode, after] : {std::tuple{"suid", 06777, 0777}, std::tuple{"sgid-noexec", 02766, 02766}}) {
+    std::string f = ws_ + "/open/" + name;
+    ASSERT_TRUE(WriteFile(f, "x"));
+    ASSERT_EQ(::chmod(f.c_str(), mode), 0);
+    int fd = ::open(f.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+    ASSERT_GE(fd, 0) << Errno();
+    ASSERT_EQ(::write(fd, "by root", 7), 7);
+    ::close(fd);
+    ASSERT_EQ(::stat(f.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, static_cast<unsigned>(mode)) << name;
+    r = as_nobody("echo more >> " + f);  // O_WRONLY|O_APPEND: a direct write
+    ASSERT_EQ(r.exit_code, 0) << r;
+    ASSERT_EQ(::stat(f.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, static_cast<unsigned>(after)) << name;
+  }
   // chown by the owner of nothing is refused; root's chown persists into the commit.
   r = as_nobody("chown 0 " + ws_ + "/open/n.txt");
   EXPECT_NE(r.exit_code, 0) << r;
