@@ -129,7 +129,8 @@ WsCore::WsCore(Repository* r, std::string ds, std::string br, std::string d)
       dir(std::move(d)),
       upper_path(dir + "/upper"),
       meta_path(dir + "/meta"),
-      store(r) {}
+      store(r),
+      unprivileged(::geteuid() != 0) {}
 
 Status WsCore::Init() {
   TUSK_RETURN_IF_ERROR(MakeDirs(upper_path, 0755));

@@ -40,7 +40,12 @@
 // the uid/gid of the process on whose behalf they act, and the workspace
 // applies POSIX rules (setgid directories pass on their group). Permission
 // *checks* are the caller's job (the mount uses the kernel's
-// default_permissions).
+// default_permissions). A process that is not root cannot give files other
+// owners: its upper files and directories stay its own and xattr
+// `user.tusk.owner` ("UID:GID") records the owner the workspace shows and
+// commits; symlinks and special files cannot carry it, so one made for
+// another user is refused (EPERM) and a committed one that is copied up
+// (say, to rename its directory) becomes the process's own.
 //
 // Commit turns the merged view into a commit of the branch: compare-and-set
 // against the base, so a commit made to the branch from outside (tusk

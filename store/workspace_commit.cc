@@ -273,7 +273,9 @@ Status TreeBuilder::Scan(const std::string& rel, bool opaque, const std::optiona
         child_base = b->tree;
       else if (b)
         TUSK_RETURN_IF_ERROR(Subtract(*b));
-      out->entries.push_back(EntryFromStat(*name, EntryKind::kDirectory, *u));
+      struct stat shown = *u;
+      TUSK_RETURN_IF_ERROR(core_->ShowOwner(child, -1, &shown));
+      out->entries.push_back(EntryFromStat(*name, EntryKind::kDirectory, shown));
       TUSK_RETURN_IF_ERROR(ReadRecordedXattrs(core_, child, &out->entries.back()));
       out->subdirs.push_back(std::make_unique<DirPlan>());
       TUSK_RETURN_IF_ERROR(Scan(child, child_opaque, child_base, out->subdirs.back().get()));
@@ -290,7 +292,9 @@ Status TreeBuilder::PlanNonDirectory(const std::string& child, const std::string
   const EntryKind kind = S_ISREG(u.st_mode)   ? EntryKind::kFile
                          : S_ISLNK(u.st_mode) ? EntryKind::kSymlink
                                               : EntryKind::kSpecial;
-  out->entries.push_back(EntryFromStat(name, kind, u));
+  struct stat shown = u;
+  TUSK_RETURN_IF_ERROR(core_->ShowOwner(child, -1, &shown));
+  out->entries.push_back(EntryFromStat(name, kind, shown));
   out->subdirs.emplace_back();
   TreeEntry* e = &out->entries.back();
   if (kind == EntryKind::kFile) {

@@ -312,6 +312,7 @@ Result<WsAttr> FileNode::StatLocked() {
   }
   struct stat st;
   if (::fstat(fd.get(), &st) != 0) return Status::FromErrno(errno, "stat open file " + label);
+  TUSK_RETURN_IF_ERROR(core->ShowOwner(label, fd.get(), &st));
   WsAttr a;
   a.mode = st.st_mode;
   a.nlink = static_cast<uint32_t>(st.st_nlink);
@@ -457,8 +458,10 @@ Status WsCore::CopyUpNodeLocked(const std::shared_ptr<FileNode>& node) {
       const TreeEntry& e = node->base;
       struct timespec t = {e.mtime_sec, static_cast<long>(e.mtime_nsec)};
       struct timespec times[2] = {t, t};
-      if (::ftruncate(fd.get(), static_cast<off_t>(e.size)) != 0 || ::fchown(fd.get(), e.uid, e.gid) != 0 ||
-          ::fchmod(fd.get(), e.mode & 07777) != 0 || ::futimens(fd.get(), times) != 0)
+      if (::ftruncate(fd.get(), static_cast<off_t>(e.size)) != 0)
+        return Status::FromErrno(errno, "prepare an anonymous copy of " + e.name);
+      TUSK_RETURN_IF_ERROR(SetOwner(node->label, fd.get(), e.uid, e.gid));
+      if (::fchmod(fd.get(), e.mode & 07777) != 0 || ::futimens(fd.get(), times) != 0)
         return Status::FromErrno(errno, "prepare an anonymous copy of " + e.name);
       struct stat st;
       if (::fstat(fd.get(), &st) != 0) return Status::FromErrno(errno, "stat");

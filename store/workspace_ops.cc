@@ -20,19 +20,26 @@ using ws::WsCore;
 namespace {
 
 // The group a new entry in `parent` gets: a setgid directory passes its own.
-uint32_t NewGid(const Lookup& parent, const WsCaller& who) {
+Result<uint32_t> NewGid(WsCore& c, const Lookup& parent, const WsCaller& who) {
   if (!(parent.mode() & S_ISGID)) return who.gid;
-  return parent.in_upper ? parent.st.st_gid : parent.base->gid;
-}
-
-Status Chown(int upper_fd, const std::string& rel, uint32_t uid, uint32_t gid) {
-  if (::fchownat(upper_fd, rel.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) != 0) return Err(errno, "chown", rel);
-  return Status::Ok();
+  if (!parent.in_upper) return parent.base->gid;
+  struct stat st = parent.st;
+  TUSK_RETURN_IF_ERROR(c.ShowOwner(parent.rel, -1, &st));
+  return static_cast<uint32_t>(st.st_gid);
 }
 
 Status Chmod(int upper_fd, const std::string& rel, uint32_t mode) {
   if (::fchmodat(upper_fd, rel.c_str(), mode & 07777, 0) != 0) return Err(errno, "chmod", rel);
   return Status::Ok();
+}
+
+// A new symlink or special file: those cannot record an owner, so where
+// the process may not chown, one made for its own user is fine and one for
+// another user is refused (and removed).
+Status OwnNewEntry(WsCore& c, const std::string& rel, uint32_t uid, uint32_t gid) {
+  Status st = c.SetOwner(rel, -1, uid, gid);
+  if (!st.ok()) ::unlinkat(c.upper_fd.get(), rel.c_str(), 0);
+  return st;
 }
 
 bool IsReservedXattr(std::string_view name) {
@@ -71,7 +78,8 @@ Result<std::unique_ptr<WsFile>> CreateLocked(WsCore& c, std::string_view path, u
   int raw = ::openat(c.upper_fd.get(), l.rel.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (raw < 0) return Err(errno, "create", l.rel);
   Fd fd(raw);
-  if (::fchown(fd.get(), who.uid, NewGid(parent, who)) != 0) return Err(errno, "chown", l.rel);
+  TUSK_ASSIGN_OR_RETURN(uint32_t gid, NewGid(c, parent, who));
+  TUSK_RETURN_IF_ERROR(c.SetOwner(l.rel, fd.get(), who.uid, gid));
   if (::fchmod(fd.get(), mode & ~who.umask & 07777) != 0) return Err(errno, "chmod", l.rel);
   auto node = std::make_shared<ws::FileNode>(&c);
   node->path = node->label = l.rel;
@@ -163,9 +171,9 @@ Status Workspace::Mkdir(std::string_view path, uint32_t mode, const WsCaller& wh
   TUSK_ASSIGN_OR_RETURN(auto prepared, PrepareNew(c, path, &hid_base));
   auto& [l, parent] = prepared;
   if (::mkdirat(c.upper_fd.get(), l.rel.c_str(), 0700) != 0) return Err(errno, "mkdir", l.rel);
-  uint32_t gid = NewGid(parent, who);
+  TUSK_ASSIGN_OR_RETURN(uint32_t gid, NewGid(c, parent, who));
   uint32_t perm = (mode & ~who.umask & 07777) | (parent.mode() & S_ISGID);
-  TUSK_RETURN_IF_ERROR(Chown(c.upper_fd.get(), l.rel, who.uid, gid));
+  TUSK_RETURN_IF_ERROR(c.SetOwner(l.rel, -1, who.uid, gid));
   TUSK_RETURN_IF_ERROR(Chmod(c.upper_fd.get(), l.rel, perm));
   // Made where a base entry was deleted: nothing of the base shows inside.
   if (hid_base && ::lsetxattr(c.Abs(l.rel).c_str(), ws::kOpaqueXattr, "1", 1, 0) != 0)
@@ -189,7 +197,8 @@ Status Workspace::Mknod(std::string_view path, uint32_t mode, uint64_t rdev, con
   auto& [l, parent] = prepared;
   if (::mknodat(c.upper_fd.get(), l.rel.c_str(), type | 0600, static_cast<dev_t>(rdev)) != 0)
     return Err(errno, "mknod", l.rel);
-  TUSK_RETURN_IF_ERROR(Chown(c.upper_fd.get(), l.rel, who.uid, NewGid(parent, who)));
+  TUSK_ASSIGN_OR_RETURN(uint32_t gid, NewGid(c, parent, who));
+  TUSK_RETURN_IF_ERROR(OwnNewEntry(c, l.rel, who.uid, gid));
   return Chmod(c.upper_fd.get(), l.rel, mode & ~who.umask & 07777);
 }
 
@@ -204,7 +213,8 @@ Status Workspace::Symlink(std::string_view target, std::string_view path, const 
   auto& [l, parent] = prepared;
   if (::symlinkat(std::string(target).c_str(), c.upper_fd.get(), l.rel.c_str()) != 0)
     return Err(errno, "symlink", l.rel);
-  return Chown(c.upper_fd.get(), l.rel, who.uid, NewGid(parent, who));
+  TUSK_ASSIGN_OR_RETURN(uint32_t gid, NewGid(c, parent, who));
+  return OwnNewEntry(c, l.rel, who.uid, gid);
 }
 
 Status Workspace::Link(std::string_view existing, std::string_view new_path) {
@@ -339,7 +349,7 @@ Status Workspace::SetAttr(std::string_view path, const WsSetAttr& change) {
   if (change.uid || change.gid) {
     uid_t uid = change.uid ? *change.uid : static_cast<uid_t>(-1);
     gid_t gid = change.gid ? *change.gid : static_cast<gid_t>(-1);
-    if (::fchownat(c.upper_fd.get(), at, uid, gid, AT_SYMLINK_NOFOLLOW) != 0) return Err(errno, "chown", l.rel);
+    TUSK_RETURN_IF_ERROR(c.SetOwner(l.rel, -1, uid, gid));
   }
   if (change.mode && ::fchmodat(c.upper_fd.get(), at, *change.mode & 07777, 0) != 0) return Err(errno, "chmod", l.rel);
   if (change.size) TUSK_RETURN_IF_ERROR(TruncatePath(c, l, *change.size));

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <functional>
 #include <map>
 #include <set>
@@ -262,7 +263,13 @@ Status ApplyBaseMeta(WsCore* core, const std::string& rel, const TreeEntry& e) {
   for (const auto& [name, value] : e.xattrs)
     if (::lsetxattr(core->Abs(rel).c_str(), name.c_str(), value.data(), value.size(), 0) != 0)
       return Err(errno, "set xattr " + name + " of", rel);
-  if (::fchownat(upper_fd, rel.c_str(), e.uid, e.gid, AT_SYMLINK_NOFOLLOW) != 0) return Err(errno, "chown", rel);
+  Status owned = core->SetOwner(rel, -1, e.uid, e.gid);
+  // An unprivileged process cannot record another owner on a symlink or
+  // special file; copying one up (say, to rename its directory) must not
+  // fail for that, so it then becomes the process's own (documented).
+  bool own_instead = core->unprivileged && owned.sys_errno() == EPERM &&
+                     (e.kind == EntryKind::kSymlink || e.kind == EntryKind::kSpecial);
+  if (!owned.ok() && !own_instead) return owned;
   if (e.kind != EntryKind::kSymlink && ::fchmodat(upper_fd, rel.c_str(), e.mode & 07777, 0) != 0)
     return Err(errno, "chmod", rel);
   struct timespec t = {e.mtime_sec, static_cast<long>(e.mtime_nsec)};
@@ -366,7 +373,7 @@ Result<Fd> MakeMetacopy(WsCore* core, const std::string& rel, const TreeEntry& e
   for (const auto& [name, value] : e.xattrs)
     if (::fsetxattr(fd.get(), name.c_str(), value.data(), value.size(), 0) != 0)
       return fail(Err(errno, "set xattr " + name + " of", rel));
-  if (::fchown(fd.get(), e.uid, e.gid) != 0) return fail(Err(errno, "chown", rel));
+  if (Status st = core->SetOwner(rel, fd.get(), e.uid, e.gid); !st.ok()) return fail(st);
   if (::fchmod(fd.get(), e.mode & 07777) != 0) return fail(Err(errno, "chmod", rel));
   if (::futimens(fd.get(), times) != 0) return fail(Err(errno, "set times of", rel));
   std::string proc = "/proc/self/fd/" + std::to_string(fd.get());
@@ -575,6 +582,50 @@ Status WsCore::MakeWhiteout(const std::string& rel) {
   return Status::Ok();
 }
 
+Status WsCore::SetOwner(const std::string& rel, int fd, uint32_t uid, uint32_t gid) {
+  const uid_t keep = static_cast<uid_t>(-1);
+  int rc = fd >= 0 ? ::fchown(fd, uid, gid) : ::fchownat(upper_fd.get(), AtName(rel), uid, gid, AT_SYMLINK_NOFOLLOW);
+  if (rc == 0) {
+    // The real owner is right now; drop a recorded one (owner changes that
+    // only unprivileged processes record).
+    if (unprivileged) {
+      int r = fd >= 0 ? ::fremovexattr(fd, kOwnerXattr) : ::lremovexattr(Abs(rel).c_str(), kOwnerXattr);
+      if (r != 0 && errno != ENODATA && errno != EPERM && errno != ENOTSUP) return Err(errno, "clear the owner of", rel);
+    }
+    return Status::Ok();
+  }
+  if (errno != EPERM || !unprivileged) return Err(errno, "chown", rel);
+  struct stat st;
+  if ((fd >= 0 ? ::fstat(fd, &st) : ::fstatat(upper_fd.get(), AtName(rel), &st, AT_SYMLINK_NOFOLLOW)) != 0)
+    return Err(errno, "stat", rel);
+  if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
+    return Err(EPERM, "chown (a mount run by an ordinary user cannot give a symlink or special file another owner)",
+               rel);
+  TUSK_RETURN_IF_ERROR(ShowOwner(rel, fd, &st));
+  std::string owner = std::to_string(uid == keep ? st.st_uid : uid) + ":" + std::to_string(gid == keep ? st.st_gid : gid);
+  rc = fd >= 0 ? ::fsetxattr(fd, kOwnerXattr, owner.data(), owner.size(), 0)
+               : ::lsetxattr(Abs(rel).c_str(), kOwnerXattr, owner.data(), owner.size(), 0);
+  if (rc != 0) return Err(errno, "record the owner of", rel);
+  return Status::Ok();
+}
+
+Status WsCore::ShowOwner(const std::string& rel, int fd, struct stat* st) {
+  if (!unprivileged || !(S_ISREG(st->st_mode) || S_ISDIR(st->st_mode))) return Status::Ok();
+  char buf[64];
+  ssize_t n = fd >= 0 ? ::fgetxattr(fd, kOwnerXattr, buf, sizeof buf - 1)
+                      : ::lgetxattr(Abs(rel).c_str(), kOwnerXattr, buf, sizeof buf - 1);
+  if (n < 0) {
+    if (errno == ENODATA) return Status::Ok();
+    return Err(errno, "read the owner of", rel);
+  }
+  buf[n] = '\0';
+  unsigned long uid = 0, gid = 0;
+  if (std::sscanf(buf, "%lu:%lu", &uid, &gid) != 2) return Status::Corruption("bad owner record '" + std::string(buf) + "' on " + rel);
+  st->st_uid = static_cast<uid_t>(uid);
+  st->st_gid = static_cast<gid_t>(gid);
+  return Status::Ok();
+}
+
 Result<std::string> WsCore::MetaIdOf(const std::string& rel) {
   char buf[128];
   ssize_t n = ::lgetxattr(Abs(rel).c_str(), kMetaXattr, buf, sizeof buf);
@@ -625,7 +676,8 @@ Status WsCore::RemoveUpper(const std::string& rel) {
 Result<WsAttr> WsCore::AttrOf(const Lookup& l) {
   WsAttr a;
   if (l.in_upper) {
-    const struct stat& st = l.st;
+    struct stat st = l.st;
+    TUSK_RETURN_IF_ERROR(ShowOwner(l.rel, -1, &st));
     a.mode = st.st_mode;
     a.nlink = static_cast<uint32_t>(st.st_nlink);
     a.uid = st.st_uid;

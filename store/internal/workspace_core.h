@@ -51,6 +51,9 @@ namespace ws {
 
 inline constexpr char kOpaqueXattr[] = "user.tusk.opaque";
 inline constexpr char kMetaXattr[] = "user.tusk.meta";
+// "UID:GID" of an upper file or directory whose owner an unprivileged daemon
+// could not set (see WsCore::SetOwner).
+inline constexpr char kOwnerXattr[] = "user.tusk.owner";
 inline constexpr std::string_view kReservedXattrPrefix = "user.tusk.";
 
 // A failed operation with an errno, e.g. Err(ENOENT, "no such file", path).
@@ -190,6 +193,9 @@ class WsCore {
   Fd upper_fd;  // O_PATH directory
   Fd meta_dir_fd;
   StoreReader store;
+  // The process runs as an ordinary user: it cannot give upper entries other
+  // owners, so it records the owner it could not set (SetOwner/ShowOwner).
+  const bool unprivileged;
 
   std::mutex mu;
   std::shared_mutex freeze;
@@ -213,6 +219,15 @@ class WsCore {
   // The parent of `l` as a merged directory (ENOENT, ENOTDIR otherwise).
   Result<Lookup> ResolveParentDir(const Lookup& l);
   Result<bool> IsOpaque(const std::string& rel);
+  // Gives the upper entry `rel` (through `fd` when it is >= 0, for a file
+  // not linked yet) the owner uid:gid; (uint32_t)-1 keeps that part. Where
+  // the process may not chown (unprivileged), a regular file or directory
+  // keeps the process as its real owner and records uid:gid in kOwnerXattr;
+  // a symlink or special file cannot carry it (EPERM).
+  Status SetOwner(const std::string& rel, int fd, uint32_t uid, uint32_t gid);
+  // Puts the owner the workspace shows for an upper entry into *st (the
+  // recorded one, if any; only unprivileged processes record owners).
+  Status ShowOwner(const std::string& rel, int fd, struct stat* st);
   Result<std::vector<MergedEntry>> ListMerged(const Lookup& dir);
   // Makes the merged directory `parts` (all of it) exist in upper, copying
   // base-only directories up with their metadata; the parents' times are

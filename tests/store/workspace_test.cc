@@ -7,8 +7,10 @@
 #include "store/workspace.h"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -488,6 +490,107 @@ TEST_F(WorkspaceTest, HardLinksShareOneFileAndCommitAsALinkGroup) {
   auto committed_obj = Committed(c2, "dir/obj");
   ASSERT_TRUE(committed_obj.ok());
   EXPECT_FALSE(committed_obj->link_group.has_value()) << "one name left: no group";
+}
+
+// A mount run by an ordinary user cannot chown: upper entries stay its own,
+// and the owner it could not set is recorded beside them, shown and
+// committed. Run in a child process that drops root.
+TEST_F(WorkspaceTest, AnUnprivilegedProcessRecordsTheOwnersItCannotSet) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to prepare a store for another user";
+  std::string src = NewSource({{"shared.txt", "shared\n"}, {"team/keep", "k"}});
+  ASSERT_EQ(::symlink("keep", (src + "/team/link").c_str()), 0);
+  for (const char* p : {"shared.txt", "team", "team/keep", "team/link"})
+    ASSERT_EQ(::lchown((src + "/" + p).c_str(), 1234, 1234), 0);
+  ASSERT_EQ(::chmod((src + "/shared.txt").c_str(), 0666), 0);
+  ASSERT_EQ(::chmod((src + "/team").c_str(), 0777), 0);
+  ImportDir(src);
+  ws_.reset();
+  repo_.reset();
+  for (const auto& e : fs::recursive_directory_iterator(store_dir_))
+    ASSERT_EQ(::lchown(e.path().c_str(), 65534, 65534), 0) << e.path();
+  ASSERT_EQ(::lchown(store_dir_.c_str(), 65534, 65534), 0);
+  ASSERT_EQ(::chmod(tmp_.path().c_str(), 0755), 0);
+
+  int out[2];
+  ASSERT_EQ(::pipe(out), 0);
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    std::string errors;
+    auto check = [&](bool ok, const std::string& what) {
+      if (!ok) errors += what + "\n";
+    };
+    if (::setgroups(0, nullptr) != 0 || ::setresgid(65534, 65534, 65534) != 0 || ::setresuid(65534, 65534, 65534) != 0)
+      errors += "cannot drop root\n";
+    auto repo = Repository::Open(store_dir_);
+    check(repo.ok(), "open store: " + repo.status().ToString());
+    std::unique_ptr<Workspace> ws;
+    if (repo.ok()) {
+      auto w = Workspace::Open(repo->get(), "d", "main");
+      check(w.ok(), "open workspace: " + w.status().ToString());
+      if (w.ok()) ws = std::move(w).value();
+    }
+    if (ws) {
+      auto owner = [&](const std::string& p) {
+        auto a = ws->Stat(p);
+        return a.ok() ? std::to_string(a->uid) + ":" + std::to_string(a->gid) : a.status().ToString();
+      };
+      // Writing a file someone else owns (mode 0666) copies it up and keeps its owner.
+      auto f = ws->Open("shared.txt", O_RDWR);
+      check(f.ok() && (*f)->Write(0, "SHARED").ok(), "write shared.txt");
+      f = Status::Ok();
+      check(owner("shared.txt") == "1234:1234", "shared.txt shows " + owner("shared.txt"));
+      // New entries for this user and, as with allow_other, for another.
+      check(ws->Create("team/mine", 0644, true, WsCaller{65534, 65534, 022}).ok(), "create team/mine");
+      check(ws->Create("team/theirs", 0644, true, WsCaller{4321, 4321, 022}).ok(), "create team/theirs");
+      check(ws->Mkdir("team/sub", 0755, WsCaller{4321, 4321, 022}).ok(), "mkdir team/sub");
+      check(owner("team/mine") == "65534:65534", "team/mine shows " + owner("team/mine"));
+      check(owner("team/theirs") == "4321:4321", "team/theirs shows " + owner("team/theirs"));
+      check(owner("team/sub") == "4321:4321", "team/sub shows " + owner("team/sub"));
+      WsSetAttr chown;
+      chown.uid = 777;
+      check(ws->SetAttr("team/mine", chown).ok(), "chown team/mine");
+      check(owner("team/mine") == "777:65534", "team/mine after chown shows " + owner("team/mine"));
+      // A symlink cannot record an owner: one for another user is refused.
+      Status l = ws->Symlink("keep", "team/their-link", WsCaller{4321, 4321, 022});
+      check(l.sys_errno() == EPERM, "symlink for another user: " + l.ToString());
+      check(!ws->Stat("team/their-link").ok(), "the refused symlink is gone");
+      // The record is the workspace's own: not listed among the file's xattrs.
+      auto names = ws->ListXattr("shared.txt");
+      check(names.ok() && names->empty(), "shared.txt lists xattrs");
+      // Renaming the directory copies up its committed symlink as this user's.
+      check(ws->Rename("team", "team2", 0).ok(), "rename team");
+      check(owner("team2/keep") == "1234:1234", "team2/keep shows " + owner("team2/keep"));
+      check(owner("team2/link") == "65534:65534", "team2/link shows " + owner("team2/link"));
+      WsCommitOptions options;
+      options.message = "owners";
+      options.author = "test";
+      auto c = ws->Commit(options);
+      check(c.ok() && c->commit, "commit: " + c.status().ToString());
+      if (c.ok() && c->commit) {
+        auto commit = (*repo)->ReadCommit(*c->commit);
+        auto committed = [&](const std::string& p) {
+          auto e = LookupPath(**repo, commit->root, p);
+          return e.ok() ? std::to_string(e->uid) + ":" + std::to_string(e->gid) : e.status().ToString();
+        };
+        check(committed("shared.txt") == "1234:1234", "committed shared.txt " + committed("shared.txt"));
+        check(committed("team2") == "1234:1234", "committed team2 " + committed("team2"));
+        check(committed("team2/theirs") == "4321:4321", "committed team2/theirs " + committed("team2/theirs"));
+        check(committed("team2/mine") == "777:65534", "committed team2/mine " + committed("team2/mine"));
+        check(committed("team2/sub") == "4321:4321", "committed team2/sub " + committed("team2/sub"));
+      }
+    }
+    (void)!::write(out[1], errors.data(), errors.size());
+    ::_exit(errors.empty() ? 0 : 1);
+  }
+  ::close(out[1]);
+  std::string report;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(out[0], buf, sizeof buf)) > 0;) report.append(buf, static_cast<size_t>(n));
+  ::close(out[0]);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << report;
 }
 
 TEST_F(WorkspaceTest, CommittedHardLinksStayLinkedWhenOneNameIsWritten) {
