@@ -313,19 +313,8 @@ Result<WsAttr> FileNode::StatLocked() {
   struct stat st;
   if (::fstat(fd.get(), &st) != 0) return Status::FromErrno(errno, "stat open file " + label);
   TUSK_RETURN_IF_ERROR(core->ShowOwner(label, fd.get(), &st));
-  WsAttr a;
-  a.mode = st.st_mode;
-  a.nlink = static_cast<uint32_t>(st.st_nlink);
-  a.uid = st.st_uid;
-  a.gid = st.st_gid;
-  a.size = static_cast<uint64_t>(st.st_size);
-  a.blocks = static_cast<uint64_t>(st.st_blocks);
+  WsAttr a = UpperAttr(st);
   if (has_meta) a.blocks += (side.StoreBytes() + 511) / 512;
-  a.atime = TimeOf(st.st_atim);
-  a.mtime = TimeOf(st.st_mtim);
-  a.ctime = TimeOf(st.st_ctim);
-  a.upper_dev = st.st_dev;
-  a.upper_ino = st.st_ino;
   return a;
 }
 

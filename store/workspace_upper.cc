@@ -68,6 +68,23 @@ bool IsWhiteout(const struct stat& st) { return S_ISCHR(st.st_mode) && st.st_rde
 
 WsTime TimeOf(const struct timespec& ts) { return WsTime{ts.tv_sec, static_cast<uint32_t>(ts.tv_nsec)}; }
 
+WsAttr UpperAttr(const struct stat& st) {
+  WsAttr a;
+  a.mode = st.st_mode;
+  a.nlink = static_cast<uint32_t>(st.st_nlink);
+  a.uid = st.st_uid;
+  a.gid = st.st_gid;
+  a.size = static_cast<uint64_t>(st.st_size);
+  a.blocks = static_cast<uint64_t>(st.st_blocks);
+  a.rdev = st.st_rdev;
+  a.atime = TimeOf(st.st_atim);
+  a.mtime = TimeOf(st.st_mtim);
+  a.ctime = TimeOf(st.st_ctim);
+  a.upper_dev = st.st_dev;
+  a.upper_ino = st.st_ino;
+  return a;
+}
+
 std::string RandomHex(size_t bytes) {
   std::string raw(bytes, '\0');
   size_t got = 0;
@@ -678,18 +695,7 @@ Result<WsAttr> WsCore::AttrOf(const Lookup& l) {
   if (l.in_upper) {
     struct stat st = l.st;
     TUSK_RETURN_IF_ERROR(ShowOwner(l.rel, -1, &st));
-    a.mode = st.st_mode;
-    a.nlink = static_cast<uint32_t>(st.st_nlink);
-    a.uid = st.st_uid;
-    a.gid = st.st_gid;
-    a.size = static_cast<uint64_t>(st.st_size);
-    a.blocks = static_cast<uint64_t>(st.st_blocks);
-    a.rdev = st.st_rdev;
-    a.atime = TimeOf(st.st_atim);
-    a.mtime = TimeOf(st.st_mtim);
-    a.ctime = TimeOf(st.st_ctim);
-    a.upper_dev = st.st_dev;
-    a.upper_ino = st.st_ino;
+    a = UpperAttr(st);
     if (S_ISREG(st.st_mode)) {
       // A metacopy's unchanged chunks count where they are: in the store.
       if (auto node = FindNodeByInode(st.st_dev, st.st_ino)) {

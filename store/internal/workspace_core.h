@@ -68,6 +68,9 @@ std::string NameOf(const std::string& rel);
 Result<std::vector<std::string>> SplitPath(std::string_view path);
 bool IsWhiteout(const struct stat& st);
 WsTime TimeOf(const struct timespec& ts);
+// The attributes of an upper entry as its stat gives them (blocks count only
+// what the upper file holds; a metacopy's store chunks are added by callers).
+WsAttr UpperAttr(const struct stat& st);
 std::string RandomHex(size_t bytes);
 
 // The chunk list of a metacopy and which chunks the upper file holds.
