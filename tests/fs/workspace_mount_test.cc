@@ -372,6 +372,50 @@ TEST_F(WorkspaceMountTest, MmapReadsAndSharedWritesFsyncAndXattrs) {
 
 // Write-only handles skip the kernel's page cache (one copy fewer per
 // write); a handle that has the file cached or mapped still sees every write.
+// How much of `path` the kernel holds in its page cache, in pages
+// (mincore on a mapping, which faults nothing in).
+size_t CachedPages(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return SIZE_MAX;
+  struct stat st;
+  size_t pages = 0;
+  if (::fstat(fd, &st) == 0 && st.st_size > 0) {
+    size_t len = static_cast<size_t>(st.st_size);
+    void* p = ::mmap(nullptr, len, PROT_READ, MAP_SHARED, fd, 0);
+    if (p != MAP_FAILED) {
+      std::vector<unsigned char> vec((len + 4095) / 4096);
+      if (::mincore(p, len, vec.data()) == 0)
+        for (unsigned char v : vec) pages += v & 1;
+      ::munmap(p, len);
+    }
+  }
+  ::close(fd);
+  return pages;
+}
+
+// The page cache of a workspace file, as tusk-mount(1) describes it: writes
+// through a write-only handle do not fill it, reads do, and it is kept across
+// opens until a reset gives the branch new inodes.
+TEST_F(WorkspaceMountTest, WorkspaceFilesKeepTheirPageCacheAcrossOpens) {
+  std::string f = ws_ + "/cached.bin", data = RandomBytes(256 << 10, 11);
+  int fd = ::open(f.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0) << Errno();
+  ASSERT_EQ(::write(fd, data.data(), data.size()), static_cast<ssize_t>(data.size()));
+  ::close(fd);
+  EXPECT_EQ(CachedPages(f), 0u) << "written with direct I/O";
+  ASSERT_EQ(ReadOr(f), data);
+  EXPECT_EQ(CachedPages(f), 64u) << "read, then opened again";
+  // A reset changes files behind the kernel's back: an open right after it,
+  // through the names the kernel still has, drops what was cached.
+  int rw = ::open((ws_ + "/a.txt").c_str(), O_RDWR | O_TRUNC | O_CLOEXEC);
+  ASSERT_GE(rw, 0) << Errno();
+  ASSERT_EQ(::write(rw, "changed\n", 8), 8);
+  ::close(rw);
+  ASSERT_EQ(ReadOr(ws_ + "/a.txt"), "changed\n");
+  ASSERT_EQ(T({"reset", "ds@main"}).exit_code, 0);
+  EXPECT_EQ(ReadOr(ws_ + "/a.txt"), "alpha\n");
+}
+
 TEST_F(WorkspaceMountTest, WritesThroughAWriteOnlyHandleReachCachedAndMappedReaders) {
   ASSERT_TRUE(WriteFile(ws_ + "/w", std::string(16384, 'a')));
   int reader = ::open((ws_ + "/w").c_str(), O_RDWR | O_CLOEXEC);
