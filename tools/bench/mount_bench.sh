@@ -36,19 +36,13 @@ RUNPID=''       # the harness's run.sh (leader of its own process group)
 T0=$SECONDS
 
 MNT=$BENCH_ROOT/mnt   # the harness mounts every peer under it
-. "$HERE/lib/mounts.sh"   # mounts_under, daemon_pids, umount_all
+. "$HERE/lib/mounts.sh"   # mounts_under, daemon_pids, umount_all, stop_group
 
 mount_cleanup() {
-  local rc=$? _i
+  local rc=$?
   set +e
   trap - INT TERM
-  if [[ -n $RUNPID ]] && kill -0 "$RUNPID" 2>/dev/null; then
-    log "stopping the harness (pid $RUNPID): its own cleanup unmounts its peers"
-    kill -TERM -- -"$RUNPID" 2>/dev/null
-    for _i in $(seq 600); do kill -0 "$RUNPID" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$RUNPID" 2>/dev/null && { log "harness still running after 60 s: KILL"; kill -KILL -- -"$RUNPID" 2>/dev/null; }
-    wait "$RUNPID" 2>/dev/null
-  fi
+  stop_group "$RUNPID" 60 "the harness (its own cleanup unmounts its peers)"
   umount_all
   if [[ -n $(mounts_under "$BENCH_ROOT") ]]; then
     log "WARNING: still mounted under $BENCH_ROOT: $(mounts_under "$BENCH_ROOT" | xargs)"

@@ -50,11 +50,7 @@ MNT=$BENCH_ROOT/mnt
 OUT=''
 TESTPID=''                      # the running test (leader of its own process group)
 
-die() { echo "error: $*" >&2; exit 1; }
-log() {
-  local line="[$(date +%H:%M:%S)] $*"
-  if [[ -n $OUT ]]; then echo "$line" | tee -a "$OUT/run.log" >&2; else echo "$line" >&2; fi
-}
+. "$HERE/lib/basics.sh"   # die, log, ensure_packages
 has_test() { [[ " $TESTS " == *" $1 "* ]]; }
 tk() { local st=$1; shift; "$TUSK_BIN" --store "$st" "$@"; }
 
@@ -85,18 +81,6 @@ MANY=$DATA/many-n$MANY_N
 BIG=$DATA/big-m$BIG_MIB-seed$SEED               # a directory holding big.bin
 
 # ---------------------------------------------------------------- packages, binary, lock
-ensure_packages() {
-  local p missing=()
-  for p in "$@"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-  done
-  ((${#missing[@]})) || return 0
-  echo "installing Debian packages: ${missing[*]}" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/tmp/wsbench-apt.log 2>&1 \
-    || { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >>/tmp/wsbench-apt.log 2>&1 \
-    || { tail -n 20 /tmp/wsbench-apt.log >&2; die "apt-get install ${missing[*]} failed (log: /tmp/wsbench-apt.log)"; }
-}
 ensure_packages fuse3 openssl python3 tar coreutils
 [[ -x $PY ]] || die "python interpreter $PY not found (set PY)"
 [[ -x $TUSK_BIN ]] && "$TUSK_BIN" --help >/dev/null 2>&1 \
@@ -107,18 +91,12 @@ exec 9>"$BENCH_ROOT/.lock"
 flock -n 9 || die "another benchmark is running under $BENCH_ROOT"
 
 # ---------------------------------------------------------------- cleanup (mounts, daemons, stores)
-. "$HERE/lib/mounts.sh"   # mounts_under, daemon_pids, umount_all
+. "$HERE/lib/mounts.sh"   # mounts_under, daemon_pids, umount_all, stop_group
 cleanup() {
-  local rc=$? _i
+  local rc=$?
   set +e
   trap - INT TERM
-  if [[ -n $TESTPID ]] && kill -0 "$TESTPID" 2>/dev/null; then
-    log "stopping the running test (pid $TESTPID)"
-    kill -TERM -- -"$TESTPID" 2>/dev/null
-    for _i in $(seq 100); do kill -0 "$TESTPID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL -- -"$TESTPID" 2>/dev/null
-    wait "$TESTPID" 2>/dev/null
-  fi
+  stop_group "$TESTPID" 10 "the running test"
   umount_all
   if [[ -n $(mounts_under "$BENCH_ROOT") ]]; then
     log "WARNING: still mounted under $BENCH_ROOT: $(mounts_under "$BENCH_ROOT" | xargs); stores and native files kept"

@@ -29,11 +29,7 @@ BL="$PY $BENCH_LIB/benchlib.py"
 OUT=''          # results directory, set by start_run
 STORES=''       # per-script store root, set by start_run
 
-die() { echo "error: $*" >&2; exit 1; }
-log() {
-  local line="[$(date +%H:%M:%S)] $*"
-  if [[ -n $OUT ]]; then echo "$line" | tee -a "$OUT/run.log" >&2; else echo "$line" >&2; fi
-}
+. "$HERE/lib/basics.sh"   # die, log, ensure_packages
 
 # The adapter for a peer: ours (tools/bench/adapters) first, else the shared one.
 adapter_path() {
@@ -43,22 +39,6 @@ adapter_path() {
 }
 
 check_int() { [[ $2 =~ ^[1-9][0-9]*$ ]] || die "$1 must be a positive integer, got '$2'"; }
-
-# ensure_packages PKG...: install the missing Debian packages.  No `apt-get update`
-# unless the install fails with the current package lists (then: update, retry once).
-ensure_packages() {
-  local p missing=()
-  for p in "$@"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-  done
-  ((${#missing[@]})) || return 0
-  log "installing Debian packages: ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  local lg=${OUT:-/tmp}/apt.log
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >>"$lg" 2>&1 \
-    || { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >>"$lg" 2>&1 \
-    || { tail -n 20 "$lg" >&2; die "apt-get install ${missing[*]} failed (log: $lg)"; }
-}
 
 # One benchmark at a time per BENCH_ROOT: both scripts share $SRC.
 take_lock() {

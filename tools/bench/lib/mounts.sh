@@ -44,3 +44,15 @@ umount_all() {
     done < <(mounts_under "$BENCH_ROOT")
   done
 }
+# stop_group PID SECONDS WHAT: TERM the process group led by PID, KILL it if it is
+# still running SECONDS later, and reap it.  WHAT names it in the log.
+stop_group() {
+  local pid=$1 secs=$2 what=$3 _i
+  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
+  log "stopping $what (pid $pid)"
+  kill -TERM -- -"$pid" 2>/dev/null
+  for _i in $(seq $((secs * 10))); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$pid" 2>/dev/null && { log "$what still running after $secs s: KILL"; kill -KILL -- -"$pid" 2>/dev/null; }
+  wait "$pid" 2>/dev/null
+  return 0
+}
