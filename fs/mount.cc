@@ -20,7 +20,7 @@
 #include "fs/fuse_ops.h"
 #include "store/lease.h"
 #include "store/repository.h"
-#include "store/ws_control.h"
+#include "fs/control_socket.h"
 
 namespace tusk::fs {
 namespace {

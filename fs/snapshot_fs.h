@@ -18,7 +18,7 @@
 // directories) are re-resolved after one second.
 //
 // With FsOptions::workspaces (a whole-store mount), a branch directory is
-// that branch's Workspace (store/workspace.h): writable, copy-on-write, and
+// that branch's Workspace (store/workspace/workspace.h): writable, copy-on-write, and
 // committed with `tusk commit`. Workspace nodes are named by (parent, name)
 // and follow renames; their attributes are cached for a second only. The
 // workspace methods below fail with EROFS on every other node.
@@ -41,7 +41,7 @@
 #include "fs/chunk_cache.h"
 #include "fs/tree_cache.h"
 #include "store/repository.h"
-#include "store/workspace.h"
+#include "store/workspace/workspace.h"
 
 namespace tusk::fs {
 

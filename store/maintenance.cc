@@ -13,7 +13,7 @@
 #include "store/internal/tables.h"
 #include "store/internal/varint.h"
 #include "store/lease.h"
-#include "store/workspace.h"
+#include "store/workspace/workspace.h"
 #include "store/repository.h"
 
 namespace tusk {

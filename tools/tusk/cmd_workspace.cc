@@ -1,10 +1,10 @@
 // tusk status / commit / reset: the staged changes of a branch workspace.
 //
 // The mount that serves a workspace owns it; these commands then ask it
-// (store/ws_control.h). With no mount holding it they open it themselves.
+// (fs/control_socket.h). With no mount holding it they open it themselves.
 #include <iostream>
 
-#include "store/ws_control.h"
+#include "fs/control_socket.h"
 #include "tools/tusk/cli_util.h"
 
 namespace tusk::cli {

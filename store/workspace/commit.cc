@@ -26,7 +26,7 @@
 #include "store/internal/chunk_pipeline.h"
 #include "store/internal/file.h"
 #include "store/internal/stat_entry.h"
-#include "store/internal/workspace_core.h"
+#include "store/workspace/workspace_core.h"
 
 namespace tusk {
 namespace ws {

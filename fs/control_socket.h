@@ -22,7 +22,7 @@
 #include <thread>
 #include <vector>
 
-#include "store/workspace.h"
+#include "store/workspace/workspace.h"
 
 namespace tusk {
 

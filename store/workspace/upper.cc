@@ -17,7 +17,7 @@
 #include <map>
 #include <set>
 
-#include "store/internal/workspace_core.h"
+#include "store/workspace/workspace_core.h"
 #include "store/refs.h"
 
 namespace tusk {

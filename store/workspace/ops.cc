@@ -9,7 +9,7 @@
 #include <algorithm>
 #include <cstdio>
 
-#include "store/internal/workspace_core.h"
+#include "store/workspace/workspace_core.h"
 
 namespace tusk {
 

@@ -6,7 +6,7 @@
 #include <filesystem>
 
 #include "store/importer.h"
-#include "store/workspace.h"
+#include "store/workspace/workspace.h"
 #include "tests/store/test_util.h"
 
 namespace tusk {

@@ -1,10 +1,10 @@
-// Specification of branch workspaces (store/workspace.h) on a real store in
+// Specification of branch workspaces (store/workspace/workspace.h) on a real store in
 // a temporary directory: the merged view, copy-on-write at chunk
 // granularity, namespace operations with their errno values, metadata,
 // Changes, Commit (and what upper holds afterwards), divergence, Reset,
 // crash recovery with the `next` file, locking, and bad input.
 
-#include "store/workspace.h"
+#include "store/workspace/workspace.h"
 
 #include <fcntl.h>
 #include <grp.h>

@@ -14,7 +14,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "store/internal/workspace_core.h"
+#include "store/workspace/workspace_core.h"
 
 namespace tusk {
 namespace ws {

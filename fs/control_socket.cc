@@ -1,4 +1,4 @@
-#include "store/ws_control.h"
+#include "fs/control_socket.h"
 
 #include <fcntl.h>
 #include <poll.h>

@@ -5,7 +5,7 @@
 #include <fstream>
 #include <memory>
 
-#include "store/workspace.h"
+#include "store/workspace/workspace.h"
 
 namespace tusk {
 namespace {

@@ -1,14 +1,15 @@
-// Internals of Workspace (store/workspace.h), shared by the store/workspace*.cc
+// Internals of Workspace (store/workspace/workspace.h), shared by the store/workspace/*.cc
 // files:
 //
-//   workspace.cc         the public methods, opening, locking, the base file
-//                        and crash recovery
-//   workspace_upper.cc   the upper directory: resolving merged paths, merged
-//                        listings, whiteouts, opaque directories, copy-up
-//   workspace_ops.cc     namespace operations (create, mkdir, rename, ...)
-//   workspace_file.cc    open files (FileNode, WsFile) and sidecars
-//   workspace_commit.cc  building trees from the merged view: Changes, Commit,
-//                        Reset and the cleanup after a commit
+//   workspace.cc  the public methods, opening, locking, the base file and
+//                 crash recovery
+//   upper.cc      the upper directory: resolving merged paths, merged
+//                 listings, whiteouts, opaque directories, copy-up
+//   ops.cc        namespace operations (create, mkdir, rename, ...)
+//   file.cc       open files (FileNode, WsFile) and sidecars
+//   commit.cc     building trees from the merged view: Changes, Commit,
+//                 Reset and the cleanup after a commit
+//   roots.cc      the gc roots that workspaces add
 //
 // Terms: the *base* is the commit the workspace started from; *upper* holds
 // the staged entries as real files; an entry is *base-only* when the merged
@@ -44,7 +45,7 @@
 #include <vector>
 
 #include "store/internal/file.h"
-#include "store/workspace.h"
+#include "store/workspace/workspace.h"
 
 namespace tusk {
 namespace ws {
@@ -215,7 +216,7 @@ class WsCore {
   Result<bool> Staged();
   Status FollowBranchIfClean(bool* diverged);
 
-  // ---- upper directory (workspace_upper.cc) ----
+  // ---- upper directory (upper.cc) ----
   std::string Abs(const std::string& rel) const { return rel.empty() ? upper_path : upper_path + "/" + rel; }
   Result<Lookup> Resolve(std::string_view path);
   Result<Lookup> ResolveParts(const std::vector<std::string>& parts);
@@ -264,7 +265,7 @@ class WsCore {
   Status RestoreTimes(const std::string& rel, const struct stat& st);
   Result<WsAttr> AttrOf(const Lookup& l);
 
-  // ---- open files (workspace_file.cc) ----
+  // ---- open files (file.cc) ----
   std::shared_ptr<FileNode> FindNodeByPath(const std::string& rel);
   std::shared_ptr<FileNode> FindNodeByInode(uint64_t dev, uint64_t ino);
   std::vector<std::shared_ptr<FileNode>> LiveNodes();

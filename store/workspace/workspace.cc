@@ -1,8 +1,8 @@
 // Workspace: opening and locking, the base file, crash recovery of an
 // interrupted commit, and the small public accessors. The namespace
-// operations are in workspace_ops.cc, open files in workspace_file.cc,
-// Changes/Commit/Reset in workspace_commit.cc.
-#include "store/workspace.h"
+// operations are in ops.cc, open files in file.cc,
+// Changes/Commit/Reset in commit.cc.
+#include "store/workspace/workspace.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -13,7 +13,7 @@
 
 #include <set>
 
-#include "store/internal/workspace_core.h"
+#include "store/workspace/workspace_core.h"
 #include "store/refs.h"
 
 namespace tusk {
