@@ -19,7 +19,8 @@ constexpr char kPackMagic[8] = {'T', 'U', 'S', 'K', 'P', 'A', 'C', 'K'};
 constexpr char kTrailerMagic[8] = {'T', 'U', 'S', 'K', 'E', 'N', 'D', '1'};
 constexpr uint32_t kPackVersion = 1;
 constexpr uint32_t kRecordMagic = 0x31435254;  // "TRC1" little-endian
-constexpr size_t kFooterEntrySize = 56;
+// id 32, offset 8, raw_len 4, stored_len 4, type 1, codec 1, two zero bytes.
+constexpr size_t kFooterEntrySize = 52;
 constexpr size_t kTrailerSize = 24;
 constexpr size_t kWriteBufferSize = 4 << 20;
 

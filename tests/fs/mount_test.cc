@@ -534,7 +534,7 @@ TEST_F(HardLinkMountTest, TheNamesOfAHardLinkGroupAreOneInode) {
   ObjectId commit = ImportInto(store, src, "ds");
   std::string mnt = MakeMountpoint("mnt");
   ASSERT_TRUE(mounts_.StartForeground(store, {"--read-only"}, mnt, tmp_.Sub("mount.log")));
-  for (const std::string root : {mnt + "/ds/main", mnt + "/ds/@" + commit.Hex()}) {
+  for (const std::string& root : {mnt + "/ds/main", mnt + "/ds/@" + commit.Hex()}) {
     SCOPED_TRACE(root);
     struct stat one, two, three, alone;
     ASSERT_EQ(::stat((root + "/one").c_str(), &one), 0) << Errno();

@@ -209,6 +209,21 @@ TEST_F(PackTest, ScanStopsAtATornRecord) {
   ExpectSameRecords(listed, written);
 }
 
+// The footer, not a scan, lists a sealed pack: a damaged record header in the
+// middle (which stops a scan) does not hide the records after it.
+TEST_F(PackTest, ASealedPackIsListedFromItsFooter) {
+  auto writer = NewWriter();
+  ASSERT_NE(writer, nullptr);
+  for (int i = 0; i < 5; i++) AppendChunk(*writer, RandomBytes(1000, 400 + i));
+  std::vector<PackRecord> written = writer->records();
+  PackId id = writer->id();
+  TUSK_ASSERT_OK(writer->Seal());
+  FlipByte(packs_.PathOf(id), written[1].location.offset + 1);  // the second record's magic
+
+  TUSK_ASSERT_OK_AND_ASSIGN(std::vector<PackRecord> listed, packs_.ListRecords(id));
+  ExpectSameRecords(listed, written);
+}
+
 TEST_F(PackTest, DamagedFooterFallsBackToScanningRecordHeaders) {
   auto writer = NewWriter();
   ASSERT_NE(writer, nullptr);
