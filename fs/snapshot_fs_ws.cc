@@ -199,10 +199,12 @@ void SnapshotFs::WsDetach(uint64_t parent_ino, std::string_view name, const std:
   ws_keys_.erase(it);
   if (n == nodes_.end()) return;
   Node& node = *n->second;
-  if (before && S_ISREG(before->mode) && before->nlink > 1) {
-    // Other names still refer to this inode. If the one that went away is
-    // the name the node resolves through, move it to a surviving name the
-    // kernel has looked up (git: write a temp file, link it, unlink the temp).
+  if (before && !S_ISDIR(before->mode) && before->nlink > 1) {
+    // Other names still refer to this inode (a file, symlink or special
+    // file). If the one that went away is the name the node resolves
+    // through, move it to a surviving name the kernel has looked up (git:
+    // write a temp file, link it, unlink the temp); a detached node would
+    // answer with its last attributes, nlink 0, until the kernel looks again.
     if (node.key != key) return;
     for (const auto& other : node.ws_keys) {
       auto o = ws_keys_.find(other);

@@ -16,6 +16,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -481,6 +482,38 @@ TEST_F(WorkspaceMountTest, FifosXattrsAndHardLinksAreCommitted) {
   // The committed xattr shows in the workspace after the commit too.
   std::memset(v, 0, sizeof v);
   EXPECT_EQ(::getxattr((ws_ + "/tagged").c_str(), "user.label", v, sizeof v), 3) << Errno();
+}
+
+// A special file keeps its inode's link count when one of two names goes,
+// as a regular file does (the surviving name is read at once, from the
+// kernel's cached attributes: no waiting for them to expire).
+TEST_F(WorkspaceMountTest, UnlinkingOneNameOfALinkedSpecialFileLeavesTheOtherWithOneLink) {
+  struct Kind {
+    const char* name;
+    mode_t mode;
+    dev_t rdev;
+  };
+  for (const Kind& k : {Kind{"fifo", S_IFIFO | 0644, 0}, Kind{"sock", S_IFSOCK | 0644, 0},
+                        Kind{"chr", S_IFCHR | 0644, makedev(1, 3)}, Kind{"blk", S_IFBLK | 0644, makedev(7, 0)},
+                        Kind{"reg", S_IFREG | 0644, 0}}) {
+    std::string a = ws_ + "/" + k.name + ".a", b = ws_ + "/" + k.name + ".b";
+    ASSERT_EQ(::mknod(a.c_str(), k.mode, k.rdev), 0) << k.name << ": " << Errno();
+    ASSERT_EQ(::link(a.c_str(), b.c_str()), 0) << k.name << ": " << Errno();
+    struct stat st;
+    ASSERT_EQ(::lstat(b.c_str(), &st), 0) << k.name;
+    EXPECT_EQ(st.st_nlink, 2u) << k.name;
+    ASSERT_EQ(::unlink(a.c_str()), 0) << k.name << ": " << Errno();
+    ASSERT_EQ(::lstat(b.c_str(), &st), 0) << k.name << ": " << Errno();
+    EXPECT_EQ(st.st_nlink, 1u) << k.name;
+    EXPECT_EQ(st.st_mode & S_IFMT, k.mode & S_IFMT) << k.name;
+    EXPECT_EQ(st.st_rdev, k.rdev) << k.name;
+  }
+  // And so it is committed: one name each, no hard-link group left over.
+  RunResult c = T({"commit", "ds@main", "-m", "specials"});
+  ASSERT_EQ(c.exit_code, 0) << c;
+  RunResult ls = T({"ls", "-l", "ds@main"});
+  EXPECT_TRUE(HasSubstr(ls.out, "fifo.b")) << ls;
+  EXPECT_FALSE(HasSubstr(ls.out, "fifo.a")) << ls;
 }
 
 // After a commit the names of a hard-link group come from the base: they
