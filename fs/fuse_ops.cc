@@ -361,6 +361,13 @@ void OpFsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
   Guard(req, [&] { ReplyStatus(req, Ctx(req)->fs->Fsync(fi->fh, datasync != 0)); });
 }
 
+void OpFallocate(fuse_req_t req, fuse_ino_t, int mode, off_t offset, off_t length, fuse_file_info* fi) {
+  Guard(req, [&] {
+    if (offset < 0 || length <= 0) return void(fuse_reply_err(req, EINVAL));
+    ReplyStatus(req, Ctx(req)->fs->Allocate(fi->fh, mode, static_cast<uint64_t>(offset), static_cast<uint64_t>(length)));
+  });
+}
+
 void OpSetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size, int flags) {
   Guard(req, [&] { ReplyStatus(req, Ctx(req)->fs->SetXattr(ino, name, std::string_view(value, size), flags)); });
 }
@@ -415,6 +422,7 @@ const fuse_lowlevel_ops& SnapshotOps() {
     o.flush = OpFlush;
     o.release = OpRelease;
     o.fsync = OpFsync;
+    o.fallocate = OpFallocate;
     o.setxattr = OpSetxattr;
     o.removexattr = OpRemovexattr;
     return o;

@@ -147,6 +147,8 @@ class SnapshotFs {
   // that clearing to the filesystem for direct-I/O writes.
   Result<size_t> Write(uint64_t fh, uint64_t offset, std::string_view data, bool may_keep_set_id);
   Status Fsync(uint64_t fh, bool data_only);
+  // fallocate(2) through an open handle (WsFile::Allocate).
+  Status Allocate(uint64_t fh, int mode, uint64_t offset, uint64_t length);
   void ReleaseFile(uint64_t fh);
   Result<EntryReply> Mkdir(uint64_t parent, std::string_view name, uint32_t mode, const WsCaller& who);
   Result<EntryReply> Mknod(uint64_t parent, std::string_view name, uint32_t mode, uint64_t rdev, const WsCaller& who);

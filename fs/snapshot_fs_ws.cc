@@ -301,6 +301,14 @@ Status SnapshotFs::Fsync(uint64_t fh, bool data_only) {
   return handle->file->Fsync(data_only);
 }
 
+Status SnapshotFs::Allocate(uint64_t fh, int mode, uint64_t offset, uint64_t length) {
+  auto handle = GetFile(fh);
+  if (!handle) return Status::FromErrno(EBADF, "not a workspace file open for writing");
+  TUSK_RETURN_IF_ERROR(handle->file->Allocate(mode, offset, length));
+  if (handle->node->ws_base_linked) WsNoteCopiedUpLink(handle->node);
+  return Status::Ok();
+}
+
 void SnapshotFs::ReleaseFile(uint64_t fh) {
   std::shared_ptr<FileHandle> handle;
   {

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 #include "store/workspace/workspace_core.h"
@@ -250,6 +251,26 @@ Status ReadFilling(int fd, char* out, size_t len, uint64_t offset, const std::st
     offset += static_cast<uint64_t>(n);
   }
   return Status::Ok();
+}
+
+// Writes as much of `data` at `offset` as the file system takes; returns
+// the count written and sets *err to the error that stopped it (if any).
+size_t PwriteSome(int fd, std::string_view data, uint64_t offset, int* err) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::pwrite(fd, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      *err = errno;
+      break;
+    }
+    if (n == 0) {
+      *err = ENOSPC;
+      break;
+    }
+    done += static_cast<size_t>(n);
+  }
+  return done;
 }
 
 }  // namespace
@@ -570,9 +591,23 @@ class WsFileImpl : public WsFile {
           TUSK_RETURN_IF_ERROR(n.CopyChunk(i));
       }
     }
-    TUSK_RETURN_IF_ERROR(PwriteAll(n.fd.get(), data.data(), data.size(), offset, n.label));
-    for (size_t i : covered) TUSK_RETURN_IF_ERROR(n.SetState(i));
-    return data.size();
+    int err = 0;
+    size_t written = PwriteSome(n.fd.get(), data, offset, &err);
+    // What a local file system does when the disk fills mid-write: a short
+    // count for what was written, an error only if nothing was. A covered
+    // chunk the write stopped inside still reads from the store (its state
+    // is 0), so the count stops where that chunk starts. Such a chunk lies
+    // within the old size, so the file did not grow past what is counted.
+    uint64_t acked_end = offset + written;
+    for (size_t i : covered)
+      if (n.side.End(i) > acked_end) {
+        acked_end = std::min(acked_end, n.side.offsets[i]);
+        break;
+      }
+    for (size_t i : covered)
+      if (n.side.End(i) <= acked_end) TUSK_RETURN_IF_ERROR(n.SetState(i));
+    if (acked_end == offset && err != 0) return Status::FromErrno(err, "write " + n.label);
+    return static_cast<size_t>(acked_end - offset);
   }
 
   Status Truncate(uint64_t size) override {
@@ -580,6 +615,41 @@ class WsFileImpl : public WsFile {
     TUSK_RETURN_IF_ERROR(core_->CopyUpNode(node_));
     std::shared_lock freeze(core_->freeze);
     return core_->TruncateNode(node_.get(), size);
+  }
+
+  Status Allocate(int mode, uint64_t offset, uint64_t length) override {
+    if (!writable_) return Status::FromErrno(EBADF, "fallocate on a file opened read-only");
+    const int zero_modes = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE;
+    bool known = (mode & ~(FALLOC_FL_KEEP_SIZE | zero_modes)) == 0 && (mode & zero_modes) != zero_modes &&
+                 (!(mode & FALLOC_FL_PUNCH_HOLE) || (mode & FALLOC_FL_KEEP_SIZE));
+    if (!known) return Status::FromErrno(EOPNOTSUPP, "fallocate mode " + std::to_string(mode));
+    if (length == 0) return Status::FromErrno(EINVAL, "fallocate of length 0");
+    if (offset > static_cast<uint64_t>(INT64_MAX) || length > static_cast<uint64_t>(INT64_MAX) - offset)
+      return Status::FromErrno(EFBIG, "fallocate beyond the largest file size");
+    TUSK_RETURN_IF_ERROR(core_->CopyUpNode(node_));
+    std::shared_lock freeze(core_->freeze);
+    FileNode& n = *node_;
+    std::lock_guard lock(n.mu);
+    // Zeroing changes content: like a write of zeros, chunks the range cuts
+    // are copied up first and chunks it covers are marked after, so a crash
+    // in between leaves the committed bytes. Reserving space changes none:
+    // unchanged chunks still read from the store, the blocks under them
+    // wait for a write.
+    std::vector<size_t> covered;
+    uint64_t end = offset + length;
+    if (n.has_meta && (mode & zero_modes)) {
+      for (size_t i = n.side.FirstEndingAfter(offset); i < n.side.chunks.size() && n.side.offsets[i] < end; i++) {
+        if (n.side.state[i]) continue;
+        if (n.side.offsets[i] >= offset && n.side.End(i) <= end)
+          covered.push_back(i);
+        else
+          TUSK_RETURN_IF_ERROR(n.CopyChunk(i));
+      }
+    }
+    if (::fallocate(n.fd.get(), mode, static_cast<off_t>(offset), static_cast<off_t>(length)) != 0)
+      return Status::FromErrno(errno, "fallocate " + n.label);
+    for (size_t i : covered) TUSK_RETURN_IF_ERROR(n.SetState(i));
+    return Status::Ok();
   }
 
   Status Fsync(bool data_only) override {

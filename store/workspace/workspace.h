@@ -154,9 +154,20 @@ class WsFile {
   // Reads up to `len` bytes at `offset`; fewer at end of file.
   virtual Result<std::string> Read(uint64_t offset, size_t len) = 0;
   // Writes at `offset` (the caller resolves O_APPEND to the current size).
-  // Copies up first when the file is still the committed one.
+  // Copies up first when the file is still the committed one. As on a local
+  // file system, a write the disk could take only part of returns the count
+  // written (the size grows by no more than that); one that wrote nothing
+  // fails (ENOSPC) and leaves the file as it was.
   virtual Result<size_t> Write(uint64_t offset, std::string_view data) = 0;
   virtual Status Truncate(uint64_t size) = 0;
+  // fallocate(2) of [offset, offset + length): mode 0 or FALLOC_FL_KEEP_SIZE
+  // reserve the space; FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE and
+  // FALLOC_FL_ZERO_RANGE (with or without KEEP_SIZE) make the range read as
+  // zeros. Without KEEP_SIZE the size grows to offset + length if smaller.
+  // Copies up as a write of the range would (the chunks the range cuts are
+  // copied, those it covers marked). EOPNOTSUPP for other modes and for a
+  // mode the store's file system lacks; ENOSPC; EINVAL for length 0.
+  virtual Status Allocate(int mode, uint64_t offset, uint64_t length) = 0;
   virtual Status Fsync(bool data_only) = 0;
   virtual Result<WsAttr> Stat() = 0;
   // What a write by a caller without CAP_FSETID does on a local file system:

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <gtest/gtest.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <sys/sysmacros.h>
@@ -356,6 +357,230 @@ TEST_F(WorkspaceTest, AFileLargerThan4GiBFromSparseWrites) {
   auto end = (*again)->Read(at, 3);
   ASSERT_TRUE(end.ok());
   EXPECT_EQ(*end, "end");
+}
+
+// The same fallocate(2) calls on a workspace file and on a local copy leave
+// the same size and bytes, for a committed file (whose chunks the ranges
+// cut and cover) and a new one; the commit records the result.
+TEST_F(WorkspaceTest, FallocateInEveryModeMatchesALocalFile) {
+  struct Call {
+    int mode;
+    uint64_t offset, length;
+  };
+  const int kPunch = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+  const std::vector<Call> calls = {
+      {kPunch, 100000, 300000},                           // cuts two chunks, may cover one
+      {FALLOC_FL_ZERO_RANGE, 500000, 400000},             // inside the file
+      {FALLOC_FL_KEEP_SIZE, 900000, 400000},              // past the end: the size stays
+      {0, 1000000, 200000},                               // past the end: the size grows
+      {0, 10, 20},                                        // inside: nothing changes
+      {FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, 1100000, 300000},
+      {FALLOC_FL_ZERO_RANGE, 1150000, 200000},            // grows again
+      {kPunch, 0, 4096},
+      {kPunch, 1300000, 1 << 20},                         // to past the end
+  };
+  for (const std::string name : {"m.bin", "new.bin"}) {
+    SCOPED_TRACE(name);
+    std::string local = tmp_.Sub("local-" + name);
+    std::string initial = name == "m.bin" ? m_bin_ : RandomBytes(700000, 9);
+    WriteFile(local, initial);
+    if (name == "new.bin") Put(name, initial);
+    int lfd = ::open(local.c_str(), O_RDWR | O_CLOEXEC);
+    ASSERT_GE(lfd, 0);
+    auto f = ws_->Open(name, O_RDWR);
+    ASSERT_TRUE(f.ok()) << f.status().ToString();
+    for (const Call& c : calls) {
+      SCOPED_TRACE("mode " + std::to_string(c.mode) + " at " + std::to_string(c.offset));
+      ASSERT_EQ(::fallocate(lfd, c.mode, static_cast<off_t>(c.offset), static_cast<off_t>(c.length)), 0);
+      TUSK_ASSERT_OK((*f)->Allocate(c.mode, c.offset, c.length));
+      struct stat st;
+      ASSERT_EQ(::fstat(lfd, &st), 0);
+      auto attr = (*f)->Stat();
+      ASSERT_TRUE(attr.ok());
+      EXPECT_EQ(attr->size, static_cast<uint64_t>(st.st_size));
+      EXPECT_TRUE(ReadAll(**f) == ReadFile(local)) << "the bytes differ from the local file's";
+      EXPECT_TRUE(Get(name) == ReadFile(local)) << "a new open reads other bytes";
+    }
+    ::close(lfd);
+  }
+  ObjectId c = CommitOk();
+  EXPECT_TRUE(CommittedContent(c, "m.bin") == ReadFile(tmp_.Sub("local-m.bin")));
+  EXPECT_TRUE(CommittedContent(c, "new.bin") == ReadFile(tmp_.Sub("local-new.bin")));
+}
+
+TEST_F(WorkspaceTest, FallocateRefusesWhatALocalFileRefuses) {
+  auto f = ws_->Open("a.txt", O_RDWR);
+  ASSERT_TRUE(f.ok());
+  EXPECT_ERRNO((*f)->Allocate(FALLOC_FL_PUNCH_HOLE, 0, 2), EOPNOTSUPP);  // needs KEEP_SIZE
+  EXPECT_ERRNO((*f)->Allocate(FALLOC_FL_COLLAPSE_RANGE, 0, 4096), EOPNOTSUPP);
+  EXPECT_ERRNO((*f)->Allocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, 0, 2), EOPNOTSUPP);
+  EXPECT_ERRNO((*f)->Allocate(0, 0, 0), EINVAL);
+  EXPECT_ERRNO((*f)->Allocate(0, uint64_t{1} << 63, 1), EFBIG);
+  auto ro = ws_->Open("a.txt", O_RDONLY);
+  ASSERT_TRUE(ro.ok());
+  EXPECT_ERRNO((*ro)->Allocate(0, 0, 10), EBADF);
+  EXPECT_EQ(Get("a.txt"), "alpha\n");
+  EXPECT_TRUE(ChangeLines().empty()) << "a refused fallocate changes nothing";
+}
+
+// ---- a full disk ----
+
+// A store on a small tmpfs (mounting one needs root; skipped otherwise).
+class FullDiskTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    small_ = tmp_.Sub("small");
+    fs::create_directories(small_);
+    if (::mount("tmpfs", small_.c_str(), "tmpfs", 0, "size=12m") != 0)
+      GTEST_SKIP() << "cannot mount a tmpfs: " << std::strerror(errno);
+    mounted_ = true;
+    TUSK_ASSERT_OK(Repository::Create(small_ + "/store", StoreConfig{}));
+    auto repo = Repository::Open(small_ + "/store");
+    ASSERT_TRUE(repo.ok()) << repo.status().ToString();
+    repo_ = std::move(repo).value();
+    TUSK_ASSERT_OK(repo_->CreateDataset("d"));
+    std::string src = tmp_.Sub("src");
+    fs::create_directories(src);
+    old_ = RandomBytes(2 << 20, 11);
+    WriteFile(src + "/old.bin", old_);
+    ImportOptions options;
+    options.message = "import";
+    auto r = ImportDirectory(*repo_, src, "d", "main", options);
+    ASSERT_TRUE(r.ok() && r->commit) << r.status().ToString();
+    auto c = repo_->ReadCommit(*r->commit);
+    ASSERT_TRUE(c.ok());
+    auto e = LookupPath(*repo_, c->root, "old.bin");
+    ASSERT_TRUE(e.ok());
+    chunks_ = e->chunks;
+    ASSERT_GE(chunks_.size(), 4u) << "the test needs a file of several chunks";
+    auto ws = Workspace::Open(repo_.get(), "d", "main");
+    ASSERT_TRUE(ws.ok()) << ws.status().ToString();
+    ws_ = std::move(ws).value();
+  }
+  void TearDown() override {
+    ws_.reset();
+    repo_.reset();
+    if (mounted_) ::umount2(small_.c_str(), MNT_DETACH);
+  }
+
+  // Writes `block`s to `f` until the disk is full; returns the size written.
+  uint64_t Fill(WsFile& f, const std::string& block) {
+    uint64_t pos = 0;
+    for (int i = 0; i < 64; i++) {
+      auto n = f.Write(pos, block);
+      if (!n.ok()) {
+        EXPECT_EQ(n.status().sys_errno(), ENOSPC) << n.status().ToString();
+        return pos;
+      }
+      EXPECT_GT(*n, 0u);
+      EXPECT_LE(*n, block.size());
+      pos += *n;
+    }
+    ADD_FAILURE() << "the disk never filled";
+    return pos;
+  }
+
+  TempDir tmp_;
+  std::string small_, old_;
+  bool mounted_ = false;
+  std::vector<ChunkRef> chunks_;
+  std::unique_ptr<Repository> repo_;
+  std::unique_ptr<Workspace> ws_;
+  WsCaller who_{0, 0, 022};
+};
+
+TEST_F(FullDiskTest, AWriteTheDiskTakesInPartCountsWhatItWroteAndTheSizeMatches) {
+  auto f = ws_->Create("fill", 0644, true, who_);
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  // 640 KiB does not divide the space left: the last write that gets any
+  // room gets only part of it.
+  std::string block = RandomBytes(640 << 10, 5);
+  uint64_t size = Fill(**f, block);
+  ASSERT_GT(size, 0u);
+  auto st = (*f)->Stat();
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->size, size) << "the size is what the writes acknowledged";
+  auto data = (*f)->Read(0, size);
+  ASSERT_TRUE(data.ok());
+  std::string expected;
+  while (expected.size() < size) expected += block;
+  expected.resize(size);
+  EXPECT_TRUE(*data == expected) << "the acknowledged bytes read back";
+  // A write that writes nothing fails and changes nothing.
+  auto n = (*f)->Write(size, block);
+  ASSERT_FALSE(n.ok());
+  EXPECT_EQ(n.status().sys_errno(), ENOSPC);
+  st = (*f)->Stat();
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->size, size);
+}
+
+TEST_F(FullDiskTest, FallocateBeyondTheFreeSpaceFailsAndLeavesTheFileAsItWas) {
+  auto f = ws_->Create("big", 0644, true, who_);
+  ASSERT_TRUE(f.ok());
+  ASSERT_EQ(*(*f)->Write(0, "head"), 4u);
+  EXPECT_ERRNO((*f)->Allocate(0, 0, 64 << 20), ENOSPC);
+  auto st = (*f)->Stat();
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->size, 4u);
+  // What fits is reserved and counted.
+  TUSK_ASSERT_OK((*f)->Allocate(0, 0, 1 << 20));
+  st = (*f)->Stat();
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->size, uint64_t{1} << 20);
+  EXPECT_GE(st->blocks * 512, uint64_t{1} << 20);
+}
+
+TEST_F(FullDiskTest, APartialOverwriteOfACommittedFileCountsOnlyWholeChunks) {
+  // Copy the committed file up (no chunk copied yet) while there is room.
+  TUSK_ASSERT_OK(ws_->SetXattr("old.bin", "user.x", "1", 0));
+  auto fill = ws_->Create("fill", 0644, true, who_);
+  ASSERT_TRUE(fill.ok());
+  uint64_t filled = Fill(**fill, RandomBytes(1 << 20, 5));
+  // Room for the first two chunks and half the third.
+  uint64_t room = chunks_[0].length + chunks_[1].length + chunks_[2].length / 2;
+  ASSERT_GT(filled, room);
+  TUSK_ASSERT_OK((*fill)->Truncate(filled - room));
+  auto f = ws_->Open("old.bin", O_RDWR);
+  ASSERT_TRUE(f.ok());
+  std::string fresh = RandomBytes(old_.size(), 6);
+  auto n = (*f)->Write(0, fresh);
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  // The count ends where a chunk starts: the chunk the disk filled in keeps
+  // reading its committed bytes, so no byte past the count is new.
+  std::set<uint64_t> starts;
+  uint64_t at = 0;
+  for (const auto& c : chunks_) {
+    starts.insert(at);
+    at += c.length;
+  }
+  EXPECT_GT(*n, 0u);
+  EXPECT_LT(*n, fresh.size());
+  EXPECT_TRUE(starts.count(*n)) << *n << " is not a chunk boundary";
+  std::string expected = fresh.substr(0, *n) + old_.substr(*n);
+  auto data = (*f)->Read(0, old_.size());
+  ASSERT_TRUE(data.ok());
+  EXPECT_TRUE(*data == expected);
+  auto st = (*f)->Stat();
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->size, old_.size());
+  // With room again, the commit records exactly that.
+  TUSK_ASSERT_OK(ws_->Unlink("fill"));
+  fill->reset();
+  WsCommitOptions options;
+  options.message = "after full";
+  auto c = ws_->Commit(options);
+  ASSERT_TRUE(c.ok() && c->commit) << c.status().ToString();
+  auto commit = repo_->ReadCommit(*c->commit);
+  ASSERT_TRUE(commit.ok());
+  auto e = LookupPath(*repo_, commit->root, "old.bin");
+  ASSERT_TRUE(e.ok());
+  std::string committed;
+  TUSK_ASSERT_OK(ReadFileContent(*repo_, *e, [&](std::string_view d) {
+    committed.append(d);
+    return Status::Ok();
+  }));
+  EXPECT_TRUE(committed == expected);
 }
 
 // ---- renames, links, unlink ----
