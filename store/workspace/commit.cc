@@ -155,8 +155,10 @@ class TreeBuilder {
 // The user xattrs an upper entry records: the `user.*` namespace without
 // the workspace's own `user.tusk.*` marks.
 Status ReadRecordedXattrs(WsCore* core, const std::string& rel, TreeEntry* e) {
-  TUSK_ASSIGN_OR_RETURN(auto all, ReadAllXattrs(core->Abs(rel)));
-  for (auto& [name, value] : all)
+  TUSK_ASSIGN_OR_RETURN(UpperAt at, core->At(rel));
+  auto all = ReadAllXattrs(at.proc());
+  if (!all.ok()) return Err(all.status().sys_errno() > 0 ? all.status().sys_errno() : EIO, "read xattrs of", rel);
+  for (auto& [name, value] : *all)
     if (IsRecordableXattrName(name)) e->xattrs.emplace_back(std::move(name), std::move(value));
   return Status::Ok();
 }
@@ -230,10 +232,11 @@ Status TreeBuilder::Subtract(const TreeEntry& e) {
 Status TreeBuilder::Scan(const std::string& rel, bool opaque, const std::optional<ObjectId>& base_tree, DirPlan* out) {
   std::map<std::string, struct stat> upper;
   TUSK_ASSIGN_OR_RETURN(std::vector<std::string> names, core_->UpperNames(rel));
+  TUSK_ASSIGN_OR_RETURN(auto dir, core_->UpperDir(rel));
   for (const auto& n : names) {
     struct stat st;
     std::string path = JoinRel(rel, n);
-    if (::fstatat(core_->upper_fd.get(), path.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return Err(errno, "stat", path);
+    if (::fstatat(dir->get(), n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return Err(errno, "stat", path);
     upper.emplace(n, st);
   }
   std::vector<TreeEntry> base;
@@ -323,7 +326,8 @@ Status TreeBuilder::PlanNonDirectory(const std::string& child, const std::string
     if (set) set->plan = &files_.back();
   } else if (kind == EntryKind::kSymlink) {
     std::string target(static_cast<size_t>(u.st_size) + 1, '\0');
-    ssize_t n = ::readlinkat(core_->upper_fd.get(), child.c_str(), target.data(), target.size());
+    TUSK_ASSIGN_OR_RETURN(UpperAt at, core_->At(child));
+    ssize_t n = ::readlinkat(at.fd(), at.c_name(), target.data(), target.size());
     if (n < 0) return Err(errno, "readlink", child);
     target.resize(std::min(static_cast<size_t>(n), target.size()));
     e->target = target;
@@ -371,7 +375,8 @@ Status TreeBuilder::AddRun(int fd, const std::string& rel, uint64_t begin, uint6
 
 Status TreeBuilder::PlanFile(const std::string& rel, const struct stat& st, const std::optional<TreeEntry>& base,
                              TreeEntry* entry) {
-  int raw = ::openat(core_->upper_fd.get(), rel.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  TUSK_ASSIGN_OR_RETURN(UpperAt at, core_->At(rel));
+  int raw = ::openat(at.fd(), at.c_name(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (raw < 0) return Err(errno, "open", rel);
   Fd fd(raw);
   FilePlan& plan = files_.emplace_back();
@@ -528,13 +533,15 @@ Status CleanupAfterCommit(WsCore& c, const Build& build) {
   std::function<Status(const std::string&)> clean = [&](const std::string& rel) -> Status {
     TUSK_ASSIGN_OR_RETURN(std::vector<std::string> names, c.UpperNames(rel));
     struct stat self;
-    if (::fstatat(c.upper_fd.get(), AtName(rel), &self, AT_SYMLINK_NOFOLLOW) != 0) return Err(errno, "stat", rel);
+    TUSK_ASSIGN_OR_RETURN(UpperAt at, c.At(rel));
+    if (::fstatat(at.fd(), at.c_name(), &self, AT_SYMLINK_NOFOLLOW) != 0) return Err(errno, "stat", rel);
     for (const auto& n : names) {
       std::string child = JoinRel(rel, n);
       if (keep.count(child)) continue;
       if (keep_dirs.count(child)) {
         TUSK_RETURN_IF_ERROR(clean(child));
-        if (::lremovexattr(c.Abs(child).c_str(), kOpaqueXattr) != 0 && errno != ENODATA)
+        TUSK_ASSIGN_OR_RETURN(UpperAt child_at, c.At(child));
+        if (::lremovexattr(child_at.proc().c_str(), kOpaqueXattr) != 0 && errno != ENODATA)
           return Err(errno, "unmark opaque", child);
         continue;
       }
@@ -544,8 +551,13 @@ Status CleanupAfterCommit(WsCore& c, const Build& build) {
   };
   TUSK_RETURN_IF_ERROR(clean(""));
   // Sidecars of removed files, and the kept files' previous ones.
-  std::unique_ptr<DIR, int (*)(DIR*)> d(::opendir(c.meta_path.c_str()), ::closedir);
-  if (!d) return Status::FromErrno(errno, "read " + c.meta_path);
+  int raw = ::openat(c.meta_dir_fd.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (raw < 0) return Status::FromErrno(errno, "read " + c.meta_path);
+  std::unique_ptr<DIR, int (*)(DIR*)> d(::fdopendir(raw), ::closedir);
+  if (!d) {
+    ::close(raw);
+    return Status::FromErrno(errno, "read " + c.meta_path);
+  }
   std::vector<std::string> stale;
   while (dirent* e = ::readdir(d.get())) {
     std::string n = e->d_name;

@@ -372,7 +372,16 @@ std::shared_ptr<FileNode> WsCore::FindNodeByInode(uint64_t dev, uint64_t ino) {
   return nullptr;
 }
 
-Result<std::string> WsCore::ReadSidecarFile(const std::string& id) { return ReadWholeFile(meta_path + "/" + id); }
+Result<std::string> WsCore::ReadSidecarFile(const std::string& id) {
+  int raw = ::openat(meta_dir_fd.get(), id.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (raw < 0) return Status::FromErrno(errno, "open sidecar " + id);
+  Fd fd(raw);
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return Status::FromErrno(errno, "stat sidecar " + id);
+  std::string bytes(static_cast<size_t>(st.st_size), '\0');
+  TUSK_RETURN_IF_ERROR(PreadAll(fd.get(), bytes.data(), bytes.size(), 0, "sidecar " + id));
+  return bytes;
+}
 
 Status WsCore::LoadUpper(FileNode* node, Fd fd) {
   struct stat st;
@@ -438,8 +447,9 @@ Result<std::shared_ptr<FileNode>> WsCore::NodeFor(const Lookup& l) {
     }
     return n;
   }
-  int raw = ::openat(upper_fd.get(), l.rel.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
-  if (raw < 0 && errno == EACCES) raw = ::openat(upper_fd.get(), l.rel.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  TUSK_ASSIGN_OR_RETURN(UpperAt at, At(l.rel));
+  int raw = ::openat(at.fd(), at.c_name(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+  if (raw < 0 && errno == EACCES) raw = ::openat(at.fd(), at.c_name(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (raw < 0) return Err(errno, "open", l.rel);
   auto node = std::make_shared<FileNode>(this);
   node->path = node->label = l.rel;
@@ -488,7 +498,8 @@ Status WsCore::CopyUpNodeLocked(const std::shared_ptr<FileNode>& node) {
     if (l.base->kind != EntryKind::kFile) return Err(EINVAL, "copy up (not a regular file)", l.rel);
     TUSK_RETURN_IF_ERROR(CopyUp(l));
   } else if (l.in_upper && S_ISREG(l.st.st_mode)) {
-    int raw = ::openat(upper_fd.get(), l.rel.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    TUSK_ASSIGN_OR_RETURN(UpperAt at, At(l.rel));
+    int raw = ::openat(at.fd(), at.c_name(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
     if (raw < 0) return Err(errno, "open", l.rel);
     TUSK_RETURN_IF_ERROR(AttachNodes(l.rel, raw));
     ::close(raw);

@@ -15,6 +15,7 @@ namespace tusk {
 
 using ws::Err;
 using ws::Lookup;
+using ws::UpperAt;
 using ws::WsCore;
 
 namespace {
@@ -28,17 +29,17 @@ Result<uint32_t> NewGid(WsCore& c, const Lookup& parent, const WsCaller& who) {
   return static_cast<uint32_t>(st.st_gid);
 }
 
-Status Chmod(int upper_fd, const std::string& rel, uint32_t mode) {
-  if (::fchmodat(upper_fd, rel.c_str(), mode & 07777, 0) != 0) return Err(errno, "chmod", rel);
+Status Chmod(const UpperAt& at, const std::string& rel, uint32_t mode) {
+  if (::fchmodat(at.fd(), at.c_name(), mode & 07777, 0) != 0) return Err(errno, "chmod", rel);
   return Status::Ok();
 }
 
 // A new symlink or special file: those cannot record an owner, so where
 // the process may not chown, one made for its own user is fine and one for
 // another user is refused (and removed).
-Status OwnNewEntry(WsCore& c, const std::string& rel, uint32_t uid, uint32_t gid) {
+Status OwnNewEntry(WsCore& c, const UpperAt& at, const std::string& rel, uint32_t uid, uint32_t gid) {
   Status st = c.SetOwner(rel, -1, uid, gid);
-  if (!st.ok()) ::unlinkat(c.upper_fd.get(), rel.c_str(), 0);
+  if (!st.ok()) ::unlinkat(at.fd(), at.c_name(), 0);
   return st;
 }
 
@@ -58,7 +59,10 @@ Result<std::pair<Lookup, Lookup>> PrepareNew(WsCore& c, std::string_view path, b
   TUSK_RETURN_IF_ERROR(c.EnsureUpperDir(parent.parts));
   TUSK_ASSIGN_OR_RETURN(parent, c.ResolveParts(parent.parts));
   *hid_base = l.whiteout;
-  if (l.whiteout && ::unlinkat(c.upper_fd.get(), l.rel.c_str(), 0) != 0) return Err(errno, "remove whiteout", l.rel);
+  if (l.whiteout) {
+    TUSK_ASSIGN_OR_RETURN(UpperAt at, c.At(l.rel));
+    if (::unlinkat(at.fd(), at.c_name(), 0) != 0) return Err(errno, "remove whiteout", l.rel);
+  }
   return std::make_pair(std::move(l), std::move(parent));
 }
 
@@ -75,7 +79,8 @@ Result<std::unique_ptr<WsFile>> CreateLocked(WsCore& c, std::string_view path, u
   bool hid_base;
   TUSK_ASSIGN_OR_RETURN(auto prepared, PrepareNew(c, path, &hid_base));
   auto& [l, parent] = prepared;
-  int raw = ::openat(c.upper_fd.get(), l.rel.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  TUSK_ASSIGN_OR_RETURN(UpperAt at, c.At(l.rel));
+  int raw = ::openat(at.fd(), at.c_name(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (raw < 0) return Err(errno, "create", l.rel);
   Fd fd(raw);
   TUSK_ASSIGN_OR_RETURN(uint32_t gid, NewGid(c, parent, who));
@@ -136,7 +141,8 @@ Result<std::string> Workspace::ReadLink(std::string_view path) {
   if (!S_ISLNK(l.mode())) return Err(EINVAL, "readlink (not a symlink)", l.rel);
   if (!l.in_upper) return l.base->target;
   std::string target(static_cast<size_t>(l.st.st_size) + 1, '\0');
-  ssize_t n = ::readlinkat(c.upper_fd.get(), l.rel.c_str(), target.data(), target.size());
+  TUSK_ASSIGN_OR_RETURN(UpperAt at, c.At(l.rel));
+  ssize_t n = ::readlinkat(at.fd(), at.c_name(), target.data(), target.size());
   if (n < 0) return Err(errno, "readlink", l.rel);
   target.resize(std::min(static_cast<size_t>(n), target.size()));
   return target;
@@ -170,13 +176,14 @@ Status Workspace::Mkdir(std::string_view path, uint32_t mode, const WsCaller& wh
   bool hid_base;
   TUSK_ASSIGN_OR_RETURN(auto prepared, PrepareNew(c, path, &hid_base));
   auto& [l, parent] = prepared;
-  if (::mkdirat(c.upper_fd.get(), l.rel.c_str(), 0700) != 0) return Err(errno, "mkdir", l.rel);
+  TUSK_ASSIGN_OR_RETURN(UpperAt at, c.At(l.rel));
+  if (::mkdirat(at.fd(), at.c_name(), 0700) != 0) return Err(errno, "mkdir", l.rel);
   TUSK_ASSIGN_OR_RETURN(uint32_t gid, NewGid(c, parent, who));
   uint32_t perm = (mode & ~who.umask & 07777) | (parent.mode() & S_ISGID);
   TUSK_RETURN_IF_ERROR(c.SetOwner(l.rel, -1, who.uid, gid));
-  TUSK_RETURN_IF_ERROR(Chmod(c.upper_fd.get(), l.rel, perm));
+  TUSK_RETURN_IF_ERROR(Chmod(at, l.rel, perm));
   // Made where a base entry was deleted: nothing of the base shows inside.
-  if (hid_base && ::lsetxattr(c.Abs(l.rel).c_str(), ws::kOpaqueXattr, "1", 1, 0) != 0)
+  if (hid_base && ::lsetxattr(at.proc().c_str(), ws::kOpaqueXattr, "1", 1, 0) != 0)
     return Err(errno, "mark opaque", l.rel);
   return Status::Ok();
 }
@@ -195,11 +202,11 @@ Status Workspace::Mknod(std::string_view path, uint32_t mode, uint64_t rdev, con
   bool hid_base;
   TUSK_ASSIGN_OR_RETURN(auto prepared, PrepareNew(c, path, &hid_base));
   auto& [l, parent] = prepared;
-  if (::mknodat(c.upper_fd.get(), l.rel.c_str(), type | 0600, static_cast<dev_t>(rdev)) != 0)
-    return Err(errno, "mknod", l.rel);
+  TUSK_ASSIGN_OR_RETURN(UpperAt at, c.At(l.rel));
+  if (::mknodat(at.fd(), at.c_name(), type | 0600, static_cast<dev_t>(rdev)) != 0) return Err(errno, "mknod", l.rel);
   TUSK_ASSIGN_OR_RETURN(uint32_t gid, NewGid(c, parent, who));
-  TUSK_RETURN_IF_ERROR(OwnNewEntry(c, l.rel, who.uid, gid));
-  return Chmod(c.upper_fd.get(), l.rel, mode & ~who.umask & 07777);
+  TUSK_RETURN_IF_ERROR(OwnNewEntry(c, at, l.rel, who.uid, gid));
+  return Chmod(at, l.rel, mode & ~who.umask & 07777);
 }
 
 Status Workspace::Symlink(std::string_view target, std::string_view path, const WsCaller& who) {
@@ -211,10 +218,10 @@ Status Workspace::Symlink(std::string_view target, std::string_view path, const 
   bool hid_base;
   TUSK_ASSIGN_OR_RETURN(auto prepared, PrepareNew(c, path, &hid_base));
   auto& [l, parent] = prepared;
-  if (::symlinkat(std::string(target).c_str(), c.upper_fd.get(), l.rel.c_str()) != 0)
-    return Err(errno, "symlink", l.rel);
+  TUSK_ASSIGN_OR_RETURN(UpperAt at, c.At(l.rel));
+  if (::symlinkat(std::string(target).c_str(), at.fd(), at.c_name()) != 0) return Err(errno, "symlink", l.rel);
   TUSK_ASSIGN_OR_RETURN(uint32_t gid, NewGid(c, parent, who));
-  return OwnNewEntry(c, l.rel, who.uid, gid);
+  return OwnNewEntry(c, at, l.rel, who.uid, gid);
 }
 
 Status Workspace::Link(std::string_view existing, std::string_view new_path) {
@@ -233,8 +240,9 @@ Status Workspace::Link(std::string_view existing, std::string_view new_path) {
   bool hid_base;
   TUSK_ASSIGN_OR_RETURN(auto prepared, PrepareNew(c, new_path, &hid_base));
   auto& [dst, parent] = prepared;
-  if (::linkat(c.upper_fd.get(), src.rel.c_str(), c.upper_fd.get(), dst.rel.c_str(), 0) != 0)
-    return Err(errno, "link", dst.rel);
+  TUSK_ASSIGN_OR_RETURN(UpperAt from, c.At(src.rel));
+  TUSK_ASSIGN_OR_RETURN(UpperAt to, c.At(dst.rel));
+  if (::linkat(from.fd(), from.c_name(), to.fd(), to.c_name(), 0) != 0) return Err(errno, "link", dst.rel);
   return Status::Ok();
 }
 
@@ -323,8 +331,12 @@ Status Workspace::Rename(std::string_view from, std::string_view to, unsigned fl
       replaced = t.st;
     }
   }
-  if (::renameat2(c.upper_fd.get(), f.rel.c_str(), c.upper_fd.get(), t.rel.c_str(), exchange ? RENAME_EXCHANGE : 0) !=
-      0)
+  TUSK_ASSIGN_OR_RETURN(UpperAt f_at, c.At(f.rel));
+  TUSK_ASSIGN_OR_RETURN(UpperAt t_at, c.At(t.rel));
+  // Cached descriptors below either name would now name the wrong place.
+  c.ForgetDirs(f.rel);
+  c.ForgetDirs(t.rel);
+  if (::renameat2(f_at.fd(), f_at.c_name(), t_at.fd(), t_at.c_name(), exchange ? RENAME_EXCHANGE : 0) != 0)
     return Err(errno, "rename", f.rel);
   if (!replaced_meta.empty() && replaced.st_nlink == 1)
     c.ReleaseSidecar(replaced_meta, replaced.st_dev, replaced.st_ino);
@@ -345,13 +357,13 @@ Status Workspace::SetAttr(std::string_view path, const WsSetAttr& change) {
   if (change.mode && S_ISLNK(l.mode())) return Err(EOPNOTSUPP, "chmod (a symlink)", l.rel);
   TUSK_RETURN_IF_ERROR(c.CopyUp(l));
   TUSK_ASSIGN_OR_RETURN(l, c.ResolveParts(l.parts));
-  const char* at = ws::AtName(l.rel);
+  TUSK_ASSIGN_OR_RETURN(UpperAt at, c.At(l.rel));
   if (change.uid || change.gid) {
     uid_t uid = change.uid ? *change.uid : static_cast<uid_t>(-1);
     gid_t gid = change.gid ? *change.gid : static_cast<gid_t>(-1);
     TUSK_RETURN_IF_ERROR(c.SetOwner(l.rel, -1, uid, gid));
   }
-  if (change.mode && ::fchmodat(c.upper_fd.get(), at, *change.mode & 07777, 0) != 0) return Err(errno, "chmod", l.rel);
+  if (change.mode && ::fchmodat(at.fd(), at.c_name(), *change.mode & 07777, 0) != 0) return Err(errno, "chmod", l.rel);
   if (change.size) TUSK_RETURN_IF_ERROR(TruncatePath(c, l, *change.size));
   if (change.atime || change.mtime) {
     auto spec = [](const std::optional<WsTime>& t) {
@@ -365,7 +377,7 @@ Status Workspace::SetAttr(std::string_view path, const WsSetAttr& change) {
       return ts;
     };
     struct timespec times[2] = {spec(change.atime), spec(change.mtime)};
-    if (::utimensat(c.upper_fd.get(), at, times, AT_SYMLINK_NOFOLLOW) != 0) return Err(errno, "set times of", l.rel);
+    if (::utimensat(at.fd(), at.c_name(), times, AT_SYMLINK_NOFOLLOW) != 0) return Err(errno, "set times of", l.rel);
   }
   return Status::Ok();
 }
@@ -384,7 +396,8 @@ Result<std::string> Workspace::GetXattr(std::string_view path, std::string_view 
     if (it != xattrs.end() && it->first == name) return it->second;
     return Err(ENODATA, "getxattr " + std::string(name), l.rel);
   }
-  std::string key(name), abs = c.Abs(l.rel);
+  TUSK_ASSIGN_OR_RETURN(UpperAt at, c.At(l.rel));
+  std::string key(name), abs = at.proc();
   for (;;) {
     ssize_t n = ::lgetxattr(abs.c_str(), key.c_str(), nullptr, 0);
     if (n < 0) return Err(errno, "getxattr " + key, l.rel);
@@ -405,7 +418,8 @@ Status Workspace::SetXattr(std::string_view path, std::string_view name, std::st
   if (!l.exists()) return Err(ENOENT, "setxattr", l.rel);
   TUSK_RETURN_IF_ERROR(c.CopyUp(l));
   std::string key(name);
-  if (::lsetxattr(c.Abs(l.rel).c_str(), key.c_str(), value.data(), value.size(), flags) != 0)
+  TUSK_ASSIGN_OR_RETURN(UpperAt at, c.At(l.rel));
+  if (::lsetxattr(at.proc().c_str(), key.c_str(), value.data(), value.size(), flags) != 0)
     return Err(errno, "setxattr " + key, l.rel);
   return Status::Ok();
 }
@@ -420,7 +434,8 @@ Result<std::vector<std::string>> Workspace::ListXattr(std::string_view path) {
     for (const auto& x : l.base->xattrs) names.push_back(x.first);
     return names;
   }
-  std::string abs = c.Abs(l.rel);
+  TUSK_ASSIGN_OR_RETURN(UpperAt at, c.At(l.rel));
+  std::string abs = at.proc();
   std::string buf;
   for (;;) {
     ssize_t n = ::llistxattr(abs.c_str(), nullptr, 0);
@@ -454,7 +469,8 @@ Status Workspace::RemoveXattr(std::string_view path, std::string_view name) {
     if (!has) return Err(ENODATA, "removexattr " + std::string(name), l.rel);
     TUSK_RETURN_IF_ERROR(c.CopyUp(l));  // brings the committed xattrs along
   }
-  if (::lremovexattr(c.Abs(l.rel).c_str(), std::string(name).c_str()) != 0)
+  TUSK_ASSIGN_OR_RETURN(UpperAt at, c.At(l.rel));
+  if (::lremovexattr(at.proc().c_str(), std::string(name).c_str()) != 0)
     return Err(errno, "removexattr " + std::string(name), l.rel);
   return Status::Ok();
 }

@@ -1,8 +1,9 @@
-// The upper directory of a workspace: resolving merged paths, merged
-// listings, whiteouts, opaque directories and copy-up. Every call works
-// relative to the O_PATH descriptor of upper/ and never follows a symlink
-// inside it: paths are resolved component by component (each one checked to
-// be a real directory) before a multi-component relative path is used.
+// The upper directory of a workspace: descriptors of its directories,
+// resolving merged paths, merged listings, whiteouts, opaque directories and
+// copy-up. Every call names one component relative to a directory
+// descriptor (UpperAt): upper paths are walked component by component from
+// the O_PATH descriptor of upper/, never as one string, so no symlink inside
+// upper is followed and no path is too long however deep the entry.
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/random.h>
@@ -105,6 +106,70 @@ std::string RandomHex(size_t bytes) {
   return out;
 }
 
+namespace {
+// Enough for the directories a burst of operations works in; past it the
+// cache starts over (an O_PATH descriptor each).
+constexpr size_t kMaxCachedDirs = 128;
+}  // namespace
+
+Result<std::shared_ptr<const Fd>> WsCore::UpperDir(const std::string& rel) {
+  // upper_fd outlives every user of the cache: a non-owning pointer.
+  std::shared_ptr<const Fd> dir(std::shared_ptr<const Fd>(), &upper_fd);
+  if (rel.empty()) return dir;
+  size_t done = 0;  // bytes of rel resolved so far
+  {
+    std::lock_guard lock(dirs_mu_);
+    auto it = dirs_.find(rel);
+    if (it != dirs_.end()) return it->second;
+    // Start from the deepest cached ancestor.
+    for (size_t slash = rel.rfind('/'); slash != std::string::npos && slash > 0; slash = rel.rfind('/', slash - 1)) {
+      auto p = dirs_.find(rel.substr(0, slash));
+      if (p != dirs_.end()) {
+        dir = p->second;
+        done = slash + 1;
+        break;
+      }
+    }
+  }
+  while (done < rel.size()) {
+    size_t end = rel.find('/', done);
+    if (end == std::string::npos) end = rel.size();
+    std::string name = rel.substr(done, end - done);
+    int raw = ::openat(dir->get(), name.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (raw < 0) return Err(errno, "open directory", rel.substr(0, end));
+    dir = std::make_shared<const Fd>(raw);
+    std::lock_guard lock(dirs_mu_);
+    if (dirs_.size() >= kMaxCachedDirs) dirs_.clear();
+    dirs_.insert_or_assign(rel.substr(0, end), dir);
+    done = end + 1;
+  }
+  return dir;
+}
+
+Result<UpperAt> WsCore::At(const std::string& rel) {
+  if (rel.empty()) {
+    TUSK_ASSIGN_OR_RETURN(auto root, UpperDir(""));
+    return UpperAt{std::move(root), "."};
+  }
+  size_t slash = rel.rfind('/');
+  TUSK_ASSIGN_OR_RETURN(auto dir, UpperDir(slash == std::string::npos ? std::string() : rel.substr(0, slash)));
+  return UpperAt{std::move(dir), slash == std::string::npos ? rel : rel.substr(slash + 1)};
+}
+
+void WsCore::ForgetDirs(const std::string& rel) {
+  std::lock_guard lock(dirs_mu_);
+  if (rel.empty()) {
+    dirs_.clear();
+    return;
+  }
+  for (auto it = dirs_.begin(); it != dirs_.end();) {
+    const std::string& k = it->first;
+    bool below = k.size() >= rel.size() && k.compare(0, rel.size(), rel) == 0 &&
+                 (k.size() == rel.size() || k[rel.size()] == '/');
+    it = below ? dirs_.erase(it) : std::next(it);
+  }
+}
+
 std::optional<ObjectId> Lookup::base_below() const {
   if (in_upper) {
     if (!S_ISDIR(st.st_mode) || opaque || !base || base->kind != EntryKind::kDirectory) return std::nullopt;
@@ -139,11 +204,13 @@ Result<Lookup> WsCore::ResolveParts(const std::vector<std::string>& parts) {
   std::optional<ObjectId> cur_base = base_root;
   std::string rel;
   for (size_t i = 0; i < parts.size(); i++) {
+    std::string parent = rel;
     rel = JoinRel(rel, parts[i]);
     bool in_upper = false, whiteout = false;
     struct stat st {};
     if (cur_upper) {
-      if (::fstatat(upper_fd.get(), rel.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+      TUSK_ASSIGN_OR_RETURN(auto dir, UpperDir(parent));
+      if (::fstatat(dir->get(), parts[i].c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
         if (IsWhiteout(st))
           whiteout = true;
         else
@@ -199,7 +266,8 @@ Result<Lookup> WsCore::ResolveParentDir(const Lookup& l) {
 
 Result<bool> WsCore::IsOpaque(const std::string& rel) {
   char buf[4];
-  ssize_t n = ::lgetxattr(Abs(rel).c_str(), kOpaqueXattr, buf, sizeof buf);
+  TUSK_ASSIGN_OR_RETURN(UpperAt at, At(rel));
+  ssize_t n = ::lgetxattr(at.proc().c_str(), kOpaqueXattr, buf, sizeof buf);
   if (n < 0) {
     if (errno == ENODATA || errno == ERANGE) return false;
     return Err(errno, "read opaque mark of", rel);
@@ -211,7 +279,8 @@ Result<std::vector<MergedEntry>> WsCore::ListMerged(const Lookup& dir) {
   std::map<std::string, MergedEntry> out;
   std::set<std::string> whiteouts;
   if (dir.in_upper) {
-    int raw = ::openat(upper_fd.get(), AtName(dir.rel), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    TUSK_ASSIGN_OR_RETURN(auto dfd, UpperDir(dir.rel));
+    int raw = ::openat(dfd->get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (raw < 0) return Err(errno, "open directory", dir.rel);
     std::unique_ptr<DIR, int (*)(DIR*)> d(::fdopendir(raw), ::closedir);
     if (!d) {
@@ -262,23 +331,25 @@ Result<std::vector<MergedEntry>> WsCore::ListMerged(const Lookup& dir) {
 
 Status WsCore::RestoreTimes(const std::string& rel, const struct stat& st) {
   struct timespec times[2] = {st.st_atim, st.st_mtim};
-  if (::utimensat(upper_fd.get(), AtName(rel), times, AT_SYMLINK_NOFOLLOW) != 0) return Err(errno, "set times of", rel);
+  TUSK_ASSIGN_OR_RETURN(UpperAt at, At(rel));
+  if (::utimensat(at.fd(), at.c_name(), times, AT_SYMLINK_NOFOLLOW) != 0) return Err(errno, "set times of", rel);
   return Status::Ok();
 }
 
 namespace {
 
-Status StatAt(int dir_fd, const std::string& rel, struct stat* st) {
-  if (::fstatat(dir_fd, AtName(rel), st, AT_SYMLINK_NOFOLLOW) != 0) return Err(errno, "stat", rel);
+Status StatAt(WsCore* core, const std::string& rel, struct stat* st) {
+  TUSK_ASSIGN_OR_RETURN(UpperAt at, core->At(rel));
+  if (::fstatat(at.fd(), at.c_name(), st, AT_SYMLINK_NOFOLLOW) != 0) return Err(errno, "stat", rel);
   return Status::Ok();
 }
 
 // Xattrs, owner, mode and mtime of a base entry onto the upper entry at
 // `rel` (xattrs first, while the entry is still writable by its creator).
 Status ApplyBaseMeta(WsCore* core, const std::string& rel, const TreeEntry& e) {
-  const int upper_fd = core->upper_fd.get();
+  TUSK_ASSIGN_OR_RETURN(UpperAt at, core->At(rel));
   for (const auto& [name, value] : e.xattrs)
-    if (::lsetxattr(core->Abs(rel).c_str(), name.c_str(), value.data(), value.size(), 0) != 0)
+    if (::lsetxattr(at.proc().c_str(), name.c_str(), value.data(), value.size(), 0) != 0)
       return Err(errno, "set xattr " + name + " of", rel);
   Status owned = core->SetOwner(rel, -1, e.uid, e.gid);
   // An unprivileged process cannot record another owner on a symlink or
@@ -287,28 +358,31 @@ Status ApplyBaseMeta(WsCore* core, const std::string& rel, const TreeEntry& e) {
   bool own_instead = core->unprivileged && owned.sys_errno() == EPERM &&
                      (e.kind == EntryKind::kSymlink || e.kind == EntryKind::kSpecial);
   if (!owned.ok() && !own_instead) return owned;
-  if (e.kind != EntryKind::kSymlink && ::fchmodat(upper_fd, rel.c_str(), e.mode & 07777, 0) != 0)
+  if (e.kind != EntryKind::kSymlink && ::fchmodat(at.fd(), at.c_name(), e.mode & 07777, 0) != 0)
     return Err(errno, "chmod", rel);
   struct timespec t = {e.mtime_sec, static_cast<long>(e.mtime_nsec)};
   struct timespec times[2] = {t, t};
-  if (::utimensat(upper_fd, rel.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0) return Err(errno, "set times of", rel);
+  if (::utimensat(at.fd(), at.c_name(), times, AT_SYMLINK_NOFOLLOW) != 0) return Err(errno, "set times of", rel);
   return Status::Ok();
 }
 
 Status MakeUpperDir(WsCore* core, const std::string& rel, const TreeEntry& e) {
-  if (::mkdirat(core->upper_fd.get(), rel.c_str(), 0700) != 0) return Err(errno, "mkdir", rel);
+  TUSK_ASSIGN_OR_RETURN(UpperAt at, core->At(rel));
+  if (::mkdirat(at.fd(), at.c_name(), 0700) != 0) return Err(errno, "mkdir", rel);
   return ApplyBaseMeta(core, rel, e);
 }
 
 Status MakeUpperSymlink(WsCore* core, const std::string& rel, const TreeEntry& e) {
-  if (::symlinkat(e.target.c_str(), core->upper_fd.get(), rel.c_str()) != 0) return Err(errno, "symlink", rel);
+  TUSK_ASSIGN_OR_RETURN(UpperAt at, core->At(rel));
+  if (::symlinkat(e.target.c_str(), at.fd(), at.c_name()) != 0) return Err(errno, "symlink", rel);
   return ApplyBaseMeta(core, rel, e);
 }
 
 Status MakeUpperSpecial(WsCore* core, const std::string& rel, const TreeEntry& e) {
   if (S_ISCHR(e.mode) && e.rdev == 0)
     return Err(EPERM, "copy up (a character device 0:0 cannot be staged: in a workspace it marks a deletion)", rel);
-  if (::mknodat(core->upper_fd.get(), rel.c_str(), (e.mode & S_IFMT) | 0600, static_cast<dev_t>(e.rdev)) != 0)
+  TUSK_ASSIGN_OR_RETURN(UpperAt at, core->At(rel));
+  if (::mknodat(at.fd(), at.c_name(), (e.mode & S_IFMT) | 0600, static_cast<dev_t>(e.rdev)) != 0)
     return Err(errno, "mknod", rel);
   return ApplyBaseMeta(core, rel, e);
 }
@@ -322,7 +396,8 @@ Status WsCore::EnsureUpperDir(const std::vector<std::string>& parts) {
     std::string parent = rel;
     rel = JoinRel(rel, name);
     struct stat st;
-    if (::fstatat(upper_fd.get(), rel.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    TUSK_ASSIGN_OR_RETURN(auto dir, UpperDir(parent));
+    if (::fstatat(dir->get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
       if (!S_ISDIR(st.st_mode)) return Err(IsWhiteout(st) ? ENOENT : ENOTDIR, "directory", rel);
       std::optional<TreeEntry> e;
       if (cur_base) {
@@ -344,7 +419,7 @@ Status WsCore::EnsureUpperDir(const std::vector<std::string>& parts) {
     if (e->kind != EntryKind::kDirectory) return Err(ENOTDIR, "directory", rel);
     // Copy-up is not a change of the parent: keep its times.
     struct stat pst;
-    TUSK_RETURN_IF_ERROR(StatAt(upper_fd.get(), parent, &pst));
+    TUSK_RETURN_IF_ERROR(StatAt(this, parent, &pst));
     TUSK_RETURN_IF_ERROR(MakeUpperDir(this, rel, *e));
     TUSK_RETURN_IF_ERROR(RestoreTimes(parent, pst));
     cur_base = e->tree;
@@ -380,7 +455,9 @@ Result<Fd> MakeMetacopy(WsCore* core, const std::string& rel, const TreeEntry& e
     return st;
   };
   std::string parent = ParentOf(rel);
-  int raw = ::openat(core->upper_fd.get(), AtName(parent), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  auto at = core->At(rel);
+  if (!at.ok()) return fail(at.status());
+  int raw = ::openat(at->fd(), ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
   if (raw < 0) return fail(Err(errno, "create a file in", parent));
   Fd fd(raw);
   struct timespec t = {e.mtime_sec, static_cast<long>(e.mtime_nsec)};
@@ -394,7 +471,7 @@ Result<Fd> MakeMetacopy(WsCore* core, const std::string& rel, const TreeEntry& e
   if (::fchmod(fd.get(), e.mode & 07777) != 0) return fail(Err(errno, "chmod", rel));
   if (::futimens(fd.get(), times) != 0) return fail(Err(errno, "set times of", rel));
   std::string proc = "/proc/self/fd/" + std::to_string(fd.get());
-  if (::linkat(AT_FDCWD, proc.c_str(), core->upper_fd.get(), rel.c_str(), AT_SYMLINK_FOLLOW) != 0)
+  if (::linkat(AT_FDCWD, proc.c_str(), at->fd(), at->c_name(), AT_SYMLINK_FOLLOW) != 0)
     return fail(Err(errno, "link", rel));
   *meta_id = id;
   return fd;
@@ -415,7 +492,7 @@ Status WsCore::CopyUpAlone(const Lookup& l) {
   if (l.base->kind == EntryKind::kDirectory) return EnsureUpperDir(l.parts);
   std::string parent = ParentOf(l.rel);
   struct stat pst;
-  TUSK_RETURN_IF_ERROR(StatAt(upper_fd.get(), parent, &pst));
+  TUSK_RETURN_IF_ERROR(StatAt(this, parent, &pst));
   if (l.base->kind == EntryKind::kSymlink) {
     TUSK_RETURN_IF_ERROR(MakeUpperSymlink(this, l.rel, *l.base));
     return RestoreTimes(parent, pst);
@@ -460,12 +537,13 @@ Status WsCore::CopyUpGroup(const Lookup& l) {
     TUSK_RETURN_IF_ERROR(EnsureUpperDir(parent_parts));
     std::string parent = ParentOf(m.rel);
     struct stat pst;
-    TUSK_RETURN_IF_ERROR(StatAt(upper_fd.get(), parent, &pst));
+    TUSK_RETURN_IF_ERROR(StatAt(this, parent, &pst));
     // Files open by this name keep reading the committed content (as if it
     // had been replaced): an upper inode has one node, the one at l.rel.
     DetachNodesAt(m.rel);
-    if (::linkat(upper_fd.get(), l.rel.c_str(), upper_fd.get(), m.rel.c_str(), 0) != 0)
-      return Err(errno, "link", m.rel);
+    TUSK_ASSIGN_OR_RETURN(UpperAt src, At(l.rel));
+    TUSK_ASSIGN_OR_RETURN(UpperAt dst, At(m.rel));
+    if (::linkat(src.fd(), src.c_name(), dst.fd(), dst.c_name(), 0) != 0) return Err(errno, "link", m.rel);
     TUSK_RETURN_IF_ERROR(RestoreTimes(parent, pst));
   }
   return Status::Ok();
@@ -499,8 +577,9 @@ Result<const BaseLinks*> WsCore::LinksOfBase() {
 
 namespace {
 
-Status RemoveWhiteoutsIn(int upper_fd, const std::string& rel) {
-  int raw = ::openat(upper_fd, AtName(rel), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+Status RemoveWhiteoutsIn(WsCore* core, const std::string& rel) {
+  TUSK_ASSIGN_OR_RETURN(auto dir, core->UpperDir(rel));
+  int raw = ::openat(dir->get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (raw < 0) return Err(errno, "open directory", rel);
   std::unique_ptr<DIR, int (*)(DIR*)> d(::fdopendir(raw), ::closedir);
   if (!d) {
@@ -526,7 +605,7 @@ Status RemoveWhiteoutsIn(int upper_fd, const std::string& rel) {
 // opaque, and its times are what they were.
 static Status SelfContainDir(WsCore* core, const Lookup& dir) {
   struct stat self;
-  TUSK_RETURN_IF_ERROR(StatAt(core->upper_fd.get(), dir.rel, &self));
+  TUSK_RETURN_IF_ERROR(StatAt(core, dir.rel, &self));
   TUSK_ASSIGN_OR_RETURN(std::vector<MergedEntry> children, core->ListMerged(dir));
   for (const auto& c : children) {
     std::string rel = JoinRel(dir.rel, c.name);
@@ -540,7 +619,8 @@ static Status SelfContainDir(WsCore* core, const Lookup& dir) {
     child.st = c.st;
     if (!in_upper) {
       // Copied up meanwhile, with an earlier name of its hard-link group?
-      if (::fstatat(core->upper_fd.get(), rel.c_str(), &child.st, AT_SYMLINK_NOFOLLOW) == 0)
+      TUSK_ASSIGN_OR_RETURN(UpperAt at, core->At(rel));
+      if (::fstatat(at.fd(), at.c_name(), &child.st, AT_SYMLINK_NOFOLLOW) == 0)
         in_upper = true;
       else if (errno != ENOENT)
         return Err(errno, "stat", rel);
@@ -572,13 +652,14 @@ static Status SelfContainDir(WsCore* core, const Lookup& dir) {
       case EntryKind::kDirectory:
         TUSK_RETURN_IF_ERROR(MakeUpperDir(core, rel, *c.base));
         child.in_upper = true;
-        TUSK_RETURN_IF_ERROR(StatAt(core->upper_fd.get(), rel, &child.st));
+        TUSK_RETURN_IF_ERROR(StatAt(core, rel, &child.st));
         TUSK_RETURN_IF_ERROR(SelfContainDir(core, child));
         break;
     }
   }
-  TUSK_RETURN_IF_ERROR(RemoveWhiteoutsIn(core->upper_fd.get(), dir.rel));
-  if (!dir.opaque && ::lsetxattr(core->Abs(dir.rel).c_str(), kOpaqueXattr, "1", 1, 0) != 0)
+  TUSK_RETURN_IF_ERROR(RemoveWhiteoutsIn(core, dir.rel));
+  TUSK_ASSIGN_OR_RETURN(UpperAt at, core->At(dir.rel));
+  if (!dir.opaque && ::lsetxattr(at.proc().c_str(), kOpaqueXattr, "1", 1, 0) != 0)
     return Err(errno, "mark opaque", dir.rel);
   return core->RestoreTimes(dir.rel, self);
 }
@@ -595,25 +676,30 @@ Status WsCore::MakeSelfContained(const std::string& rel) {
 }
 
 Status WsCore::MakeWhiteout(const std::string& rel) {
-  if (::mknodat(upper_fd.get(), rel.c_str(), S_IFCHR | 0000, makedev(0, 0)) != 0) return Err(errno, "whiteout", rel);
+  TUSK_ASSIGN_OR_RETURN(UpperAt at, At(rel));
+  if (::mknodat(at.fd(), at.c_name(), S_IFCHR | 0000, makedev(0, 0)) != 0) return Err(errno, "whiteout", rel);
   return Status::Ok();
 }
 
 Status WsCore::SetOwner(const std::string& rel, int fd, uint32_t uid, uint32_t gid) {
   const uid_t keep = static_cast<uid_t>(-1);
-  int rc = fd >= 0 ? ::fchown(fd, uid, gid) : ::fchownat(upper_fd.get(), AtName(rel), uid, gid, AT_SYMLINK_NOFOLLOW);
+  std::optional<UpperAt> at;
+  if (fd < 0) {
+    TUSK_ASSIGN_OR_RETURN(at, At(rel));
+  }
+  int rc = fd >= 0 ? ::fchown(fd, uid, gid) : ::fchownat(at->fd(), at->c_name(), uid, gid, AT_SYMLINK_NOFOLLOW);
   if (rc == 0) {
     // The real owner is right now; drop a recorded one (owner changes that
     // only unprivileged processes record).
     if (unprivileged) {
-      int r = fd >= 0 ? ::fremovexattr(fd, kOwnerXattr) : ::lremovexattr(Abs(rel).c_str(), kOwnerXattr);
+      int r = fd >= 0 ? ::fremovexattr(fd, kOwnerXattr) : ::lremovexattr(at->proc().c_str(), kOwnerXattr);
       if (r != 0 && errno != ENODATA && errno != EPERM && errno != ENOTSUP) return Err(errno, "clear the owner of", rel);
     }
     return Status::Ok();
   }
   if (errno != EPERM || !unprivileged) return Err(errno, "chown", rel);
   struct stat st;
-  if ((fd >= 0 ? ::fstat(fd, &st) : ::fstatat(upper_fd.get(), AtName(rel), &st, AT_SYMLINK_NOFOLLOW)) != 0)
+  if ((fd >= 0 ? ::fstat(fd, &st) : ::fstatat(at->fd(), at->c_name(), &st, AT_SYMLINK_NOFOLLOW)) != 0)
     return Err(errno, "stat", rel);
   if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
     return Err(EPERM, "chown (a mount run by an ordinary user cannot give a symlink or special file another owner)",
@@ -621,7 +707,7 @@ Status WsCore::SetOwner(const std::string& rel, int fd, uint32_t uid, uint32_t g
   TUSK_RETURN_IF_ERROR(ShowOwner(rel, fd, &st));
   std::string owner = std::to_string(uid == keep ? st.st_uid : uid) + ":" + std::to_string(gid == keep ? st.st_gid : gid);
   rc = fd >= 0 ? ::fsetxattr(fd, kOwnerXattr, owner.data(), owner.size(), 0)
-               : ::lsetxattr(Abs(rel).c_str(), kOwnerXattr, owner.data(), owner.size(), 0);
+               : ::lsetxattr(at->proc().c_str(), kOwnerXattr, owner.data(), owner.size(), 0);
   if (rc != 0) return Err(errno, "record the owner of", rel);
   return Status::Ok();
 }
@@ -629,8 +715,13 @@ Status WsCore::SetOwner(const std::string& rel, int fd, uint32_t uid, uint32_t g
 Status WsCore::ShowOwner(const std::string& rel, int fd, struct stat* st) {
   if (!unprivileged || !(S_ISREG(st->st_mode) || S_ISDIR(st->st_mode))) return Status::Ok();
   char buf[64];
-  ssize_t n = fd >= 0 ? ::fgetxattr(fd, kOwnerXattr, buf, sizeof buf - 1)
-                      : ::lgetxattr(Abs(rel).c_str(), kOwnerXattr, buf, sizeof buf - 1);
+  ssize_t n;
+  if (fd >= 0) {
+    n = ::fgetxattr(fd, kOwnerXattr, buf, sizeof buf - 1);
+  } else {
+    TUSK_ASSIGN_OR_RETURN(UpperAt at, At(rel));
+    n = ::lgetxattr(at.proc().c_str(), kOwnerXattr, buf, sizeof buf - 1);
+  }
   if (n < 0) {
     if (errno == ENODATA) return Status::Ok();
     return Err(errno, "read the owner of", rel);
@@ -645,7 +736,8 @@ Status WsCore::ShowOwner(const std::string& rel, int fd, struct stat* st) {
 
 Result<std::string> WsCore::MetaIdOf(const std::string& rel) {
   char buf[128];
-  ssize_t n = ::lgetxattr(Abs(rel).c_str(), kMetaXattr, buf, sizeof buf);
+  TUSK_ASSIGN_OR_RETURN(UpperAt at, At(rel));
+  ssize_t n = ::lgetxattr(at.proc().c_str(), kMetaXattr, buf, sizeof buf);
   if (n < 0) {
     if (errno == ENODATA) return std::string();
     return Err(errno, "read sidecar name of", rel);
@@ -655,7 +747,8 @@ Result<std::string> WsCore::MetaIdOf(const std::string& rel) {
 
 Result<std::vector<std::string>> WsCore::UpperNames(const std::string& rel) {
   std::vector<std::string> names;
-  int raw = ::openat(upper_fd.get(), AtName(rel), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  TUSK_ASSIGN_OR_RETURN(auto dir, UpperDir(rel));
+  int raw = ::openat(dir->get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (raw < 0) return Err(errno, "open directory", rel);
   std::unique_ptr<DIR, int (*)(DIR*)> d(::fdopendir(raw), ::closedir);
   if (!d) {
@@ -671,21 +764,23 @@ Result<std::vector<std::string>> WsCore::UpperNames(const std::string& rel) {
 
 Status WsCore::RemoveUpper(const std::string& rel) {
   struct stat st;
-  if (::fstatat(upper_fd.get(), rel.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+  TUSK_ASSIGN_OR_RETURN(UpperAt at, At(rel));
+  if (::fstatat(at.fd(), at.c_name(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
     if (errno == ENOENT) return Status::Ok();
     return Err(errno, "stat", rel);
   }
   if (S_ISDIR(st.st_mode)) {
     TUSK_ASSIGN_OR_RETURN(std::vector<std::string> names, UpperNames(rel));
     for (const auto& n : names) TUSK_RETURN_IF_ERROR(RemoveUpper(JoinRel(rel, n)));
-    if (::unlinkat(upper_fd.get(), rel.c_str(), AT_REMOVEDIR) != 0) return Err(errno, "remove directory", rel);
+    ForgetDirs(rel);
+    if (::unlinkat(at.fd(), at.c_name(), AT_REMOVEDIR) != 0) return Err(errno, "remove directory", rel);
     return Status::Ok();
   }
   std::string meta;
   if (S_ISREG(st.st_mode)) {
     TUSK_ASSIGN_OR_RETURN(meta, MetaIdOf(rel));
   }
-  if (::unlinkat(upper_fd.get(), rel.c_str(), 0) != 0) return Err(errno, "remove", rel);
+  if (::unlinkat(at.fd(), at.c_name(), 0) != 0) return Err(errno, "remove", rel);
   if (!meta.empty() && st.st_nlink == 1) ReleaseSidecar(meta, st.st_dev, st.st_ino);
   return Status::Ok();
 }

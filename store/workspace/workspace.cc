@@ -82,7 +82,8 @@ Status ClearDirectory(int fd, const std::string& what) {
 
 // The sidecar names upper files refer to.
 Status CollectSidecarRefs(WsCore* core, const std::string& rel, std::set<std::string>* refs) {
-  int raw = ::openat(core->upper_fd.get(), AtName(rel), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  TUSK_ASSIGN_OR_RETURN(auto dir, core->UpperDir(rel));
+  int raw = ::openat(dir->get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (raw < 0) return Err(errno, "open directory", rel);
   std::unique_ptr<DIR, int (*)(DIR*)> d(::fdopendir(raw), ::closedir);
   if (!d) {
@@ -193,6 +194,7 @@ Status WsCore::FollowBranchIfClean(bool* diverged) {
 }
 
 Status ClearUpperAndSidecars(WsCore* core) {
+  core->ForgetDirs("");
   TUSK_RETURN_IF_ERROR(ClearDirectory(core->upper_fd.get(), core->upper_path));
   return ClearDirectory(core->meta_dir_fd.get(), core->meta_path);
 }
@@ -249,8 +251,13 @@ Result<std::unique_ptr<Workspace>> Workspace::Open(Repository* repo, const std::
   {
     std::set<std::string> refs;
     TUSK_RETURN_IF_ERROR(ws::CollectSidecarRefs(core.get(), "", &refs));
-    std::unique_ptr<DIR, int (*)(DIR*)> d(::opendir(core->meta_path.c_str()), ::closedir);
-    if (!d) return Status::FromErrno(errno, "read " + core->meta_path);
+    int raw = ::openat(core->meta_dir_fd.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (raw < 0) return Status::FromErrno(errno, "read " + core->meta_path);
+    std::unique_ptr<DIR, int (*)(DIR*)> d(::fdopendir(raw), ::closedir);
+    if (!d) {
+      ::close(raw);
+      return Status::FromErrno(errno, "read " + core->meta_path);
+    }
     std::vector<std::string> orphans;
     while (dirent* e = ::readdir(d.get())) {
       std::string n = e->d_name;

@@ -26,7 +26,8 @@
 //
 // Lock order: WsCore::mu (metadata, Commit, Reset) -> WsCore::freeze (shared
 // by WsFile I/O, exclusive while Commit/Changes/Reset read or change upper
-// file content) -> FileNode::mu -> WsCore::nodes_mu and the caches.
+// file content) -> FileNode::mu -> WsCore::nodes_mu and the caches (the
+// directory descriptors' dirs_mu_ last).
 #pragma once
 
 #include <sys/stat.h>
@@ -59,8 +60,20 @@ inline constexpr std::string_view kReservedXattrPrefix = "user.tusk.";
 
 // A failed operation with an errno, e.g. Err(ENOENT, "no such file", path).
 Status Err(int err, const std::string& what, std::string_view path);
-// "." for the root, so *at() calls work on it.
-inline const char* AtName(const std::string& rel) { return rel.empty() ? "." : rel.c_str(); }
+
+// An upper entry as *at() calls name it: a descriptor of its parent
+// directory and its own name ("." for upper/ itself). No call takes a path
+// of more than one component, so neither the store's path nor the depth in
+// the workspace runs into PATH_MAX, and no symlink in upper is followed.
+struct UpperAt {
+  std::shared_ptr<const Fd> dir;  // O_PATH
+  std::string name;
+  int fd() const { return dir->get(); }
+  const char* c_name() const { return name.c_str(); }
+  // For the l*xattr calls, which have no *at() form: the entry through its
+  // parent's /proc/self/fd link (short, whatever the depth).
+  std::string proc() const { return "/proc/self/fd/" + std::to_string(dir->get()) + "/" + name; }
+};
 std::string JoinRel(const std::string& dir, std::string_view name);
 std::string ParentOf(const std::string& rel);
 std::string NameOf(const std::string& rel);
@@ -216,8 +229,20 @@ class WsCore {
   Result<bool> Staged();
   Status FollowBranchIfClean(bool* diverged);
 
+  // ---- upper descriptors (upper.cc) ----
+  // The upper directory `rel` ("" is upper/ itself), opened O_PATH by a walk
+  // from upper/ one component at a time, each O_NOFOLLOW|O_DIRECTORY (a
+  // symlink on the way gives ENOTDIR). Recently used directories are cached,
+  // so a lookup usually costs no system call; ForgetDirs keeps the cache
+  // true. Errors as openat(2) gives them.
+  Result<std::shared_ptr<const Fd>> UpperDir(const std::string& rel);
+  // Where the upper entry `rel` is (its parent need only exist in upper).
+  Result<UpperAt> At(const std::string& rel);
+  // Drops the cached descriptors of the directory `rel` and all below it
+  // ("": every one). Whatever renames or removes an upper directory calls it.
+  void ForgetDirs(const std::string& rel);
+
   // ---- upper directory (upper.cc) ----
-  std::string Abs(const std::string& rel) const { return rel.empty() ? upper_path : upper_path + "/" + rel; }
   Result<Lookup> Resolve(std::string_view path);
   Result<Lookup> ResolveParts(const std::vector<std::string>& parts);
   // The parent of `l` as a merged directory (ENOENT, ENOTDIR otherwise).
@@ -297,6 +322,10 @@ class WsCore {
  private:
   std::mutex nodes_mu_;
   std::vector<std::weak_ptr<FileNode>> nodes_;
+  // Upper directory descriptors by path (UpperDir); guarded by dirs_mu_,
+  // which is taken last (after every other lock) and held only briefly.
+  std::mutex dirs_mu_;
+  std::unordered_map<std::string, std::shared_ptr<const Fd>> dirs_;
 };
 
 // Empties upper/ and meta/ (no open file may need them).

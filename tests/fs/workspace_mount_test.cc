@@ -10,6 +10,7 @@
 //     outside is refused, two workspaces at once;
 //   - a killed daemon loses nothing that was closed;
 //   - committed versions (@tag, @commit) stay read-only.
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -909,6 +910,120 @@ TEST_F(WorkspaceMountTest, AFullDiskGivesENOSPCAndKeepsEarlierData) {
   EXPECT_EQ(Tusk(store, {"cat", "ds@main", "kept.txt"}).out, "written before the disk filled");
   RunResult fsck = Tusk(store, {"fsck"});
   EXPECT_EQ(fsck.exit_code, 0) << fsck;
+  mounts_.CleanupAll();
+}
+
+// A store whose own path is about 3000 bytes, and a path of 4000 bytes in
+// its workspace (what the kernel accepts below the mount point): every
+// operation works through the mount, and a name created there can be
+// stat-ed and removed (it used to be created and then trapped).
+TEST_F(WorkspaceMountTest, PathsNearPathMaxWorkWhateverTheStoresPath) {
+  mounts_.CleanupAll();
+  std::string deep = tmp_.path();
+  for (int i = 0; deep.size() < tmp_.path().size() + 3000; i++) {
+    deep += "/" + std::string(240, static_cast<char>('a' + i));
+    ASSERT_EQ(::mkdir(deep.c_str(), 0755), 0) << Errno();
+  }
+  std::string store = deep + "/store";
+  ASSERT_TRUE(Repository::Create(store, StoreConfig{}).ok());
+  {
+    auto repo = Repository::Open(store);
+    ASSERT_TRUE(repo.ok());
+    ASSERT_TRUE((*repo)->CreateDataset("ds").ok());
+    ImportOptions options;
+    options.message = "first";
+    ASSERT_TRUE(ImportDirectory(**repo, src_, "ds", "main", options).ok());
+  }
+  ASSERT_TRUE(mounts_.StartForeground(store, {}, mnt_, tmp_.Sub("deep.log")));
+  // All calls below are relative to the workspace root: "ds/main/" plus
+  // the path is at most 4095 bytes, as the kernel requires.
+  int root = ::open(ws_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  ASSERT_GE(root, 0) << Errno();
+  std::string dir;
+  for (int i = 0; dir.size() + 251 + 40 < 4095 - 8; i++) {
+    dir += (dir.empty() ? "" : "/") + std::string(250, static_cast<char>('A' + i));
+    ASSERT_EQ(::mkdirat(root, dir.c_str(), 0755), 0) << dir.size() << ": " << Errno();
+  }
+  std::string name(4095 - 8 - dir.size() - 1, 'f');
+  ASSERT_LE(name.size(), 255u);
+  std::string file = dir + "/" + name;
+  ASSERT_EQ(file.size(), 4095u - 8);
+  // The reproduction: touch, then stat and rm.
+  int fd = ::openat(root, file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0) << Errno();
+  ::close(fd);
+  struct stat st;
+  ASSERT_EQ(::fstatat(root, file.c_str(), &st, AT_SYMLINK_NOFOLLOW), 0) << Errno();
+  EXPECT_TRUE(S_ISREG(st.st_mode));
+  ASSERT_EQ(::unlinkat(root, file.c_str(), 0), 0) << Errno();
+  EXPECT_EQ(::fstatat(root, file.c_str(), &st, AT_SYMLINK_NOFOLLOW), -1);
+  // Write, read, truncate, chmod, times, xattrs.
+  fd = ::openat(root, file.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0) << Errno();
+  ASSERT_EQ(::write(fd, "deep data\n", 10), 10);
+  ASSERT_EQ(::ftruncate(fd, 9), 0) << Errno();
+  ASSERT_EQ(::fsetxattr(fd, "user.deep", "yes", 3, 0), 0) << Errno();
+  char buf[16] = {};
+  EXPECT_EQ(::fgetxattr(fd, "user.deep", buf, sizeof buf), 3) << Errno();
+  char names[256] = {};
+  EXPECT_GT(::flistxattr(fd, names, sizeof names), 0) << Errno();
+  ::close(fd);
+  ASSERT_EQ(::fchmodat(root, file.c_str(), 0600, 0), 0) << Errno();
+  struct timespec times[2] = {{1000000000, 0}, {1000000000, 0}};
+  ASSERT_EQ(::utimensat(root, file.c_str(), times, AT_SYMLINK_NOFOLLOW), 0) << Errno();
+  ASSERT_EQ(::fstatat(root, file.c_str(), &st, AT_SYMLINK_NOFOLLOW), 0) << Errno();
+  EXPECT_EQ(st.st_size, 9);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  EXPECT_EQ(st.st_mtim.tv_sec, 1000000000);
+  fd = ::openat(root, file.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0) << Errno();
+  EXPECT_EQ(::read(fd, buf, sizeof buf), 9);
+  ::close(fd);
+  // Special files, symlinks, hard links, renames, readdir, rmdir.
+  ASSERT_EQ(::mknodat(root, (dir + "/p").c_str(), S_IFIFO | 0644, 0), 0) << Errno();
+  ASSERT_EQ(::symlinkat("target", root, (dir + "/s").c_str()), 0) << Errno();
+  char target[16] = {};
+  EXPECT_EQ(::readlinkat(root, (dir + "/s").c_str(), target, sizeof target), 6) << Errno();
+  ASSERT_EQ(::linkat(root, file.c_str(), root, (dir + "/h").c_str(), 0), 0) << Errno();
+  ASSERT_EQ(::renameat(root, (dir + "/h").c_str(), root, (dir + "/h2").c_str()), 0) << Errno();
+  ASSERT_EQ(::unlinkat(root, (dir + "/h2").c_str(), 0), 0) << Errno();
+  ASSERT_EQ(::mkdirat(root, (dir + "/d").c_str(), 0755), 0) << Errno();
+  ASSERT_EQ(::unlinkat(root, (dir + "/d").c_str(), AT_REMOVEDIR), 0) << Errno();
+  {
+    int dfd = ::openat(root, dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    ASSERT_GE(dfd, 0) << Errno();
+    DIR* d = ::fdopendir(dfd);
+    ASSERT_NE(d, nullptr);
+    std::set<std::string> names;
+    while (dirent* e = ::readdir(d)) names.insert(e->d_name);
+    ::closedir(d);
+    EXPECT_EQ(names, (std::set<std::string>{".", "..", name, "p", "s"}));
+  }
+  // status, commit, and what the commit holds.
+  std::string rel = dir + "/" + name;
+  RunResult status = Tusk(store, {"status", "ds@main"});
+  EXPECT_EQ(status.exit_code, 0) << status;
+  EXPECT_TRUE(HasSubstr(status.out, name)) << Clip(status.out);
+  RunResult c = Tusk(store, {"commit", "ds@main", "-m", "deep"});
+  ASSERT_EQ(c.exit_code, 0) << c;
+  EXPECT_EQ(Tusk(store, {"cat", "ds@main", rel}).out, "deep data");
+  // Copy-up of the committed deep file; then reset drops it again.
+  fd = ::openat(root, file.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  ASSERT_GE(fd, 0) << Errno();
+  ASSERT_EQ(::write(fd, "+", 1), 1) << Errno();
+  ::close(fd);
+  ASSERT_EQ(::fstatat(root, file.c_str(), &st, AT_SYMLINK_NOFOLLOW), 0) << Errno();
+  EXPECT_EQ(st.st_size, 10);
+  RunResult reset = Tusk(store, {"reset", "ds@main"});
+  EXPECT_EQ(reset.exit_code, 0) << reset;
+  ::close(root);
+  mounts_.CleanupAll();
+  ASSERT_TRUE(mounts_.StartForeground(store, {}, mnt_, tmp_.Sub("deep2.log")));
+  root = ::open(ws_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  ASSERT_GE(root, 0) << Errno();
+  ASSERT_EQ(::fstatat(root, file.c_str(), &st, AT_SYMLINK_NOFOLLOW), 0) << Errno();
+  EXPECT_EQ(st.st_size, 9) << "reset dropped the append";
+  ::close(root);
   mounts_.CleanupAll();
 }
 

@@ -423,6 +423,174 @@ TEST_F(WorkspaceTest, FallocateRefusesWhatALocalFileRefuses) {
   EXPECT_TRUE(ChangeLines().empty()) << "a refused fallocate changes nothing";
 }
 
+// ---- paths near PATH_MAX ----
+
+// A directory `bytes` long below `base`, made of components of up to 250
+// bytes (created one level at a time, relative to the previous one).
+std::string DeepDir(const std::string& base, size_t bytes) {
+  std::string path = base;
+  for (int i = 0; path.size() < base.size() + bytes; i++) {
+    size_t n = std::min<size_t>(250, base.size() + bytes - path.size() - 1);
+    if (n == 0) break;
+    std::string part(n, static_cast<char>('a' + i % 26));
+    int parent = ::open(path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    EXPECT_GE(parent, 0) << path.size();
+    EXPECT_EQ(::mkdirat(parent, part.c_str(), 0755), 0);
+    ::close(parent);
+    path += "/" + part;
+  }
+  return path;
+}
+
+// A workspace path of about `bytes` in components of 200 bytes: "" for
+// its directories, the last component named `leaf`.
+std::string DeepRel(size_t bytes, const std::string& leaf) {
+  std::string rel;
+  for (int i = 0; rel.size() + leaf.size() + 2 <= bytes; i++) {
+    size_t n = std::min<size_t>(200, bytes - rel.size() - leaf.size() - 1);
+    rel += std::string(n, static_cast<char>('A' + i % 26)) + "/";
+  }
+  return rel + leaf;
+}
+
+// The store's own path (about 3000 bytes) plus a path in the workspace
+// (about 4000) is far over PATH_MAX: every operation still works, and a
+// commit records the entries.
+TEST(WorkspaceLongPathTest, EveryOperationWorksWhereStorePathPlusWorkspacePathPassesPathMax) {
+  TempDir tmp;
+  std::string store = DeepDir(tmp.path(), 3000) + "/store";
+  ASSERT_GT(store.size(), 3000u);
+  TUSK_ASSERT_OK(Repository::Create(store, StoreConfig{}));
+  auto repo = Repository::Open(store);
+  ASSERT_TRUE(repo.ok()) << repo.status().ToString();
+  TUSK_ASSERT_OK((*repo)->CreateDataset("d"));
+  std::string src = tmp.Sub("src");
+  fs::create_directories(src);
+  WriteFile(src + "/top.txt", "top\n");
+  ImportOptions options;
+  options.message = "import";
+  ASSERT_TRUE(ImportDirectory(**repo, src, "d", "main", options).ok());
+  WsCaller who{0, 0, 022};
+  std::unique_ptr<Workspace> ws;
+  {
+    auto opened = Workspace::Open(repo->get(), "d", "main");
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+    ws = std::move(opened).value();
+  }
+  const std::string file = DeepRel(4000, "f.txt");
+  ASSERT_GT(file.size(), 3900u);
+  const std::string dir = file.substr(0, file.rfind('/'));
+  {
+    std::string made;
+    for (size_t start = 0; start < dir.size();) {
+      size_t end = dir.find('/', start);
+      if (end == std::string::npos) end = dir.size();
+      made = dir.substr(0, end);
+      TUSK_ASSERT_OK(ws->Mkdir(made, 0755, who));
+      start = end + 1;
+    }
+  }
+  // create, write, read, stat, truncate, times, mode
+  {
+    auto f = ws->Create(file, 0644, true, who);
+    ASSERT_TRUE(f.ok()) << f.status().ToString();
+    ASSERT_TRUE((*f)->Write(0, "deep content\n").ok());
+  }
+  auto st = ws->Stat(file);
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  EXPECT_EQ(st->size, 13u);
+  {
+    auto f = ws->Open(file, O_RDWR);
+    ASSERT_TRUE(f.ok()) << f.status().ToString();
+    EXPECT_EQ(*(*f)->Read(0, 100), "deep content\n");
+  }
+  WsSetAttr change;
+  change.mode = 0600;
+  change.mtime = WsTime{1000000000, 5};
+  TUSK_ASSERT_OK(ws->SetAttr(file, change));
+  WsSetAttr trunc;
+  trunc.size = 4;
+  TUSK_ASSERT_OK(ws->SetAttr(file, trunc));
+  st = ws->Stat(file);
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->size, 4u);
+  EXPECT_EQ(st->mode & 07777, 0600u);
+  // xattrs
+  TUSK_ASSERT_OK(ws->SetXattr(file, "user.deep", "yes", 0));
+  EXPECT_EQ(*ws->GetXattr(file, "user.deep"), "yes");
+  EXPECT_EQ(*ws->ListXattr(file), std::vector<std::string>{"user.deep"});
+  TUSK_ASSERT_OK(ws->SetXattr(dir, "user.dir", "1", 0));
+  // special files, symlinks, hard links, renames, listing
+  TUSK_ASSERT_OK(ws->Mknod(dir + "/fifo", S_IFIFO | 0644, 0, who));
+  TUSK_ASSERT_OK(ws->Symlink("f.txt", dir + "/sym", who));
+  EXPECT_EQ(*ws->ReadLink(dir + "/sym"), "f.txt");
+  TUSK_ASSERT_OK(ws->Link(file, dir + "/hard"));
+  EXPECT_EQ(ws->Stat(dir + "/hard")->nlink, 2u);
+  TUSK_ASSERT_OK(ws->Rename(dir + "/hard", dir + "/hard2", 0));
+  TUSK_ASSERT_OK(ws->Unlink(dir + "/hard2"));
+  TUSK_ASSERT_OK(ws->Mkdir(dir + "/sub", 0755, who));
+  TUSK_ASSERT_OK(ws->Rmdir(dir + "/sub"));
+  auto list = ws->List(dir);
+  ASSERT_TRUE(list.ok()) << list.status().ToString();
+  std::set<std::string> names;
+  for (const auto& e : *list) names.insert(e.name);
+  EXPECT_EQ(names, (std::set<std::string>{"f.txt", "fifo", "sym"}));
+  // status and commit
+  auto changes = ws->Changes();
+  ASSERT_TRUE(changes.ok()) << changes.status().ToString();
+  std::set<std::string> changed;
+  for (const auto& c : *changes) changed.insert(c.path);
+  EXPECT_TRUE(changed.count(file)) << "Changes lists the deep file";
+  WsCommitOptions commit;
+  commit.message = "deep";
+  auto c = ws->Commit(commit);
+  ASSERT_TRUE(c.ok() && c->commit) << c.status().ToString();
+  {
+    auto cm = (*repo)->ReadCommit(*c->commit);
+    ASSERT_TRUE(cm.ok());
+    auto e = LookupPath(**repo, cm->root, file);
+    ASSERT_TRUE(e.ok()) << e.status().ToString();
+    EXPECT_EQ(e->size, 4u);
+    EXPECT_EQ(e->mode & 07777, 0600u);
+    ASSERT_EQ(e->xattrs.size(), 1u);
+    EXPECT_EQ(e->xattrs[0].second, "yes");
+  }
+  // copy-up of the committed deep file, and of its directories by a rename
+  {
+    auto f = ws->Open(file, O_RDWR);
+    ASSERT_TRUE(f.ok()) << f.status().ToString();
+    ASSERT_TRUE((*f)->Write(4, " more").ok());
+    EXPECT_EQ(*(*f)->Read(0, 100), "deep more");
+  }
+  std::string first = file.substr(0, file.find('/'));
+  TUSK_ASSERT_OK(ws->Rename(first, "moved", 0));
+  std::string moved_file = "moved" + file.substr(first.size());
+  EXPECT_EQ(ws->Stat(moved_file)->size, 9u);
+  EXPECT_EQ(*ws->ReadLink("moved" + dir.substr(first.size()) + "/sym"), "f.txt");
+  TUSK_ASSERT_OK(ws->Rename("moved", first, 0));
+  // reset drops it all
+  TUSK_ASSERT_OK(ws->Reset());
+  st = ws->Stat(file);
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  EXPECT_EQ(st->size, 4u);
+  TUSK_ASSERT_OK(ws->Unlink(file));
+  EXPECT_ERRNO(StatusOf(ws->Stat(file)), ENOENT);
+  TUSK_ASSERT_OK(ws->Reset());  // leaves nothing too deep for the clean-up of tmp
+}
+
+// A symlink in the workspace is never followed by the workspace itself:
+// a path through it is not a directory, and nothing appears where it points.
+TEST_F(WorkspaceTest, PathsThroughASymlinkAreNotFollowedOutOfTheWorkspace) {
+  std::string outside = tmp_.Sub("outside");
+  fs::create_directories(outside);
+  TUSK_ASSERT_OK(ws_->Symlink(outside, "out", who_));
+  TUSK_ASSERT_OK(ws_->Symlink("dir", "in", who_));
+  EXPECT_ERRNO(StatusOf(ws_->Create("out/f", 0644, true, who_)), ENOTDIR);
+  EXPECT_ERRNO(ws_->Mkdir("out/d", 0755, who_), ENOTDIR);
+  EXPECT_ERRNO(StatusOf(ws_->Stat("in/b.txt")), ENOTDIR);
+  EXPECT_TRUE(fs::is_empty(outside));
+}
+
 // ---- a full disk ----
 
 // A store on a small tmpfs (mounting one needs root; skipped otherwise).
