@@ -21,20 +21,24 @@ namespace tusk {
 using ws::WsCore;
 
 namespace ws {
+
+Result<std::optional<ObjectId>> ParseIdFile(std::string_view text, const std::string& path) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ' || text.back() == '\r')) text.remove_suffix(1);
+  if (text == "none") return std::optional<ObjectId>();
+  auto id = ObjectId::FromHex(text);
+  if (!id) return Status::Corruption(path + ": not a commit id");
+  return std::optional<ObjectId>(*id);
+}
+
 namespace {
 
 std::string WorkspaceDir(const Repository* repo, const std::string& dataset, const std::string& branch) {
   return JoinPath(repo->dir(), "workspaces/" + dataset + "/" + branch);
 }
 
-// Parses a `base` or `next` file: a hex commit id or "none".
 Result<std::optional<ObjectId>> ReadIdFile(const std::string& path) {
   TUSK_ASSIGN_OR_RETURN(std::string text, ReadWholeFile(path));
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ' || text.back() == '\r')) text.pop_back();
-  if (text == "none") return std::optional<ObjectId>();
-  auto id = ObjectId::FromHex(text);
-  if (!id) return Status::Corruption(path + ": not a commit id");
-  return std::optional<ObjectId>(*id);
+  return ParseIdFile(text, path);
 }
 
 Status WriteIdFile(const std::string& path, const std::optional<ObjectId>& id) {

@@ -87,6 +87,10 @@ WsTime TimeOf(const struct timespec& ts);
 WsAttr UpperAttr(const struct stat& st);
 std::string RandomHex(size_t bytes);
 
+// Parses the text of a `base` or `next` file (`path` names it in errors): a
+// hex commit id or "none", then optional trailing blanks and newlines.
+Result<std::optional<ObjectId>> ParseIdFile(std::string_view text, const std::string& path);
+
 // The chunk list of a metacopy and which chunks the upper file holds.
 struct Sidecar {
   std::vector<ChunkRef> chunks;
