@@ -1,8 +1,13 @@
 #include "store/internal/lmdb.h"
 
+#include <fcntl.h>
 #include <sys/statvfs.h>
 
+#include <chrono>
 #include <cstdlib>
+#include <thread>
+
+#include "store/internal/file.h"
 
 namespace tusk {
 namespace {
@@ -19,19 +24,69 @@ size_t InitialMapSize() {
   return size_t{1} << 30;
 }
 
+// Damage found by a check of the data file.
+Status Damaged(const std::string& path, const Status& found) {
+  return Status::Corruption("the index " + path + " is damaged (" + found.message() + "); rebuild it with '" +
+                            kIndexRebuildCommand + "'");
+}
+
+// A meta page is rewritten by every commit, so a read that races one can
+// see half of it: a check failure counts only when two reads agree.
+Result<lmdb_verify::MetaPages> ReadMetaAgreed(int fd, const std::string& path) {
+  std::string previous;
+  for (int attempt = 0;; attempt++) {
+    auto pages = lmdb_verify::ReadMetaPages(fd);
+    if (!pages.ok() && pages.status().code() != Status::Code::kCorruption) return pages.status();
+    Status st = pages.ok() ? lmdb_verify::CheckMetaPages(*pages) : pages.status();
+    if (st.ok()) return pages;
+    std::string seen = st.message() + (pages.ok() ? pages->raw[0] + pages->raw[1] : std::string());
+    if (seen == previous || attempt >= 20) return Damaged(path, st);
+    previous = seen;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+}
+
 MDB_val Val(std::string_view s) { return MDB_val{s.size(), const_cast<char*>(s.data())}; }
 std::string_view View(const MDB_val& v) { return {static_cast<const char*>(v.mv_data), v.mv_size}; }
 
 }  // namespace
 
 Status LmdbError(int rc, const std::string& what) {
-  if (rc == MDB_MAP_FULL) return Status::NoSpace(what + ": index map is full");
-  if (rc == MDB_NOTFOUND) return Status::NotFound(what + ": not found");
-  if (rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND || rc == MDB_INVALID)
-    return Status::Corruption(what + ": " + mdb_strerror(rc));
-  if (rc == MDB_VERSION_MISMATCH) return Status::Unsupported(what + ": " + mdb_strerror(rc));
+  std::string msg = what + ": " + mdb_strerror(rc);
+  switch (rc) {
+    case MDB_MAP_FULL: return Status::NoSpace(what + ": index map is full");
+    case MDB_NOTFOUND: return Status::NotFound(what + ": not found");
+    case MDB_KEYEXIST: return Status::AlreadyExists(msg);
+    // What LMDB finds when its pages do not hold what they should.
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND:
+    case MDB_INVALID:
+    case MDB_VERSION_MISMATCH:
+    case MDB_INCOMPATIBLE:
+    case MDB_CURSOR_FULL:
+    case MDB_PAGE_FULL:
+      return Status::Corruption(msg + "; the index is damaged: rebuild it with '" + kIndexRebuildCommand + "'");
+    // Resources that run out while the index is fine: the caller may retry
+    // (readers come and go) or do less at once.
+    case MDB_READERS_FULL:
+    case MDB_TLS_FULL:
+    case MDB_MAP_RESIZED:
+      return Status::Rebuild(Status::Code::kBusy, EAGAIN, msg + " (too many readers at once; try again)");
+    case MDB_TXN_FULL:
+    case MDB_DBS_FULL:
+      return Status::Rebuild(Status::Code::kIoError, ENOMEM, msg);
+    case MDB_BAD_VALSIZE: return Status::InvalidArgument(msg);
+    // A commit failed half-way (MDB_PANIC) or a handle was misused: the
+    // index on disk is intact, this process cannot go on with it.
+    case MDB_PANIC:
+    case MDB_BAD_RSLOT:
+    case MDB_BAD_TXN:
+    case MDB_BAD_DBI:
+      return Status::Rebuild(Status::Code::kIoError, EIO, msg);
+    default: break;
+  }
   if (rc > 0) return Status::FromErrno(rc, what);
-  return Status::Corruption(what + ": " + mdb_strerror(rc));
+  return Status::Rebuild(Status::Code::kIoError, EIO, msg);
 }
 
 LmdbTxn::LmdbTxn(LmdbTxn&& other) noexcept
@@ -102,10 +157,15 @@ Result<std::unique_ptr<LmdbEnv>> LmdbEnv::Open(const std::string& dir, const std
   mdb_env_set_maxdbs(env->env_, static_cast<MDB_dbi>(db_names.size() + 2));
   mdb_env_set_maxreaders(env->env_, 1024);
   mdb_env_set_mapsize(env->env_, InitialMapSize());
+  // Before LMDB maps the file: a truncated file would be SIGBUS.
+  TUSK_RETURN_IF_ERROR(env->CheckMetaBeforeOpen());
   rc = mdb_env_open(env->env_, dir.c_str(), MDB_NOTLS, 0644);
   if (rc != 0) return LmdbError(rc, "open index " + dir);
   // A map smaller than the file (grown by another process) is adopted here.
-  mdb_env_set_mapsize(env->env_, 0);
+  rc = mdb_env_set_mapsize(env->env_, 0);
+  if (rc != 0) return LmdbError(rc, "map index " + dir);
+  // Before the first table is opened, which reads the tree through the map.
+  TUSK_RETURN_IF_ERROR(env->Verify().status());
   TUSK_RETURN_IF_ERROR(env->Update([&](LmdbTxn& txn) {
     env->dbis_.clear();
     for (const auto& name : db_names) {
@@ -117,6 +177,45 @@ Result<std::unique_ptr<LmdbEnv>> LmdbEnv::Open(const std::string& dir, const std
     return Status::Ok();
   }));
   return env;
+}
+
+Status LmdbEnv::CheckMetaBeforeOpen() {
+  auto fd = OpenFile(data_path(), O_RDONLY);
+  if (!fd.ok()) return fd.status().code() == Status::Code::kNotFound ? Status::Ok() : fd.status();
+  auto pages = ReadMetaAgreed(fd->get(), data_path());
+  // An empty file is initialized by LMDB, like a missing one.
+  if (!pages.ok() && pages.status().code() == Status::Code::kNotFound) return Status::Ok();
+  return pages.status();
+}
+
+Result<lmdb_verify::VerifyStats> LmdbEnv::Verify() {
+  TUSK_ASSIGN_OR_RETURN(Fd fd, OpenFile(data_path(), O_RDONLY));
+  for (int attempt = 0;; attempt++) {
+    // The read transaction keeps writers from reusing the pages of its
+    // snapshot, and of every later one, while they are walked. It reads the
+    // meta page of its transaction id. Reading both meta pages twice and
+    // finding them unchanged, with that id the newest, shows no commit came
+    // in between: the next commit would have rewritten the other page, and
+    // only the one after it could have been rewriting ours as we read it.
+    TUSK_ASSIGN_OR_RETURN(LmdbTxn txn, BeginRead());
+    uint64_t txnid = mdb_txn_id(txn.get());
+    TUSK_ASSIGN_OR_RETURN(lmdb_verify::MetaPages pages, ReadMetaAgreed(fd.get(), data_path()));
+    auto again = lmdb_verify::ReadMetaPages(fd.get());
+    bool unchanged = again.ok() && again->raw[0] == pages.raw[0] && again->raw[1] == pages.raw[1];
+    const lmdb_verify::Meta& newest = pages.newest();
+    if (!unchanged || newest.txnid != txnid) {
+      if (attempt < 50) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        continue;
+      }
+      if (!unchanged) return Status::Busy("the index " + data_path() + " kept changing while it was checked; try again");
+      return Damaged(data_path(), Status::Corruption("its newest meta page is transaction " + std::to_string(newest.txnid) +
+                                                     ", LMDB reads transaction " + std::to_string(txnid)));
+    }
+    auto stats = lmdb_verify::VerifySnapshot(fd.get(), newest);
+    if (!stats.ok() && stats.status().code() == Status::Code::kCorruption) return Damaged(data_path(), stats.status());
+    return stats;
+  }
 }
 
 LmdbEnv::~LmdbEnv() {

@@ -13,6 +13,12 @@
 // at a time. Only one write transaction exists at a time per store (LMDB
 // serializes writers across processes with its own lock).
 //
+// A damaged index must be an error, never a signal: LMDB trusts every byte
+// it maps (no checksums), so Open checks the meta pages and the file's length
+// with pread before anything touches the map, and then walks every page of
+// the newest snapshot (lmdb_verify.h) before the first table is opened.
+// Damage is Corruption with a message naming the rebuild command.
+//
 // Resizing the map (mdb_env_set_mapsize) remaps the file and is only allowed
 // while no transaction of this process is active. Every transaction
 // therefore holds `resize_mu_` shared for its whole life, and resizing takes
@@ -28,11 +34,21 @@
 #include <shared_mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "store/internal/lmdb_verify.h"
 #include "store/status.h"
 
 namespace tusk {
 
+// What a damaged index tells the user to run.
+inline constexpr char kIndexRebuildCommand[] = "tusk fsck --rebuild-index";
+
+// Maps an LMDB or system return code to a Status: damage (MDB_CORRUPTED,
+// MDB_PAGE_NOTFOUND, MDB_INVALID, MDB_VERSION_MISMATCH and the like) is
+// Corruption naming the rebuild command; exhausted resources keep an errno a
+// FUSE reply can carry (MDB_READERS_FULL: Busy/EAGAIN, MDB_TXN_FULL:
+// ENOMEM, MDB_MAP_FULL: NoSpace).
 Status LmdbError(int rc, const std::string& what);
 
 class LmdbTxn {
@@ -73,6 +89,9 @@ class LmdbEnv {
   LmdbEnv& operator=(const LmdbEnv&) = delete;
 
   MDB_dbi db(size_t index) const { return dbis_[index]; }
+  // Walks the current snapshot of the data file again, as Open does
+  // (fsck and gc call it before they trust the whole index).
+  Result<lmdb_verify::VerifyStats> Verify();
   Result<LmdbTxn> BeginRead();
   // Runs fn in a write transaction and commits it, growing the map and
   // retrying when it is full. fn must be safe to run more than once.
@@ -83,6 +102,9 @@ class LmdbEnv {
   LmdbEnv() = default;
   Result<LmdbTxn> Begin(unsigned flags);
   Status Grow();
+  // The checks Open runs; see the header comment.
+  Status CheckMetaBeforeOpen();
+  std::string data_path() const { return dir_ + "/data.mdb"; }
   // LMDB reports a write cut short by a full disk as EIO; when the disk is in
   // fact (nearly) full, say so.
   Status ExplainCommitFailure(const Status& st) const;
