@@ -61,6 +61,112 @@ Status AllIndexed(LmdbEnv& env, std::vector<IndexedObject>* out) {
   return bad;
 }
 
+// Deletes the index entries of removed objects, and the commits-table keys
+// (dataset \0 id) of removed commits, in `txn`.
+Status ForgetObjects(LmdbEnv& env, LmdbTxn& txn, const std::vector<IndexedObject>& dead) {
+  IdSet dead_commits;
+  for (const auto& o : dead) {
+    TUSK_RETURN_IF_ERROR(txn.Delete(env.db(tables::kObjects), o.id.view()));
+    if (o.loc.type == ObjectType::kCommit) dead_commits.insert(o.id);
+  }
+  if (dead_commits.empty()) return Status::Ok();
+  std::vector<std::string> keys;
+  TUSK_RETURN_IF_ERROR(txn.ScanPrefix(env.db(tables::kCommits), "", [&](std::string_view k, std::string_view) {
+    if (k.size() > ObjectId::kSize && dead_commits.count(IdFromView(k.substr(k.size() - ObjectId::kSize))))
+      keys.emplace_back(k);
+    return true;
+  }));
+  for (const auto& k : keys) TUSK_RETURN_IF_ERROR(txn.Delete(env.db(tables::kCommits), k));
+  return Status::Ok();
+}
+
+// The one rule by which gc deletes a pack file the index does not list
+// (issue 9, defects 1 and 11): the pack has no valid trailer, so it was
+// never sealed, and it is older than every writer holding the store lock
+// shared. Writers hold that lock for their whole session and `exclusive`
+// (the store lock, held exclusively by the caller) shuts them all out, so
+// whoever wrote such a pack is gone and will never seal or register it.
+// Callers still check that nothing reachable lives only in it
+// (CheckRemovedPacksHoldNothingLive).
+Result<bool> IsAbandonedPartialPack(PackDirectory& packs, PackId id, const Fd& exclusive) {
+  if (!exclusive.valid()) return Status::InvalidArgument("the store lock is not held");
+  TUSK_ASSIGN_OR_RETURN(bool sealed, packs.HasValidTrailer(id));
+  return !sealed;
+}
+
+// Before gc removes pack files: every record in them that a ref still
+// reaches must survive where the index says it is. The index has no
+// checksums, so a damaged entry (a flipped pack id, an object id changed
+// in place) could otherwise make a pack that holds live data look like
+// garbage. `copied` are the packs whose live records gc copies out, from
+// the places the index names (each copy re-checks the record it reads).
+Status CheckRemovedPacksHoldNothingLive(PackDirectory& packs, LmdbEnv& env, const IdSet& live,
+                                        const std::set<PackId>& removed, const std::set<PackId>& copied) {
+  auto refuse = [&](PackId p, const ObjectId& id, const std::string& why) {
+    return Status::Corruption("gc refused, nothing was removed: pack " + PackName(p) + " holds " + id.Hex() +
+                              ", which a ref still reaches, but " + why + "; the index may be damaged: run 'tusk fsck', "
+                              "and rebuild the index with '" + kIndexRebuildCommand + "'");
+  };
+  std::string stored;
+  for (PackId p : removed) {
+    TUSK_ASSIGN_OR_RETURN(uint64_t size, packs.SizeOf(p));
+    if (size < kPackHeaderSize) continue;  // a writer died before the header: nothing in it
+    auto records = packs.ListRecords(p);
+    if (!records.ok()) {
+      // Unreadable, and the index places nothing reachable in it: nothing
+      // to keep that could be read anyway.
+      if (!copied.count(p)) continue;
+      return records.status().Annotate("gc refused, nothing was removed: cannot list pack " + PackName(p));
+    }
+    for (const PackRecord& r : *records) {
+      if (!live.count(r.id)) continue;
+      std::optional<ObjectLocation> at;
+      {
+        TUSK_ASSIGN_OR_RETURN(LmdbTxn txn, env.BeginRead());
+        auto v = txn.Get(env.db(tables::kObjects), r.id.view());
+        if (!v.ok() && v.status().code() != Status::Code::kNotFound) return v.status();
+        if (v.ok()) {
+          auto loc = ObjectLocation::Decode(*v);
+          if (loc.ok()) at = *loc;
+        }
+      }
+      if (!at) return refuse(p, r.id, "the index does not locate it");
+      if (at->pack == p) {
+        if (!copied.count(p) || at->offset != r.location.offset || at->stored_len != r.location.stored_len)
+          return refuse(p, r.id, "the index places it differently");
+        continue;
+      }
+      if (removed.count(at->pack) && !copied.count(at->pack)) return refuse(p, r.id, "its other copy goes too");
+      if (!packs.ReadStored(r.id, *at, &stored).ok()) return refuse(p, r.id, "the index places it where it is not");
+    }
+  }
+  return Status::Ok();
+}
+
+// Removes whole packs of garbage before anything is written, so that a full
+// disk gets space back before gc needs any: one index transaction that only
+// deletes (LMDB reuses its free pages for it), then the files. Takes them
+// out of `packs_with_dead` and their objects out of `dead`; returns how many.
+Result<uint64_t> DropWholeGarbagePacks(LmdbEnv& env, PackDirectory& packs,
+                                       const std::map<PackId, std::vector<IndexedObject>>& live_by_pack,
+                                       std::set<PackId>* packs_with_dead, std::vector<IndexedObject>* dead) {
+  std::set<PackId> whole;
+  for (PackId p : *packs_with_dead)
+    if (!live_by_pack.count(p)) whole.insert(p);
+  if (whole.empty()) return uint64_t{0};
+  std::vector<IndexedObject> gone, rest;
+  for (const auto& o : *dead) (whole.count(o.loc.pack) ? gone : rest).push_back(o);
+  TUSK_RETURN_IF_ERROR(env.Update([&](LmdbTxn& txn) -> Status {
+    TUSK_RETURN_IF_ERROR(ForgetObjects(env, txn, gone));
+    for (PackId p : whole) TUSK_RETURN_IF_ERROR(txn.Delete(env.db(tables::kPacks), PackKey(p)));
+    return Status::Ok();
+  }));
+  for (PackId p : whole) TUSK_RETURN_IF_ERROR(packs.Remove(p));
+  for (PackId p : whole) packs_with_dead->erase(p);
+  *dead = std::move(rest);
+  return uint64_t{whole.size()};
+}
+
 }  // namespace
 
 Status Repository::MarkReachable(IdSet* live, Progress* progress) {
@@ -153,6 +259,22 @@ Result<GcReport> Repository::CollectGarbage(bool dry_run, Progress* progress) {
     return report;
   }
 
+  std::set<PackId> removed(orphans.begin(), orphans.end()), copied;
+  for (PackId p : packs_with_dead) (live_by_pack.count(p) ? copied : removed).insert(p);
+  removed.insert(copied.begin(), copied.end());
+  TUSK_RETURN_IF_ERROR(CheckRemovedPacksHoldNothingLive(*packs_, *env_, live, removed, copied));
+  // Free space before needing any (a full disk): first what needs no write
+  // at all, then whole packs of garbage.
+  std::vector<PackId> sealed_orphans;
+  for (PackId p : orphans) {
+    TUSK_ASSIGN_OR_RETURN(bool abandoned, IsAbandonedPartialPack(*packs_, p, lock));
+    if (abandoned) TUSK_RETURN_IF_ERROR(packs_->Remove(p));
+    else sealed_orphans.push_back(p);
+  }
+  orphans = sealed_orphans;
+  TUSK_ASSIGN_OR_RETURN(uint64_t dropped, DropWholeGarbagePacks(*env_, *packs_, live_by_pack, &packs_with_dead, &dead));
+  report.packs_deleted += dropped;
+
   // Copy live records out of packs that hold garbage into new packs.
   std::vector<std::unique_ptr<PackWriter>> written;
   std::vector<IndexedObject> moved;
@@ -181,21 +303,7 @@ Result<GcReport> Repository::CollectGarbage(bool dry_run, Progress* progress) {
   // One transaction switches the index to the new packs; only after it
   // commits are the old packs deleted, so a crash at any point loses nothing.
   TUSK_RETURN_IF_ERROR(env_->Update([&](LmdbTxn& txn) -> Status {
-    IdSet dead_commits;
-    for (const auto& o : dead) {
-      TUSK_RETURN_IF_ERROR(txn.Delete(env_->db(tables::kObjects), o.id.view()));
-      if (o.loc.type == ObjectType::kCommit) dead_commits.insert(o.id);
-    }
-    if (!dead_commits.empty()) {
-      // commits-table keys are dataset \0 id; drop those of removed commits.
-      std::vector<std::string> keys;
-      TUSK_RETURN_IF_ERROR(txn.ScanPrefix(env_->db(tables::kCommits), "", [&](std::string_view k, std::string_view) {
-        if (k.size() > ObjectId::kSize && dead_commits.count(IdFromView(k.substr(k.size() - ObjectId::kSize))))
-          keys.emplace_back(k);
-        return true;
-      }));
-      for (const auto& k : keys) TUSK_RETURN_IF_ERROR(txn.Delete(env_->db(tables::kCommits), k));
-    }
+    TUSK_RETURN_IF_ERROR(ForgetObjects(*env_, txn, dead));
     for (const auto& o : moved) TUSK_RETURN_IF_ERROR(txn.Put(env_->db(tables::kObjects), o.id.view(), o.loc.Encode()));
     for (PackId p : packs_with_dead) TUSK_RETURN_IF_ERROR(txn.Delete(env_->db(tables::kPacks), PackKey(p)));
     for (const auto& w : written) {

@@ -508,4 +508,26 @@ Status PackWriter::Seal() {
   return Status::Ok();
 }
 
+Result<bool> PackDirectory::HasValidTrailer(PackId id) const {
+  std::string path = PathOf(id);
+  TUSK_ASSIGN_OR_RETURN(Fd fd, OpenFile(path, O_RDONLY));
+  struct stat st;
+  if (fstat(fd.get(), &st) != 0) return Status::FromErrno(errno, "stat " + path);
+  uint64_t size = static_cast<uint64_t>(st.st_size);
+  if (size < kPackHeaderSize + kTrailerSize) return false;
+  char trailer[kTrailerSize];
+  TUSK_RETURN_IF_ERROR(PreadAll(fd.get(), trailer, sizeof trailer, size - kTrailerSize, path));
+  if (std::memcmp(trailer + 16, kTrailerMagic, 8) != 0) return false;
+  uint64_t footer_offset;
+  uint32_t count, crc;
+  std::memcpy(&footer_offset, trailer, 8);
+  std::memcpy(&count, trailer + 8, 4);
+  std::memcpy(&crc, trailer + 12, 4);
+  if (footer_offset < kPackHeaderSize || footer_offset + uint64_t{count} * kFooterEntrySize + kTrailerSize != size)
+    return false;
+  std::string footer(uint64_t{count} * kFooterEntrySize, '\0');
+  TUSK_RETURN_IF_ERROR(PreadAll(fd.get(), footer.data(), footer.size(), footer_offset, path));
+  return Crc32c(footer.data(), footer.size()) == crc;
+}
+
 }  // namespace tusk

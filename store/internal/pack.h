@@ -97,6 +97,10 @@ class PackDirectory {
   Result<std::vector<PackId>> ListPacks() const;
   Status Remove(PackId id);
   Result<uint64_t> SizeOf(PackId id) const;
+  // Whether the pack ends with a valid trailer: magic, a footer that fits
+  // the file and whose checksum holds. A pack without one was never sealed
+  // (its writer died or failed), or its end is damaged.
+  Result<bool> HasValidTrailer(PackId id) const;
 
  private:
   Result<std::shared_ptr<Fd>> OpenForRead(PackId id);

@@ -49,6 +49,7 @@ inline constexpr char kTuskBinary[] = TUSK_BINARY;
 
 struct RunResult {
   int exit_code = -1;  // 128+N when killed by signal N
+  bool signaled = false;  // WIFSIGNALED: killed by a signal (a crash, unless the test sent it)
   std::string out;
   std::string err;
 };
@@ -115,6 +116,7 @@ inline RunResult RunProcess(const std::vector<std::string>& argv, const std::vec
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  result.signaled = WIFSIGNALED(status);
   return result;
 }
 
