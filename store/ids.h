@@ -67,7 +67,8 @@ class Sha256 {
   std::unique_ptr<Ctx> ctx_;
 };
 
-enum class ObjectType : uint8_t { kChunk = 1, kTree = 2, kCommit = 3 };
+// kRef: a ref-update record (store/internal/ref_record.h), format 2 on.
+enum class ObjectType : uint8_t { kChunk = 1, kTree = 2, kCommit = 3, kRef = 4 };
 const char* ObjectTypeName(ObjectType type);
 
 // The id of a tree or commit: SHA-256 of its domain prefix and its encoding.

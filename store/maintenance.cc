@@ -10,6 +10,7 @@
 #include "store/internal/file.h"
 #include "store/internal/lmdb.h"
 #include "store/internal/pack.h"
+#include "store/internal/ref_log.h"
 #include "store/internal/tables.h"
 #include "store/internal/varint.h"
 #include "store/lease.h"
@@ -170,6 +171,19 @@ Result<uint64_t> DropWholeGarbagePacks(LmdbEnv& env, PackDirectory& packs,
 }  // namespace
 
 Status Repository::MarkReachable(IdSet* live, Progress* progress) {
+  // The current record of every dataset and ref (deletions included) is
+  // what a rebuild reads back: it stays; superseded records are garbage.
+  {
+    TUSK_ASSIGN_OR_RETURN(LmdbTxn txn, env_->BeginRead());
+    Status bad;
+    TUSK_RETURN_IF_ERROR(txn.ScanPrefix(env_->db(tables::kRefRecords), "", [&](std::string_view, std::string_view v) {
+      auto p = RefRecordPointer::Decode(v);
+      if (!p.ok()) bad = p.status();
+      else live->insert(p->id);
+      return p.ok();
+    }));
+    TUSK_RETURN_IF_ERROR(bad);
+  }
   std::vector<RefHead> heads;
   TUSK_RETURN_IF_ERROR(AllRefHeads(*env_, std::nullopt, &heads));
   // Commits that running mounts serve stay, whatever refs say.
@@ -215,6 +229,15 @@ Status Repository::MarkReachable(IdSet* live, Progress* progress) {
 
 Result<GcReport> Repository::CollectGarbage(bool dry_run, Progress* progress) {
   TUSK_ASSIGN_OR_RETURN(Fd lock, LockStore(true));
+  // With packs the index does not know, "unreachable" means nothing: the
+  // index may have lost the refs that reach them.
+  std::vector<PackId> orphans;
+  TUSK_ASSIGN_OR_RETURN(std::vector<PackId> unknown, UnknownPacks(&orphans));
+  if (!unknown.empty())
+    return Status::Corruption("gc refused, nothing was removed: " + std::to_string(unknown.size()) +
+                              " pack file(s) hold records the index does not know (e.g. " +
+                              packs_->PathOf(unknown.front()) + "); the index is missing or stale: rebuild it with '" +
+                              kRebuildIndexCommand + "'");
   GcReport report;
   IdSet live;
   // A store whose reachable data cannot be read must not be collected: we
@@ -236,8 +259,6 @@ Result<GcReport> Repository::CollectGarbage(bool dry_run, Progress* progress) {
       report.bytes_removed += o.loc.stored_len;
     }
   }
-  // Packs on disk that the index does not know: leftovers of interrupted
-  // writes (no other writer runs while we hold the exclusive lock).
   std::set<PackId> registered;
   {
     TUSK_ASSIGN_OR_RETURN(LmdbTxn txn, env_->BeginRead());
@@ -246,10 +267,6 @@ Result<GcReport> Repository::CollectGarbage(bool dry_run, Progress* progress) {
       return true;
     }));
   }
-  TUSK_ASSIGN_OR_RETURN(std::vector<PackId> on_disk, packs_->ListPacks());
-  std::vector<PackId> orphans;
-  for (PackId p : on_disk)
-    if (!registered.count(p)) orphans.push_back(p);
   // Registered packs with no live object at all are deleted outright.
   for (PackId p : registered)
     if (!live_by_pack.count(p)) packs_with_dead.insert(p);
@@ -290,7 +307,7 @@ Result<GcReport> Repository::CollectGarbage(bool dry_run, Progress* progress) {
       TUSK_RETURN_IF_ERROR(packs_->ReadStored(o.id, o.loc, &stored).Annotate("gc stopped, nothing was removed"));
       if (written.empty() || written.back()->size() >= (32ull << 20)) {
         if (!written.empty()) TUSK_RETURN_IF_ERROR(written.back()->Seal());
-        TUSK_ASSIGN_OR_RETURN(auto w, PackWriter::Create(packs_.get()));
+        TUSK_ASSIGN_OR_RETURN(auto w, CreatePendingPack(*env_, packs_.get()));
         written.push_back(std::move(w));
       }
       TUSK_ASSIGN_OR_RETURN(ObjectLocation loc, written.back()->Append(o.loc.type, o.id, o.loc.codec, o.loc.raw_len, stored,
@@ -305,7 +322,9 @@ Result<GcReport> Repository::CollectGarbage(bool dry_run, Progress* progress) {
   TUSK_RETURN_IF_ERROR(env_->Update([&](LmdbTxn& txn) -> Status {
     TUSK_RETURN_IF_ERROR(ForgetObjects(*env_, txn, dead));
     for (const auto& o : moved) TUSK_RETURN_IF_ERROR(txn.Put(env_->db(tables::kObjects), o.id.view(), o.loc.Encode()));
-    for (PackId p : packs_with_dead) TUSK_RETURN_IF_ERROR(txn.Delete(env_->db(tables::kPacks), PackKey(p)));
+    // Old packs stay listed, as pending, until their files are gone: a gc
+    // killed before deleting them leaves garbage the index accounts for.
+    for (PackId p : packs_with_dead) TUSK_RETURN_IF_ERROR(txn.Put(env_->db(tables::kPacks), PackKey(p), ""));
     for (const auto& w : written) {
       Encoder e;
       e.PutFixed64(w->size());
@@ -316,6 +335,10 @@ Result<GcReport> Repository::CollectGarbage(bool dry_run, Progress* progress) {
   }));
   for (PackId p : packs_with_dead) TUSK_RETURN_IF_ERROR(packs_->Remove(p));
   for (PackId p : orphans) TUSK_RETURN_IF_ERROR(packs_->Remove(p));
+  TUSK_RETURN_IF_ERROR(env_->Update([&](LmdbTxn& txn) -> Status {
+    for (PackId p : packs_with_dead) TUSK_RETURN_IF_ERROR(txn.Delete(env_->db(tables::kPacks), PackKey(p)));
+    return Status::Ok();
+  }));
   return report;
 }
 
@@ -326,10 +349,31 @@ Result<FsckReport> Repository::Check(Progress* progress) {
   std::set<PackId> registered;
   {
     TUSK_ASSIGN_OR_RETURN(LmdbTxn txn, env_->BeginRead());
-    TUSK_RETURN_IF_ERROR(txn.ScanPrefix(env_->db(tables::kPacks), "", [&](std::string_view k, std::string_view) {
-      registered.insert(PackFromKey(k));
+    TUSK_RETURN_IF_ERROR(txn.ScanPrefix(env_->db(tables::kPacks), "", [&](std::string_view k, std::string_view v) {
+      if (!tables::IsPendingPack(v)) registered.insert(PackFromKey(k));
+      else report.notes.push_back("pack " + PackName(PackFromKey(k)) +
+                                  " was left by an interrupted writer or gc and holds nothing committed; 'tusk gc' removes it");
       return true;
     }));
+  }
+  // ... and every pack on disk is known to the index.
+  {
+    std::vector<PackId> garbage;
+    TUSK_ASSIGN_OR_RETURN(std::vector<PackId> unknown, UnknownPacks(&garbage));
+    for (PackId p : unknown) {
+      auto records = packs_->ListRecords(p);
+      size_t refs = 0;
+      if (records.ok())
+        for (const auto& r : *records) refs += r.location.type == ObjectType::kRef;
+      report.problems.push_back(
+          {"pack " + PackName(p),
+           "not in the index (" + (records.ok() ? std::to_string(records->size()) + " records, " + std::to_string(refs) +
+                                                      " ref records" : records.status().message()) +
+               "): the index is missing or stale; rebuild it with '" + kRebuildIndexCommand + "'",
+           {}});
+    }
+    for (PackId p : garbage)
+      report.notes.push_back("pack " + PackName(p) + " holds no record (a writer was interrupted while creating it); 'tusk gc' removes it");
   }
   for (PackId p : registered) {
     auto size = packs_->SizeOf(p);
@@ -354,6 +398,7 @@ Result<FsckReport> Repository::Check(Progress* progress) {
       st = Status::Corruption("does not hash to its id");
     if (st.ok() && o.loc.type == ObjectType::kTree) st = DecodeTreePage(plain).status();
     if (st.ok() && o.loc.type == ObjectType::kCommit) st = DecodeCommit(plain).status();
+    if (st.ok() && o.loc.type == ObjectType::kRef) st = RefRecord::Decode(plain).status();
     if (!st.ok()) bad[o.id] = std::string(ObjectTypeName(o.loc.type)) + ": " + st.message();
     report.objects_checked++;
     report.bytes_checked += o.loc.raw_len;

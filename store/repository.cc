@@ -16,6 +16,7 @@
 #include "store/internal/file.h"
 #include "store/internal/lmdb.h"
 #include "store/internal/pack.h"
+#include "store/internal/ref_log.h"
 #include "store/internal/tables.h"
 #include "store/internal/varint.h"
 
@@ -64,10 +65,12 @@ Result<StoreConfig> StoreConfig::Parse(const std::string& text, const std::strin
   while (in >> key) {
     if (!(in >> value)) return Status::Corruption(path + ": bad value for '" + key + "'");
     if (key == kFormatKey) {
-      if (value != kStoreFormatVersion)
+      // Version 1 is read and upgraded on open (Repository::UpgradeFromFormat1).
+      if (value != kStoreFormatVersion && value != 1)
         return Status::Unsupported("store format version " + std::to_string(value) + " in " + path +
-                                   " is not supported by this tusk (it reads version " +
-                                   std::to_string(kStoreFormatVersion) + ")");
+                                   " is not supported by this tusk (it reads versions 1 and " +
+                                   std::to_string(kStoreFormatVersion) + "); use a newer tusk");
+      c.format_version = static_cast<int>(value);
       have_format = true;
     } else if (key == "chunk-min") {
       c.chunker.min_size = static_cast<uint32_t>(value);
@@ -108,6 +111,9 @@ Status Repository::Create(const std::string& dir, const StoreConfig& config) {
   TUSK_RETURN_IF_ERROR(MakeDirs(JoinPath(dir, "index")));
   {
     TUSK_ASSIGN_OR_RETURN(auto env, LmdbEnv::Open(JoinPath(dir, "index"), tables::Names()));
+    TUSK_RETURN_IF_ERROR(env->Update([&](LmdbTxn& txn) {
+      return txn.Put(env->db(tables::kMeta), tables::kMetaIndexComplete, "1");
+    }));
   }
   TUSK_ASSIGN_OR_RETURN(Fd lock, OpenFile(JoinPath(dir, "lock"), O_RDWR | O_CREAT, 0644));
   // The config is written last: a store without it is not a store yet, so an
@@ -129,7 +135,32 @@ Result<std::unique_ptr<Repository>> Repository::Open(const std::string& dir) {
   repo->config_ = config;
   TUSK_ASSIGN_OR_RETURN(repo->env_, LmdbEnv::Open(JoinPath(dir, "index"), tables::Names()));
   repo->packs_ = std::make_unique<PackDirectory>(JoinPath(dir, "packs"));
+  if (config.format_version == 1) {
+    Status st = repo->UpgradeFromFormat1();
+    // A store this user may not write (read-only media, another owner's
+    // store) is read as it is; every write would fail anyway.
+    if (!st.ok() && st.sys_errno() != EACCES && st.sys_errno() != EPERM && st.sys_errno() != EROFS)
+      return st.Annotate("upgrading " + dir + " from store format 1");
+  } else {
+    TUSK_RETURN_IF_ERROR(repo->CheckIndexComplete());
+  }
   return repo;
+}
+
+Status Repository::CheckIndexComplete() {
+  {
+    TUSK_ASSIGN_OR_RETURN(LmdbTxn txn, env_->BeginRead());
+    auto v = txn.Get(env_->db(tables::kMeta), tables::kMetaIndexComplete);
+    if (v.ok()) return Status::Ok();
+    if (v.status().code() != Status::Code::kNotFound) return v.status();
+  }
+  TUSK_ASSIGN_OR_RETURN(std::vector<PackId> packs, packs_->ListPacks());
+  if (!packs.empty())
+    return Status::Corruption("the index of " + dir_ + " is missing or empty (" + JoinPath(dir_, "index/data.mdb") +
+                              "), but the store holds " + std::to_string(packs.size()) +
+                              " pack file(s); rebuild the index from them with '" + kRebuildIndexCommand + "'");
+  // A store with no packs has nothing to lose: this empty index is complete.
+  return env_->Update([&](LmdbTxn& txn) { return txn.Put(env_->db(tables::kMeta), tables::kMetaIndexComplete, "1"); });
 }
 
 Repository::~Repository() = default;
@@ -215,27 +246,73 @@ Status Repository::CheckDataset(const std::string& name) {
   return v.status();
 }
 
+Status Repository::RecordAndApply(RefBatch& batch, const std::function<Status(LmdbTxn&)>& check,
+                                  const std::function<Status(LmdbTxn&)>& apply) {
+  // The shared lock keeps gc from taking the new pack for garbage.
+  TUSK_ASSIGN_OR_RETURN(Fd lock, LockStore(false));
+  {
+    // Refuse the common mistakes before writing any file.
+    TUSK_ASSIGN_OR_RETURN(LmdbTxn txn, env_->BeginRead());
+    TUSK_RETURN_IF_ERROR(check(txn));
+  }
+  TUSK_ASSIGN_OR_RETURN(std::unique_ptr<PackWriter> pack, CreatePendingPack(*env_, packs_.get()));
+  bool sealed = false;
+  Status st = env_->Update([&](LmdbTxn& txn) -> Status {
+    TUSK_RETURN_IF_ERROR(check(txn));
+    TUSK_RETURN_IF_ERROR(StageRefBatch(*env_, txn, &batch, pack.get()));
+    TUSK_RETURN_IF_ERROR(pack->Seal());
+    sealed = true;
+    KillPointForTests("ref-record-durable");
+    TUSK_RETURN_IF_ERROR(RegisterPack(*env_, txn, *pack));
+    return apply(txn);
+  });
+  // A sealed pack stays (pending, for gc) even on failure: a failed commit
+  // may still have reached the disk.
+  if (!st.ok() && !sealed) (void)DropPendingPack(*env_, packs_.get(), pack->id());
+  return st;
+}
+
 Status Repository::CreateDataset(const std::string& name) {
   TUSK_RETURN_IF_ERROR(ValidateName("dataset", name));
-  return env_->Update([&](LmdbTxn& txn) -> Status {
-    if (txn.Get(env_->db(tables::kDatasets), name).ok())
-      return Status::AlreadyExists("dataset '" + name + "' already exists");
+  RefBatch batch;
+  RefRecord r;
+  r.op = RefRecord::Op::kDatasetCreated;
+  r.dataset = name;
+  r.time_ns = NowNs();
+  batch.records.push_back(r);
+  auto check = [&](LmdbTxn& txn) -> Status {
+    if (txn.Get(env_->db(tables::kDatasets), name).ok()) return Status::AlreadyExists("dataset '" + name + "' already exists");
+    return Status::Ok();
+  };
+  return RecordAndApply(batch, check, [&](LmdbTxn& txn) -> Status {
     Encoder e;
-    e.PutSigned(static_cast<int64_t>(::time(nullptr)));
+    e.PutSigned(r.time_ns / 1000000000);
     TUSK_RETURN_IF_ERROR(txn.Put(env_->db(tables::kDatasets), name, e.buffer()));
+    // A new dataset's empty 'main' is implied by its record (FORMAT.md).
     return txn.Put(env_->db(tables::kRefs), tables::RefKey(name, 'b', kDefaultBranch), "");
   });
 }
 
 Status Repository::DeleteDataset(const std::string& name) {
   TUSK_RETURN_IF_ERROR(CheckDataset(name));
-  return env_->Update([&](LmdbTxn& txn) -> Status {
+  RefBatch batch;
+  RefRecord r;
+  r.op = RefRecord::Op::kDatasetDeleted;
+  r.dataset = name;
+  r.time_ns = NowNs();
+  batch.records.push_back(r);
+  auto check = [&](LmdbTxn& txn) -> Status {
+    if (!txn.Get(env_->db(tables::kDatasets), name).ok()) return Status::NotFound("no dataset named '" + name + "'");
+    return Status::Ok();
+  };
+  return RecordAndApply(batch, check, [&](LmdbTxn& txn) -> Status {
     TUSK_RETURN_IF_ERROR(txn.Delete(env_->db(tables::kDatasets), name));
     std::string prefix = tables::DatasetPrefix(name);
-    for (size_t table : {tables::kRefs, tables::kCommits, tables::kFileStats}) {
+    std::string dataset_key = r.Key();  // its record stays current: the deletion
+    for (size_t table : {tables::kRefs, tables::kCommits, tables::kFileStats, tables::kRefRecords}) {
       std::vector<std::string> keys;
       TUSK_RETURN_IF_ERROR(txn.ScanPrefix(env_->db(table), prefix, [&](std::string_view k, std::string_view) {
-        keys.emplace_back(k);
+        if (k != dataset_key) keys.emplace_back(k);
         return true;
       }));
       for (const auto& k : keys) TUSK_RETURN_IF_ERROR(txn.Delete(env_->db(table), k));
@@ -304,14 +381,28 @@ Status Repository::CreateRef(const std::string& dataset, char kind, const std::s
   const char* what = kind == 'b' ? "branch" : "tag";
   TUSK_RETURN_IF_ERROR(ValidateName(what, name));
   TUSK_RETURN_IF_ERROR(CheckDataset(dataset));
-  return env_->Update([&](LmdbTxn& txn) -> Status {
-    auto refs = env_->db(tables::kRefs);
+  RefBatch batch;
+  RefRecord r;
+  r.op = RefRecord::Op::kRefSet;
+  r.dataset = dataset;
+  r.kind = kind;
+  r.name = name;
+  r.commit = at;
+  r.time_ns = NowNs();
+  batch.records.push_back(r);
+  auto refs = env_->db(tables::kRefs);
+  auto check = [&](LmdbTxn& txn) -> Status {
+    if (!txn.Get(env_->db(tables::kDatasets), dataset).ok())
+      return Status::NotFound("dataset '" + dataset + "' was deleted meanwhile");
     if (txn.Get(refs, tables::RefKey(dataset, 'b', name)).ok())
       return Status::AlreadyExists("dataset '" + dataset + "' already has a branch named '" + name + "'");
     if (txn.Get(refs, tables::RefKey(dataset, 't', name)).ok())
       return Status::AlreadyExists("dataset '" + dataset + "' already has a tag named '" + name + "'");
     if (at && !txn.Get(env_->db(tables::kCommits), tables::DatasetPrefix(dataset) + std::string(at->view())).ok())
       return Status::NotFound("commit " + at->ShortHex() + " does not belong to dataset '" + dataset + "'");
+    return Status::Ok();
+  };
+  return RecordAndApply(batch, check, [&](LmdbTxn& txn) {
     return txn.Put(refs, tables::RefKey(dataset, kind, name), at ? at->view() : std::string_view());
   });
 }
@@ -319,12 +410,21 @@ Status Repository::CreateRef(const std::string& dataset, char kind, const std::s
 Status Repository::DeleteRef(const std::string& dataset, char kind, const std::string& name) {
   const char* what = kind == 'b' ? "branch" : "tag";
   TUSK_RETURN_IF_ERROR(CheckDataset(dataset));
-  return env_->Update([&](LmdbTxn& txn) -> Status {
-    std::string key = tables::RefKey(dataset, kind, name);
+  RefBatch batch;
+  RefRecord r;
+  r.op = RefRecord::Op::kRefDeleted;
+  r.dataset = dataset;
+  r.kind = kind;
+  r.name = name;
+  r.time_ns = NowNs();
+  batch.records.push_back(r);
+  std::string key = tables::RefKey(dataset, kind, name);
+  auto check = [&](LmdbTxn& txn) -> Status {
     if (!txn.Get(env_->db(tables::kRefs), key).ok())
       return Status::NotFound("dataset '" + dataset + "' has no " + what + " named '" + name + "'");
-    return txn.Delete(env_->db(tables::kRefs), key);
-  });
+    return Status::Ok();
+  };
+  return RecordAndApply(batch, check, [&](LmdbTxn& txn) { return txn.Delete(env_->db(tables::kRefs), key); });
 }
 
 Status Repository::CreateBranch(const std::string& dataset, const std::string& name, const std::optional<ObjectId>& at) {
@@ -456,7 +556,7 @@ Status WriteSession::Store(ObjectType type, const ObjectId& id, std::string_view
   if (!broken_.ok()) return broken_;
   Status st;
   if (!writer_) {
-    auto w = PackWriter::Create(repo_->packs_.get());
+    auto w = CreatePendingPack(*repo_->env_, repo_->packs_.get());
     if (!w.ok()) st = w.status();
     else writer_ = std::move(w).value();
   }
@@ -471,26 +571,18 @@ Status WriteSession::Store(ObjectType type, const ObjectId& id, std::string_view
   return Status::Ok();
 }
 
-Status WriteSession::SealLocked(LmdbTxn* txn) {
+Status WriteSession::SealLocked() {
   if (!writer_) return Status::Ok();
   if (writer_->empty()) {
     PackId empty_id = writer_->id();
     writer_.reset();
-    return repo_->packs_->Remove(empty_id);
+    return DropPendingPack(*repo_->env_, repo_->packs_.get(), empty_id);
   }
   TUSK_RETURN_IF_ERROR(writer_->Seal());
   // The pack is durable; only now may the index point into it.
-  auto register_pack = [&](LmdbTxn& t) -> Status {
-    auto objects = repo_->env_->db(tables::kObjects);
-    for (const auto& r : writer_->records()) TUSK_RETURN_IF_ERROR(t.Put(objects, r.id.view(), r.location.Encode()));
-    Encoder e;
-    e.PutFixed64(writer_->size());
-    e.PutFixed32(static_cast<uint32_t>(writer_->records().size()));
-    return t.Put(repo_->env_->db(tables::kPacks), PackKey(writer_->id()), e.buffer());
-  };
-  Status st = txn ? register_pack(*txn) : repo_->env_->Update(register_pack);
-  if (!st.ok()) return st;
-  if (!txn) writer_.reset();
+  LmdbEnv* env = repo_->env_.get();
+  TUSK_RETURN_IF_ERROR(env->Update([&](LmdbTxn& t) { return RegisterPack(*env, t, *writer_); }));
+  writer_.reset();
   return Status::Ok();
 }
 
@@ -506,13 +598,7 @@ void WriteSession::RotateLocked() {
   sealing_.push_back(std::async(std::launch::async, [full, env]() -> Status {
     TUSK_RETURN_IF_ERROR(full->Seal());
     // The pack is durable; only now may the index point into it.
-    return env->Update([&](LmdbTxn& t) -> Status {
-      for (const auto& r : full->records()) TUSK_RETURN_IF_ERROR(t.Put(env->db(tables::kObjects), r.id.view(), r.location.Encode()));
-      Encoder e;
-      e.PutFixed64(full->size());
-      e.PutFixed32(static_cast<uint32_t>(full->records().size()));
-      return t.Put(env->db(tables::kPacks), PackKey(full->id()), e.buffer());
-    });
+    return env->Update([&](LmdbTxn& t) { return RegisterPack(*env, t, *full); });
   }));
 }
 
@@ -536,7 +622,7 @@ Status WriteSession::Flush() {
   std::lock_guard lock(mu_);
   TUSK_RETURN_IF_ERROR(WaitForSealsLocked());
   if (!broken_.ok()) return broken_;
-  Status st = SealLocked(nullptr);
+  Status st = SealLocked();
   // File stats learned without a commit still save reading next time; they
   // refer only to content the branch already holds.
   if (st.ok() && !file_stats_.empty()) {
@@ -557,16 +643,30 @@ Result<ObjectId> WriteSession::CommitToBranch(const Commit& commit, const std::s
   std::lock_guard lock(mu_);
   TUSK_RETURN_IF_ERROR(WaitForSealsLocked());
   if (!broken_.ok()) return broken_;
-  if (writer_ && !writer_->empty()) {
-    Status sealed = writer_->Seal();
-    if (!sealed.ok()) {
-      broken_ = sealed;
-      return sealed;
-    }
-  }
+  auto fail = [&](const Status& st) {
+    broken_ = st;
+    return st;
+  };
   LmdbEnv* env = repo_->env_.get();
+  if (!writer_) {
+    // Nothing new but the ref record (the commit object existed already).
+    auto w = CreatePendingPack(*env, repo_->packs_.get());
+    if (!w.ok()) return fail(w.status());
+    writer_ = std::move(w).value();
+  }
+  // The bulk of the pack is made durable before LMDB's writer lock is taken,
+  // so that the seal under it only adds the ref record and the footer.
+  if (Status synced = writer_->Sync(); !synced.ok()) return fail(synced);
+  RefBatch batch;
+  RefRecord r;
+  r.op = RefRecord::Op::kRefSet;
+  r.dataset = commit.dataset;
+  r.kind = 'b';
+  r.name = branch;
+  r.commit = id;
+  r.time_ns = NowNs();
+  batch.records.push_back(r);
   Status st = env->Update([&](LmdbTxn& txn) -> Status {
-    if (writer_ && !writer_->empty()) TUSK_RETURN_IF_ERROR(SealLocked(&txn));
     if (!txn.Get(env->db(tables::kDatasets), commit.dataset).ok())
       return Status::NotFound("dataset '" + commit.dataset + "' was deleted meanwhile");
     std::string ref_key = tables::RefKey(commit.dataset, 'b', branch);
@@ -578,18 +678,89 @@ Result<ObjectId> WriteSession::CommitToBranch(const Commit& commit, const std::s
       return Status::Conflict("branch " + commit.dataset + "@" + branch + " moved to " +
                               (head ? head->ShortHex() : std::string("(none)")) + " while this commit was prepared on " +
                               (expected ? expected->ShortHex() : std::string("(none)")) + "; nothing was committed, run the command again");
+    // The compare-and-set held: only now is the move recorded, so a writer
+    // that loses the race leaves no record behind.
+    TUSK_RETURN_IF_ERROR(StageRefBatch(*env, txn, &batch, writer_.get()));
+    TUSK_RETURN_IF_ERROR(writer_->Seal());
+    KillPointForTests("ref-record-durable");
+    TUSK_RETURN_IF_ERROR(RegisterPack(*env, txn, *writer_));
     TUSK_RETURN_IF_ERROR(txn.Put(env->db(tables::kRefs), ref_key, id.view()));
     TUSK_RETURN_IF_ERROR(txn.Put(env->db(tables::kCommits), tables::DatasetPrefix(commit.dataset) + std::string(id.view()), ""));
     for (const auto& [k, v] : file_stats_) TUSK_RETURN_IF_ERROR(txn.Put(env->db(tables::kFileStats), k, v));
     return Status::Ok();
   });
-  if (!st.ok()) {
-    broken_ = st;
-    return st;
-  }
+  if (!st.ok()) return fail(st);
   writer_.reset();
   file_stats_.clear();
   return id;
+}
+
+// ---- format upgrade ----
+
+Status Repository::UpgradeFromFormat1() {
+  TUSK_ASSIGN_OR_RETURN(Fd lock, LockStore(true));
+  // Another process may have upgraded the store while we waited for the lock.
+  std::string config_path = JoinPath(dir_, kConfigFile);
+  TUSK_ASSIGN_OR_RETURN(std::string text, ReadWholeFile(config_path));
+  TUSK_ASSIGN_OR_RETURN(StoreConfig current, StoreConfig::Parse(text, config_path));
+  if (current.format_version != 1) {
+    config_ = current;
+    return Status::Ok();
+  }
+  TUSK_ASSIGN_OR_RETURN(std::unique_ptr<PackWriter> pack, CreatePendingPack(*env_, packs_.get()));
+  RefBatch batch;
+  int64_t now = NowNs();
+  bool sealed = false;
+  Status st = env_->Update([&](LmdbTxn& txn) -> Status {
+    if (!batch.staged) {
+      // Datasets first, so that every ref record comes after its dataset's.
+      batch.records.clear();
+      std::vector<RefRecord> refs;
+      TUSK_RETURN_IF_ERROR(txn.ScanPrefix(env_->db(tables::kDatasets), "", [&](std::string_view k, std::string_view v) {
+        RefRecord r;
+        r.op = RefRecord::Op::kDatasetCreated;
+        r.dataset = std::string(k);
+        int64_t created = 0;
+        Decoder(v).GetSigned(&created);
+        r.time_ns = created * 1000000000;
+        batch.records.push_back(r);
+        return true;
+      }));
+      TUSK_RETURN_IF_ERROR(txn.ScanPrefix(env_->db(tables::kRefs), "", [&](std::string_view k, std::string_view v) {
+        size_t nul = k.find('\0');
+        if (nul == std::string_view::npos || nul + 1 >= k.size()) return true;
+        RefRecord r;
+        r.op = RefRecord::Op::kRefSet;
+        r.dataset = std::string(k.substr(0, nul));
+        r.kind = k[nul + 1];
+        r.name = std::string(k.substr(nul + 2));
+        if (v.size() == ObjectId::kSize) r.commit = IdFromView(v);
+        r.time_ns = now;
+        refs.push_back(r);
+        return true;
+      }));
+      batch.records.insert(batch.records.end(), refs.begin(), refs.end());
+    }
+    if (!batch.records.empty()) {
+      TUSK_RETURN_IF_ERROR(StageRefBatch(*env_, txn, &batch, pack.get()));
+      TUSK_RETURN_IF_ERROR(pack->Seal());
+      sealed = true;
+      TUSK_RETURN_IF_ERROR(RegisterPack(*env_, txn, *pack));
+    }
+    return txn.Put(env_->db(tables::kMeta), tables::kMetaIndexComplete, "1");
+  });
+  if (!st.ok()) {
+    if (!sealed) (void)DropPendingPack(*env_, packs_.get(), pack->id());
+    return st;
+  }
+  if (!sealed) TUSK_RETURN_IF_ERROR(DropPendingPack(*env_, packs_.get(), pack->id()));
+  // The records are durable and indexed; only now does the config say so.
+  // A crash before this rename repeats the upgrade, whose newer records
+  // supersede these.
+  current.format_version = kStoreFormatVersion;
+  TUSK_RETURN_IF_ERROR(WriteFileAtomically(config_path, current.Encode()));
+  config_ = current;
+  return Status::Ok();
 }
 
 }  // namespace tusk

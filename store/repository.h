@@ -42,17 +42,23 @@ namespace tusk {
 
 class LmdbEnv;
 class LmdbTxn;
+struct RefBatch;
 class PackDirectory;
 class PackWriter;
 class Fd;
 
-inline constexpr int kStoreFormatVersion = 1;
+// Format 2 added ref records (store/FORMAT.md); a format-1 store is upgraded
+// when opened.
+inline constexpr int kStoreFormatVersion = 2;
+inline constexpr char kRebuildIndexCommand[] = "tusk fsck --rebuild-index";
 
 struct StoreConfig {
   ChunkerParams chunker;
   // 0: store everything raw; 1..19: zstd level. Level 1 by measurement: on the
   // benchmark data it compresses CSV better than level 3, and 4x faster.
   int compression_level = 1;
+  // As read from the config (1 or 2); Encode always writes the current one.
+  int format_version = kStoreFormatVersion;
 
   Status Validate() const;
   std::string Encode() const;
@@ -97,6 +103,21 @@ struct FsckReport {
   uint64_t bytes_checked = 0;
   uint64_t commits_checked = 0;
   std::vector<FsckProblem> problems;
+  // Findings that are not damage (e.g. garbage an interrupted writer left).
+  std::vector<std::string> notes;
+};
+
+struct RebuildReport {
+  uint64_t packs = 0;
+  uint64_t unsealed_packs = 0;  // left by interrupted writers; their ref records are ignored
+  uint64_t objects = 0;
+  uint64_t ref_records = 0;
+  uint64_t datasets = 0;
+  uint64_t branches = 0;
+  uint64_t tags = 0;
+  uint64_t commits = 0;
+  std::string old_index;  // where the previous index was moved; empty if there was none
+  std::vector<std::string> warnings;
 };
 
 struct StoreStats {
@@ -168,6 +189,12 @@ class Repository : public ObjectSource {
   Result<FsckReport> Check(Progress* progress);
   Result<StoreStats> Stats(const std::optional<std::string>& dataset);
 
+  // Rebuilds the index of the store in `dir` from its packs alone (objects,
+  // packs, commits, datasets, branches and tags; file stats are dropped) and
+  // moves the old index aside. Does not open the old index, so it works when
+  // that is missing or damaged. Takes the store lock exclusively. (rebuild.cc)
+  static Result<RebuildReport> RebuildIndex(const std::string& dir, Progress* progress);
+
  private:
   friend class WriteSession;
   Repository() = default;
@@ -175,7 +202,22 @@ class Repository : public ObjectSource {
   Result<std::vector<RefInfo>> ListRefs(const std::string& dataset, char kind);
   Status CreateRef(const std::string& dataset, char kind, const std::string& name, const std::optional<ObjectId>& at);
   Status DeleteRef(const std::string& dataset, char kind, const std::string& name);
+  // Under the shared store lock: refuses with `check`'s error, else records
+  // `batch` in a pack of its own, sealed inside the index transaction that
+  // then runs `apply` (see store/internal/ref_log.h for the ordering).
+  Status RecordAndApply(RefBatch& batch, const std::function<Status(LmdbTxn&)>& check,
+                        const std::function<Status(LmdbTxn&)>& apply);
   Result<Fd> LockStore(bool exclusive);
+  // Writes ref records for every dataset and ref of a format-1 store, then
+  // bumps its config to the current format.
+  Status UpgradeFromFormat1();
+  // Refuses an index that lacks its completion mark beside pack files (it
+  // was deleted or emptied).
+  Status CheckIndexComplete();
+  // Unregistered pack files that hold records: the index does not account
+  // for them (it is missing or stale). Packs that hold no record at all are
+  // a writer's garbage and listed in `garbage` when given.
+  Result<std::vector<uint64_t>> UnknownPacks(std::vector<uint64_t>* garbage);  // pack ids
   // Reachability from every ref of every dataset: commit ids, and every tree
   // page and chunk their trees reach.
   Status MarkReachable(std::unordered_set<ObjectId, ObjectIdHash>* live, Progress* progress);
@@ -215,9 +257,9 @@ class WriteSession : public ObjectSink {
   // Compresses (without the lock) and appends a record; rotates the pack
   // when it is large.
   Status Store(ObjectType type, const ObjectId& id, std::string_view plaintext);
-  // Seals the current pack and registers its records in the index (in `txn`
-  // when given, else in a transaction of its own). Needs mu_.
-  Status SealLocked(LmdbTxn* txn);
+  // Seals the current pack and registers its records in the index in a
+  // transaction of its own. Needs mu_.
+  Status SealLocked();
   // Hands the current (full) pack to a background thread that seals and
   // registers it, so writers go on while it is fsynced. Needs mu_.
   void RotateLocked();

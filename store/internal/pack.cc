@@ -51,7 +51,7 @@ std::string EncodeRecordHeader(const RecordHeader& h) {
 
 constexpr uint8_t kFlagRangeTable = 1;
 
-bool ValidType(uint8_t t) { return t >= 1 && t <= 3; }
+bool ValidType(uint8_t t) { return t >= 1 && t <= 4; }  // 4: ref records (format 2)
 
 Result<RecordHeader> DecodeRecordHeader(std::string_view bytes, const std::string& where) {
   if (bytes.size() != kRecordHeaderSize) return Status::Corruption(where + ": short record header");
@@ -315,7 +315,8 @@ Status PackDirectory::ReadRecord(const ObjectId& id, const ObjectLocation& loc, 
   return Status::Ok();
 }
 
-Result<std::vector<PackRecord>> PackDirectory::ListRecords(PackId id) {
+Result<std::vector<PackRecord>> PackDirectory::ListRecords(PackId id, bool* sealed) {
+  if (sealed) *sealed = false;
   std::string path = PathOf(id);
   TUSK_ASSIGN_OR_RETURN(Fd fd, OpenFile(path, O_RDONLY));
   struct stat st;
@@ -358,6 +359,7 @@ Result<std::vector<PackRecord>> PackDirectory::ListRecords(PackId id) {
             r.location.codec = static_cast<Codec>(codec);
             out.push_back(r);
           }
+          if (sealed) *sealed = true;
           return out;
         }
       }
@@ -479,6 +481,15 @@ Result<ObjectLocation> PackWriter::Append(ObjectType type, const ObjectId& id, C
   records_.push_back({id, loc});
   if (buffer_.size() >= kWriteBufferSize) TUSK_RETURN_IF_ERROR(FlushBuffer());
   return loc;
+}
+
+Status PackWriter::Sync() {
+  if (!broken_.ok()) return broken_;
+  if (sealed_) return Status::Ok();
+  TUSK_RETURN_IF_ERROR(FlushBuffer());
+  Status st = Fsync(fd_.get(), path_);
+  if (!st.ok()) broken_ = st;
+  return st;
 }
 
 Status PackWriter::Seal() {

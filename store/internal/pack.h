@@ -92,8 +92,9 @@ class PackDirectory {
   Status ReadRange(const ObjectId& id, const ObjectLocation& loc, uint64_t offset, size_t len, std::string* out);
 
   // Lists every record in a pack: from the footer when sealed, else by
-  // scanning record headers (an unsealed, crashed pack).
-  Result<std::vector<PackRecord>> ListRecords(PackId id);
+  // scanning record headers (an unsealed, crashed pack). `sealed`, when
+  // given, tells which of the two it was.
+  Result<std::vector<PackRecord>> ListRecords(PackId id, bool* sealed = nullptr);
   Result<std::vector<PackId>> ListPacks() const;
   Status Remove(PackId id);
   Result<uint64_t> SizeOf(PackId id) const;
@@ -128,6 +129,9 @@ class PackWriter {
                                 std::string_view stored, uint32_t stored_crc, std::string_view range_table = {});
   // Writes the footer and makes the whole pack durable (file and directory).
   Status Seal();
+  // Makes the records appended so far durable without sealing, so that a
+  // later Seal (under the index's write lock) has little left to sync.
+  Status Sync();
 
   PackId id() const { return id_; }
   uint64_t size() const { return size_; }

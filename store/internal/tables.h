@@ -16,12 +16,23 @@ enum Table : size_t {
   kRefs,         // dataset \0 kind name -> commit id (32 bytes) or empty; kind 'b' branch, 't' tag
   kCommits,      // dataset \0 commit id (32 bytes) -> empty
   kFileStats,    // opaque importer key -> opaque stat record
+  kRefRecords,   // dataset \0 kind name (kind 'd': the dataset) -> RefRecordPointer (current record)
+  kMeta,         // kMetaRefSeq -> u64 last ref-record seq; kMetaIndexComplete -> "1"
   kTableCount,
 };
 
 inline std::vector<std::string> Names() {
-  return {"objects", "packs", "datasets", "refs", "commits", "filestats"};
+  return {"objects", "packs", "datasets", "refs", "commits", "filestats", "refrecords", "meta"};
 }
+
+inline constexpr char kMetaRefSeq[] = "ref-seq";
+// Written when an index is created, upgraded or rebuilt: an index without it
+// (data.mdb deleted or emptied) beside pack files is missing, not empty.
+inline constexpr char kMetaIndexComplete[] = "index-complete";
+// `packs` values: u64 size | u32 record count for a registered pack; empty
+// for a pack a writer has created but not committed (garbage once no writer
+// holds the store lock).
+inline bool IsPendingPack(std::string_view value) { return value.empty(); }
 
 inline std::string RefKey(std::string_view dataset, char kind, std::string_view name) {
   std::string k(dataset);

@@ -23,6 +23,25 @@ int RunGc(bool dry_run, Cli& cli) {
   return 0;
 }
 
+int RunRebuildIndex(Cli& cli) {
+  Progress progress;
+  Result<RebuildReport> r = Status::Ok();
+  {
+    ProgressDisplay display(&progress, "rebuilding the index", "packs");
+    r = Repository::RebuildIndex(cli.StoreDir(), &progress);
+  }
+  if (!r.ok()) return Fail(r.status());
+  for (const auto& w : r->warnings) std::cerr << "tusk: warning: " << w << "\n";
+  std::cout << "rebuilt the index from " << r->packs << " packs: " << r->objects << " objects, " << r->commits
+            << " commits, " << r->datasets << " datasets, " << r->branches << " branches, " << r->tags << " tags ("
+            << r->ref_records << " ref records read)";
+  if (r->unsealed_packs) std::cout << "; " << r->unsealed_packs << " unsealed pack(s) of interrupted writers left for 'tusk gc'";
+  std::cout << "\n";
+  if (!r->old_index.empty()) std::cout << "the previous index was moved to " << r->old_index << "\n";
+  std::cout << "file stats were dropped: the next import of each dataset reads every file once" << std::endl;
+  return 0;
+}
+
 int RunFsck(bool json, Cli& cli) {
   auto repo = cli.OpenStore();
   if (!repo.ok()) return Fail(repo.status());
@@ -42,8 +61,11 @@ int RunFsck(bool json, Cli& cli) {
       for (const auto& a : p.affected) j.String(a);
       j.EndArray().EndObject();
     }
+    j.EndArray().Key("notes").BeginArray();
+    for (const auto& n : r->notes) j.String(n);
     j.EndArray().EndObject().Print();
   } else {
+    for (const auto& n : r->notes) std::cout << "note: " << n << "\n";
     for (const auto& p : r->problems) {
       std::cout << "BAD " << p.object << ": " << p.error << "\n";
       for (const auto& a : p.affected) std::cout << "    breaks " << a << "\n";
@@ -95,9 +117,14 @@ void AddMaintenanceCommands(CLI::App& app, Cli& cli) {
   gc->callback([dry, &cli] { cli.exit_code = RunGc(*dry, cli); });
 
   auto fsck_json = std::make_shared<bool>(false);
+  auto rebuild = std::make_shared<bool>(false);
   CLI::App* fsck = app.add_subcommand("fsck", "Re-read and re-hash everything; report damage and what it breaks");
   AddJsonFlag(fsck, fsck_json.get());
-  fsck->callback([fsck_json, &cli] { cli.exit_code = RunFsck(*fsck_json, cli); });
+  fsck->add_flag("--rebuild-index", *rebuild,
+                 "Rebuild the index from the packs (datasets, branches, tags, commits, objects); the old one is moved aside");
+  fsck->callback([fsck_json, rebuild, &cli] {
+    cli.exit_code = *rebuild ? RunRebuildIndex(cli) : RunFsck(*fsck_json, cli);
+  });
 
   struct StatsOpts {
     std::string dataset;

@@ -1,0 +1,249 @@
+// Rebuilding the index from the packs, and finding packs the index does not
+// know. See store/FORMAT.md, "Ref records" and "Rebuilding the index".
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include "store/internal/file.h"
+#include "store/internal/lmdb.h"
+#include "store/internal/pack.h"
+#include "store/internal/ref_record.h"
+#include "store/internal/tables.h"
+#include "store/internal/varint.h"
+#include "store/repository.h"
+
+namespace tusk {
+namespace {
+
+// A pack with no complete record (a writer was killed between creating the
+// file and writing to it) holds nothing, whatever any index says.
+bool HoldsNoRecord(PackDirectory& packs, PackId id) {
+  auto size = packs.SizeOf(id);
+  if (size.ok() && *size < kPackHeaderSize) return true;
+  auto records = packs.ListRecords(id);
+  return records.ok() && records->empty();
+}
+
+struct Found {
+  RefRecord record;
+  ObjectId id;
+};
+
+std::string TimestampForName() {
+  time_t now = ::time(nullptr);
+  struct tm tm;
+  ::gmtime_r(&now, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
+  return buf;
+}
+
+// Whether an unsealed-looking pack ends in exactly a footer and trailer for
+// its records: a sealed pack whose footer or trailer was damaged, not a
+// pack a writer never finished.
+bool LooksSealed(PackDirectory& packs, PackId id, const std::vector<PackRecord>& records) {
+  if (records.empty()) return false;
+  auto size = packs.SizeOf(id);
+  if (!size.ok()) return false;
+  const ObjectLocation& last = records.back().location;
+  uint64_t end = last.offset + kRecordHeaderSize + last.stored_len + RangeTableSize(last.codec, last.stored_len, last.raw_len);
+  constexpr uint64_t kFooterEntryBytes = 52, kTrailerBytes = 24;  // FORMAT.md, "Pack files"
+  return *size == end + records.size() * kFooterEntryBytes + kTrailerBytes;
+}
+
+}  // namespace
+
+Result<std::vector<PackId>> Repository::UnknownPacks(std::vector<PackId>* garbage) {
+  std::set<PackId> known;
+  {
+    TUSK_ASSIGN_OR_RETURN(LmdbTxn txn, env_->BeginRead());
+    TUSK_RETURN_IF_ERROR(txn.ScanPrefix(env_->db(tables::kPacks), "", [&](std::string_view k, std::string_view) {
+      known.insert(tables::PackFromKey(k));
+      return true;
+    }));
+  }
+  TUSK_ASSIGN_OR_RETURN(std::vector<PackId> on_disk, packs_->ListPacks());
+  std::sort(on_disk.begin(), on_disk.end());
+  std::vector<PackId> unknown;
+  for (PackId p : on_disk) {
+    if (known.count(p)) continue;
+    if (HoldsNoRecord(*packs_, p)) {
+      if (garbage) garbage->push_back(p);
+    } else {
+      unknown.push_back(p);
+    }
+  }
+  return unknown;
+}
+
+Result<RebuildReport> Repository::RebuildIndex(const std::string& dir, Progress* progress) {
+  std::string config_path = JoinPath(dir, "config");
+  auto text = ReadWholeFile(config_path);
+  if (!text.ok()) {
+    if (text.status().code() == Status::Code::kNotFound)
+      return Status::NotFound(dir + " is not a tusk store (no config file)");
+    return text.status();
+  }
+  TUSK_ASSIGN_OR_RETURN(StoreConfig config, StoreConfig::Parse(*text, config_path));
+  if (config.format_version == 1)
+    return Status::Unsupported(dir + " is a format-1 store: its branches and tags exist only in its index, so the index "
+                               "cannot be rebuilt from the packs. Open it once with this tusk while the index is intact "
+                               "(any command upgrades it to format 2, which records them in the packs)");
+  TUSK_ASSIGN_OR_RETURN(Fd lock, OpenFile(JoinPath(dir, "lock"), O_RDWR | O_CREAT, 0644));
+  int rc;
+  do {
+    rc = ::flock(lock.get(), LOCK_EX);
+  } while (rc != 0 && errno == EINTR);
+  if (rc != 0) return Status::FromErrno(errno, "lock " + dir);
+
+  RebuildReport report;
+  PackDirectory packs(JoinPath(dir, "packs"));
+  TUSK_ASSIGN_OR_RETURN(std::vector<PackId> ids, packs.ListPacks());
+  std::sort(ids.begin(), ids.end());
+  if (progress) progress->items_total = ids.size();
+
+  std::map<ObjectId, ObjectLocation> objects;  // the first copy in pack-id order wins
+  std::map<PackId, std::string> pack_values;   // registered (size | count) or pending (empty)
+  std::vector<Found> records;
+  std::string plain;
+  for (PackId p : ids) {
+    if (progress) progress->items_done++;
+    auto size = packs.SizeOf(p);
+    if (!size.ok()) return size.status();
+    if (*size < kPackHeaderSize) continue;  // holds nothing; gc removes it
+    bool sealed = false;
+    auto listed = packs.ListRecords(p, &sealed);
+    if (!listed.ok()) {
+      report.warnings.push_back("pack " + PackName(p) + " skipped: " + listed.status().message() +
+                                " (left unregistered: gc refuses to run until it is repaired or moved away)");
+      continue;
+    }
+    if (!sealed && LooksSealed(packs, p, *listed)) {
+      sealed = true;
+      report.warnings.push_back("pack " + PackName(p) + ": footer or trailer damaged; its records were read one by one");
+    }
+    if (!sealed) {
+      // Nothing is committed before its pack is sealed, so an unsealed pack
+      // (a writer killed while writing it) holds only garbage.
+      report.unsealed_packs++;
+      pack_values[p] = "";
+      continue;
+    }
+    report.packs++;
+    Encoder e;
+    e.PutFixed64(*size);
+    e.PutFixed32(static_cast<uint32_t>(listed->size()));
+    pack_values[p] = e.Take();
+    for (const auto& r : *listed) {
+      objects.emplace(r.id, r.location);
+      if (r.location.type != ObjectType::kRef) continue;
+      Status st = packs.ReadRecord(r.id, r.location, true, &plain);
+      if (st.ok() && HashObject(ObjectType::kRef, plain) != r.id) st = Status::Corruption("does not hash to its id");
+      Result<RefRecord> rec = st.ok() ? RefRecord::Decode(plain) : Result<RefRecord>(st);
+      if (!rec.ok()) {
+        report.warnings.push_back("ref record " + r.id.Hex() + " in pack " + PackName(p) + " ignored: " + rec.status().message());
+        continue;
+      }
+      records.push_back({*rec, r.id});
+    }
+  }
+  report.objects = objects.size();
+  report.ref_records = records.size();
+
+  // The latest record of every key, in (seq, time, id) order.
+  std::map<std::string, const Found*> latest;
+  uint64_t max_seq = 0;
+  for (const auto& f : records) {
+    max_seq = std::max(max_seq, f.record.seq);
+    auto [it, inserted] = latest.emplace(f.record.Key(), &f);
+    if (!inserted && f.record.After(it->second->record, f.id, it->second->id)) it->second = &f;
+  }
+  // Datasets whose latest record creates them; refs count only when written
+  // after that creation (older ones belong to a deleted namesake).
+  std::map<std::string, const Found*> datasets;
+  for (const auto& [key, f] : latest)
+    if (f->record.is_dataset() && f->record.op == RefRecord::Op::kDatasetCreated) datasets[f->record.dataset] = f;
+  std::map<std::string, std::string> refs, ref_pointers;
+  for (const auto& [key, f] : latest) {
+    const RefRecord& r = f->record;
+    if (r.is_dataset()) {
+      ref_pointers[key] = RefRecordPointer{f->id, r.seq, r.time_ns}.Encode();
+      continue;
+    }
+    auto ds = datasets.find(r.dataset);
+    if (ds == datasets.end() || !r.After(ds->second->record, f->id, ds->second->id)) continue;
+    ref_pointers[key] = RefRecordPointer{f->id, r.seq, r.time_ns}.Encode();
+    if (r.op != RefRecord::Op::kRefSet) continue;
+    refs[key] = r.commit ? std::string(r.commit->view()) : std::string();
+    if (r.commit && !objects.count(*r.commit))
+      report.warnings.push_back(EscapeForDisplay(r.dataset + "@" + r.name) + " points at commit " + r.commit->Hex() +
+                                " which no pack holds");
+  }
+  for (const auto& [name, f] : datasets) {
+    // A new dataset's empty 'main' is implied by its creation record.
+    std::string main_key = tables::RefKey(name, 'b', kDefaultBranch);
+    if (!ref_pointers.count(main_key)) refs[main_key] = "";
+  }
+  for (const auto& [key, v] : refs) (key[key.find('\0') + 1] == 'b' ? report.branches : report.tags)++;
+  report.datasets = datasets.size();
+
+  // Commits of existing datasets, for prefix lookups and ref checks.
+  std::set<std::string> commit_keys;
+  for (const auto& [id, loc] : objects) {
+    if (loc.type != ObjectType::kCommit) continue;
+    Status st = packs.ReadRecord(id, loc, true, &plain);
+    auto c = st.ok() ? DecodeCommit(plain) : Result<Commit>(st);
+    if (!c.ok()) {
+      report.warnings.push_back("commit " + id.Hex() + " unreadable: " + c.status().message());
+      continue;
+    }
+    if (datasets.count(c->dataset)) commit_keys.insert(tables::DatasetPrefix(c->dataset) + std::string(id.view()));
+  }
+  report.commits = commit_keys.size();
+
+  // Build the new index beside the old one, then swap the directories.
+  std::string fresh = JoinPath(dir, "index.rebuild");
+  std::error_code ec;
+  std::filesystem::remove_all(fresh, ec);
+  if (ec) return Status::FromErrno(ec.value(), "remove " + fresh);
+  TUSK_RETURN_IF_ERROR(MakeDirs(fresh));
+  {
+    TUSK_ASSIGN_OR_RETURN(auto env, LmdbEnv::Open(fresh, tables::Names()));
+    TUSK_RETURN_IF_ERROR(env->Update([&](LmdbTxn& txn) -> Status {
+      for (const auto& [id, loc] : objects) TUSK_RETURN_IF_ERROR(txn.Put(env->db(tables::kObjects), id.view(), loc.Encode()));
+      for (const auto& [p, v] : pack_values) TUSK_RETURN_IF_ERROR(txn.Put(env->db(tables::kPacks), tables::PackKey(p), v));
+      for (const auto& [name, f] : datasets) {
+        Encoder e;
+        e.PutSigned(f->record.time_ns / 1000000000);
+        TUSK_RETURN_IF_ERROR(txn.Put(env->db(tables::kDatasets), name, e.buffer()));
+      }
+      for (const auto& [k, v] : refs) TUSK_RETURN_IF_ERROR(txn.Put(env->db(tables::kRefs), k, v));
+      for (const auto& k : commit_keys) TUSK_RETURN_IF_ERROR(txn.Put(env->db(tables::kCommits), k, ""));
+      for (const auto& [k, v] : ref_pointers) TUSK_RETURN_IF_ERROR(txn.Put(env->db(tables::kRefRecords), k, v));
+      Encoder seq;
+      seq.PutFixed64(max_seq);
+      TUSK_RETURN_IF_ERROR(txn.Put(env->db(tables::kMeta), tables::kMetaRefSeq, seq.buffer()));
+      return txn.Put(env->db(tables::kMeta), tables::kMetaIndexComplete, "1");
+    }));
+  }
+  std::string index = JoinPath(dir, "index");
+  struct stat st;
+  if (::stat(index.c_str(), &st) == 0) {
+    std::string aside = JoinPath(dir, "index.old-" + TimestampForName());
+    for (int n = 1; ::stat(aside.c_str(), &st) == 0; n++) aside = JoinPath(dir, "index.old-" + TimestampForName() + "-" + std::to_string(n));
+    if (::rename(index.c_str(), aside.c_str()) != 0) return Status::FromErrno(errno, "move " + index + " aside");
+    report.old_index = aside;
+  }
+  if (::rename(fresh.c_str(), index.c_str()) != 0) return Status::FromErrno(errno, "rename " + fresh);
+  TUSK_RETURN_IF_ERROR(FsyncDir(dir));
+  return report;
+}
+
+}  // namespace tusk
