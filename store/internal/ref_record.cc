@@ -71,6 +71,8 @@ Result<RefRecord> RefRecord::Decode(std::string_view bytes) {
     if (r.kind == 't' && !r.commit) return bad("a tag with no commit");
   }
   if (!d.empty()) return bad("trailing bytes");
+  // Records are named by their hash: one change has one encoding.
+  if (r.Encode() != bytes) return bad("not in canonical form");
   return r;
 }
 
