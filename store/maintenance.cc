@@ -289,6 +289,18 @@ Result<GcReport> Repository::CollectGarbage(bool dry_run, Progress* progress) {
     else sealed_orphans.push_back(p);
   }
   orphans = sealed_orphans;
+  // Pending packs (a writer or gc was interrupted; none runs now) hold
+  // nothing committed: their files go before any index write, so a full
+  // disk has room for it. Their entries go with the other packs below.
+  std::vector<PackId> pending;
+  {
+    TUSK_ASSIGN_OR_RETURN(LmdbTxn txn, env_->BeginRead());
+    TUSK_RETURN_IF_ERROR(txn.ScanPrefix(env_->db(tables::kPacks), "", [&](std::string_view k, std::string_view v) {
+      if (tables::IsPendingPack(v)) pending.push_back(PackFromKey(k));
+      return true;
+    }));
+  }
+  for (PackId p : pending) TUSK_RETURN_IF_ERROR(packs_->Remove(p));
   TUSK_ASSIGN_OR_RETURN(uint64_t dropped, DropWholeGarbagePacks(*env_, *packs_, live_by_pack, &packs_with_dead, &dead));
   report.packs_deleted += dropped;
 

@@ -96,10 +96,15 @@ TEST_P(RandomReadTest, RandomSmallReadsReturnTheFilesBytes) {
 }
 
 TEST_P(RandomReadTest, ADamagedBlockFailsRandomReadsOfItButNotOfOtherBlocks) {
-  // Corrupt one byte in the middle of the (single) pack's payload area.
+  // Corrupt one byte in the middle of the data pack's payload area (the
+  // largest pack: the dataset's creation record has a small one of its own).
   std::string pack;
+  uintmax_t largest = 0;
   for (const auto& e : std::filesystem::recursive_directory_iterator(dir_.Sub("store/packs")))
-    if (e.path().extension() == ".pack") pack = e.path().string();
+    if (e.path().extension() == ".pack" && e.file_size() > largest) {
+      largest = e.file_size();
+      pack = e.path().string();
+    }
   ASSERT_FALSE(pack.empty());
   uint64_t size = std::filesystem::file_size(pack);
   int fd = ::open(pack.c_str(), O_RDWR);
