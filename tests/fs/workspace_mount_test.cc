@@ -870,6 +870,11 @@ TEST_F(WorkspaceMountTest, AFullDiskGivesENOSPCAndKeepsEarlierData) {
     options.message = "first";
     ASSERT_TRUE(ImportDirectory(**repo, src_, "ds", "main", options).ok());
   }
+  // Space the user frees before remounting: a new daemon writes its lease
+  // file, which a disk that is still full refuses (and the old daemon's may
+  // not be gone yet).
+  std::string ballast = small + "/ballast";
+  ASSERT_TRUE(WriteFile(ballast, std::string(256 << 10, 'b')));
   ASSERT_TRUE(mounts_.StartForeground(store, {}, mnt_, tmp_.Sub("small.log")));
   ASSERT_TRUE(WriteFile(ws_ + "/kept.txt", "written before the disk filled"));
   int fd = ::open((ws_ + "/fill.bin").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
@@ -897,6 +902,7 @@ TEST_F(WorkspaceMountTest, AFullDiskGivesENOSPCAndKeepsEarlierData) {
   EXPECT_EQ(ReadOr(ws_ + "/kept.txt"), "written before the disk filled");
   // Not just the kernel's idea of it: the workspace's too.
   mounts_.CleanupAll();
+  ASSERT_EQ(::unlink(ballast.c_str()), 0) << Errno();
   ASSERT_TRUE(mounts_.StartForeground(store, {}, mnt_, tmp_.Sub("small2.log")));
   ASSERT_EQ(::stat((ws_ + "/fill.bin").c_str(), &st), 0) << Errno();
   EXPECT_EQ(static_cast<uint64_t>(st.st_size), acked);
