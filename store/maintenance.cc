@@ -237,7 +237,7 @@ Result<GcReport> Repository::CollectGarbage(bool dry_run, Progress* progress) {
     return Status::Corruption("gc refused, nothing was removed: " + std::to_string(unknown.size()) +
                               " pack file(s) hold records the index does not know (e.g. " +
                               packs_->PathOf(unknown.front()) + "); the index is missing or stale: rebuild it with '" +
-                              kRebuildIndexCommand + "'");
+                              kIndexRebuildCommand + "'");
   GcReport report;
   IdSet live;
   // A store whose reachable data cannot be read must not be collected: we
@@ -381,7 +381,7 @@ Result<FsckReport> Repository::Check(Progress* progress) {
           {"pack " + PackName(p),
            "not in the index (" + (records.ok() ? std::to_string(records->size()) + " records, " + std::to_string(refs) +
                                                       " ref records" : records.status().message()) +
-               "): the index is missing or stale; rebuild it with '" + kRebuildIndexCommand + "'",
+               "): the index is missing or stale; rebuild it with '" + kIndexRebuildCommand + "'",
            {}});
     }
     for (PackId p : garbage)

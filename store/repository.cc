@@ -158,7 +158,7 @@ Status Repository::CheckIndexComplete() {
   if (!packs.empty())
     return Status::Corruption("the index of " + dir_ + " is missing or empty (" + JoinPath(dir_, "index/data.mdb") +
                               "), but the store holds " + std::to_string(packs.size()) +
-                              " pack file(s); rebuild the index from them with '" + kRebuildIndexCommand + "'");
+                              " pack file(s); rebuild the index from them with '" + kIndexRebuildCommand + "'");
   // A store with no packs has nothing to lose: this empty index is complete.
   return env_->Update([&](LmdbTxn& txn) { return txn.Put(env_->db(tables::kMeta), tables::kMetaIndexComplete, "1"); });
 }

@@ -50,7 +50,6 @@ class Fd;
 // Format 2 added ref records (store/FORMAT.md); a format-1 store is upgraded
 // when opened.
 inline constexpr int kStoreFormatVersion = 2;
-inline constexpr char kRebuildIndexCommand[] = "tusk fsck --rebuild-index";
 
 struct StoreConfig {
   ChunkerParams chunker;

@@ -1,5 +1,6 @@
 #include "store/internal/file.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -8,6 +9,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 
 namespace tusk {
 
@@ -157,6 +159,36 @@ Status WriteFileAtomically(const std::string& path, std::string_view content) {
   }
   auto slash = path.rfind('/');
   return FsyncDir(slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash)));
+}
+
+Status ForEachDirectoryEntry(int dir_fd, const std::string& what,
+                             const std::function<bool(const char* name, unsigned char d_type)>& fn) {
+  int raw = ::openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (raw < 0) return Status::FromErrno(errno, "open directory " + what);
+  std::unique_ptr<DIR, int (*)(DIR*)> dir(::fdopendir(raw), ::closedir);
+  if (!dir) {
+    int err = errno;
+    ::close(raw);
+    return Status::FromErrno(err, "read directory " + what);
+  }
+  for (;;) {
+    errno = 0;
+    dirent* e = ::readdir(dir.get());
+    if (!e) break;
+    if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
+    if (!fn(e->d_name, e->d_type)) return Status::Ok();
+  }
+  if (errno != 0) return Status::FromErrno(errno, "read directory " + what);
+  return Status::Ok();
+}
+
+Result<std::vector<std::string>> ListDirectory(int dir_fd, const std::string& what) {
+  std::vector<std::string> names;
+  TUSK_RETURN_IF_ERROR(ForEachDirectoryEntry(dir_fd, what, [&](const char* name, unsigned char) {
+    names.emplace_back(name);
+    return true;
+  }));
+  return names;
 }
 
 Status MakeDirs(const std::string& path, mode_t mode) {

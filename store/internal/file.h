@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -55,6 +56,14 @@ Result<std::string> ReadWholeFile(const std::string& path);
 Status WriteFileAtomically(const std::string& path, std::string_view content);
 Status MakeDirs(const std::string& path, mode_t mode = 0755);
 std::string JoinPath(const std::string& a, const std::string& b);
+// Calls `fn(name, d_type)` for each entry of the directory `dir_fd` refers to
+// (an O_PATH descriptor will do: it is reopened for reading), "." and ".."
+// left out, until `fn` returns false. A failed read is an error, never a
+// silently shorter listing. `what` names the directory in errors.
+Status ForEachDirectoryEntry(int dir_fd, const std::string& what,
+                             const std::function<bool(const char* name, unsigned char d_type)>& fn);
+// The names in the directory `dir_fd` refers to, as ForEachDirectoryEntry.
+Result<std::vector<std::string>> ListDirectory(int dir_fd, const std::string& what);
 // Every xattr of `path` (not following a final symlink), of all namespaces,
 // as (name, value) sorted by name. A filesystem without xattrs gives none.
 Result<std::vector<std::pair<std::string, std::string>>> ReadAllXattrs(const std::string& path);

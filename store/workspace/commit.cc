@@ -551,20 +551,7 @@ Status CleanupAfterCommit(WsCore& c, const Build& build) {
   };
   TUSK_RETURN_IF_ERROR(clean(""));
   // Sidecars of removed files, and the kept files' previous ones.
-  int raw = ::openat(c.meta_dir_fd.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (raw < 0) return Status::FromErrno(errno, "read " + c.meta_path);
-  std::unique_ptr<DIR, int (*)(DIR*)> d(::fdopendir(raw), ::closedir);
-  if (!d) {
-    ::close(raw);
-    return Status::FromErrno(errno, "read " + c.meta_path);
-  }
-  std::vector<std::string> stale;
-  while (dirent* e = ::readdir(d.get())) {
-    std::string n = e->d_name;
-    if (n != "." && n != ".." && !sidecars.count(n)) stale.push_back(n);
-  }
-  for (const auto& n : stale) ::unlinkat(c.meta_dir_fd.get(), n.c_str(), 0);
-  return Status::Ok();
+  return c.RemoveSidecarsExcept(sidecars);
 }
 
 }  // namespace

@@ -372,6 +372,13 @@ std::shared_ptr<FileNode> WsCore::FindNodeByInode(uint64_t dev, uint64_t ino) {
   return nullptr;
 }
 
+Status WsCore::RemoveSidecarsExcept(const std::set<std::string>& keep) {
+  TUSK_ASSIGN_OR_RETURN(std::vector<std::string> names, ListDirectory(meta_dir_fd.get(), meta_path));
+  for (const auto& n : names)
+    if (!keep.count(n)) ::unlinkat(meta_dir_fd.get(), n.c_str(), 0);
+  return Status::Ok();
+}
+
 Result<std::string> WsCore::ReadSidecarFile(const std::string& id) {
   int raw = ::openat(meta_dir_fd.get(), id.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (raw < 0) return Status::FromErrno(errno, "open sidecar " + id);

@@ -25,8 +25,10 @@ namespace tusk {
 namespace ws {
 
 Status Err(int err, const std::string& what, std::string_view path) {
-  return Status::FromErrno(err, what + " '" + EscapeForDisplay(path) + "'");
+  return Status::FromErrno(err, what + " " + QuotedRel(path));
 }
+
+std::string QuotedRel(std::string_view rel) { return "'" + EscapeForDisplay(rel) + "'"; }
 
 std::string JoinRel(const std::string& dir, std::string_view name) {
   if (dir.empty()) return std::string(name);
@@ -280,33 +282,21 @@ Result<std::vector<MergedEntry>> WsCore::ListMerged(const Lookup& dir) {
   std::set<std::string> whiteouts;
   if (dir.in_upper) {
     TUSK_ASSIGN_OR_RETURN(auto dfd, UpperDir(dir.rel));
-    int raw = ::openat(dfd->get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (raw < 0) return Err(errno, "open directory", dir.rel);
-    std::unique_ptr<DIR, int (*)(DIR*)> d(::fdopendir(raw), ::closedir);
-    if (!d) {
-      int err = errno;
-      ::close(raw);
-      return Err(err, "read directory", dir.rel);
-    }
-    errno = 0;
-    while (dirent* e = ::readdir(d.get())) {
-      std::string name = e->d_name;
-      if (name == "." || name == "..") continue;
+    TUSK_ASSIGN_OR_RETURN(std::vector<std::string> names, ListDirectory(dfd->get(), QuotedRel(dir.rel)));
+    for (auto& name : names) {
       MergedEntry m;
-      m.name = name;
       m.in_upper = true;
-      if (::fstatat(::dirfd(d.get()), name.c_str(), &m.st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (::fstatat(dfd->get(), name.c_str(), &m.st, AT_SYMLINK_NOFOLLOW) != 0) {
         if (errno == ENOENT) continue;
         return Err(errno, "stat", JoinRel(dir.rel, name));
       }
       if (IsWhiteout(m.st)) {
-        whiteouts.insert(name);
+        whiteouts.insert(std::move(name));
         continue;
       }
-      out.emplace(name, std::move(m));
-      errno = 0;
+      m.name = name;
+      out.emplace(std::move(name), std::move(m));
     }
-    if (errno != 0) return Err(errno, "read directory", dir.rel);
   }
   if (auto below = dir.base_below()) {
     TUSK_RETURN_IF_ERROR(store.ForEach(*below, [&](const TreeEntry& e) {
@@ -579,22 +569,16 @@ namespace {
 
 Status RemoveWhiteoutsIn(WsCore* core, const std::string& rel) {
   TUSK_ASSIGN_OR_RETURN(auto dir, core->UpperDir(rel));
-  int raw = ::openat(dir->get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (raw < 0) return Err(errno, "open directory", rel);
-  std::unique_ptr<DIR, int (*)(DIR*)> d(::fdopendir(raw), ::closedir);
-  if (!d) {
-    ::close(raw);
-    return Err(errno, "read directory", rel);
-  }
   std::vector<std::string> names;
-  while (dirent* e = ::readdir(d.get())) {
-    if (e->d_type != DT_CHR && e->d_type != DT_UNKNOWN) continue;
+  TUSK_RETURN_IF_ERROR(ForEachDirectoryEntry(dir->get(), QuotedRel(rel), [&](const char* name, unsigned char type) {
     struct stat st;
-    if (::fstatat(::dirfd(d.get()), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && IsWhiteout(st))
-      names.push_back(e->d_name);
-  }
+    if ((type == DT_CHR || type == DT_UNKNOWN) && ::fstatat(dir->get(), name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        IsWhiteout(st))
+      names.emplace_back(name);
+    return true;
+  }));
   for (const auto& n : names)
-    if (::unlinkat(::dirfd(d.get()), n.c_str(), 0) != 0) return Err(errno, "remove whiteout", JoinRel(rel, n));
+    if (::unlinkat(dir->get(), n.c_str(), 0) != 0) return Err(errno, "remove whiteout", JoinRel(rel, n));
   return Status::Ok();
 }
 
@@ -746,20 +730,8 @@ Result<std::string> WsCore::MetaIdOf(const std::string& rel) {
 }
 
 Result<std::vector<std::string>> WsCore::UpperNames(const std::string& rel) {
-  std::vector<std::string> names;
   TUSK_ASSIGN_OR_RETURN(auto dir, UpperDir(rel));
-  int raw = ::openat(dir->get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (raw < 0) return Err(errno, "open directory", rel);
-  std::unique_ptr<DIR, int (*)(DIR*)> d(::fdopendir(raw), ::closedir);
-  if (!d) {
-    ::close(raw);
-    return Err(errno, "read directory", rel);
-  }
-  while (dirent* e = ::readdir(d.get())) {
-    std::string n = e->d_name;
-    if (n != "." && n != "..") names.push_back(n);
-  }
-  return names;
+  return ListDirectory(dir->get(), QuotedRel(rel));
 }
 
 Status WsCore::RemoveUpper(const std::string& rel) {

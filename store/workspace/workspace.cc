@@ -52,33 +52,21 @@ bool FileExists(const std::string& path) {
 
 // Removes everything inside the directory `fd` refers to.
 Status ClearDirectory(int fd, const std::string& what) {
-  int dup = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
-  if (dup < 0) return Status::FromErrno(errno, "dup");
-  // O_PATH descriptors cannot be read: reopen.
-  int raw = ::openat(dup, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  ::close(dup);
-  if (raw < 0) return Status::FromErrno(errno, "open " + what);
-  std::unique_ptr<DIR, int (*)(DIR*)> d(::fdopendir(raw), ::closedir);
-  if (!d) {
-    ::close(raw);
-    return Status::FromErrno(errno, "read " + what);
-  }
+  TUSK_ASSIGN_OR_RETURN(std::vector<std::string> all, ListDirectory(fd, what));
   std::vector<std::pair<std::string, bool>> names;
-  while (dirent* e = ::readdir(d.get())) {
-    std::string n = e->d_name;
-    if (n == "." || n == "..") continue;
+  for (auto& n : all) {
     struct stat st;
-    if (::fstatat(::dirfd(d.get()), n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
-    names.emplace_back(n, S_ISDIR(st.st_mode));
+    if (::fstatat(fd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    names.emplace_back(std::move(n), S_ISDIR(st.st_mode));
   }
   for (const auto& [n, is_dir] : names) {
     if (is_dir) {
-      int sub = ::openat(::dirfd(d.get()), n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      int sub = ::openat(fd, n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
       if (sub < 0) return Status::FromErrno(errno, "open " + what + "/" + n);
       Fd sub_fd(sub);
       TUSK_RETURN_IF_ERROR(ClearDirectory(sub_fd.get(), what + "/" + n));
     }
-    if (::unlinkat(::dirfd(d.get()), n.c_str(), is_dir ? AT_REMOVEDIR : 0) != 0)
+    if (::unlinkat(fd, n.c_str(), is_dir ? AT_REMOVEDIR : 0) != 0)
       return Status::FromErrno(errno, "remove " + what + "/" + n);
   }
   return Status::Ok();
@@ -87,19 +75,11 @@ Status ClearDirectory(int fd, const std::string& what) {
 // The sidecar names upper files refer to.
 Status CollectSidecarRefs(WsCore* core, const std::string& rel, std::set<std::string>* refs) {
   TUSK_ASSIGN_OR_RETURN(auto dir, core->UpperDir(rel));
-  int raw = ::openat(dir->get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (raw < 0) return Err(errno, "open directory", rel);
-  std::unique_ptr<DIR, int (*)(DIR*)> d(::fdopendir(raw), ::closedir);
-  if (!d) {
-    ::close(raw);
-    return Err(errno, "read directory", rel);
-  }
+  TUSK_ASSIGN_OR_RETURN(std::vector<std::string> names, ListDirectory(dir->get(), QuotedRel(rel)));
   std::vector<std::string> subdirs;
-  while (dirent* e = ::readdir(d.get())) {
-    std::string n = e->d_name;
-    if (n == "." || n == "..") continue;
+  for (const auto& n : names) {
     struct stat st;
-    if (::fstatat(::dirfd(d.get()), n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    if (::fstatat(dir->get(), n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
     if (S_ISDIR(st.st_mode)) subdirs.push_back(n);
     if (!S_ISREG(st.st_mode)) continue;
     TUSK_ASSIGN_OR_RETURN(std::string id, core->MetaIdOf(JoinRel(rel, n)));
@@ -168,18 +148,12 @@ Status WsCore::SetBase(const std::optional<ObjectId>& commit, bool write_file) {
 }
 
 Result<bool> WsCore::Staged() {
-  int raw = ::openat(upper_fd.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (raw < 0) return Status::FromErrno(errno, "open " + upper_path);
-  std::unique_ptr<DIR, int (*)(DIR*)> d(::fdopendir(raw), ::closedir);
-  if (!d) {
-    ::close(raw);
-    return Status::FromErrno(errno, "read " + upper_path);
-  }
-  while (dirent* e = ::readdir(d.get())) {
-    std::string n = e->d_name;
-    if (n != "." && n != "..") return true;
-  }
-  return false;
+  bool any = false;
+  TUSK_RETURN_IF_ERROR(ForEachDirectoryEntry(upper_fd.get(), upper_path, [&](const char*, unsigned char) {
+    any = true;
+    return false;
+  }));
+  return any;
 }
 
 Status WsCore::FollowBranchIfClean(bool* diverged) {
@@ -255,19 +229,7 @@ Result<std::unique_ptr<Workspace>> Workspace::Open(Repository* repo, const std::
   {
     std::set<std::string> refs;
     TUSK_RETURN_IF_ERROR(ws::CollectSidecarRefs(core.get(), "", &refs));
-    int raw = ::openat(core->meta_dir_fd.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (raw < 0) return Status::FromErrno(errno, "read " + core->meta_path);
-    std::unique_ptr<DIR, int (*)(DIR*)> d(::fdopendir(raw), ::closedir);
-    if (!d) {
-      ::close(raw);
-      return Status::FromErrno(errno, "read " + core->meta_path);
-    }
-    std::vector<std::string> orphans;
-    while (dirent* e = ::readdir(d.get())) {
-      std::string n = e->d_name;
-      if (n != "." && n != ".." && !refs.count(n)) orphans.push_back(n);
-    }
-    for (const auto& n : orphans) ::unlinkat(core->meta_dir_fd.get(), n.c_str(), 0);
+    TUSK_RETURN_IF_ERROR(core->RemoveSidecarsExcept(refs));
   }
   bool diverged;
   TUSK_RETURN_IF_ERROR(core->FollowBranchIfClean(&diverged));

@@ -37,6 +37,7 @@
 #include <list>
 #include <map>
 #include <memory>
+#include <set>
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
@@ -60,6 +61,8 @@ inline constexpr std::string_view kReservedXattrPrefix = "user.tusk.";
 
 // A failed operation with an errno, e.g. Err(ENOENT, "no such file", path).
 Status Err(int err, const std::string& what, std::string_view path);
+// A workspace path as errors show it: quoted, control bytes escaped.
+std::string QuotedRel(std::string_view rel);
 
 // An upper entry as *at() calls name it: a descriptor of its parent
 // directory and its own name ("." for upper/ itself). No call takes a path
@@ -320,6 +323,9 @@ class WsCore {
   Result<std::string> ReadSidecarFile(const std::string& id);
   Result<std::string> MetaIdOf(const std::string& rel);
   Result<std::string> CreateSidecar(const Sidecar& side, Fd* out);
+  // Deletes every sidecar in meta/ whose name is not in `keep` (best effort:
+  // one that cannot be removed is garbage the next sweep takes).
+  Status RemoveSidecarsExcept(const std::set<std::string>& keep);
 
   std::weak_ptr<WsCore> self;
 
