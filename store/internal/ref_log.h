@@ -59,7 +59,10 @@ int64_t NowNs();
 
 // Test seam for the kill tests: when $TUSK_TEST_KILL_AT names `point`, the
 // process kills itself with SIGKILL there. Points: "ref-record-durable"
-// (records sealed in their pack, index transaction not yet committed).
+// (records sealed in their pack, index transaction not yet committed), and
+// gc's steps in order (store/maintenance.cc): "gc-pending-packs-removed",
+// "gc-garbage-packs-pending", "gc-garbage-packs-removed",
+// "gc-copies-sealed", "gc-index-switched", "gc-old-packs-removed".
 void KillPointForTests(const char* point);
 
 }  // namespace tusk

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 
@@ -183,10 +184,15 @@ class KilledWriterTest : public IndexRebuildTest {
   // record is sealed in a pack, before the index transaction commits.
   template <typename... Args>
   RunResult RunKilled(const Args&... args) {
-    ::setenv("TUSK_TEST_KILL_AT", "ref-record-durable", 1);
+    return RunKilledAt("ref-record-durable", args...);
+  }
+  // The same at any kill point (store/internal/ref_log.h).
+  template <typename... Args>
+  RunResult RunKilledAt(const char* point, const Args&... args) {
+    ::setenv("TUSK_TEST_KILL_AT", point, 1);
     RunResult r = Run(args...);
     ::unsetenv("TUSK_TEST_KILL_AT");
-    EXPECT_EQ(r.exit_code, 128 + SIGKILL) << r;
+    EXPECT_EQ(r.exit_code, 128 + SIGKILL) << "tusk did not reach kill point " << point << ": " << r;
     return r;
   }
   void Rebuild() {
@@ -268,6 +274,93 @@ TEST_F(KilledWriterTest, KilledBranchCommandsLeaveNothingTheIndexCannotAccountFo
   ASSERT_NO_FATAL_FAILURE(Rebuild());
   EXPECT_EQ(RefState(), state);
 }
+
+// ---- gc killed between any two of its steps ----
+
+// A store with every kind of garbage gc handles: a killed writer's pending
+// pack, a pack that is all garbage (a deleted branch's data and records)
+// and packs that hold live data beside superseded ref records (which gc
+// copies out). A gc killed at `GetParam()` must leave a store that fsck
+// calls healthy, that the next gc finishes collecting, and whose index can
+// still be rebuilt from the packs, with every version as it was.
+class KilledGcTest : public KilledWriterTest, public ::testing::WithParamInterface<const char*> {
+ protected:
+  void MakeGarbage() {
+    InitStore();
+    CreateDataset("data");
+    MakeTree(Path("src"), {File("a.txt", "one\n"), File("big", RandomBytes(300000, 1))});
+    Import(Path("src"), "data@main", "v1");
+    MakeTree(Path("src"), {File("a.txt", "two\n"), File("big", RandomBytes(300000, 1))});
+    Import(Path("src"), "data@main", "v2");
+    MakeTree(Path("side"), {File("tmp.bin", RandomBytes(400000, 2))});
+    ASSERT_EQ(Run("branch", "data@tmp").exit_code, 0);
+    Import(Path("side"), "data@tmp", "scratch");
+    ASSERT_EQ(Run("branch", "-d", "data@tmp").exit_code, 0);
+    MakeTree(Path("src"), {File("a.txt", "killed\n"), File("more", RandomBytes(200000, 3))});
+    RunKilled("import", Path("src"), "data@main", "-m", "killed");
+  }
+  std::map<std::string, std::string> Remember(const std::string& tag) {
+    std::map<std::string, std::string> ids;
+    for (const std::string ref : {"data@main", "data@main~1"}) {
+      ids[ref] = CommitOf(ref);
+      Export(ref, Path(tag + "-" + ref));
+    }
+    return ids;
+  }
+  void ExpectSame(const std::map<std::string, std::string>& ids, const std::string& tag) {
+    for (const auto& [ref, id] : ids) {
+      EXPECT_EQ(CommitOf(ref), id) << ref;
+      ASSERT_NO_FATAL_FAILURE(Export(ref, Path(tag + "-" + ref)));
+      EXPECT_EQ(TreeDiff(Path("before-" + ref), Path(tag + "-" + ref)), std::vector<std::string>()) << ref;
+    }
+  }
+};
+
+TEST_P(KilledGcTest, LeavesAHealthyStoreThatTheNextGcFinishes) {
+  ASSERT_NO_FATAL_FAILURE(MakeGarbage());
+  auto ids = Remember("before");
+  std::string state = RefState();
+
+  RunKilledAt(GetParam(), "gc");
+  RunResult fsck = Run("fsck");
+  EXPECT_EQ(fsck.exit_code, 0) << fsck;
+  EXPECT_TRUE(HasSubstr(fsck.out, "no problems found")) << fsck;
+  ExpectSame(ids, "killed");
+  RunResult gc = Run("gc");
+  ASSERT_EQ(gc.exit_code, 0) << gc;
+  RunResult again = Run("gc", "--dry-run");
+  EXPECT_TRUE(HasSubstr(again.out, "would remove 0 unreachable objects")) << "the second gc left garbage: " << again;
+  fsck = Run("fsck");
+  EXPECT_EQ(fsck.exit_code, 0) << fsck;
+  EXPECT_FALSE(HasSubstr(fsck.out, "interrupted")) << "pending packs are left: " << fsck;
+  EXPECT_EQ(RefState(), state);
+  ExpectSame(ids, "collected");
+}
+
+TEST_P(KilledGcTest, LeavesPacksFromWhichTheIndexCanBeRebuilt) {
+  ASSERT_NO_FATAL_FAILURE(MakeGarbage());
+  auto ids = Remember("before");
+  std::string state = RefState();
+  RunKilledAt(GetParam(), "gc");
+  ASSERT_NO_FATAL_FAILURE(Rebuild());
+  EXPECT_EQ(RefState(), state);
+  ExpectSame(ids, "rebuilt");
+  ExpectFsckClean();
+  RunResult gc = Run("gc");
+  EXPECT_EQ(gc.exit_code, 0) << gc;
+  ExpectSame(ids, "collected");
+  ExpectFsckClean();
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryStep, KilledGcTest,
+                         ::testing::Values("gc-pending-packs-removed", "gc-garbage-packs-pending",
+                                           "gc-garbage-packs-removed", "gc-copies-sealed", "gc-index-switched",
+                                           "gc-old-packs-removed"),
+                         [](const ::testing::TestParamInfo<const char*>& info) {
+                           std::string name = info.param;
+                           std::replace(name.begin(), name.end(), '-', '_');
+                           return name;
+                         });
 
 // ---- a store written by the previous release (format 1) ----
 
