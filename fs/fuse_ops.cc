@@ -384,7 +384,7 @@ int ErrnoOf(const Status& status) {
     case Status::Code::kNotFound: return ENOENT;
     case Status::Code::kCorruption: return EIO;
     case Status::Code::kReadOnly: return EROFS;
-    case Status::Code::kNoSpace: return ENOSPC;
+    case Status::Code::kNoSpace: return status.sys_errno() == EDQUOT ? EDQUOT : ENOSPC;
     default: return status.sys_errno() > 0 ? status.sys_errno() : EIO;
   }
 }

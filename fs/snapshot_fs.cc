@@ -539,6 +539,12 @@ Result<std::vector<Slice>> SnapshotFs::Read(uint64_t ino, uint64_t offset, size_
   if (offset >= end) return out;
   size_t i = static_cast<size_t>(std::upper_bound(node->chunk_ends.begin(), node->chunk_ends.end(), offset) -
                                  node->chunk_ends.begin());
+  // A failure keeps its errno to the reply (EMFILE, ENOMEM, ...); only
+  // damaged data is logged, as the operator must act on it.
+  auto failed = [&](const Status& st) {
+    if (st.code() == Status::Code::kCorruption) Log("read of " + node->path + " failed: " + st.message());
+    return st;
+  };
   // Sequential readers get the next chunks loaded in the background.
   bool sequential = node->next_sequential.exchange(end) == offset;
   for (uint64_t pos = offset; pos < end && i < chunks.size(); i++) {
@@ -554,40 +560,32 @@ Result<std::vector<Slice>> SnapshotFs::Read(uint64_t ino, uint64_t offset, size_
       pos += len;
       continue;
     }
-    if (ChunkCache::Data cached = chunks_.Peek(chunks[i].id)) {
-      out.push_back({cached->data() + from, static_cast<size_t>(len), cached});
-      pos += len;
-      continue;
-    }
-    if (!sequential && len <= kSmallRead && len * 4 <= chunks[i].length &&
+    ChunkCache::Data data = chunks_.Peek(chunks[i].id);
+    if (!data && !sequential && len <= kSmallRead && len * 4 <= chunks[i].length &&
         node->entry.size > chunks_.capacity() / 2) {
       // A random small read, in a file too large for the chunk cache to hold,
       // of a chunk not in memory: read, verify (and decompress) only the raw
       // blocks or zstd frames it touches; the kernel's page cache keeps what
       // was read. Files that fit are better served by caching whole chunks;
       // chunks without a range table (one zstd frame) are loaded whole.
-      auto part = repo_->ReadChunkRange(chunks[i].id, from, static_cast<size_t>(len));
+      auto part = repo_->ReadChunkRange(chunks[i], from, static_cast<size_t>(len));
       if (part.ok()) {
         auto hold = std::make_shared<const std::string>(std::move(part).value());
         out.push_back({hold->data(), hold->size(), hold});
         pos += len;
         continue;
       }
-      if (part.status().code() != Status::Code::kUnsupported) {
-        Log("read of " + node->path + " failed: " + part.status().message());
-        return Status::Corruption(part.status().message());
-      }
+      if (part.status().code() != Status::Code::kUnsupported) return failed(part.status());
     }
-    auto data = chunks_.Get(chunks[i].id);
-    if (!data.ok()) {
-      Log("read of " + node->path + " failed: " + data.status().message());
-      return Status::Corruption(data.status().message());
+    if (!data) {
+      auto loaded = chunks_.Get(chunks[i].id);
+      if (!loaded.ok()) return failed(loaded.status());
+      data = std::move(loaded).value();
     }
-    if ((*data)->size() != chunks[i].length) {
-      Log("read of " + node->path + " failed: chunk " + chunks[i].id.Hex() + " has the wrong length");
-      return Status::Corruption("chunk length mismatch");
-    }
-    out.push_back({(*data)->data() + from, static_cast<size_t>(len), *data});
+    // However the chunk was found (cached for another file, or loaded), the
+    // tree's length for it is checked before it bounds what is sent.
+    if (Status length = CheckChunkLength(chunks[i], data->size()); !length.ok()) return failed(length);
+    out.push_back({data->data() + from, static_cast<size_t>(len), data});
     pos += len;
   }
   if (sequential) {

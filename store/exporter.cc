@@ -133,6 +133,7 @@ Status Exporter::ExportFile(int dir_fd, const std::string& path, const TreeEntry
   for (const auto& c : e.chunks) {
     if (!c.IsHole()) {
       TUSK_ASSIGN_OR_RETURN(std::string data, repo_.ReadObject(c.id, ObjectType::kChunk));
+      TUSK_RETURN_IF_ERROR(CheckChunkLength(c, data.size()).Annotate(path));
       TUSK_RETURN_IF_ERROR(PwriteAll(fd.get(), data.data(), data.size(), offset, path));
     }
     offset += c.length;
@@ -225,6 +226,7 @@ Status ReadFileContent(ObjectSource& source, const TreeEntry& file, const std::f
       continue;
     }
     TUSK_ASSIGN_OR_RETURN(std::string data, source.ReadObject(c.id, ObjectType::kChunk));
+    TUSK_RETURN_IF_ERROR(CheckChunkLength(c, data.size()));
     TUSK_RETURN_IF_ERROR(sink(data));
   }
   return Status::Ok();

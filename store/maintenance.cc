@@ -409,9 +409,12 @@ Result<FsckReport> Repository::Check(Progress* progress) {
     for (PackId p : garbage)
       report.notes.push_back("pack " + PackName(p) + " holds no record (a writer was interrupted while creating it); 'tusk gc' removes it");
   }
+  // ... and is whole: header, records, footer and trailer agree.
   for (PackId p : registered) {
-    auto size = packs_->SizeOf(p);
-    if (!size.ok()) report.problems.push_back({"pack " + PackName(p), size.status().message(), {}});
+    auto problems = packs_->CheckPack(p);
+    if (!problems.ok()) report.problems.push_back({"pack " + PackName(p), problems.status().message(), {}});
+    else
+      for (auto& problem : *problems) report.problems.push_back({"pack " + PackName(p), std::move(problem), {}});
   }
   // 2. Every indexed object re-read, in pack order, and re-hashed.
   std::vector<IndexedObject> all;
@@ -443,6 +446,9 @@ Result<FsckReport> Repository::Check(Progress* progress) {
   }
   // 3. Walk every ref: report missing objects, and name the files and commits
   // that each bad object breaks.
+  std::unordered_map<ObjectId, uint32_t, ObjectIdHash> raw_len_of;
+  for (const auto& o : all)
+    if (o.loc.type == ObjectType::kChunk) raw_len_of.emplace(o.id, o.loc.raw_len);
   std::vector<RefHead> heads;
   TUSK_RETURN_IF_ERROR(AllRefHeads(*env_, std::nullopt, &heads));
   std::map<ObjectId, std::vector<std::string>> affected;  // bad or missing object -> what it breaks
@@ -479,11 +485,22 @@ Result<FsckReport> Repository::Check(Progress* progress) {
       Status each = ForEachEntry(*this, root, [&](const TreeEntry& e) {
         std::string path = where + "/" + e.name;
         if (e.kind == EntryKind::kDirectory) subdirs.emplace_back(e.tree, path);
-        for (const auto& c : e.chunks)
-          if (!c.IsHole() && problem_object(c.id)) {
+        for (const auto& c : e.chunks) {
+          if (c.IsHole()) continue;
+          if (problem_object(c.id)) {
             affected[c.id].push_back(path);
             clean = false;
+            continue;
           }
+          // A chunk list that disagrees with its chunks would make readers
+          // serve bytes past the chunk; the tree is what is wrong.
+          auto held = raw_len_of.find(c.id);
+          if (held != raw_len_of.end() && !CheckChunkLength(c, held->second).ok()) {
+            bad.emplace(root, "tree: file " + EscapeForDisplay(e.name) + ": " + CheckChunkLength(c, held->second).message());
+            affected[root].push_back(path);
+            clean = false;
+          }
+        }
         return true;
       });
       if (!each.ok()) clean = false;

@@ -14,6 +14,9 @@ constexpr uint8_t kTreeFormat = 1;
 constexpr uint8_t kCommitFormat = 1;
 constexpr uint8_t kLeafPage = 0;
 constexpr uint8_t kIndexPage = 1;
+// The shortest encodings of a leaf entry and of an index page's child.
+constexpr size_t kMinEntryBytes = 11;
+constexpr size_t kMinChildBytes = 34;
 
 // Page boundaries inside a large directory: after at least kMinPageEntries,
 // cut after an entry whose name hash is 0 mod kPageCutModulus; never exceed
@@ -225,7 +228,9 @@ Status DecodeEntry(Decoder& d, TreeEntry* t) {
       t->chunks.resize(n);
       for (auto& c : t->chunks) {
         std::string_view id;
-        if (!d.GetBytes(32, &id) || !d.GetVarint(&c.length) || c.length == 0) return bad();
+        // The sum must not wrap: offsets into the file are computed from it.
+        if (!d.GetBytes(32, &id) || !d.GetVarint(&c.length) || c.length == 0 || c.length > kMaxFileSize - total)
+          return bad();
         c.id = ObjectId::FromBytes(reinterpret_cast<const uint8_t*>(id.data()));
         total += c.length;
       }
@@ -312,6 +317,12 @@ bool TreeEntry::SameContent(const TreeEntry& other) const {
   return false;
 }
 
+Status CheckChunkLength(const ChunkRef& ref, uint64_t actual) {
+  if (actual == ref.length) return Status::Ok();
+  return Status::Corruption("chunk " + ref.id.Hex() + " holds " + std::to_string(actual) +
+                            " bytes, but the file's chunk list gives it " + std::to_string(ref.length));
+}
+
 bool IsRecordableXattrName(std::string_view name) {
   constexpr std::string_view kUser = "user.", kReserved = "user.tusk.";
   return name.size() > kUser.size() && name.size() <= kMaxXattrNameBytes && name.substr(0, kUser.size()) == kUser &&
@@ -359,7 +370,10 @@ Result<TreePage> DecodeTreePage(std::string_view bytes) {
   uint64_t n;
   if (!d.GetU8(&format)) return Status::Corruption("empty tree page");
   if (format != kTreeFormat) return Status::Unsupported("tree page format " + std::to_string(format) + " is not supported");
-  if (!d.GetU8(&kind) || kind > kIndexPage || !d.GetVarint(&n) || n > d.remaining())
+  // The count sizes a vector before the entries are decoded: it must fit the
+  // bytes left (an entry takes at least 11, an index child 34).
+  if (!d.GetU8(&kind) || kind > kIndexPage || !d.GetVarint(&n) ||
+      n > d.remaining() / (kind == kIndexPage ? kMinChildBytes : kMinEntryBytes))
     return Status::Corruption("bad tree page header");
   TreePage page;
   page.is_index = kind == kIndexPage;

@@ -58,6 +58,15 @@ struct ChunkRef {
   bool operator==(const ChunkRef&) const = default;
 };
 
+// Corruption unless a chunk read for `ref` holds exactly ref.length bytes
+// (`actual`). A tree's chunk list is trusted only as far as the chunks it
+// names agree with it: every reader of file content checks this before it
+// uses a byte of the chunk.
+Status CheckChunkLength(const ChunkRef& ref, uint64_t actual);
+
+// The largest file size a tree entry may give (off_t's range).
+inline constexpr uint64_t kMaxFileSize = (uint64_t{1} << 63) - 1;
+
 struct TreeEntry {
   std::string name;
   EntryKind kind = EntryKind::kFile;

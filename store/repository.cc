@@ -177,45 +177,54 @@ Result<Fd> Repository::LockStore(bool exclusive) {
 
 // ---- objects ----
 
-Result<std::string> Repository::ReadObject(const ObjectId& id, ObjectType type) {
-  ObjectLocation loc;
-  {
-    TUSK_ASSIGN_OR_RETURN(LmdbTxn txn, env_->BeginRead());
-    auto v = txn.Get(env_->db(tables::kObjects), id.view());
-    if (!v.ok()) {
-      if (v.status().code() == Status::Code::kNotFound)
-        return Status::Corruption(std::string(ObjectTypeName(type)) + " " + id.Hex() + " is missing from the store");
-      return v.status();
-    }
-    TUSK_ASSIGN_OR_RETURN(loc, ObjectLocation::Decode(*v));
+Result<ObjectLocation> Repository::Locate(const ObjectId& id, ObjectType type) {
+  TUSK_ASSIGN_OR_RETURN(LmdbTxn txn, env_->BeginRead());
+  auto v = txn.Get(env_->db(tables::kObjects), id.view());
+  if (!v.ok()) {
+    if (v.status().code() == Status::Code::kNotFound)
+      return Status::Corruption(std::string(ObjectTypeName(type)) + " " + id.Hex() + " is missing from the store");
+    return v.status();
   }
+  TUSK_ASSIGN_OR_RETURN(ObjectLocation loc, ObjectLocation::Decode(*v));
   if (loc.type != type)
     return Status::Corruption("object " + id.Hex() + " is a " + ObjectTypeName(loc.type) + ", expected a " +
                               ObjectTypeName(type));
+  return loc;
+}
+
+Status Repository::ReadFromPack(const ObjectId& id, ObjectType type,
+                                const std::function<Status(const ObjectLocation&)>& read) {
+  TUSK_ASSIGN_OR_RETURN(ObjectLocation loc, Locate(id, type));
+  Status st = read(loc);
+  if (st.code() != Status::Code::kNotFound) return st;
+  // The pack is gone: a gc may have copied the record elsewhere and deleted
+  // it after our lookup. Look once more; a second miss is damage.
+  TUSK_ASSIGN_OR_RETURN(ObjectLocation moved, Locate(id, type));
+  if (moved.pack != loc.pack) st = read(moved);
+  if (st.code() == Status::Code::kNotFound) return Status::Corruption(st.message());
+  return st;
+}
+
+Result<std::string> Repository::ReadObject(const ObjectId& id, ObjectType type) {
   std::string out;
-  TUSK_RETURN_IF_ERROR(packs_->ReadRecord(id, loc, verify_chunk_hashes_, &out));
+  TUSK_RETURN_IF_ERROR(ReadFromPack(id, type, [&](const ObjectLocation& loc) {
+    return packs_->ReadRecord(id, loc, verify_chunk_hashes_, &out);
+  }));
   if (type != ObjectType::kChunk && HashObject(type, out) != id)
     return Status::Corruption(std::string(ObjectTypeName(type)) + " " + id.Hex() + " does not hash to its id");
   return out;
 }
 
-Result<std::string> Repository::ReadChunkRange(const ObjectId& id, uint64_t offset, size_t len) {
-  ObjectLocation loc;
-  {
-    TUSK_ASSIGN_OR_RETURN(LmdbTxn txn, env_->BeginRead());
-    auto v = txn.Get(env_->db(tables::kObjects), id.view());
-    if (!v.ok()) {
-      if (v.status().code() == Status::Code::kNotFound) return Status::Corruption("chunk " + id.Hex() + " is missing from the store");
-      return v.status();
-    }
-    TUSK_ASSIGN_OR_RETURN(loc, ObjectLocation::Decode(*v));
-  }
-  if (loc.type != ObjectType::kChunk) return Status::Corruption("object " + id.Hex() + " is not a chunk");
-  if (!HasRangeTable(loc.codec, loc.stored_len))
-    return Status::Unsupported("chunk " + id.Hex() + " has no range table (one zstd frame, or small); read it whole");
-  if (offset + len > loc.raw_len) return Status::InvalidArgument("range outside chunk " + id.Hex());
+Result<std::string> Repository::ReadChunkRange(const ChunkRef& chunk, uint64_t offset, size_t len) {
+  const ObjectId& id = chunk.id;
   std::string out;
-  TUSK_RETURN_IF_ERROR(packs_->ReadRange(id, loc, offset, len, &out));
+  TUSK_RETURN_IF_ERROR(ReadFromPack(id, ObjectType::kChunk, [&](const ObjectLocation& loc) -> Status {
+    TUSK_RETURN_IF_ERROR(CheckChunkLength(chunk, loc.raw_len));
+    if (!HasRangeTable(loc.codec, loc.stored_len))
+      return Status::Unsupported("chunk " + id.Hex() + " has no range table (one zstd frame, or small); read it whole");
+    if (offset + len > loc.raw_len) return Status::InvalidArgument("range outside chunk " + id.Hex());
+    return packs_->ReadRange(id, loc, offset, len, &out);
+  }));
   return out;
 }
 

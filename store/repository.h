@@ -41,6 +41,7 @@
 namespace tusk {
 
 class LmdbEnv;
+struct ObjectLocation;
 class LmdbTxn;
 struct RefBatch;
 class PackDirectory;
@@ -151,8 +152,9 @@ class Repository : public ObjectSource {
   // frames (compressed ones) the range touches are read, verified (their
   // CRCs; the SHA-256 needs the whole chunk) and decompressed. Unsupported
   // for chunks without a range table (one block or one frame long): the
-  // caller reads those whole.
-  Result<std::string> ReadChunkRange(const ObjectId& id, uint64_t offset, size_t len);
+  // caller reads those whole. Corruption when the chunk's length is not the
+  // one `chunk` (an entry of a file's chunk list) gives it.
+  Result<std::string> ReadChunkRange(const ChunkRef& chunk, uint64_t offset, size_t len);
   Result<bool> Contains(const ObjectId& id);
   // Chunks are re-hashed on every read unless this is turned off (the CRC
   // is always checked).
@@ -207,6 +209,11 @@ class Repository : public ObjectSource {
   Status RecordAndApply(RefBatch& batch, const std::function<Status(LmdbTxn&)>& check,
                         const std::function<Status(LmdbTxn&)>& apply);
   Result<Fd> LockStore(bool exclusive);
+  // Where the index says `id` lives (Corruption if nowhere, or as another type).
+  Result<ObjectLocation> Locate(const ObjectId& id, ObjectType type);
+  // Runs `read` on the object's location; when the pack is gone (a gc moved
+  // the record after the lookup), looks the object up again and retries once.
+  Status ReadFromPack(const ObjectId& id, ObjectType type, const std::function<Status(const ObjectLocation&)>& read);
   // Writes ref records for every dataset and ref of a format-1 store, then
   // bumps its config to the current format.
   Status UpgradeFromFormat1();

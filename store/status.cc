@@ -6,7 +6,7 @@ namespace tusk {
 
 Status Status::FromErrno(int err, const std::string& what) {
   std::string msg = what + ": " + std::strerror(err);
-  if (err == ENOSPC || err == EDQUOT) return Status(Code::kNoSpace, ENOSPC, msg);
+  if (err == ENOSPC || err == EDQUOT) return Status(Code::kNoSpace, err, msg);
   if (err == ENOENT) return Status(Code::kNotFound, ENOENT, msg);
   if (err == EEXIST) return Status(Code::kAlreadyExists, EEXIST, msg);
   if (err == EROFS) return Status(Code::kReadOnly, EROFS, msg);

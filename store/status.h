@@ -25,7 +25,7 @@ class [[nodiscard]] Status {
     kInvalidArgument,  // EINVAL: bad name, bad ref syntax, bad flag value
     kCorruption,       // EIO: data on disk fails its checksum or does not decode
     kIoError,          // errno-carrying failure of a system call
-    kNoSpace,          // ENOSPC: disk or LMDB map full and could not grow
+    kNoSpace,          // ENOSPC or EDQUOT: disk, quota or LMDB map full and could not grow
     kConflict,         // EAGAIN: a compare-and-set on a ref lost a race
     kReadOnly,         // EROFS
     kUnsupported,      // ENOTSUP: a store format or object version we do not know
@@ -44,7 +44,8 @@ class [[nodiscard]] Status {
   static Status Busy(std::string msg) { return Status(Code::kBusy, EBUSY, std::move(msg)); }
   static Status NoSpace(std::string msg) { return Status(Code::kNoSpace, ENOSPC, std::move(msg)); }
   // A failed system call: `what` names the call and its object, e.g. "open /x/y".
-  // ENOSPC and EDQUOT become kNoSpace, ENOENT becomes kNotFound.
+  // ENOSPC and EDQUOT become kNoSpace (keeping which one it was), ENOENT
+  // becomes kNotFound.
   static Status FromErrno(int err, const std::string& what);
   // Rebuilds a Status sent between processes (code(), sys_errno(), message()).
   static Status Rebuild(Code code, int err, std::string msg) { return Status(code, err, std::move(msg)); }

@@ -1,5 +1,6 @@
 #include "store/internal/codec.h"
 
+#define ZSTD_STATIC_LINKING_ONLY  // ZSTD_decompressBound
 #include <zstd.h>
 
 #include <algorithm>
@@ -81,6 +82,13 @@ Status Decompress(Codec codec, std::string_view stored, size_t raw_len, std::str
       return Status::Ok();
     case Codec::kZstd:
     case Codec::kZstdFrames: {  // zstd decodes concatenated frames in one call
+      // raw_len comes from disk: the frames must be able to hold it before
+      // it sizes a buffer.
+      unsigned long long bound = ZSTD_decompressBound(stored.data(), stored.size());
+      if (bound == ZSTD_CONTENTSIZE_ERROR) return Status::Corruption("zstd: not a sequence of whole frames");
+      if (raw_len > bound)
+        return Status::Corruption("zstd frames hold at most " + std::to_string(bound) + " bytes, the record says " +
+                                  std::to_string(raw_len));
       out->resize(raw_len);
       size_t n = ZSTD_decompressDCtx(ThreadDCtx(), out->data(), out->size(), stored.data(), stored.size());
       if (ZSTD_isError(n)) return Status::Corruption(std::string("zstd: ") + ZSTD_getErrorName(n));

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <functional>
 #include <cstring>
 
 #include "store/internal/crc32c.h"
@@ -71,6 +72,8 @@ Result<RecordHeader> DecodeRecordHeader(std::string_view bytes, const std::strin
   h.codec = static_cast<Codec>(codec);
   h.flags = r0;
   h.id = ObjectId::FromBytes(reinterpret_cast<const uint8_t*>(id.data()));
+  // A raw payload is the plaintext: its two lengths are one.
+  if (h.codec == Codec::kRaw && h.raw_len != h.stored_len) return Status::Corruption(where + ": bad record lengths");
   // The range-table flag is implied by codec and length; anything else is damage.
   if (h.flags != (HasRangeTable(h.codec, h.stored_len) ? kFlagRangeTable : 0))
     return Status::Corruption(where + ": bad record flags");
@@ -102,6 +105,35 @@ bool ParseHexPackName(std::string_view name, PackId* id) {
   return true;
 }
 
+// The 16-byte pack header. A version or flags this tusk does not know is
+// Unsupported (a newer writer, or damage): never read as version 1.
+Status CheckPackHeader(std::string_view header, const std::string& where) {
+  uint32_t version, flags;
+  std::memcpy(&version, header.data() + 8, 4);
+  std::memcpy(&flags, header.data() + 12, 4);
+  if (header.compare(0, 8, std::string_view(kPackMagic, 8)) != 0)
+    return Status::Corruption(where + ": not a pack (bad magic in the header)");
+  if (version != kPackVersion)
+    return Status::Unsupported(where + ": pack format version " + std::to_string(version) +
+                               " is not supported by this tusk (it reads version " + std::to_string(kPackVersion) +
+                               "); written by a newer tusk, or the header is damaged");
+  if (flags != 0)
+    return Status::Unsupported(where + ": pack header flags " + std::to_string(flags) +
+                               " are unknown to this tusk; written by a newer tusk, or the header is damaged");
+  return Status::Ok();
+}
+
+// Whether a record at `loc` (header, payload, range table) lies inside a
+// pack of `pack_size` bytes, after its header: offsets and lengths come from
+// the index or from disk and are checked before they size any buffer.
+Status CheckExtent(const ObjectLocation& loc, uint64_t pack_size, const std::string& where) {
+  uint64_t len = kRecordHeaderSize + uint64_t{loc.stored_len} + RangeTableSize(loc.codec, loc.stored_len, loc.raw_len);
+  if (loc.offset < kPackHeaderSize || loc.offset > pack_size || len > pack_size - loc.offset)
+    return Status::Corruption(where + ": the record (" + std::to_string(len) + " bytes) does not lie within the pack (" +
+                              std::to_string(pack_size) + " bytes)");
+  return Status::Ok();
+}
+
 }  // namespace
 
 std::string PackName(PackId id) {
@@ -127,7 +159,7 @@ Result<ObjectLocation> ObjectLocation::Decode(std::string_view bytes) {
   uint8_t type = 0, codec = 0;
   if (bytes.size() != kEncodedSize || !d.GetFixed64(&loc.pack) || !d.GetFixed64(&loc.offset) ||
       !d.GetFixed32(&loc.stored_len) || !d.GetFixed32(&loc.raw_len) || !d.GetU8(&type) || !d.GetU8(&codec) ||
-      !ValidType(type) || !ValidCodec(codec))
+      !ValidType(type) || !ValidCodec(codec) || (codec == 0 && loc.stored_len != loc.raw_len))
     return Status::Corruption("bad index entry");
   loc.type = static_cast<ObjectType>(type);
   loc.codec = static_cast<Codec>(codec);
@@ -139,28 +171,50 @@ std::string PackDirectory::PathOf(PackId id) const {
   return dir_ + "/" + name.substr(0, 2) + "/" + name + ".pack";
 }
 
-Result<std::shared_ptr<Fd>> PackDirectory::OpenForRead(PackId id) {
-  std::lock_guard lock(mu_);
-  auto it = open_.find(id);
-  if (it != open_.end()) return it->second;
-  auto fd = OpenFile(PathOf(id), O_RDONLY);
+namespace {
+std::function<void(PackId)> g_before_open_for_testing;
+}  // namespace
+
+void SetBeforePackOpenForTesting(std::function<void(PackId)> hook) { g_before_open_for_testing = std::move(hook); }
+
+Result<std::shared_ptr<PackDirectory::OpenPack>> PackDirectory::OpenForRead(PackId id) {
+  {
+    std::lock_guard lock(mu_);
+    auto it = open_.find(id);
+    if (it != open_.end()) return it->second;
+  }
+  if (g_before_open_for_testing) g_before_open_for_testing(id);
+  std::string path = PathOf(id);
+  auto fd = OpenFile(path, O_RDONLY);
   if (!fd.ok()) {
+    // NotFound, not Corruption: a concurrent gc may have moved the record
+    // and deleted the pack since the caller looked it up (it looks again).
     if (fd.status().code() == Status::Code::kNotFound)
-      return Status::Corruption("pack " + PackName(id) + " is missing (" + PathOf(id) + ")");
+      return Status::NotFound("pack " + PackName(id) + " is missing (" + path + ")");
     return fd.status();
   }
+  auto pack = std::make_shared<OpenPack>();
+  pack->fd = std::move(fd).value();
+  struct stat st;
+  if (fstat(pack->get(), &st) != 0) return Status::FromErrno(errno, "stat " + path);
+  pack->size = static_cast<uint64_t>(st.st_size);
+  // Checked once per open: a pack of another format is never read as ours.
+  char header[kPackHeaderSize];
+  if (pack->size < kPackHeaderSize) return Status::Corruption(path + ": not a pack (too short)");
+  TUSK_RETURN_IF_ERROR(PreadAll(pack->get(), header, sizeof header, 0, path));
+  TUSK_RETURN_IF_ERROR(CheckPackHeader(std::string_view(header, sizeof header), path));
   // Bound the number of cached descriptors; any one may be dropped since
   // callers hold their own shared_ptr while reading.
+  std::lock_guard lock(mu_);
   if (open_.size() >= 256) open_.erase(open_.begin());
-  auto shared = std::make_shared<Fd>(std::move(fd).value());
-  open_.emplace(id, shared);
-  return shared;
+  return open_.emplace(id, pack).first->second;  // a racing open may have won
 }
 
 Status PackDirectory::ReadStored(const ObjectId& id, const ObjectLocation& loc, std::string* stored) {
   std::string where = "pack " + PackName(loc.pack) + " offset " + std::to_string(loc.offset) + " (" +
                       ObjectTypeName(loc.type) + " " + id.Hex() + ")";
-  TUSK_ASSIGN_OR_RETURN(std::shared_ptr<Fd> fd, OpenForRead(loc.pack));
+  TUSK_ASSIGN_OR_RETURN(std::shared_ptr<OpenPack> fd, OpenForRead(loc.pack));
+  TUSK_RETURN_IF_ERROR(CheckExtent(loc, fd->size, where));
   // Header and payload in one system call, each into its own buffer.
   char header[kRecordHeaderSize];
   stored->resize(loc.stored_len);
@@ -252,15 +306,17 @@ constexpr size_t kMaxCachedRangeTables = 16384;  // ~4 GiB of 256 KiB chunks, ~3
 
 }  // namespace
 
-Result<std::shared_ptr<const std::string>> PackDirectory::LoadRangeTable(int fd, const ObjectId& id,
+Result<std::shared_ptr<const std::string>> PackDirectory::LoadRangeTable(const OpenPack& pack, const ObjectId& id,
                                                                          const ObjectLocation& loc,
                                                                          const std::string& where) {
+  int fd = pack.get();
   auto key = std::make_pair(loc.pack, loc.offset);
   {
     std::lock_guard lock(mu_);
     auto it = range_tables_.find(key);
     if (it != range_tables_.end()) return it->second;
   }
+  TUSK_RETURN_IF_ERROR(CheckExtent(loc, pack.size, where));
   char header[kRecordHeaderSize];
   TUSK_RETURN_IF_ERROR(PreadAll(fd, header, sizeof header, loc.offset, where));
   TUSK_ASSIGN_OR_RETURN(RecordHeader h, DecodeRecordHeader(std::string_view(header, sizeof header), where));
@@ -281,8 +337,8 @@ Status PackDirectory::ReadRange(const ObjectId& id, const ObjectLocation& loc, u
   std::string where = "pack " + PackName(loc.pack) + " offset " + std::to_string(loc.offset) + " (chunk " + id.Hex() + ")";
   if (!HasRangeTable(loc.codec, loc.stored_len) || len == 0 || offset + len > loc.raw_len)
     return Status::InvalidArgument(where + ": no such verified range");
-  TUSK_ASSIGN_OR_RETURN(std::shared_ptr<Fd> fd, OpenForRead(loc.pack));
-  TUSK_ASSIGN_OR_RETURN(std::shared_ptr<const std::string> table, LoadRangeTable(fd->get(), id, loc, where));
+  TUSK_ASSIGN_OR_RETURN(std::shared_ptr<OpenPack> fd, OpenForRead(loc.pack));
+  TUSK_ASSIGN_OR_RETURN(std::shared_ptr<const std::string> table, LoadRangeTable(*fd, id, loc, where));
   uint64_t payload = loc.offset + kRecordHeaderSize;
   if (loc.codec == Codec::kZstdFrames) return ReadFrames(fd->get(), loc, *table, payload, offset, len, where, out);
   return ReadRawBlocks(fd->get(), loc, *table, payload, offset, len, where, out);
@@ -295,7 +351,7 @@ Status PackDirectory::ReadRecord(const ObjectId& id, const ObjectLocation& loc, 
   if (verify_hash && HasRangeTable(loc.codec, loc.stored_len)) {
     // Full verification also covers the range table that partial reads trust.
     std::string table(RangeTableSize(loc.codec, loc.stored_len, loc.raw_len), '\0');
-    TUSK_ASSIGN_OR_RETURN(std::shared_ptr<Fd> fd, OpenForRead(loc.pack));
+    TUSK_ASSIGN_OR_RETURN(std::shared_ptr<OpenPack> fd, OpenForRead(loc.pack));
     TUSK_RETURN_IF_ERROR(PreadAll(fd->get(), table.data(), table.size(), loc.offset + kRecordHeaderSize + loc.stored_len,
                                   "pack " + PackName(loc.pack)));
     auto expected = RangeTable(loc.codec, stored, loc.raw_len);
@@ -325,7 +381,7 @@ Result<std::vector<PackRecord>> PackDirectory::ListRecords(PackId id, bool* seal
   char header[kPackHeaderSize];
   if (size < kPackHeaderSize) return Status::Corruption(path + ": not a pack (too short)");
   TUSK_RETURN_IF_ERROR(PreadAll(fd.get(), header, sizeof header, 0, path));
-  if (std::memcmp(header, kPackMagic, 8) != 0) return Status::Corruption(path + ": not a pack (bad magic)");
+  TUSK_RETURN_IF_ERROR(CheckPackHeader(std::string_view(header, sizeof header), path));
   std::vector<PackRecord> out;
   // Sealed: trust the footer if its checksum holds.
   if (size >= kPackHeaderSize + kTrailerSize) {
@@ -380,6 +436,143 @@ Result<std::vector<PackRecord>> PackDirectory::ListRecords(PackId id, bool* seal
     offset += kRecordHeaderSize + h->stored_len + table;
   }
   return out;
+}
+
+namespace {
+
+constexpr size_t kMaxPackProblems = 20;  // then one line saying how many more
+
+struct FooterEntry {
+  ObjectId id;
+  uint64_t offset = 0;
+  uint32_t raw_len = 0, stored_len = 0;
+  uint8_t type = 0, codec = 0;
+  uint16_t reserved = 0;
+};
+
+FooterEntry DecodeFooterEntry(std::string_view bytes) {
+  FooterEntry f;
+  Decoder d(bytes);
+  std::string_view id;
+  uint8_t r0 = 0, r1 = 0;
+  d.GetBytes(32, &id);
+  d.GetFixed64(&f.offset);
+  d.GetFixed32(&f.raw_len);
+  d.GetFixed32(&f.stored_len);
+  d.GetU8(&f.type);
+  d.GetU8(&f.codec);
+  d.GetU8(&r0);
+  d.GetU8(&r1);
+  f.id = ObjectId::FromBytes(reinterpret_cast<const uint8_t*>(id.data()));
+  f.reserved = static_cast<uint16_t>(r0 | r1 << 8);
+  return f;
+}
+
+// What is wrong with a footer entry given the record found at its place.
+std::string FooterMismatch(const FooterEntry& f, const PackRecord& r) {
+  const ObjectLocation& l = r.location;
+  if (f.id != r.id) return "lists " + f.id.Hex() + " where the record is " + r.id.Hex();
+  if (f.offset != l.offset) return "gives offset " + std::to_string(f.offset);
+  if (f.type != static_cast<uint8_t>(l.type) || f.codec != static_cast<uint8_t>(l.codec))
+    return "gives type " + std::to_string(f.type) + " codec " + std::to_string(f.codec);
+  if (f.raw_len != l.raw_len || f.stored_len != l.stored_len)
+    return "gives lengths " + std::to_string(f.raw_len) + "/" + std::to_string(f.stored_len);
+  if (f.reserved != 0) return "has non-zero reserved bytes";
+  return "";
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> PackDirectory::CheckPack(PackId id) {
+  std::string path = PathOf(id);
+  TUSK_ASSIGN_OR_RETURN(Fd fd, OpenFile(path, O_RDONLY));
+  struct stat st;
+  if (fstat(fd.get(), &st) != 0) return Status::FromErrno(errno, "stat " + path);
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  std::vector<std::string> problems;
+  if (size < kPackHeaderSize + kTrailerSize) {
+    problems.push_back("too short (" + std::to_string(size) + " bytes) to be a sealed pack: truncated");
+    return problems;
+  }
+  char header[kPackHeaderSize];
+  TUSK_RETURN_IF_ERROR(PreadAll(fd.get(), header, sizeof header, 0, path));
+  Status header_ok = CheckPackHeader(std::string_view(header, sizeof header), "header");
+  if (!header_ok.ok()) problems.push_back(header_ok.message());
+
+  // The trailer says where the footer is; it must fit the file exactly.
+  char trailer[kTrailerSize];
+  TUSK_RETURN_IF_ERROR(PreadAll(fd.get(), trailer, sizeof trailer, size - kTrailerSize, path));
+  uint64_t footer_offset;
+  uint32_t count, crc;
+  std::memcpy(&footer_offset, trailer, 8);
+  std::memcpy(&count, trailer + 8, 4);
+  std::memcpy(&crc, trailer + 12, 4);
+  if (std::memcmp(trailer + 16, kTrailerMagic, 8) != 0) {
+    problems.push_back("no trailer at the end (bad trailer magic): the pack is truncated, damaged or was never sealed");
+    return problems;
+  }
+  const uint64_t footer_end = size - kTrailerSize;
+  if (footer_offset < kPackHeaderSize || footer_offset > footer_end ||
+      footer_end - footer_offset != uint64_t{count} * kFooterEntrySize) {
+    problems.push_back("the trailer (footer at offset " + std::to_string(footer_offset) + ", " + std::to_string(count) +
+                       " entries) does not fit the pack's " + std::to_string(size) + " bytes: truncated or damaged");
+    return problems;
+  }
+  std::string footer(footer_end - footer_offset, '\0');
+  TUSK_RETURN_IF_ERROR(PreadAll(fd.get(), footer.data(), footer.size(), footer_offset, path));
+  bool footer_ok = Crc32c(footer.data(), footer.size()) == crc;
+  if (!footer_ok) problems.push_back("footer checksum mismatch (the footer or the trailer is damaged)");
+
+  // The records, walked header by header, must end where the footer starts.
+  std::vector<PackRecord> records;
+  uint64_t offset = kPackHeaderSize;
+  char hbuf[kRecordHeaderSize];
+  while (offset < footer_offset) {
+    std::string where = "record at offset " + std::to_string(offset);
+    if (footer_offset - offset < kRecordHeaderSize) {
+      problems.push_back(where + ": runs into the footer");
+      break;
+    }
+    TUSK_RETURN_IF_ERROR(PreadAll(fd.get(), hbuf, sizeof hbuf, offset, path));
+    auto h = DecodeRecordHeader(std::string_view(hbuf, sizeof hbuf), where);
+    if (!h.ok()) {
+      problems.push_back(h.status().message());
+      break;
+    }
+    PackRecord r{h->id, {id, offset, h->stored_len, h->raw_len, h->type, h->codec}};
+    uint64_t len = kRecordHeaderSize + uint64_t{h->stored_len} + RangeTableSize(h->codec, h->stored_len, h->raw_len);
+    if (len > footer_offset - offset) {
+      problems.push_back(where + " (" + r.id.Hex() + "): runs into the footer");
+      break;
+    }
+    records.push_back(r);
+    offset += len;
+  }
+  bool walked = offset == footer_offset;
+  if (!footer_ok) return problems;
+
+  // Every footer entry describes the record at its place, and nothing more.
+  size_t reported = 0;
+  auto report = [&](std::string p) {
+    if (reported++ < kMaxPackProblems) problems.push_back(std::move(p));
+  };
+  for (size_t i = 0; i < count; i++) {
+    FooterEntry f = DecodeFooterEntry(std::string_view(footer).substr(i * kFooterEntrySize, kFooterEntrySize));
+    std::string entry = "footer entry " + std::to_string(i) + " of " + std::to_string(count);
+    if (i >= records.size()) {
+      if (walked) report(entry + " (" + f.id.Hex() + " at offset " + std::to_string(f.offset) + ") has no record");
+      continue;
+    }
+    std::string mismatch = FooterMismatch(f, records[i]);
+    if (!mismatch.empty())
+      report(entry + " " + mismatch + " (record at offset " + std::to_string(records[i].location.offset) + ")");
+  }
+  for (size_t i = count; i < records.size(); i++)
+    report("record at offset " + std::to_string(records[i].location.offset) + " (" + records[i].id.Hex() +
+           ") is not in the footer");
+  if (reported > kMaxPackProblems)
+    problems.push_back("and " + std::to_string(reported - kMaxPackProblems) + " more footer problems");
+  return problems;
 }
 
 Result<std::vector<PackId>> PackDirectory::ListPacks() const {

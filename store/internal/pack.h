@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -30,6 +31,10 @@
 namespace tusk {
 
 using PackId = uint64_t;
+
+// Tests only: runs `hook` before every pack is opened for reading, to make
+// something happen between an index lookup and the open (a gc).
+void SetBeforePackOpenForTesting(std::function<void(PackId)> hook);
 std::string PackName(PackId id);  // 16 lowercase hex digits
 
 // Where one record lives, as kept in the LMDB index.
@@ -80,7 +85,8 @@ class PackDirectory {
   // Reads one record, checks its header against `loc` and `id`, verifies the
   // CRC-32C of the stored bytes and decompresses. With verify_hash the
   // plaintext is also re-hashed (chunks only; trees and commits are hashed
-  // by their decoder's caller).
+  // by their decoder's caller). Reads return NotFound when the pack does not
+  // exist (gc may have moved the record since the caller looked it up).
   Status ReadRecord(const ObjectId& id, const ObjectLocation& loc, bool verify_hash, std::string* plaintext);
   // Reads a record's stored (possibly compressed) bytes, checking the header
   // and the CRC only; gc copies records between packs this way.
@@ -95,6 +101,16 @@ class PackDirectory {
   // scanning record headers (an unsealed, crashed pack). `sealed`, when
   // given, tells which of the two it was.
   Result<std::vector<PackRecord>> ListRecords(PackId id, bool* sealed = nullptr);
+  // Checks the structure of a sealed pack, as fsck does: the header (magic,
+  // version, flags), the trailer (magic, footer offset and count consistent
+  // with the file size, footer CRC), every record header walked from the
+  // start, and that the footer lists exactly those records (same ids,
+  // offsets, types, codecs and lengths, in file order), the last ending
+  // where the footer begins. Payloads are not read (record reads check
+  // those). Returns one sentence per problem found, none when the pack is
+  // sound; a Status only when the pack cannot be read at all (NotFound when
+  // it does not exist).
+  Result<std::vector<std::string>> CheckPack(PackId id);
   Result<std::vector<PackId>> ListPacks() const;
   Status Remove(PackId id);
   Result<uint64_t> SizeOf(PackId id) const;
@@ -104,12 +120,19 @@ class PackDirectory {
   Result<bool> HasValidTrailer(PackId id) const;
 
  private:
-  Result<std::shared_ptr<Fd>> OpenForRead(PackId id);
-  Result<std::shared_ptr<const std::string>> LoadRangeTable(int fd, const ObjectId& id, const ObjectLocation& loc,
-                                                            const std::string& where);
+  // A pack opened for reading, its header checked; `size` bounds every
+  // offset and length taken from the index or a record header.
+  struct OpenPack {
+    Fd fd;
+    uint64_t size = 0;
+    int get() const { return fd.get(); }
+  };
+  Result<std::shared_ptr<OpenPack>> OpenForRead(PackId id);
+  Result<std::shared_ptr<const std::string>> LoadRangeTable(const OpenPack& pack, const ObjectId& id,
+                                                            const ObjectLocation& loc, const std::string& where);
   std::string dir_;
   std::mutex mu_;
-  std::unordered_map<PackId, std::shared_ptr<Fd>> open_;  // guarded by mu_
+  std::unordered_map<PackId, std::shared_ptr<OpenPack>> open_;  // guarded by mu_
   // Range tables of records read in part, by (pack, offset); guarded by mu_.
   std::map<std::pair<PackId, uint64_t>, std::shared_ptr<const std::string>> range_tables_;
 };

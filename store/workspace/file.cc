@@ -194,12 +194,13 @@ Status StoreReader::ReadChunkPart(const ChunkRef& chunk, uint64_t offset, size_t
       std::lock_guard lock(mu_);
       for (const auto& [id, data] : chunks_)
         if (id == chunk.id) {
+          TUSK_RETURN_IF_ERROR(CheckChunkLength(chunk, data->size()));
           std::memcpy(out, data->data() + offset, len);
           return Status::Ok();
         }
     }
     // Small reads fetch only the blocks or frames they touch.
-    auto part = repo_->ReadChunkRange(chunk.id, offset, len);
+    auto part = repo_->ReadChunkRange(chunk, offset, len);
     if (part.ok()) {
       std::memcpy(out, part->data(), len);
       return Status::Ok();
@@ -207,7 +208,7 @@ Status StoreReader::ReadChunkPart(const ChunkRef& chunk, uint64_t offset, size_t
     if (part.status().code() != Status::Code::kUnsupported) return part.status();
   }
   TUSK_ASSIGN_OR_RETURN(auto data, ReadChunk(chunk.id));
-  if (offset + len > data->size()) return Status::Corruption("chunk " + chunk.id.Hex() + " is shorter than listed");
+  TUSK_RETURN_IF_ERROR(CheckChunkLength(chunk, data->size()));
   std::memcpy(out, data->data() + offset, len);
   return Status::Ok();
 }

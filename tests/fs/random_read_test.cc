@@ -80,7 +80,7 @@ TEST_P(RandomReadTest, EveryChunkCanBeReadInPieces) {
   // range table (16 KiB block CRCs when raw, 32 KiB frames when compressed).
   ASSERT_GT(entry_.chunks.size(), 3u);
   for (const auto& c : entry_.chunks) {
-    auto part = repo_->ReadChunkRange(c.id, c.length / 2, 100);
+    auto part = repo_->ReadChunkRange(c, c.length / 2, 100);
     ASSERT_TRUE(part.ok()) << part.status().message();
   }
 }

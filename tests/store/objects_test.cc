@@ -242,6 +242,22 @@ TEST(TreePageCodecTest, TrailingBytesAreRejected) {
   EXPECT_EQ(page.status().code(), Status::Code::kCorruption);
 }
 
+TEST(TreePageCodecTest, ChunkLengthsThatWrapAroundToTheSizeAreRejected) {
+  // 2^64 - 8 + 38 wraps to 30: offsets computed from such a list would point
+  // anywhere, so the decoder refuses it rather than trusting the sum.
+  TreePage page;
+  page.entries = {File("a", {{IdOf("x"), ~uint64_t{0} - 7}, {IdOf("y"), 38}})};
+  ASSERT_EQ(page.entries[0].size, 30u);
+  EXPECT_EQ(DecodeTreePage(EncodeTreePage(page)).status().code(), Status::Code::kCorruption);
+}
+
+TEST(TreePageCodecTest, EntryCountBeyondTheBytesLeftIsRejected) {
+  std::string bytes = EncodeTreePage(SampleLeaf());
+  // A leaf claiming 2^40 entries in a few hundred bytes.
+  std::string forged = bytes.substr(0, 2) + std::string("\x80\x80\x80\x80\x80\x20", 6) + bytes.substr(3);
+  EXPECT_EQ(DecodeTreePage(forged).status().code(), Status::Code::kCorruption);
+}
+
 TEST(TreePageCodecTest, UnsortedLeafEntriesAreRejected) {
   TreePage page;
   page.entries = {File("b", {}), File("a", {})};

@@ -122,7 +122,7 @@ int RunCat(const std::string& ref, const std::string& path, Cli& cli) {
   Status st = ReadFileContent(*v->repo, *entry, [](std::string_view data) {
     return WriteAll(STDOUT_FILENO, data.data(), data.size(), "standard output");
   });
-  if (!st.ok()) return Fail(st);
+  if (!st.ok()) return Fail(st.Annotate(path + " in " + ref));
   return 0;
 }
 
