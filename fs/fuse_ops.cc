@@ -25,6 +25,17 @@ void Guard(fuse_req_t req, F&& handler) {
   }
 }
 
+// Forget has no error reply: the request is answered with fuse_reply_none
+// whatever happens, and nothing may unwind through libfuse.
+template <typename F>
+void GuardNoReply(fuse_req_t req, F&& handler) {
+  try {
+    handler();
+  } catch (...) {
+  }
+  fuse_reply_none(req);
+}
+
 struct stat ToStat(const Attr& a) {
   struct stat st;
   std::memset(&st, 0, sizeof st);
@@ -102,13 +113,13 @@ void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
 }
 
 void OpForget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
-  Ctx(req)->fs->Forget(ino, nlookup);
-  fuse_reply_none(req);
+  GuardNoReply(req, [&] { Ctx(req)->fs->Forget(ino, nlookup); });
 }
 
 void OpForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
-  for (size_t i = 0; i < count; i++) Ctx(req)->fs->Forget(forgets[i].ino, forgets[i].nlookup);
-  fuse_reply_none(req);
+  GuardNoReply(req, [&] {
+    for (size_t i = 0; i < count; i++) Ctx(req)->fs->Forget(forgets[i].ino, forgets[i].nlookup);
+  });
 }
 
 void OpGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
@@ -219,8 +230,10 @@ void OpReaddirplus(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file
 }
 
 void OpReleasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
-  Ctx(req)->fs->ReleaseDir(fi->fh);
-  fuse_reply_err(req, 0);
+  Guard(req, [&] {
+    Ctx(req)->fs->ReleaseDir(fi->fh);
+    fuse_reply_err(req, 0);
+  });
 }
 
 void OpStatfs(fuse_req_t req, fuse_ino_t) {
@@ -353,8 +366,10 @@ void OpWrite(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off_t off
 void OpFlush(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
 
 void OpRelease(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
-  Ctx(req)->fs->ReleaseFile(fi->fh);
-  fuse_reply_err(req, 0);
+  Guard(req, [&] {
+    Ctx(req)->fs->ReleaseFile(fi->fh);
+    fuse_reply_err(req, 0);
+  });
 }
 
 void OpFsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
