@@ -164,7 +164,8 @@ int Serve(const MountOptions& o, const std::string& mountpoint, int report_fd) {
   std::vector<std::unique_ptr<WorkspaceServer>> servers;
   Repository* repo_ptr = repo->get();
   fs_options.on_workspace = [&](const std::shared_ptr<Workspace>& ws) {
-    auto server = WorkspaceServer::Start(repo_ptr, ws);
+    auto server =
+        WorkspaceServer::Start(repo_ptr, ws, "the mount on " + mountpoint + " (pid " + std::to_string(::getpid()) + ")");
     if (!server.ok()) {
       fs_options.log("workspace " + ws->dataset() + "@" + ws->branch() +
                      ": tusk commit/status/reset will not reach this mount: " + server.status().message());
