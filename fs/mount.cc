@@ -124,7 +124,8 @@ int Serve(const MountOptions& o, const std::string& mountpoint, int report_fd) {
   // freed buffers reusable (no page faults per chunk) and the heap compact.
   mallopt(M_MMAP_THRESHOLD, 4 << 20);
   mallopt(M_ARENA_MAX, 2);
-  auto repo = Repository::Open(o.store_dir);
+  bool read_only = o.ref || o.read_only;
+  auto repo = Repository::Open(o.store_dir, read_only ? StoreAccess::kReadOnly : StoreAccess::kReadWrite);
   if (!repo.ok()) return fail(repo.status().message());
   // Data read through the mount is checked by CRC-32C on every read and by
   // the decompressor; the full SHA-256 re-hash is left to fsck.
@@ -150,13 +151,17 @@ int Serve(const MountOptions& o, const std::string& mountpoint, int report_fd) {
     fs_options.pinned_commit = *id;
   }
   auto lease = ReaderLease::Acquire(o.store_dir);
-  if (!lease.ok()) return fail(lease.status().message());
-  if (fs_options.pinned_commit) {
+  // A store this user cannot write (chmod a-w; someone else's) can still be
+  // mounted read-only: nobody but its owner can gc it then, and a lease
+  // could not be written anyway.
+  bool no_lease = !lease.ok() && read_only && (lease.status().sys_errno() == EACCES || lease.status().sys_errno() == EROFS);
+  if (!lease.ok() && !no_lease) return fail(lease.status().message());
+  if (fs_options.pinned_commit && !no_lease) {
     Status added = (*lease)->Add(*fs_options.pinned_commit);
     if (!added.ok()) return fail(added.message());
   }
-  ReaderLease* lease_ptr = lease->get();
-  fs_options.on_commit = [lease_ptr](const ObjectId& id) { return lease_ptr->Add(id); };
+  ReaderLease* lease_ptr = no_lease ? nullptr : lease->get();
+  fs_options.on_commit = [lease_ptr](const ObjectId& id) { return lease_ptr ? lease_ptr->Add(id) : Status::Ok(); };
   // A whole-store mount makes branch directories writable workspaces, and
   // answers `tusk status/commit/reset` for each workspace it opens.
   fs_options.workspaces = !o.ref && !o.read_only;
@@ -239,7 +244,7 @@ int RunMount(const MountOptions& options) {
   {
     // Validate the store and ref before forking, so mistakes are reported
     // here; the repository is closed again because LMDB must not cross fork.
-    auto repo = Repository::Open(o.store_dir);
+    auto repo = Repository::Open(o.store_dir, o.ref || o.read_only ? StoreAccess::kReadOnly : StoreAccess::kReadWrite);
     if (!repo.ok()) return Fail(repo.status().message());
     if (o.ref) {
       auto id = (*repo)->Resolve(*o.ref, true);

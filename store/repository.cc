@@ -11,6 +11,7 @@
 #include <ctime>
 #include <sstream>
 
+#include "store/internal/access.h"
 #include "store/internal/codec.h"
 #include "store/internal/crc32c.h"
 #include "store/internal/file.h"
@@ -53,6 +54,7 @@ std::string StoreConfig::Encode() const {
       << "chunk-avg " << chunker.avg_size << "\n"
       << "chunk-max " << chunker.max_size << "\n"
       << "compression-level " << compression_level << "\n";
+  if (shared) out << "shared 1\n";
   return out.str();
 }
 
@@ -80,6 +82,9 @@ Result<StoreConfig> StoreConfig::Parse(const std::string& text, const std::strin
       c.chunker.max_size = static_cast<uint32_t>(value);
     } else if (key == "compression-level") {
       c.compression_level = static_cast<int>(value);
+    } else if (key == "shared") {
+      if (value != 0 && value != 1) return Status::Corruption(path + ": 'shared' must be 0 or 1");
+      c.shared = value == 1;
     } else {
       return Status::Unsupported(path + ": unknown setting '" + key + "' (written by a newer tusk?)");
     }
@@ -106,7 +111,9 @@ Status Repository::Create(const std::string& dir, const StoreConfig& config) {
         return Status::AlreadyExists(dir + " is not empty; choose an empty or new directory for the store");
     }
   }
+  if (config.shared) SetUpSharedWriter(dir);
   TUSK_RETURN_IF_ERROR(MakeDirs(dir));
+  TUSK_RETURN_IF_ERROR(SetUpStoreModes(dir, false));  // private until it is complete
   TUSK_RETURN_IF_ERROR(MakeDirs(JoinPath(dir, "packs")));
   TUSK_RETURN_IF_ERROR(MakeDirs(JoinPath(dir, "index")));
   {
@@ -116,12 +123,15 @@ Status Repository::Create(const std::string& dir, const StoreConfig& config) {
     }));
   }
   TUSK_ASSIGN_OR_RETURN(Fd lock, OpenFile(JoinPath(dir, "lock"), O_RDWR | O_CREAT, 0644));
+  if (config.shared) TUSK_RETURN_IF_ERROR(SetUpStoreModes(dir, true));
   // The config is written last: a store without it is not a store yet, so an
   // interrupted init can simply be repeated.
   return WriteFileAtomically(JoinPath(dir, kConfigFile), config.Encode());
 }
 
-Result<std::unique_ptr<Repository>> Repository::Open(const std::string& dir) {
+Result<std::unique_ptr<Repository>> Repository::Open(const std::string& dir, StoreAccess access) {
+  LmdbAccess lmdb;
+  TUSK_RETURN_IF_ERROR(CheckStoreAccess(dir, access, &lmdb));
   std::string config_path = JoinPath(dir, kConfigFile);
   auto text = ReadWholeFile(config_path);
   if (!text.ok()) {
@@ -133,7 +143,9 @@ Result<std::unique_ptr<Repository>> Repository::Open(const std::string& dir) {
   std::unique_ptr<Repository> repo(new Repository());
   repo->dir_ = dir;
   repo->config_ = config;
-  TUSK_ASSIGN_OR_RETURN(repo->env_, LmdbEnv::Open(JoinPath(dir, "index"), tables::Names()));
+  repo->read_only_ = access == StoreAccess::kReadOnly;
+  if (config.shared && !repo->read_only_) SetUpSharedWriter(dir);
+  TUSK_ASSIGN_OR_RETURN(repo->env_, LmdbEnv::Open(JoinPath(dir, "index"), tables::Names(), lmdb));
   repo->packs_ = std::make_unique<PackDirectory>(JoinPath(dir, "packs"));
   if (config.format_version == 1) {
     Status st = repo->UpgradeFromFormat1();

@@ -54,6 +54,9 @@ inline constexpr int kStoreFormatVersion = 2;
 
 struct StoreConfig {
   ChunkerParams chunker;
+  // Readable (not writable) by the group of the store directory; see
+  // store/internal/access.h. A private store's config omits the line.
+  bool shared = false;
   // 0: store everything raw; 1..19: zstd level. Level 1 by measurement: on the
   // benchmark data it compresses CSV better than level 3, and 4x faster.
   int compression_level = 1;
@@ -135,15 +138,26 @@ struct StoreStats {
 
 class WriteSession;
 
+// kReadOnly: for commands that only read. It works on a store this process
+// may read but not write (someone else's shared store, chmod -R a-w), and
+// every change fails with ReadOnly.
+enum class StoreAccess { kReadWrite, kReadOnly };
+
 class Repository : public ObjectSource {
  public:
-  // Creates a store in `dir` (created if missing; must be empty or absent).
+  // Creates a store in `dir` (created if missing; must be empty or absent),
+  // private to this user (0700) or, with config.shared, shared read-only
+  // with the directory's group.
   static Status Create(const std::string& dir, const StoreConfig& config);
-  static Result<std::unique_ptr<Repository>> Open(const std::string& dir);
+  // A store of another user opens only read-only, and only if it is shared
+  // (or otherwise readable); errors name the owner.
+  static Result<std::unique_ptr<Repository>> Open(const std::string& dir,
+                                                  StoreAccess access = StoreAccess::kReadWrite);
   ~Repository() override;
 
   const std::string& dir() const { return dir_; }
   const StoreConfig& config() const { return config_; }
+  bool read_only() const { return read_only_; }
 
   // Objects. ReadObject verifies the record and the object's hash.
   Result<std::string> ReadObject(const ObjectId& id, ObjectType type) override;
@@ -233,6 +247,7 @@ class Repository : public ObjectSource {
   std::unique_ptr<LmdbEnv> env_;
   std::unique_ptr<PackDirectory> packs_;
   bool verify_chunk_hashes_ = true;
+  bool read_only_ = false;
 };
 
 class WriteSession : public ObjectSink {

@@ -149,9 +149,11 @@ Status LmdbTxn::Commit() {
   return st;
 }
 
-Result<std::unique_ptr<LmdbEnv>> LmdbEnv::Open(const std::string& dir, const std::vector<std::string>& db_names) {
+Result<std::unique_ptr<LmdbEnv>> LmdbEnv::Open(const std::string& dir, const std::vector<std::string>& db_names,
+                                               LmdbAccess access) {
   std::unique_ptr<LmdbEnv> env(new LmdbEnv());
   env->dir_ = dir;
+  env->read_only_ = access != LmdbAccess::kReadWrite;
   int rc = mdb_env_create(&env->env_);
   if (rc != 0) return LmdbError(rc, "lmdb env create");
   mdb_env_set_maxdbs(env->env_, static_cast<MDB_dbi>(db_names.size() + 2));
@@ -159,13 +161,28 @@ Result<std::unique_ptr<LmdbEnv>> LmdbEnv::Open(const std::string& dir, const std
   mdb_env_set_mapsize(env->env_, InitialMapSize());
   // Before LMDB maps the file: a truncated file would be SIGBUS.
   TUSK_RETURN_IF_ERROR(env->CheckMetaBeforeOpen());
-  rc = mdb_env_open(env->env_, dir.c_str(), MDB_NOTLS, 0644);
+  unsigned flags = MDB_NOTLS;
+  if (access != LmdbAccess::kReadWrite) flags |= MDB_RDONLY;
+  if (access == LmdbAccess::kReadOnlyNoLock) flags |= MDB_NOLOCK;
+  rc = mdb_env_open(env->env_, dir.c_str(), flags, 0644);
   if (rc != 0) return LmdbError(rc, "open index " + dir);
   // A map smaller than the file (grown by another process) is adopted here.
   rc = mdb_env_set_mapsize(env->env_, 0);
   if (rc != 0) return LmdbError(rc, "map index " + dir);
   // Before the first table is opened, which reads the tree through the map.
   TUSK_RETURN_IF_ERROR(env->Verify().status());
+  if (env->read_only_) {
+    TUSK_ASSIGN_OR_RETURN(LmdbTxn txn, env->BeginRead());
+    for (const auto& name : db_names) {
+      MDB_dbi dbi;
+      int r = mdb_dbi_open(txn.get(), name.c_str(), 0, &dbi);
+      if (r != 0) return LmdbError(r, "open index table " + name);
+      env->dbis_.push_back(dbi);
+    }
+    // Committing a read transaction keeps its database handles open.
+    TUSK_RETURN_IF_ERROR(txn.Commit());
+    return env;
+  }
   TUSK_RETURN_IF_ERROR(env->Update([&](LmdbTxn& txn) {
     env->dbis_.clear();
     for (const auto& name : db_names) {
@@ -266,6 +283,7 @@ Status LmdbEnv::ExplainCommitFailure(const Status& st) const {
 }
 
 Status LmdbEnv::Update(const std::function<Status(LmdbTxn&)>& fn) {
+  if (read_only_) return Status::ReadOnly("the index " + dir_ + " is open read-only");
   for (int attempt = 0; attempt < 40; attempt++) {
     TUSK_ASSIGN_OR_RETURN(LmdbTxn txn, Begin(0));
     Status st = fn(txn);

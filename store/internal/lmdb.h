@@ -80,10 +80,22 @@ class LmdbTxn {
   std::shared_lock<std::shared_mutex> hold_;  // keeps the map from being resized
 };
 
+// How an environment is opened. kReadOnly (MDB_RDONLY) still registers its
+// readers in lock.mdb, so it needs that file writable; kReadOnlyNoLock
+// (MDB_RDONLY | MDB_NOLOCK) is for a store this process cannot write at all
+// (chmod -R a-w, a read-only mount): with no reader slot, a concurrent writer
+// could reuse pages it is reading, so it is only used when lock.mdb is not
+// writable by us, which in a store made by tusk means nobody but its owner
+// (or root) can write; see Repository::Open.
+enum class LmdbAccess { kReadWrite, kReadOnly, kReadOnlyNoLock };
+
 class LmdbEnv {
  public:
-  // Names of the databases opened (and created when absent) in the env.
-  static Result<std::unique_ptr<LmdbEnv>> Open(const std::string& dir, const std::vector<std::string>& db_names);
+  // Names of the databases opened (and, read-write, created when absent) in
+  // the env. Read-only, a missing database is NotFound, and Update answers
+  // ReadOnly.
+  static Result<std::unique_ptr<LmdbEnv>> Open(const std::string& dir, const std::vector<std::string>& db_names,
+                                               LmdbAccess access = LmdbAccess::kReadWrite);
   ~LmdbEnv();
   LmdbEnv(const LmdbEnv&) = delete;
   LmdbEnv& operator=(const LmdbEnv&) = delete;
@@ -110,6 +122,7 @@ class LmdbEnv {
   Status ExplainCommitFailure(const Status& st) const;
   MDB_env* env_ = nullptr;
   std::string dir_;
+  bool read_only_ = false;
   std::vector<MDB_dbi> dbis_;
   std::shared_mutex resize_mu_;
 };

@@ -257,4 +257,20 @@ class Workspace {
 // the committed data they build on, even if their branch is deleted.
 Result<std::vector<ObjectId>> WorkspaceBases(const std::string& store_dir);
 
+// fsck of every workspace's files: the base and next files (a commit id the
+// store can read), each sidecar (decodes; its chunks still read from the
+// store exist), and each upper file's sidecar name (refers to one that
+// decodes). Problems are reported as "workspace DATASET@BRANCH"; staged file
+// contents have no checksum and are not judged.
+Result<std::vector<FsckProblem>> CheckWorkspaces(Repository* repo);
+
+// Removes the workspace of dataset@branch, or (no branch) every workspace of
+// the dataset, before the branch or dataset is deleted, so a branch made
+// later under the same name starts clean. Nothing is removed when any of
+// them is held by another process (Busy: a mount serving it) or, unless
+// `force`, has staged changes (Conflict, naming the workspaces). A missing
+// workspace is not an error.
+Status RemoveWorkspaces(Repository* repo, const std::string& dataset, const std::optional<std::string>& branch,
+                        bool force);
+
 }  // namespace tusk

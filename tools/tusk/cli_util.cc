@@ -1,5 +1,7 @@
 #include "tools/tusk/cli_util.h"
 
+#include "fs/control_socket.h"
+
 #include <pwd.h>
 #include <unistd.h>
 
@@ -17,13 +19,62 @@ std::string Cli::StoreDir() const {
   return std::string(home && *home ? home : "/root") + "/.local/share/tusk";
 }
 
-Result<std::unique_ptr<Repository>> Cli::OpenStore() const { return Repository::Open(StoreDir()); }
+Result<std::unique_ptr<Repository>> Cli::OpenStore(StoreAccess access) const {
+  return Repository::Open(StoreDir(), access);
+}
 
 int Fail(const std::string& message) {
   std::cerr << "tusk: error: " << message << std::endl;
   return 1;
 }
 int Fail(const Status& status) { return Fail(status.message()); }
+Status RemoveWorkspacesForDelete(Repository& repo, const std::string& dataset, const std::optional<std::string>& branch,
+                                 bool force, const std::string& what) {
+  Status st = RemoveWorkspaces(&repo, dataset, branch, force);
+  if (st.code() == Status::Code::kBusy) {
+    // Name the mount: ask each workspace's server who it is.
+    std::vector<std::string> branches;
+    if (branch) {
+      branches.push_back(*branch);
+    } else if (auto all = repo.ListBranches(dataset); all.ok()) {
+      for (const auto& b : *all) branches.push_back(b.name);
+    }
+    for (const auto& b : branches) {
+      WsRequest request;
+      request.op = WsRequest::Op::kStatus;
+      auto reply = SendWorkspaceRequest(repo.dir(), dataset, b, request);
+      if (reply.ok() && !reply->server.empty())
+        return Status::Busy("cannot delete " + what + ": workspace " + dataset + "@" + b + " is in use by " +
+                            reply->server + "; unmount it first");
+    }
+    return Status::Busy("cannot delete " + what + ": " + st.message() + "; unmount it first");
+  }
+  if (st.code() == Status::Code::kConflict)
+    return Status::Conflict("cannot delete " + what + ": " + st.message() +
+                            "; commit them ('tusk commit'), drop them ('tusk reset'), or delete anyway with --force "
+                            "(the staged changes are lost)");
+  return st;
+}
+
+std::string Printable(std::string_view bytes) {
+  std::string shown = EscapeForDisplay(bytes);  // C0, DEL, backslash, invalid UTF-8
+  std::string out;
+  out.reserve(shown.size());
+  for (size_t i = 0; i < shown.size(); i++) {
+    unsigned char c = static_cast<unsigned char>(shown[i]);
+    unsigned char next = i + 1 < shown.size() ? static_cast<unsigned char>(shown[i + 1]) : 0;
+    if (c == 0xc2 && next >= 0x80 && next < 0xa0) {  // a C1 control, valid UTF-8
+      char buf[16];
+      std::snprintf(buf, sizeof buf, "\\xc2\\x%02x", next);
+      out += buf;
+      i++;
+      continue;
+    }
+    out += static_cast<char>(c);
+  }
+  return out;
+}
+
 void Warn(const std::string& message) { std::cerr << "tusk: warning: " << message << std::endl; }
 
 Result<uint64_t> ParseSize(const std::string& text) {

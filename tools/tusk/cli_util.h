@@ -20,7 +20,9 @@ struct Cli {
   std::string store_flag;  // --store
   int exit_code = 0;
   std::string StoreDir() const;
-  Result<std::unique_ptr<Repository>> OpenStore() const;
+  // Commands that only read open with StoreAccess::kReadOnly, so they work
+  // on a store this user may read but not write.
+  Result<std::unique_ptr<Repository>> OpenStore(StoreAccess access = StoreAccess::kReadWrite) const;
 };
 
 // Prints "tusk: error: ..." and returns the exit code 1.
@@ -91,6 +93,20 @@ void AddMountCommands(CLI::App& app, Cli& cli);        // mount, umount
 void AddWorkspaceCommands(CLI::App& app, Cli& cli);    // status, commit, reset
 
 // Commit options shared by import and commit.
+// Removes the workspaces of dataset@branch (or of the whole dataset) before
+// it is deleted (RemoveWorkspaces), explaining a refusal: which mount holds
+// a workspace, or how to keep or drop staged changes. `what` is "branch
+// data@b" or "dataset data".
+Status RemoveWorkspacesForDelete(Repository& repo, const std::string& dataset, const std::optional<std::string>& branch,
+                                 bool force, const std::string& what);
+
+// A name or path as human output shows it (--json output stays exact): one
+// line, with nothing a terminal acts on. Control characters (C0, DEL and
+// the C1 range U+0080-U+009F), backslashes and bytes that are not UTF-8
+// become \xHH; everything else, including non-ASCII text, stays as it is.
+// tusk-ls(1) documents it.
+std::string Printable(std::string_view bytes);
+
 std::string DefaultAuthor();  // $TUSK_AUTHOR, else $USER, else the login name
 // --meta KEY=VALUE flags, in order.
 Result<std::vector<std::pair<std::string, std::string>>> ParseMetadataFlags(const std::vector<std::string>& flags);

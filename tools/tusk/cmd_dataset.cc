@@ -24,7 +24,7 @@ void AddDatasetCommand(CLI::App& app, Cli& cli) {
   CLI::App* list = ds->add_subcommand("list", "List datasets");
   AddJsonFlag(list, json.get());
   list->callback([json, &cli] {
-    auto repo = cli.OpenStore();
+    auto repo = cli.OpenStore(StoreAccess::kReadOnly);
     if (!repo.ok()) return void(cli.exit_code = Fail(repo.status()));
     auto all = (*repo)->ListDatasets();
     if (!all.ok()) return void(cli.exit_code = Fail(all.status()));
@@ -43,12 +43,17 @@ void AddDatasetCommand(CLI::App& app, Cli& cli) {
   });
 
   auto del_name = std::make_shared<std::string>();
+  auto force = std::make_shared<bool>(false);
   CLI::App* del = ds->add_subcommand("delete", "Delete a dataset (its data is reclaimed by 'tusk gc')");
   del->add_option("name", *del_name, "Dataset name")->required();
-  del->callback([del_name, &cli] {
+  del->add_flag("-f,--force", *force, "Delete it even if a workspace of it has staged changes (they are lost)");
+  del->callback([del_name, force, &cli] {
     auto repo = cli.OpenStore();
     if (!repo.ok()) return void(cli.exit_code = Fail(repo.status()));
-    Status st = (*repo)->DeleteDataset(*del_name);
+    Status st = (*repo)->CheckDataset(*del_name);
+    if (st.ok()) st = RemoveWorkspacesForDelete(**repo, *del_name, std::nullopt, *force, "dataset " + *del_name);
+    if (!st.ok()) return void(cli.exit_code = Fail(st));
+    st = (*repo)->DeleteDataset(*del_name);
     if (!st.ok()) return void(cli.exit_code = Fail(st));
     std::cout << "Deleted dataset " << *del_name << "; run 'tusk gc' to reclaim its space" << std::endl;
   });

@@ -17,7 +17,7 @@ void AddDiffCommand(CLI::App& app, Cli& cli) {
   sub->add_option("new", o->b, "DATASET@REF")->required();
   AddJsonFlag(sub, &o->json);
   sub->callback([o, &cli] {
-    auto repo = cli.OpenStore();
+    auto repo = cli.OpenStore(StoreAccess::kReadOnly);
     if (!repo.ok()) return void(cli.exit_code = Fail(repo.status()));
     std::vector<ObjectId> roots;
     for (const auto& ref : {o->a, o->b}) {
@@ -42,16 +42,16 @@ void AddDiffCommand(CLI::App& app, Cli& cli) {
       }
       std::cout << ChangeLetter(c.kind) << "  ";
       switch (c.kind) {
-        case Change::Kind::kAdded: std::cout << c.path << " (" << HumanBytes(c.new_size) << ")"; break;
-        case Change::Kind::kDeleted: std::cout << c.path << " (" << HumanBytes(c.old_size) << ")"; break;
+        case Change::Kind::kAdded: std::cout << Printable(c.path) << " (" << HumanBytes(c.new_size) << ")"; break;
+        case Change::Kind::kDeleted: std::cout << Printable(c.path) << " (" << HumanBytes(c.old_size) << ")"; break;
         case Change::Kind::kRenamed:
-          std::cout << c.old_path << " -> " << c.path << " (" << HumanBytes(c.new_size) << ")";
+          std::cout << Printable(c.old_path) << " -> " << Printable(c.path) << " (" << HumanBytes(c.new_size) << ")";
           break;
         case Change::Kind::kModified:
-          std::cout << c.path << " (" << HumanBytes(c.old_size) << " -> " << HumanBytes(c.new_size)
+          std::cout << Printable(c.path) << " (" << HumanBytes(c.old_size) << " -> " << HumanBytes(c.new_size)
                     << (c.content_changed ? "" : ", metadata only") << ")";
           break;
-        case Change::Kind::kTypeChanged: std::cout << c.path; break;
+        case Change::Kind::kTypeChanged: std::cout << Printable(c.path); break;
       }
       std::cout << "\n";
     }

@@ -1,4 +1,7 @@
 // tusk init: create a store.
+#include <grp.h>
+#include <sys/stat.h>
+
 #include <iostream>
 
 #include "tools/tusk/cli_util.h"
@@ -9,6 +12,7 @@ void AddInitCommand(CLI::App& app, Cli& cli) {
   struct Opts {
     std::string min = "64K", avg = "256K", max = "1M";
     int level = 1;
+    bool shared = false;
   };
   auto o = std::make_shared<Opts>();
   CLI::App* sub = app.add_subcommand("init", "Create an empty store");
@@ -16,9 +20,12 @@ void AddInitCommand(CLI::App& app, Cli& cli) {
   sub->add_option("--chunk-avg", o->avg, "Average chunk, a power of two (default 256K)");
   sub->add_option("--chunk-max", o->max, "Largest chunk (default 1M)");
   sub->add_option("--compression-level", o->level, "zstd level 1-19, 0 for none (default 1)");
+  sub->add_flag("--shared", o->shared,
+                "Let the group of the store directory read the store (read-only commands); by default it is private (0700)");
   sub->callback([o, &cli] {
     StoreConfig config;
     config.compression_level = o->level;
+    config.shared = o->shared;
     for (auto [text, field] : {std::pair{&o->min, &config.chunker.min_size}, std::pair{&o->avg, &config.chunker.avg_size},
                                std::pair{&o->max, &config.chunker.max_size}}) {
       auto size = ParseSize(*text);
@@ -41,6 +48,21 @@ void AddInitCommand(CLI::App& app, Cli& cli) {
     std::cout << "Initialized empty tusk store in " << dir << " (chunks " << HumanBytes(config.chunker.min_size) << " / "
               << HumanBytes(config.chunker.avg_size) << " / " << HumanBytes(config.chunker.max_size)
               << ", zstd level " << config.compression_level << ")" << std::endl;
+    if (config.shared) {
+      std::string group = "the group of " + dir;
+      struct stat st;
+      if (::stat(dir.c_str(), &st) == 0) {
+        ::group gr;
+        ::group* found = nullptr;
+        char buf[4096];
+        if (::getgrgid_r(st.st_gid, &gr, buf, sizeof buf, &found) == 0 && found)
+          group = std::string("group ") + found->gr_name;
+        else
+          group = "group " + std::to_string(st.st_gid);
+      }
+      std::cout << "Shared read-only with " << group << " (change it with 'chgrp -R GROUP " << dir << "')"
+                << std::endl;
+    }
   });
 }
 

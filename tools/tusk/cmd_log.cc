@@ -29,10 +29,10 @@ void CommitText(const ObjectId& id, const Commit& c, bool full) {
     if (c.parents.empty()) std::cout << " (none)";
     std::cout << "\n";
   }
-  std::cout << "Author: " << c.author << "\n";
+  std::cout << "Author: " << Printable(c.author) << "\n";
   std::cout << "Date:   " << FormatTime(c.time_sec) << "\n";
-  for (const auto& [k, v] : c.metadata) std::cout << "Meta:   " << k << "=" << v << "\n";
-  for (const auto& p : c.provenance) std::cout << "From:   " << p.dataset << "@" << p.commit.ShortHex() << "\n";
+  for (const auto& [k, v] : c.metadata) std::cout << "Meta:   " << Printable(k) << "=" << Printable(v) << "\n";
+  for (const auto& p : c.provenance) std::cout << "From:   " << Printable(p.dataset) << "@" << p.commit.ShortHex() << "\n";
   if (full) {
     std::cout << "Tree:   " << c.root.Hex() << "\n";
     std::cout << "Files:  " << c.file_count << " (" << HumanBytes(c.total_bytes) << ")\n";
@@ -41,7 +41,8 @@ void CommitText(const ObjectId& id, const Commit& c, bool full) {
   size_t start = 0;
   while (start <= c.message.size()) {
     size_t nl = c.message.find('\n', start);
-    std::cout << "    " << c.message.substr(start, nl == std::string::npos ? std::string::npos : nl - start) << "\n";
+    std::cout << "    " << Printable(c.message.substr(start, nl == std::string::npos ? std::string::npos : nl - start))
+              << "\n";
     if (nl == std::string::npos) break;
     start = nl + 1;
   }
@@ -55,7 +56,7 @@ struct LogOpts {
 };
 
 int RunLog(const LogOpts& o, Cli& cli, bool show) {
-  auto repo = cli.OpenStore();
+  auto repo = cli.OpenStore(StoreAccess::kReadOnly);
   if (!repo.ok()) return Fail(repo.status());
   auto id = (*repo)->Resolve(o.ref, true);
   if (!id.ok()) return Fail(id.status());

@@ -1,6 +1,7 @@
 // tusk gc / fsck / stats.
 #include <iostream>
 
+#include "store/workspace/workspace.h"
 #include "tools/tusk/cli_util.h"
 
 namespace tusk::cli {
@@ -43,7 +44,7 @@ int RunRebuildIndex(Cli& cli) {
 }
 
 int RunFsck(bool json, Cli& cli) {
-  auto repo = cli.OpenStore();
+  auto repo = cli.OpenStore(StoreAccess::kReadOnly);
   if (!repo.ok()) return Fail(repo.status());
   Progress progress;
   Result<FsckReport> r = Status::Ok();
@@ -52,6 +53,9 @@ int RunFsck(bool json, Cli& cli) {
     r = (*repo)->Check(&progress);
   }
   if (!r.ok()) return Fail(r.status());
+  auto workspaces = CheckWorkspaces(repo->get());
+  if (workspaces.ok()) r->problems.insert(r->problems.end(), workspaces->begin(), workspaces->end());
+  else Warn("workspaces not checked: " + workspaces.status().message());
   if (json) {
     Json j;
     j.BeginObject().Key("objects_checked").Number(r->objects_checked).Key("bytes_checked").Number(r->bytes_checked)
@@ -79,7 +83,7 @@ int RunFsck(bool json, Cli& cli) {
 }
 
 int RunStats(const std::string& dataset, bool json, Cli& cli) {
-  auto repo = cli.OpenStore();
+  auto repo = cli.OpenStore(StoreAccess::kReadOnly);
   if (!repo.ok()) return Fail(repo.status());
   auto s = (*repo)->Stats(dataset.empty() ? std::nullopt : std::optional<std::string>(dataset));
   if (!s.ok()) return Fail(s.status());

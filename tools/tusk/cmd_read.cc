@@ -21,7 +21,7 @@ struct Version {
 Result<Version> OpenVersion(Cli& cli, const std::string& ref) {
   TUSK_ASSIGN_OR_RETURN(RefSpec spec, ParseRef(ref, true));
   Version v;
-  TUSK_ASSIGN_OR_RETURN(v.repo, cli.OpenStore());
+  TUSK_ASSIGN_OR_RETURN(v.repo, cli.OpenStore(StoreAccess::kReadOnly));
   TUSK_ASSIGN_OR_RETURN(v.commit, v.repo->Resolve(spec));
   TUSK_ASSIGN_OR_RETURN(v.data, v.repo->ReadCommit(v.commit));
   return v;
@@ -82,13 +82,13 @@ int RunLs(const LsOpts& o, Cli& cli) {
       j.EndObject();
       return;
     }
-    std::string shown = path + (e.kind == EntryKind::kDirectory ? "/" : "");
+    std::string shown = Printable(path) + (e.kind == EntryKind::kDirectory ? "/" : "");
     if (o.long_format) {
       // Devices show "major, minor" where others show their size, as ls(1) does.
       std::string size =
           IsDevice(e) ? std::to_string(major(e.rdev)) + ", " + std::to_string(minor(e.rdev)) : std::to_string(e.size);
       std::cout << ModeString(e.mode) << " " << e.uid << " " << e.gid << " " << size << "\t" << FormatTime(e.mtime_sec)
-                << "  " << shown << (e.kind == EntryKind::kSymlink ? " -> " + e.target : "") << "\n";
+                << "  " << shown << (e.kind == EntryKind::kSymlink ? " -> " + Printable(e.target) : "") << "\n";
     } else {
       std::cout << shown << "\n";
     }

@@ -8,15 +8,15 @@ namespace {
 
 struct RefOpts {
   std::string target, from;
-  bool del = false, list = false, json = false;
+  bool del = false, list = false, json = false, force = false;
 };
 
 int RunRef(const RefOpts& o, Cli& cli, bool branch) {
   const char* what = branch ? "branch" : "tag";
-  auto repo_or = cli.OpenStore();
+  bool listing = o.list || o.target.find('@') == std::string::npos;
+  auto repo_or = cli.OpenStore(listing ? StoreAccess::kReadOnly : StoreAccess::kReadWrite);
   if (!repo_or.ok()) return Fail(repo_or.status());
   Repository& repo = **repo_or;
-  bool listing = o.list || o.target.find('@') == std::string::npos;
   if (listing) {
     if (o.del) return Fail(std::string("-d needs DATASET@") + (branch ? "BRANCH" : "TAG"));
     auto refs = branch ? repo.ListBranches(o.target) : repo.ListTags(o.target);
@@ -39,6 +39,14 @@ int RunRef(const RefOpts& o, Cli& cli, bool branch) {
   auto spec = ParseNewRefName(o.target, what);
   if (!spec.ok()) return Fail(spec.status());
   if (o.del) {
+    if (branch) {
+      // The workspace goes first, so a crash in between leaves a branch
+      // without staged changes, never staged changes without their branch.
+      auto head = repo.GetBranch(spec->dataset, spec->rev);
+      if (!head.ok()) return Fail(head.status());
+      Status ws = RemoveWorkspacesForDelete(repo, spec->dataset, spec->rev, o.force, "branch " + o.target);
+      if (!ws.ok()) return Fail(ws);
+    }
     Status st = branch ? repo.DeleteBranch(spec->dataset, spec->rev) : repo.DeleteTag(spec->dataset, spec->rev);
     if (!st.ok()) return Fail(st);
     std::cout << "Deleted " << what << " " << o.target << std::endl;
@@ -77,6 +85,8 @@ void AddRefCommand(CLI::App& app, Cli& cli, bool branch) {
   sub->add_option("target", o->target, "DATASET to list, or DATASET@NAME to create or delete")->required();
   sub->add_option("from", o->from, branch ? "Where the branch starts (default DATASET@main)" : "What the tag names (default DATASET@main)");
   sub->add_flag("-d,--delete", o->del, std::string("Delete the ") + name);
+  if (branch)
+    sub->add_flag("-f,--force", o->force, "With -d: delete the branch even if its workspace has staged changes (they are lost)");
   sub->add_flag("--list", o->list, std::string("List the ") + (branch ? "branches" : "tags") + " of DATASET");
   AddJsonFlag(sub, &o->json);
   sub->callback([o, &cli, branch] { cli.exit_code = RunRef(*o, cli, branch); });

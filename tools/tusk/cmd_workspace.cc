@@ -76,7 +76,7 @@ int RunStatus(Cli& cli, const std::string& target, bool json) {
     std::cout << "nothing staged" << std::endl;
     return 0;
   }
-  for (const auto& c : reply->changes) std::cout << static_cast<char>(c.kind) << "  " << c.path << std::endl;
+  for (const auto& c : reply->changes) std::cout << static_cast<char>(c.kind) << "  " << Printable(c.path) << std::endl;
   return 0;
 }
 

@@ -1,0 +1,154 @@
+// CheckWorkspaces: fsck of the workspace files (issue 9, defect 14), with
+// the workspace module's own parsers (ParseIdFile, Sidecar::Decode).
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "store/workspace/workspace_core.h"
+
+namespace tusk {
+namespace {
+
+using ws::Sidecar;
+
+Result<std::optional<ObjectId>> ReadIdFile(const std::string& path) {
+  TUSK_ASSIGN_OR_RETURN(std::string text, ReadWholeFile(path));
+  return ws::ParseIdFile(text, path);
+}
+
+// (name, is directory) of each entry of `fd`; empty when it cannot be read.
+std::vector<std::pair<std::string, bool>> Entries(int fd) {
+  std::vector<std::pair<std::string, bool>> out;
+  int raw = ::openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (raw < 0) return out;
+  std::unique_ptr<DIR, int (*)(DIR*)> d(::fdopendir(raw), ::closedir);
+  if (!d) {
+    ::close(raw);
+    return out;
+  }
+  while (dirent* e = ::readdir(d.get())) {
+    std::string n = e->d_name;
+    if (n == "." || n == "..") continue;
+    struct stat st;
+    if (::fstatat(fd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    if (S_ISDIR(st.st_mode) || S_ISREG(st.st_mode)) out.emplace_back(n, S_ISDIR(st.st_mode));
+  }
+  return out;
+}
+
+int OpenDir(int parent, const std::string& name) {
+  return ::openat(parent, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+}
+
+class WorkspaceChecker {
+ public:
+  WorkspaceChecker(Repository* repo, std::string name, std::string dir, std::vector<FsckProblem>* out)
+      : repo_(repo), name_(std::move(name)), dir_(std::move(dir)), out_(out) {}
+
+  void Run() {
+    for (const char* file : {"base", "next"}) CheckIdFile(file);
+    int meta = ::open((dir_ + "/meta").c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (meta >= 0) {
+      Fd meta_fd(meta);
+      for (const auto& [n, is_dir] : Entries(meta)) {
+        if (!is_dir) CheckSidecar(n);
+      }
+    }
+    int upper = ::open((dir_ + "/upper").c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (upper >= 0) {
+      Fd upper_fd(upper);
+      WalkUpper(upper, "");
+    }
+  }
+
+ private:
+  void Report(const std::string& error) { out_->push_back({"workspace " + name_, error, {}}); }
+
+  void CheckIdFile(const char* file) {
+    std::string path = dir_ + "/" + file;
+    struct stat st;
+    if (::lstat(path.c_str(), &st) != 0) return;  // none yet (base) or no commit in progress (next)
+    auto id = ReadIdFile(path);
+    if (!id.ok()) return Report(std::string(file) + " file: " + id.status().message());
+    if (!*id) return;
+    auto commit = repo_->ReadCommit(**id);
+    if (!commit.ok()) Report(std::string(file) + " commit " + (*id)->Hex() + ": " + commit.status().message());
+  }
+
+  void CheckSidecar(const std::string& id) {
+    auto bytes = ReadWholeFile(dir_ + "/meta/" + id);
+    if (!bytes.ok()) return Report("sidecar meta/" + id + ": " + bytes.status().message());
+    auto side = Sidecar::Decode(*bytes, "sidecar meta/" + id);
+    if (!side.ok()) return Report(side.status().message());
+    sidecars_.insert(id);
+    for (size_t i = 0; i < side->chunks.size(); i++) {
+      if (side->state[i] != 0 || side->chunks[i].IsHole()) continue;
+      auto has = repo_->Contains(side->chunks[i].id);
+      if (!has.ok() || !*has)
+        return Report("sidecar meta/" + id + ": chunk " + side->chunks[i].id.Hex() + " is missing from the store");
+    }
+  }
+
+  // Every upper file that names a sidecar must name one that exists and
+  // decodes.
+  void WalkUpper(int dir, const std::string& rel) {
+    for (const auto& [n, is_dir] : Entries(dir)) {
+      std::string path = rel.empty() ? n : rel + "/" + n;
+      if (is_dir) {
+        int sub = OpenDir(dir, n);
+        if (sub < 0) continue;
+        Fd sub_fd(sub);
+        WalkUpper(sub, path);
+        continue;
+      }
+      int f = ::openat(dir, n.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+      if (f < 0) continue;
+      Fd file(f);
+      char buf[128];
+      ssize_t len = ::fgetxattr(f, ws::kMetaXattr, buf, sizeof buf);
+      if (len < 0) continue;
+      std::string id(buf, static_cast<size_t>(len));
+      if (!sidecars_.count(id)) Report("upper file " + EscapeForDisplay(path) + " names sidecar '" +
+                                       EscapeForDisplay(id) + "', which is missing or damaged");
+    }
+  }
+
+  Repository* repo_;
+  std::string name_, dir_;
+  std::vector<FsckProblem>* out_;
+  std::set<std::string> sidecars_;  // the ones that decode
+};
+
+}  // namespace
+
+Result<std::vector<FsckProblem>> CheckWorkspaces(Repository* repo) {
+  std::vector<FsckProblem> out;
+  std::string root = JoinPath(repo->dir(), "workspaces");
+  int raw = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (raw < 0) {
+    if (errno == ENOENT) return out;
+    return Status::FromErrno(errno, "open " + root);
+  }
+  Fd root_fd(raw);
+  for (const auto& [dataset, is_dir] : Entries(raw)) {
+    if (!is_dir) continue;
+    int ds = OpenDir(raw, dataset);
+    if (ds < 0) continue;
+    Fd ds_fd(ds);
+    for (const auto& [branch, branch_is_dir] : Entries(ds)) {
+      // '@': a removal in progress (RemoveWorkspaces), not a workspace.
+      if (!branch_is_dir || branch.find('@') != std::string::npos) continue;
+      WorkspaceChecker(repo, dataset + "@" + branch, root + "/" + dataset + "/" + branch, &out).Run();
+    }
+  }
+  return out;
+}
+
+}  // namespace tusk
