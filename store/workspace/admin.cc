@@ -121,7 +121,7 @@ Status Discard(int dataset_fd, const std::string& dataset, const std::string& br
 }  // namespace
 
 Status RemoveWorkspaces(Repository* repo, const std::string& dataset, const std::optional<std::string>& branch,
-                        bool force) {
+                        bool force, const std::function<Status(const std::string& branch)>& on_held) {
   std::string dir = DatasetDir(repo, dataset);
   int raw = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (raw < 0) return errno == ENOENT ? Status::Ok() : Status::FromErrno(errno, "open " + dir);
@@ -148,9 +148,14 @@ Status RemoveWorkspaces(Repository* repo, const std::string& dataset, const std:
   std::vector<HeldWorkspace> held;
   std::vector<std::string> staged;
   for (const auto& n : names) {
-    TUSK_ASSIGN_OR_RETURN(HeldWorkspace w, Take(dataset_fd.get(), dataset, n));
-    if (w.staged) staged.push_back(dataset + "@" + n);
-    held.push_back(std::move(w));
+    auto w = Take(dataset_fd.get(), dataset, n);
+    if (!w.ok() && w.status().code() == Status::Code::kBusy && on_held) {
+      TUSK_RETURN_IF_ERROR(on_held(n));
+      continue;  // left to its holder
+    }
+    if (!w.ok()) return w.status();
+    if (w->staged) staged.push_back(dataset + "@" + n);
+    held.push_back(std::move(w).value());
   }
   if (!staged.empty() && !force) {
     std::string list;

@@ -82,6 +82,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -266,11 +267,14 @@ Result<std::vector<FsckProblem>> CheckWorkspaces(Repository* repo);
 
 // Removes the workspace of dataset@branch, or (no branch) every workspace of
 // the dataset, before the branch or dataset is deleted, so a branch made
-// later under the same name starts clean. Nothing is removed when any of
-// them is held by another process (Busy: a mount serving it) or, unless
-// `force`, has staged changes (Conflict, naming the workspaces). A missing
+// later under the same name starts clean. A workspace another process holds
+// (a mount serving it) is left to it when `on_held(branch)` returns Ok (its
+// holder says nothing is staged: a clean workspace of a deleted branch is
+// harmless, it follows a new branch of that name); any other answer (without
+// on_held: Busy) stops everything. Nothing is removed when one has staged
+// changes, unless `force` (Conflict, naming the workspaces). A missing
 // workspace is not an error.
 Status RemoveWorkspaces(Repository* repo, const std::string& dataset, const std::optional<std::string>& branch,
-                        bool force);
+                        bool force, const std::function<Status(const std::string& branch)>& on_held = nullptr);
 
 }  // namespace tusk

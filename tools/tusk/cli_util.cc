@@ -30,25 +30,23 @@ int Fail(const std::string& message) {
 int Fail(const Status& status) { return Fail(status.message()); }
 Status RemoveWorkspacesForDelete(Repository& repo, const std::string& dataset, const std::optional<std::string>& branch,
                                  bool force, const std::string& what) {
-  Status st = RemoveWorkspaces(&repo, dataset, branch, force);
-  if (st.code() == Status::Code::kBusy) {
-    // Name the mount: ask each workspace's server who it is.
-    std::vector<std::string> branches;
-    if (branch) {
-      branches.push_back(*branch);
-    } else if (auto all = repo.ListBranches(dataset); all.ok()) {
-      for (const auto& b : *all) branches.push_back(b.name);
-    }
-    for (const auto& b : branches) {
-      WsRequest request;
-      request.op = WsRequest::Op::kStatus;
-      auto reply = SendWorkspaceRequest(repo.dir(), dataset, b, request);
-      if (reply.ok() && !reply->server.empty())
-        return Status::Busy("cannot delete " + what + ": workspace " + dataset + "@" + b + " is in use by " +
-                            reply->server + "; unmount it first");
-    }
-    return Status::Busy("cannot delete " + what + ": " + st.message() + "; unmount it first");
-  }
+  // A workspace a mount holds: ask the mount. Clean, it is left to the mount
+  // (harmless, see RemoveWorkspaces); with staged changes, or when the mount
+  // does not answer, nothing is deleted, --force or not: its files are live.
+  auto on_held = [&](const std::string& b) -> Status {
+    std::string name = dataset + "@" + b;
+    WsRequest request;
+    request.op = WsRequest::Op::kStatus;
+    auto reply = SendWorkspaceRequest(repo.dir(), dataset, b, request);
+    if (!reply.ok() || !reply->status.ok())
+      return Status::Busy("cannot delete " + what + ": workspace " + name +
+                          " is held by another process (a mount serving it, or a commit in progress); unmount it first");
+    if (reply->changes.empty()) return Status::Ok();
+    std::string server = reply->server.empty() ? "another process" : reply->server;
+    return Status::Busy("cannot delete " + what + ": changes are staged in workspace " + name + ", which is in use by " +
+                        server + "; commit or reset them, or unmount it first");
+  };
+  Status st = RemoveWorkspaces(&repo, dataset, branch, force, on_held);
   if (st.code() == Status::Code::kConflict)
     return Status::Conflict("cannot delete " + what + ": " + st.message() +
                             "; commit them ('tusk commit'), drop them ('tusk reset'), or delete anyway with --force "
