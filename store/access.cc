@@ -66,6 +66,15 @@ Status CheckStoreAccess(const std::string& dir, StoreAccess access, LmdbAccess* 
     }
     return Status::Ok();
   }
+  // A reader that could write the index opens it as a writer does: a
+  // lost data.mdb is then recreated empty and refused as incomplete (naming
+  // the rebuild), and a format-1 store is upgraded by the first command.
+  // Only a reader that cannot write reads the index as it is.
+  auto writable = [](const std::string& path) { return Can(path, W_OK) || errno == ENOENT; };
+  if (writable(index) && writable(JoinPath(index, "data.mdb")) && writable(JoinPath(index, "lock.mdb"))) {
+    *lmdb = LmdbAccess::kReadWrite;
+    return Status::Ok();
+  }
   // A reader registers in lock.mdb when it can. When it cannot, nobody but
   // the owner or root can write the store either (tusk makes lock.mdb
   // writable for exactly the users who may read a store: the owner, and the

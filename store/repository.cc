@@ -145,8 +145,13 @@ Result<std::unique_ptr<Repository>> Repository::Open(const std::string& dir, Sto
   repo->config_ = config;
   repo->read_only_ = access == StoreAccess::kReadOnly;
   if (config.shared && !repo->read_only_) SetUpSharedWriter(dir);
-  TUSK_ASSIGN_OR_RETURN(repo->env_, LmdbEnv::Open(JoinPath(dir, "index"), tables::Names(), lmdb));
   repo->packs_ = std::make_unique<PackDirectory>(JoinPath(dir, "packs"));
+  TUSK_RETURN_IF_ERROR(repo->CheckIndexPresent());
+  // A format-1 index lacks tables a read-only open cannot create.
+  if (config.format_version == 1 && lmdb != LmdbAccess::kReadWrite)
+    return Status::Unsupported("store " + dir + " was written by an older tusk (store format 1) and must be upgraded "
+                               "once by a user who can write it: run any tusk command on it as its owner");
+  TUSK_ASSIGN_OR_RETURN(repo->env_, LmdbEnv::Open(JoinPath(dir, "index"), tables::Names(), lmdb));
   if (config.format_version == 1) {
     Status st = repo->UpgradeFromFormat1();
     // A store this user may not write (read-only media, another owner's
@@ -157,6 +162,26 @@ Result<std::unique_ptr<Repository>> Repository::Open(const std::string& dir, Sto
     TUSK_RETURN_IF_ERROR(repo->CheckIndexComplete());
   }
   return repo;
+}
+
+Status Repository::CheckIndexPresent() {
+  std::string index = JoinPath(dir_, "index");
+  std::string missing;
+  for (const std::string& path : {index, JoinPath(index, "data.mdb")}) {
+    struct stat st;
+    if (::stat(path.c_str(), &st) == 0) continue;
+    if (errno != ENOENT) return Status::FromErrno(errno, "stat " + path);
+    missing = path;
+    break;
+  }
+  if (missing.empty()) return Status::Ok();
+  TUSK_ASSIGN_OR_RETURN(std::vector<PackId> packs, packs_->ListPacks());
+  if (!packs.empty())
+    return Status::Corruption("the index of " + dir_ + " is missing (" + missing + "), but the store holds " +
+                              std::to_string(packs.size()) + " pack file(s); rebuild the index from them with '" +
+                              kIndexRebuildCommand + "'");
+  // A store with no packs has nothing to lose: a new empty index will do.
+  return MakeDirs(index);
 }
 
 Status Repository::CheckIndexComplete() {

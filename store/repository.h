@@ -231,6 +231,10 @@ class Repository : public ObjectSource {
   // Writes ref records for every dataset and ref of a format-1 store, then
   // bumps its config to the current format.
   Status UpgradeFromFormat1();
+  // A missing index (index/ or its data.mdb): an error naming the rebuild
+  // if packs exist (LMDB would say ENOENT, or make an empty one), else the
+  // directory is made for a new empty index.
+  Status CheckIndexPresent();
   // Refuses an index that lacks its completion mark beside pack files (it
   // was deleted or emptied).
   Status CheckIndexComplete();

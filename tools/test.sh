@@ -7,9 +7,11 @@
 # libFuzzer (clang, build-fuzz/); a crash fails the run and leaves its input
 # in build-fuzz/fuzz-crashes/<target>/ (tools/fuzz/run.sh).
 #
-#   tools/test.sh --long   the same, then a ThreadSanitizer build of the
-#                          daemon-side tests (build-tsan/), and every fuzz
-#                          target for TUSK_FUZZ_SECONDS (default 600) each
+#   tools/test.sh --long   the same with the full damage campaign (1200
+#                          flips; TUSK_DAMAGE_FLIPS, default 160), then a
+#                          ThreadSanitizer build of the daemon-side tests
+#                          (build-tsan/), and every fuzz target for
+#                          TUSK_FUZZ_SECONDS (default 600) each
 set -euo pipefail
 cd "$(dirname "$0")/.."
 long=0
@@ -23,6 +25,9 @@ run_suite() {  # run_suite SANITIZE(0|1)
   (cd "$dir" && ctest --output-on-failure -j"$(nproc)" --timeout 900)
 }
 
+if [ $long = 1 ]; then
+  export TUSK_DAMAGE_FLIPS=${TUSK_DAMAGE_FLIPS:-1200}
+fi
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 run_suite 0
