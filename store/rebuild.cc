@@ -83,9 +83,9 @@ Result<std::vector<PackId>> Repository::UnknownPacks(std::vector<PackId>* garbag
   return unknown;
 }
 
-Result<RebuildReport> Repository::RebuildIndex(const std::string& dir, Progress* progress) {
+Result<RebuildReport> Repository::RebuildIndex(const std::string& dir, Progress* progress, Env* files) {
   std::string config_path = JoinPath(dir, "config");
-  auto text = ReadWholeFile(config_path);
+  auto text = ReadWholeFile(files, config_path);
   if (!text.ok()) {
     if (text.status().code() == Status::Code::kNotFound)
       return Status::NotFound(dir + " is not a tusk store (no config file)");
@@ -104,7 +104,7 @@ Result<RebuildReport> Repository::RebuildIndex(const std::string& dir, Progress*
   if (rc != 0) return Status::FromErrno(errno, "lock " + dir);
 
   RebuildReport report;
-  PackDirectory packs(JoinPath(dir, "packs"));
+  PackDirectory packs(JoinPath(dir, "packs"), files);
   TUSK_ASSIGN_OR_RETURN(std::vector<PackId> ids, packs.ListPacks());
   std::sort(ids.begin(), ids.end());
   if (progress) progress->items_total = ids.size();

@@ -96,7 +96,7 @@ Result<StoreConfig> StoreConfig::Parse(const std::string& text, const std::strin
 
 // ---- opening ----
 
-Status Repository::Create(const std::string& dir, const StoreConfig& config) {
+Status Repository::Create(const std::string& dir, const StoreConfig& config, Env* files) {
   TUSK_RETURN_IF_ERROR(config.Validate());
   struct stat st;
   if (::stat(JoinPath(dir, kConfigFile).c_str(), &st) == 0)
@@ -126,14 +126,14 @@ Status Repository::Create(const std::string& dir, const StoreConfig& config) {
   if (config.shared) TUSK_RETURN_IF_ERROR(SetUpStoreModes(dir, true));
   // The config is written last: a store without it is not a store yet, so an
   // interrupted init can simply be repeated.
-  return WriteFileAtomically(JoinPath(dir, kConfigFile), config.Encode());
+  return WriteFileAtomically(files, JoinPath(dir, kConfigFile), config.Encode());
 }
 
-Result<std::unique_ptr<Repository>> Repository::Open(const std::string& dir, StoreAccess access) {
+Result<std::unique_ptr<Repository>> Repository::Open(const std::string& dir, StoreAccess access, Env* files) {
   LmdbAccess lmdb;
   TUSK_RETURN_IF_ERROR(CheckStoreAccess(dir, access, &lmdb));
   std::string config_path = JoinPath(dir, kConfigFile);
-  auto text = ReadWholeFile(config_path);
+  auto text = ReadWholeFile(files, config_path);
   if (!text.ok()) {
     if (text.status().code() == Status::Code::kNotFound)
       return Status::NotFound(dir + " is not a tusk store (no config file); create one with 'tusk init'");
@@ -142,10 +142,11 @@ Result<std::unique_ptr<Repository>> Repository::Open(const std::string& dir, Sto
   TUSK_ASSIGN_OR_RETURN(StoreConfig config, StoreConfig::Parse(*text, config_path));
   std::unique_ptr<Repository> repo(new Repository());
   repo->dir_ = dir;
+  repo->files_ = files;
   repo->config_ = config;
   repo->read_only_ = access == StoreAccess::kReadOnly;
   if (config.shared && !repo->read_only_) SetUpSharedWriter(dir);
-  repo->packs_ = std::make_unique<PackDirectory>(JoinPath(dir, "packs"));
+  repo->packs_ = std::make_unique<PackDirectory>(JoinPath(dir, "packs"), files);
   TUSK_RETURN_IF_ERROR(repo->CheckIndexPresent());
   // A format-1 index lacks tables a read-only open cannot create.
   if (config.format_version == 1 && lmdb != LmdbAccess::kReadWrite)
@@ -747,7 +748,7 @@ Status Repository::UpgradeFromFormat1() {
   TUSK_ASSIGN_OR_RETURN(Fd lock, LockStore(true));
   // Another process may have upgraded the store while we waited for the lock.
   std::string config_path = JoinPath(dir_, kConfigFile);
-  TUSK_ASSIGN_OR_RETURN(std::string text, ReadWholeFile(config_path));
+  TUSK_ASSIGN_OR_RETURN(std::string text, ReadWholeFile(files_, config_path));
   TUSK_ASSIGN_OR_RETURN(StoreConfig current, StoreConfig::Parse(text, config_path));
   if (current.format_version != 1) {
     config_ = current;
@@ -804,7 +805,7 @@ Status Repository::UpgradeFromFormat1() {
   // A crash before this rename repeats the upgrade, whose newer records
   // supersede these.
   current.format_version = kStoreFormatVersion;
-  TUSK_RETURN_IF_ERROR(WriteFileAtomically(config_path, current.Encode()));
+  TUSK_RETURN_IF_ERROR(WriteFileAtomically(files_, config_path, current.Encode()));
   config_ = current;
   return Status::Ok();
 }

@@ -32,6 +32,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "store/backend/env.h"
 #include "store/chunker.h"
 #include "store/ids.h"
 #include "store/objects.h"
@@ -148,11 +149,14 @@ class Repository : public ObjectSource {
   // Creates a store in `dir` (created if missing; must be empty or absent),
   // private to this user (0700) or, with config.shared, shared read-only
   // with the directory's group.
-  static Status Create(const std::string& dir, const StoreConfig& config);
+  // `files` is the file seam (store/backend/env.h) for packs and the
+  // config; tests pass one that can simulate a power loss.
+  static Status Create(const std::string& dir, const StoreConfig& config, Env* files = Env::Default());
   // A store of another user opens only read-only, and only if it is shared
   // (or otherwise readable); errors name the owner.
   static Result<std::unique_ptr<Repository>> Open(const std::string& dir,
-                                                  StoreAccess access = StoreAccess::kReadWrite);
+                                                  StoreAccess access = StoreAccess::kReadWrite,
+                                                  Env* files = Env::Default());
   ~Repository() override;
 
   const std::string& dir() const { return dir_; }
@@ -208,7 +212,7 @@ class Repository : public ObjectSource {
   // packs, commits, datasets, branches and tags; file stats are dropped) and
   // moves the old index aside. Does not open the old index, so it works when
   // that is missing or damaged. Takes the store lock exclusively. (rebuild.cc)
-  static Result<RebuildReport> RebuildIndex(const std::string& dir, Progress* progress);
+  static Result<RebuildReport> RebuildIndex(const std::string& dir, Progress* progress, Env* files = Env::Default());
 
  private:
   friend class WriteSession;
@@ -247,6 +251,7 @@ class Repository : public ObjectSource {
   Status MarkReachable(std::unordered_set<ObjectId, ObjectIdHash>* live, Progress* progress);
 
   std::string dir_;
+  Env* files_ = nullptr;  // packs and config go through it
   StoreConfig config_;
   std::unique_ptr<LmdbEnv> env_;
   std::unique_ptr<PackDirectory> packs_;

@@ -185,23 +185,21 @@ Result<std::shared_ptr<PackDirectory::OpenPack>> PackDirectory::OpenForRead(Pack
   }
   if (g_before_open_for_testing) g_before_open_for_testing(id);
   std::string path = PathOf(id);
-  auto fd = OpenFile(path, O_RDONLY);
-  if (!fd.ok()) {
+  auto file = env_->OpenForRead(path);
+  if (!file.ok()) {
     // NotFound, not Corruption: a concurrent gc may have moved the record
     // and deleted the pack since the caller looked it up (it looks again).
-    if (fd.status().code() == Status::Code::kNotFound)
+    if (file.status().code() == Status::Code::kNotFound)
       return Status::NotFound("pack " + PackName(id) + " is missing (" + path + ")");
-    return fd.status();
+    return file.status();
   }
   auto pack = std::make_shared<OpenPack>();
-  pack->fd = std::move(fd).value();
-  struct stat st;
-  if (fstat(pack->get(), &st) != 0) return Status::FromErrno(errno, "stat " + path);
-  pack->size = static_cast<uint64_t>(st.st_size);
+  pack->file = std::move(file).value();
+  pack->size = pack->file->size();
   // Checked once per open: a pack of another format is never read as ours.
   char header[kPackHeaderSize];
   if (pack->size < kPackHeaderSize) return Status::Corruption(path + ": not a pack (too short)");
-  TUSK_RETURN_IF_ERROR(PreadAll(pack->get(), header, sizeof header, 0, path));
+  TUSK_RETURN_IF_ERROR(pack->file->Read(0, sizeof header, header));
   TUSK_RETURN_IF_ERROR(CheckPackHeader(std::string_view(header, sizeof header), path));
   // Bound the number of cached descriptors; any one may be dropped since
   // callers hold their own shared_ptr while reading.
@@ -218,7 +216,7 @@ Status PackDirectory::ReadStored(const ObjectId& id, const ObjectLocation& loc, 
   // Header and payload in one system call, each into its own buffer.
   char header[kRecordHeaderSize];
   stored->resize(loc.stored_len);
-  TUSK_RETURN_IF_ERROR(PreadvAll(fd->get(), header, sizeof header, stored->data(), stored->size(), loc.offset, where));
+  TUSK_RETURN_IF_ERROR(fd->file->Read2(loc.offset, header, sizeof header, stored->data(), stored->size()).Annotate(where));
   TUSK_ASSIGN_OR_RETURN(RecordHeader h, DecodeRecordHeader(std::string_view(header, sizeof header), where));
   if (h.id != id || h.type != loc.type || h.codec != loc.codec || h.raw_len != loc.raw_len ||
       h.stored_len != loc.stored_len)
@@ -255,13 +253,13 @@ uint32_t Fixed32At(const std::string& s, size_t at) {
 
 // The part of a raw record's payload (starting at file offset `payload`) that
 // covers [offset, offset+len), checked against the block CRCs in `table`.
-Status ReadRawBlocks(int fd, const ObjectLocation& loc, const std::string& table, uint64_t payload, uint64_t offset,
+Status ReadRawBlocks(const RandomAccessFile& file, const ObjectLocation& loc, const std::string& table, uint64_t payload, uint64_t offset,
                      size_t len, const std::string& where, std::string* out) {
   uint64_t first = offset / kCrcBlockSize, last = (offset + len - 1) / kCrcBlockSize;
   uint64_t start = first * kCrcBlockSize, end = std::min<uint64_t>((last + 1) * kCrcBlockSize, loc.stored_len);
   thread_local std::string blocks;
   blocks.resize(end - start);
-  TUSK_RETURN_IF_ERROR(PreadAll(fd, blocks.data(), blocks.size(), payload + start, where));
+  TUSK_RETURN_IF_ERROR(file.Read(payload + start, blocks.size(), blocks.data()).Annotate(where));
   for (uint64_t b = first; b <= last; b++) {
     uint64_t at = (b - first) * kCrcBlockSize;
     size_t n = static_cast<size_t>(std::min<uint64_t>(kCrcBlockSize, blocks.size() - at));
@@ -274,7 +272,7 @@ Status ReadRawBlocks(int fd, const ObjectLocation& loc, const std::string& table
 
 // The frames of a kZstdFrames record that cover [offset, offset+len), checked
 // against `table` and decompressed.
-Status ReadFrames(int fd, const ObjectLocation& loc, const std::string& table, uint64_t payload, uint64_t offset,
+Status ReadFrames(const RandomAccessFile& file, const ObjectLocation& loc, const std::string& table, uint64_t payload, uint64_t offset,
                   size_t len, const std::string& where, std::string* out) {
   uint64_t first = offset / kFrameSize, last = (offset + len - 1) / kFrameSize;
   uint32_t start = first == 0 ? 0 : Fixed32At(table, (first - 1) * 8);
@@ -282,7 +280,7 @@ Status ReadFrames(int fd, const ObjectLocation& loc, const std::string& table, u
   if (end < start || end > loc.stored_len) return Status::Corruption(where + ": bad frame table");
   thread_local std::string frames;
   frames.resize(end - start);
-  TUSK_RETURN_IF_ERROR(PreadAll(fd, frames.data(), frames.size(), payload + start, where));
+  TUSK_RETURN_IF_ERROR(file.Read(payload + start, frames.size(), frames.data()).Annotate(where));
   thread_local std::string plain;
   plain.resize((last - first + 1) * kFrameSize);
   size_t plain_len = 0;
@@ -309,7 +307,7 @@ constexpr size_t kMaxCachedRangeTables = 16384;  // ~4 GiB of 256 KiB chunks, ~3
 Result<std::shared_ptr<const std::string>> PackDirectory::LoadRangeTable(const OpenPack& pack, const ObjectId& id,
                                                                          const ObjectLocation& loc,
                                                                          const std::string& where) {
-  int fd = pack.get();
+  const RandomAccessFile& file = *pack.file;
   auto key = std::make_pair(loc.pack, loc.offset);
   {
     std::lock_guard lock(mu_);
@@ -318,14 +316,14 @@ Result<std::shared_ptr<const std::string>> PackDirectory::LoadRangeTable(const O
   }
   TUSK_RETURN_IF_ERROR(CheckExtent(loc, pack.size, where));
   char header[kRecordHeaderSize];
-  TUSK_RETURN_IF_ERROR(PreadAll(fd, header, sizeof header, loc.offset, where));
+  TUSK_RETURN_IF_ERROR(file.Read(loc.offset, sizeof header, header).Annotate(where));
   TUSK_ASSIGN_OR_RETURN(RecordHeader h, DecodeRecordHeader(std::string_view(header, sizeof header), where));
   if (h.id != id || h.type != loc.type || h.codec != loc.codec || h.stored_len != loc.stored_len ||
       h.raw_len != loc.raw_len)
     return Status::Corruption(where + ": record header does not match the index");
   auto table = std::make_shared<std::string>(RangeTableSize(loc.codec, loc.stored_len, loc.raw_len), '\0');
   TUSK_RETURN_IF_ERROR(
-      PreadAll(fd, table->data(), table->size(), loc.offset + kRecordHeaderSize + loc.stored_len, where));
+      file.Read(loc.offset + kRecordHeaderSize + loc.stored_len, table->size(), table->data()).Annotate(where));
   std::lock_guard lock(mu_);
   if (range_tables_.size() >= kMaxCachedRangeTables) range_tables_.erase(range_tables_.begin());
   range_tables_.emplace(key, table);
@@ -340,8 +338,8 @@ Status PackDirectory::ReadRange(const ObjectId& id, const ObjectLocation& loc, u
   TUSK_ASSIGN_OR_RETURN(std::shared_ptr<OpenPack> fd, OpenForRead(loc.pack));
   TUSK_ASSIGN_OR_RETURN(std::shared_ptr<const std::string> table, LoadRangeTable(*fd, id, loc, where));
   uint64_t payload = loc.offset + kRecordHeaderSize;
-  if (loc.codec == Codec::kZstdFrames) return ReadFrames(fd->get(), loc, *table, payload, offset, len, where, out);
-  return ReadRawBlocks(fd->get(), loc, *table, payload, offset, len, where, out);
+  if (loc.codec == Codec::kZstdFrames) return ReadFrames(*fd->file, loc, *table, payload, offset, len, where, out);
+  return ReadRawBlocks(*fd->file, loc, *table, payload, offset, len, where, out);
 }
 
 Status PackDirectory::ReadRecord(const ObjectId& id, const ObjectLocation& loc, bool verify_hash,
@@ -352,8 +350,8 @@ Status PackDirectory::ReadRecord(const ObjectId& id, const ObjectLocation& loc, 
     // Full verification also covers the range table that partial reads trust.
     std::string table(RangeTableSize(loc.codec, loc.stored_len, loc.raw_len), '\0');
     TUSK_ASSIGN_OR_RETURN(std::shared_ptr<OpenPack> fd, OpenForRead(loc.pack));
-    TUSK_RETURN_IF_ERROR(PreadAll(fd->get(), table.data(), table.size(), loc.offset + kRecordHeaderSize + loc.stored_len,
-                                  "pack " + PackName(loc.pack)));
+    TUSK_RETURN_IF_ERROR(fd->file->Read(loc.offset + kRecordHeaderSize + loc.stored_len, table.size(), table.data())
+                             .Annotate("pack " + PackName(loc.pack)));
     auto expected = RangeTable(loc.codec, stored, loc.raw_len);
     if (!expected.ok() || table != *expected)
       return Status::Corruption(std::string("chunk ") + id.Hex() + " in pack " + PackName(loc.pack) +
@@ -374,19 +372,17 @@ Status PackDirectory::ReadRecord(const ObjectId& id, const ObjectLocation& loc, 
 Result<std::vector<PackRecord>> PackDirectory::ListRecords(PackId id, bool* sealed) {
   if (sealed) *sealed = false;
   std::string path = PathOf(id);
-  TUSK_ASSIGN_OR_RETURN(Fd fd, OpenFile(path, O_RDONLY));
-  struct stat st;
-  if (fstat(fd.get(), &st) != 0) return Status::FromErrno(errno, "stat " + path);
-  uint64_t size = static_cast<uint64_t>(st.st_size);
+  TUSK_ASSIGN_OR_RETURN(std::unique_ptr<RandomAccessFile> file, env_->OpenForRead(path));
+  uint64_t size = file->size();
   char header[kPackHeaderSize];
   if (size < kPackHeaderSize) return Status::Corruption(path + ": not a pack (too short)");
-  TUSK_RETURN_IF_ERROR(PreadAll(fd.get(), header, sizeof header, 0, path));
+  TUSK_RETURN_IF_ERROR(file->Read(0, sizeof header, header));
   TUSK_RETURN_IF_ERROR(CheckPackHeader(std::string_view(header, sizeof header), path));
   std::vector<PackRecord> out;
   // Sealed: trust the footer if its checksum holds.
   if (size >= kPackHeaderSize + kTrailerSize) {
     char trailer[kTrailerSize];
-    TUSK_RETURN_IF_ERROR(PreadAll(fd.get(), trailer, sizeof trailer, size - kTrailerSize, path));
+    TUSK_RETURN_IF_ERROR(file->Read(size - kTrailerSize, sizeof trailer, trailer));
     if (std::memcmp(trailer + 16, kTrailerMagic, 8) == 0) {
       uint64_t footer_offset;
       uint32_t count, crc;
@@ -395,7 +391,7 @@ Result<std::vector<PackRecord>> PackDirectory::ListRecords(PackId id, bool* seal
       std::memcpy(&crc, trailer + 12, 4);
       if (footer_offset + uint64_t{count} * kFooterEntrySize + kTrailerSize == size) {
         std::string footer(count * kFooterEntrySize, '\0');
-        TUSK_RETURN_IF_ERROR(PreadAll(fd.get(), footer.data(), footer.size(), footer_offset, path));
+        TUSK_RETURN_IF_ERROR(file->Read(footer_offset, footer.size(), footer.data()));
         if (Crc32c(footer.data(), footer.size()) == crc) {
           for (uint32_t i = 0; i < count; i++) {
             Decoder d(std::string_view(footer).substr(i * kFooterEntrySize, kFooterEntrySize));
@@ -425,7 +421,7 @@ Result<std::vector<PackRecord>> PackDirectory::ListRecords(PackId id, bool* seal
   uint64_t offset = kPackHeaderSize;
   char hbuf[kRecordHeaderSize];
   while (offset + kRecordHeaderSize <= size) {
-    if (!PreadAll(fd.get(), hbuf, sizeof hbuf, offset, path).ok()) break;
+    if (!file->Read(offset, sizeof hbuf, hbuf).ok()) break;
     auto h = DecodeRecordHeader(std::string_view(hbuf, sizeof hbuf), path);
     uint64_t table = RangeTableSize(h.ok() ? h->codec : Codec::kRaw, h.ok() ? h->stored_len : 0, h.ok() ? h->raw_len : 0);
     if (!h.ok() || offset + kRecordHeaderSize + h->stored_len + table > size) break;
@@ -485,23 +481,21 @@ std::string FooterMismatch(const FooterEntry& f, const PackRecord& r) {
 
 Result<std::vector<std::string>> PackDirectory::CheckPack(PackId id) {
   std::string path = PathOf(id);
-  TUSK_ASSIGN_OR_RETURN(Fd fd, OpenFile(path, O_RDONLY));
-  struct stat st;
-  if (fstat(fd.get(), &st) != 0) return Status::FromErrno(errno, "stat " + path);
-  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  TUSK_ASSIGN_OR_RETURN(std::unique_ptr<RandomAccessFile> file, env_->OpenForRead(path));
+  const uint64_t size = file->size();
   std::vector<std::string> problems;
   if (size < kPackHeaderSize + kTrailerSize) {
     problems.push_back("too short (" + std::to_string(size) + " bytes) to be a sealed pack: truncated");
     return problems;
   }
   char header[kPackHeaderSize];
-  TUSK_RETURN_IF_ERROR(PreadAll(fd.get(), header, sizeof header, 0, path));
+  TUSK_RETURN_IF_ERROR(file->Read(0, sizeof header, header));
   Status header_ok = CheckPackHeader(std::string_view(header, sizeof header), "header");
   if (!header_ok.ok()) problems.push_back(header_ok.message());
 
   // The trailer says where the footer is; it must fit the file exactly.
   char trailer[kTrailerSize];
-  TUSK_RETURN_IF_ERROR(PreadAll(fd.get(), trailer, sizeof trailer, size - kTrailerSize, path));
+  TUSK_RETURN_IF_ERROR(file->Read(size - kTrailerSize, sizeof trailer, trailer));
   uint64_t footer_offset;
   uint32_t count, crc;
   std::memcpy(&footer_offset, trailer, 8);
@@ -519,7 +513,7 @@ Result<std::vector<std::string>> PackDirectory::CheckPack(PackId id) {
     return problems;
   }
   std::string footer(footer_end - footer_offset, '\0');
-  TUSK_RETURN_IF_ERROR(PreadAll(fd.get(), footer.data(), footer.size(), footer_offset, path));
+  TUSK_RETURN_IF_ERROR(file->Read(footer_offset, footer.size(), footer.data()));
   bool footer_ok = Crc32c(footer.data(), footer.size()) == crc;
   if (!footer_ok) problems.push_back("footer checksum mismatch (the footer or the trailer is damaged)");
 
@@ -533,7 +527,7 @@ Result<std::vector<std::string>> PackDirectory::CheckPack(PackId id) {
       problems.push_back(where + ": runs into the footer");
       break;
     }
-    TUSK_RETURN_IF_ERROR(PreadAll(fd.get(), hbuf, sizeof hbuf, offset, path));
+    TUSK_RETURN_IF_ERROR(file->Read(offset, sizeof hbuf, hbuf));
     auto h = DecodeRecordHeader(std::string_view(hbuf, sizeof hbuf), where);
     if (!h.ok()) {
       problems.push_back(h.status().message());
@@ -577,17 +571,14 @@ Result<std::vector<std::string>> PackDirectory::CheckPack(PackId id) {
 
 Result<std::vector<PackId>> PackDirectory::ListPacks() const {
   std::vector<PackId> out;
-  std::unique_ptr<DIR, int (*)(DIR*)> top(opendir(dir_.c_str()), closedir);
-  if (!top) return Status::FromErrno(errno, "opendir " + dir_);
-  while (dirent* sub = readdir(top.get())) {
-    std::string subname = sub->d_name;
-    if (subname.size() != 2) continue;
-    std::string subdir = dir_ + "/" + subname;
-    std::unique_ptr<DIR, int (*)(DIR*)> d(opendir(subdir.c_str()), closedir);
-    if (!d) continue;
-    while (dirent* e = readdir(d.get())) {
+  TUSK_ASSIGN_OR_RETURN(std::vector<std::string> subdirs, env_->ListDir(dir_));
+  for (const std::string& sub : subdirs) {
+    if (sub.size() != 2) continue;
+    auto names = env_->ListDir(dir_ + "/" + sub);
+    if (!names.ok()) continue;  // not a directory
+    for (const std::string& name : *names) {
       PackId id;
-      if (ParseHexPackName(e->d_name, &id)) out.push_back(id);
+      if (ParseHexPackName(name.c_str(), &id)) out.push_back(id);
     }
   }
   return out;
@@ -603,15 +594,12 @@ Status PackDirectory::Remove(PackId id) {
     range_tables_.erase(first, last);
   }
   std::string path = PathOf(id);
-  if (::unlink(path.c_str()) != 0 && errno != ENOENT) return Status::FromErrno(errno, "unlink " + path);
-  return Status::Ok();
+  Status st = env_->Remove(path);
+  return st.code() == Status::Code::kNotFound ? Status::Ok() : st;
 }
 
 Result<uint64_t> PackDirectory::SizeOf(PackId id) const {
-  struct stat st;
-  std::string path = PathOf(id);
-  if (::stat(path.c_str(), &st) != 0) return Status::FromErrno(errno, "stat " + path);
-  return static_cast<uint64_t>(st.st_size);
+  return env_->FileSize(PathOf(id));
 }
 
 Result<std::unique_ptr<PackWriter>> PackWriter::Create(PackDirectory* packs) {
@@ -619,12 +607,11 @@ Result<std::unique_ptr<PackWriter>> PackWriter::Create(PackDirectory* packs) {
     PackId id;
     if (getrandom(&id, sizeof id, 0) != sizeof id) return Status::FromErrno(errno, "getrandom");
     std::string path = packs->PathOf(id);
-    TUSK_RETURN_IF_ERROR(MakeDirs(path.substr(0, path.rfind('/'))));
-    auto fd = OpenFile(path, O_WRONLY | O_CREAT | O_EXCL, 0444);
-    if (!fd.ok() && fd.status().code() == Status::Code::kAlreadyExists) continue;
-    if (!fd.ok()) return fd.status();
-    std::unique_ptr<PackWriter> w(new PackWriter(packs, id, std::move(fd).value()));
-    w->path_ = path;
+    TUSK_RETURN_IF_ERROR(packs->env()->MakeDirs(path.substr(0, path.rfind('/')), 0755));
+    auto file = packs->env()->CreateExclusive(path, 0444);
+    if (!file.ok() && file.status().code() == Status::Code::kAlreadyExists) continue;
+    if (!file.ok()) return file.status();
+    std::unique_ptr<PackWriter> w(new PackWriter(packs, id, std::move(file).value()));
     Encoder e;
     e.PutBytes(std::string_view(kPackMagic, 8));
     e.PutFixed32(kPackVersion);
@@ -641,7 +628,7 @@ PackWriter::~PackWriter() = default;
 Status PackWriter::FlushBuffer() {
   if (buffer_.empty()) return Status::Ok();
   uint64_t at = size_ - buffer_.size();
-  Status st = PwriteAll(fd_.get(), buffer_.data(), buffer_.size(), at, path_);
+  Status st = file_->Write(at, buffer_);
   if (!st.ok()) broken_ = st;
   buffer_.clear();
   return st;
@@ -680,7 +667,7 @@ Status PackWriter::Sync() {
   if (!broken_.ok()) return broken_;
   if (sealed_) return Status::Ok();
   TUSK_RETURN_IF_ERROR(FlushBuffer());
-  Status st = Fsync(fd_.get(), path_);
+  Status st = file_->Sync();
   if (!st.ok()) broken_ = st;
   return st;
 }
@@ -700,27 +687,26 @@ Status PackWriter::Seal() {
   buffer_ += trailer.buffer();
   size_ += footer.size() + kTrailerSize;
   TUSK_RETURN_IF_ERROR(FlushBuffer());
-  Status st = Fsync(fd_.get(), path_);
-  if (st.ok()) st = FsyncDir(path_.substr(0, path_.rfind('/')));
-  if (st.ok()) st = FsyncDir(packs_->dir());  // the fan-out directory may be new
+  const std::string& path = file_->path();
+  Status st = file_->Sync();
+  if (st.ok()) st = packs_->env()->SyncDir(path.substr(0, path.rfind('/')));
+  if (st.ok()) st = packs_->env()->SyncDir(packs_->dir());  // the fan-out directory may be new
   if (!st.ok()) {
     broken_ = st;
     return st;
   }
   sealed_ = true;
-  fd_.Reset();
+  file_.reset();
   return Status::Ok();
 }
 
 Result<bool> PackDirectory::HasValidTrailer(PackId id) const {
   std::string path = PathOf(id);
-  TUSK_ASSIGN_OR_RETURN(Fd fd, OpenFile(path, O_RDONLY));
-  struct stat st;
-  if (fstat(fd.get(), &st) != 0) return Status::FromErrno(errno, "stat " + path);
-  uint64_t size = static_cast<uint64_t>(st.st_size);
+  TUSK_ASSIGN_OR_RETURN(std::unique_ptr<RandomAccessFile> file, env_->OpenForRead(path));
+  uint64_t size = file->size();
   if (size < kPackHeaderSize + kTrailerSize) return false;
   char trailer[kTrailerSize];
-  TUSK_RETURN_IF_ERROR(PreadAll(fd.get(), trailer, sizeof trailer, size - kTrailerSize, path));
+  TUSK_RETURN_IF_ERROR(file->Read(size - kTrailerSize, sizeof trailer, trailer));
   if (std::memcmp(trailer + 16, kTrailerMagic, 8) != 0) return false;
   uint64_t footer_offset;
   uint32_t count, crc;
@@ -730,7 +716,7 @@ Result<bool> PackDirectory::HasValidTrailer(PackId id) const {
   if (footer_offset < kPackHeaderSize || footer_offset + uint64_t{count} * kFooterEntrySize + kTrailerSize != size)
     return false;
   std::string footer(uint64_t{count} * kFooterEntrySize, '\0');
-  TUSK_RETURN_IF_ERROR(PreadAll(fd.get(), footer.data(), footer.size(), footer_offset, path));
+  TUSK_RETURN_IF_ERROR(file->Read(footer_offset, footer.size(), footer.data()));
   return Crc32c(footer.data(), footer.size()) == crc;
 }
 

@@ -7,7 +7,8 @@
 // store/FORMAT.md for the byte layout.
 //
 // All pack access goes through PackDirectory, the one place that knows packs
-// live in a local directory (the seam for object storage later).
+// live in a directory; it does its I/O through an Env (store/backend/env.h,
+// the file seam), so tests can simulate a power loss under it.
 //
 // Thread-safety: PackDirectory is thread-safe. A PackWriter is not: its owner
 // serializes calls.
@@ -23,6 +24,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "store/backend/env.h"
 #include "store/ids.h"
 #include "store/internal/codec.h"
 #include "store/internal/file.h"
@@ -78,8 +80,9 @@ Result<std::string> RangeTable(Codec codec, std::string_view stored, size_t raw_
 
 class PackDirectory {
  public:
-  explicit PackDirectory(std::string dir) : dir_(std::move(dir)) {}
+  explicit PackDirectory(std::string dir, Env* env = Env::Default()) : dir_(std::move(dir)), env_(env) {}
   const std::string& dir() const { return dir_; }
+  Env* env() const { return env_; }
   std::string PathOf(PackId id) const;
 
   // Reads one record, checks its header against `loc` and `id`, verifies the
@@ -123,14 +126,14 @@ class PackDirectory {
   // A pack opened for reading, its header checked; `size` bounds every
   // offset and length taken from the index or a record header.
   struct OpenPack {
-    Fd fd;
+    std::unique_ptr<RandomAccessFile> file;
     uint64_t size = 0;
-    int get() const { return fd.get(); }
   };
   Result<std::shared_ptr<OpenPack>> OpenForRead(PackId id);
   Result<std::shared_ptr<const std::string>> LoadRangeTable(const OpenPack& pack, const ObjectId& id,
                                                             const ObjectLocation& loc, const std::string& where);
   std::string dir_;
+  Env* env_;
   std::mutex mu_;
   std::unordered_map<PackId, std::shared_ptr<OpenPack>> open_;  // guarded by mu_
   // Range tables of records read in part, by (pack, offset); guarded by mu_.
@@ -162,12 +165,12 @@ class PackWriter {
   const std::vector<PackRecord>& records() const { return records_; }
 
  private:
-  PackWriter(PackDirectory* packs, PackId id, Fd fd) : packs_(packs), id_(id), fd_(std::move(fd)) {}
+  PackWriter(PackDirectory* packs, PackId id, std::unique_ptr<WritableFile> file)
+      : packs_(packs), id_(id), file_(std::move(file)) {}
   Status FlushBuffer();
   PackDirectory* packs_;
   PackId id_;
-  Fd fd_;
-  std::string path_;
+  std::unique_ptr<WritableFile> file_;  // reset once sealed
   uint64_t size_ = 0;  // bytes appended, including buffered ones
   std::string buffer_;
   std::vector<PackRecord> records_;
