@@ -93,18 +93,6 @@ std::string EncodeFooterEntry(const PackRecord& r) {
   return e.Take();
 }
 
-bool ParseHexPackName(std::string_view name, PackId* id) {
-  if (name.size() != 16 + 5 || name.substr(16) != ".pack") return false;
-  PackId v = 0;
-  for (char c : name.substr(0, 16)) {
-    int d = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
-    if (d < 0) return false;
-    v = v << 4 | static_cast<PackId>(d);
-  }
-  *id = v;
-  return true;
-}
-
 // The 16-byte pack header. A version or flags this tusk does not know is
 // Unsupported (a newer writer, or damage): never read as version 1.
 Status CheckPackHeader(std::string_view header, const std::string& where) {
@@ -136,12 +124,6 @@ Status CheckExtent(const ObjectLocation& loc, uint64_t pack_size, const std::str
 
 }  // namespace
 
-std::string PackName(PackId id) {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(id));
-  return buf;
-}
-
 std::string ObjectLocation::Encode() const {
   Encoder e;
   e.PutFixed64(pack);
@@ -166,10 +148,7 @@ Result<ObjectLocation> ObjectLocation::Decode(std::string_view bytes) {
   return loc;
 }
 
-std::string PackDirectory::PathOf(PackId id) const {
-  std::string name = PackName(id);
-  return dir_ + "/" + name.substr(0, 2) + "/" + name + ".pack";
-}
+std::string PackDirectory::PathOf(PackId id) const { return store_->Describe(id); }
 
 namespace {
 std::function<void(PackId)> g_before_open_for_testing;
@@ -185,7 +164,7 @@ Result<std::shared_ptr<PackDirectory::OpenPack>> PackDirectory::OpenForRead(Pack
   }
   if (g_before_open_for_testing) g_before_open_for_testing(id);
   std::string path = PathOf(id);
-  auto file = env_->OpenForRead(path);
+  auto file = store_->Open(id);
   if (!file.ok()) {
     // NotFound, not Corruption: a concurrent gc may have moved the record
     // and deleted the pack since the caller looked it up (it looks again).
@@ -372,7 +351,7 @@ Status PackDirectory::ReadRecord(const ObjectId& id, const ObjectLocation& loc, 
 Result<std::vector<PackRecord>> PackDirectory::ListRecords(PackId id, bool* sealed) {
   if (sealed) *sealed = false;
   std::string path = PathOf(id);
-  TUSK_ASSIGN_OR_RETURN(std::unique_ptr<RandomAccessFile> file, env_->OpenForRead(path));
+  TUSK_ASSIGN_OR_RETURN(std::unique_ptr<RandomAccessFile> file, store_->Open(id));
   uint64_t size = file->size();
   char header[kPackHeaderSize];
   if (size < kPackHeaderSize) return Status::Corruption(path + ": not a pack (too short)");
@@ -481,7 +460,7 @@ std::string FooterMismatch(const FooterEntry& f, const PackRecord& r) {
 
 Result<std::vector<std::string>> PackDirectory::CheckPack(PackId id) {
   std::string path = PathOf(id);
-  TUSK_ASSIGN_OR_RETURN(std::unique_ptr<RandomAccessFile> file, env_->OpenForRead(path));
+  TUSK_ASSIGN_OR_RETURN(std::unique_ptr<RandomAccessFile> file, store_->Open(id));
   const uint64_t size = file->size();
   std::vector<std::string> problems;
   if (size < kPackHeaderSize + kTrailerSize) {
@@ -569,20 +548,7 @@ Result<std::vector<std::string>> PackDirectory::CheckPack(PackId id) {
   return problems;
 }
 
-Result<std::vector<PackId>> PackDirectory::ListPacks() const {
-  std::vector<PackId> out;
-  TUSK_ASSIGN_OR_RETURN(std::vector<std::string> subdirs, env_->ListDir(dir_));
-  for (const std::string& sub : subdirs) {
-    if (sub.size() != 2) continue;
-    auto names = env_->ListDir(dir_ + "/" + sub);
-    if (!names.ok()) continue;  // not a directory
-    for (const std::string& name : *names) {
-      PackId id;
-      if (ParseHexPackName(name.c_str(), &id)) out.push_back(id);
-    }
-  }
-  return out;
-}
+Result<std::vector<PackId>> PackDirectory::ListPacks() const { return store_->List(); }
 
 Status PackDirectory::Remove(PackId id) {
   {
@@ -593,25 +559,22 @@ Status PackDirectory::Remove(PackId id) {
     while (last != range_tables_.end() && last->first.first == id) ++last;
     range_tables_.erase(first, last);
   }
-  std::string path = PathOf(id);
-  Status st = env_->Remove(path);
+  Status st = store_->Remove(id);
   return st.code() == Status::Code::kNotFound ? Status::Ok() : st;
 }
 
 Result<uint64_t> PackDirectory::SizeOf(PackId id) const {
-  return env_->FileSize(PathOf(id));
+  return store_->Size(id);
 }
 
 Result<std::unique_ptr<PackWriter>> PackWriter::Create(PackDirectory* packs) {
   for (int attempt = 0; attempt < 8; attempt++) {
     PackId id;
     if (getrandom(&id, sizeof id, 0) != sizeof id) return Status::FromErrno(errno, "getrandom");
-    std::string path = packs->PathOf(id);
-    TUSK_RETURN_IF_ERROR(packs->env()->MakeDirs(path.substr(0, path.rfind('/')), 0755));
-    auto file = packs->env()->CreateExclusive(path, 0444);
-    if (!file.ok() && file.status().code() == Status::Code::kAlreadyExists) continue;
-    if (!file.ok()) return file.status();
-    std::unique_ptr<PackWriter> w(new PackWriter(packs, id, std::move(file).value()));
+    auto sink = packs->store_->Create(id);
+    if (!sink.ok() && sink.status().code() == Status::Code::kAlreadyExists) continue;
+    if (!sink.ok()) return sink.status();
+    std::unique_ptr<PackWriter> w(new PackWriter(id, std::move(sink).value()));
     Encoder e;
     e.PutBytes(std::string_view(kPackMagic, 8));
     e.PutFixed32(kPackVersion);
@@ -628,7 +591,7 @@ PackWriter::~PackWriter() = default;
 Status PackWriter::FlushBuffer() {
   if (buffer_.empty()) return Status::Ok();
   uint64_t at = size_ - buffer_.size();
-  Status st = file_->Write(at, buffer_);
+  Status st = sink_->Write(at, buffer_);
   if (!st.ok()) broken_ = st;
   buffer_.clear();
   return st;
@@ -667,7 +630,7 @@ Status PackWriter::Sync() {
   if (!broken_.ok()) return broken_;
   if (sealed_) return Status::Ok();
   TUSK_RETURN_IF_ERROR(FlushBuffer());
-  Status st = file_->Sync();
+  Status st = sink_->Sync();
   if (!st.ok()) broken_ = st;
   return st;
 }
@@ -687,22 +650,19 @@ Status PackWriter::Seal() {
   buffer_ += trailer.buffer();
   size_ += footer.size() + kTrailerSize;
   TUSK_RETURN_IF_ERROR(FlushBuffer());
-  const std::string& path = file_->path();
-  Status st = file_->Sync();
-  if (st.ok()) st = packs_->env()->SyncDir(path.substr(0, path.rfind('/')));
-  if (st.ok()) st = packs_->env()->SyncDir(packs_->dir());  // the fan-out directory may be new
+  Status st = sink_->Finish();
   if (!st.ok()) {
     broken_ = st;
     return st;
   }
   sealed_ = true;
-  file_.reset();
+  sink_.reset();
   return Status::Ok();
 }
 
 Result<bool> PackDirectory::HasValidTrailer(PackId id) const {
   std::string path = PathOf(id);
-  TUSK_ASSIGN_OR_RETURN(std::unique_ptr<RandomAccessFile> file, env_->OpenForRead(path));
+  TUSK_ASSIGN_OR_RETURN(std::unique_ptr<RandomAccessFile> file, store_->Open(id));
   uint64_t size = file->size();
   if (size < kPackHeaderSize + kTrailerSize) return false;
   char trailer[kTrailerSize];

@@ -6,9 +6,9 @@
 // records so the scan is one read. Packs are immutable once sealed. See
 // store/FORMAT.md for the byte layout.
 //
-// All pack access goes through PackDirectory, the one place that knows packs
-// live in a directory; it does its I/O through an Env (store/backend/env.h,
-// the file seam), so tests can simulate a power loss under it.
+// All pack access goes through PackDirectory, which reads and writes pack
+// bytes only through a PackStore (store/backend/pack_store.h, the pack
+// seam): local files on the file seam of store/backend/env.h by default.
 //
 // Thread-safety: PackDirectory is thread-safe. A PackWriter is not: its owner
 // serializes calls.
@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "store/backend/env.h"
+#include "store/backend/pack_store.h"
 #include "store/ids.h"
 #include "store/internal/codec.h"
 #include "store/internal/file.h"
@@ -32,12 +33,9 @@
 
 namespace tusk {
 
-using PackId = uint64_t;
-
 // Tests only: runs `hook` before every pack is opened for reading, to make
 // something happen between an index lookup and the open (a gc).
 void SetBeforePackOpenForTesting(std::function<void(PackId)> hook);
-std::string PackName(PackId id);  // 16 lowercase hex digits
 
 // Where one record lives, as kept in the LMDB index.
 struct ObjectLocation {
@@ -80,9 +78,10 @@ Result<std::string> RangeTable(Codec codec, std::string_view stored, size_t raw_
 
 class PackDirectory {
  public:
-  explicit PackDirectory(std::string dir, Env* env = Env::Default()) : dir_(std::move(dir)), env_(env) {}
-  const std::string& dir() const { return dir_; }
-  Env* env() const { return env_; }
+  // Packs as local files in `dir` (NewLocalPackStore), through `env`.
+  explicit PackDirectory(std::string dir, Env* env = Env::Default()) : store_(NewLocalPackStore(std::move(dir), env)) {}
+  explicit PackDirectory(std::unique_ptr<PackStore> store) : store_(std::move(store)) {}
+  // Where the pack is, for messages and tests (a path, for local packs).
   std::string PathOf(PackId id) const;
 
   // Reads one record, checks its header against `loc` and `id`, verifies the
@@ -132,8 +131,8 @@ class PackDirectory {
   Result<std::shared_ptr<OpenPack>> OpenForRead(PackId id);
   Result<std::shared_ptr<const std::string>> LoadRangeTable(const OpenPack& pack, const ObjectId& id,
                                                             const ObjectLocation& loc, const std::string& where);
-  std::string dir_;
-  Env* env_;
+  friend class PackWriter;
+  std::unique_ptr<PackStore> store_;
   std::mutex mu_;
   std::unordered_map<PackId, std::shared_ptr<OpenPack>> open_;  // guarded by mu_
   // Range tables of records read in part, by (pack, offset); guarded by mu_.
@@ -165,12 +164,10 @@ class PackWriter {
   const std::vector<PackRecord>& records() const { return records_; }
 
  private:
-  PackWriter(PackDirectory* packs, PackId id, std::unique_ptr<WritableFile> file)
-      : packs_(packs), id_(id), file_(std::move(file)) {}
+  PackWriter(PackId id, std::unique_ptr<PackSink> sink) : id_(id), sink_(std::move(sink)) {}
   Status FlushBuffer();
-  PackDirectory* packs_;
   PackId id_;
-  std::unique_ptr<WritableFile> file_;  // reset once sealed
+  std::unique_ptr<PackSink> sink_;  // reset once sealed
   uint64_t size_ = 0;  // bytes appended, including buffered ones
   std::string buffer_;
   std::vector<PackRecord> records_;
