@@ -11,6 +11,7 @@
 #include "store/internal/lmdb.h"
 #include "store/internal/pack.h"
 #include "store/internal/ref_log.h"
+#include "store/internal/ref_record.h"
 #include "store/internal/tables.h"
 #include "store/internal/varint.h"
 #include "store/lease.h"
@@ -183,6 +184,105 @@ Result<uint64_t> DropWholeGarbagePacks(LmdbEnv& env, PackDirectory& packs,
   for (PackId p : whole) packs_with_dead->erase(p);
   *dead = std::move(rest);
   return uint64_t{whole.size()};
+}
+
+// The index's `datasets` and `refs` are a cache of the current ref records
+// (FORMAT.md, "Rebuilding the index"): what a rebuild would make of the
+// records `refrecords` points at must be what the index holds. A value
+// damaged in place passes LMDB's structural check; only this finds it.
+Status CheckRefsAgainstRecords(Repository& repo, LmdbEnv& env, FsckReport* report) {
+  struct Current {
+    RefRecordPointer at;
+    RefRecord record;
+  };
+  std::map<std::string, Current> records;  // refrecords key -> its current record
+  std::set<std::string> datasets;           // as the index has them
+  std::map<std::string, std::string> refs;  // as the index has them
+  std::map<std::string, RefRecordPointer> pointers;
+  {
+    TUSK_ASSIGN_OR_RETURN(LmdbTxn txn, env.BeginRead());
+    Status bad;
+    TUSK_RETURN_IF_ERROR(txn.ScanPrefix(env.db(tables::kRefRecords), "", [&](std::string_view k, std::string_view v) {
+      auto p = RefRecordPointer::Decode(v);
+      if (!p.ok()) bad = p.status();
+      else pointers.emplace(std::string(k), *p);
+      return p.ok();
+    }));
+    TUSK_RETURN_IF_ERROR(bad);
+    TUSK_RETURN_IF_ERROR(txn.ScanPrefix(env.db(tables::kDatasets), "", [&](std::string_view k, std::string_view) {
+      datasets.emplace(k);
+      return true;
+    }));
+    TUSK_RETURN_IF_ERROR(txn.ScanPrefix(env.db(tables::kRefs), "", [&](std::string_view k, std::string_view v) {
+      refs.emplace(std::string(k), std::string(v));
+      return true;
+    }));
+  }
+  {
+    for (const auto& [key, at] : pointers) {
+      auto plain = repo.ReadObject(at.id, ObjectType::kRef);
+      Result<RefRecord> record = plain.ok() ? RefRecord::Decode(*plain) : Result<RefRecord>(plain.status());
+      if (record.ok() && record->Key() != key) record = Status::Corruption("it is the record of another key");
+      if (!record.ok()) {
+        report->problems.push_back({"ref record " + at.id.Hex(), "the current record of " + EscapeForDisplay(key) +
+                                                                   " cannot be used: " + record.status().message(),
+                                    {}});
+        continue;
+      }
+      records.emplace(key, Current{at, *record});
+    }
+  }
+  // What a rebuild would make of them.
+  std::set<std::string> want_datasets;
+  std::map<std::string, std::string> want_refs;
+  std::map<std::string, const Current*> created;  // dataset -> its creation record
+  for (const auto& [key, c] : records)
+    if (c.record.kind == RefRecord::kDatasetKind && c.record.op == RefRecord::Op::kDatasetCreated) {
+      want_datasets.insert(c.record.dataset);
+      created[c.record.dataset] = &c;
+      want_refs[tables::RefKey(c.record.dataset, 'b', "main")] = "";  // implied by the creation
+    }
+  for (const auto& [key, c] : records) {
+    if (c.record.kind == RefRecord::kDatasetKind) continue;
+    auto dataset = created.find(c.record.dataset);
+    if (dataset == created.end() || !c.record.After(dataset->second->record, c.at.id, dataset->second->at.id)) continue;
+    if (c.record.op == RefRecord::Op::kRefSet)
+      want_refs[key] = c.record.commit ? std::string(c.record.commit->view()) : "";
+    else
+      want_refs.erase(key);
+  }
+  auto describe = [](const std::string* value) -> std::string {
+    if (!value) return "no such ref";
+    if (value->empty()) return "a branch with no commits";
+    if (value->size() != ObjectId::kSize) return "a value that is not a commit id";
+    return "commit " + IdFromView(*value).Hex();
+  };
+  auto index_problem = [&](const std::string& what, const std::string& index_says, const std::string& records_say) {
+    report->problems.push_back({what, "the index says " + index_says + ", the ref records say " + records_say +
+                                          ": the index is damaged; rebuild it with '" + kIndexRebuildCommand + "'",
+                                {}});
+  };
+  std::set<std::string> all_datasets = datasets;
+  all_datasets.insert(want_datasets.begin(), want_datasets.end());
+  for (const auto& d : all_datasets)
+    if (datasets.count(d) != want_datasets.count(d))
+      index_problem("dataset " + EscapeForDisplay(d), datasets.count(d) ? "it exists" : "it does not exist",
+                    want_datasets.count(d) ? "it exists" : "it does not exist");
+  std::set<std::string> all_refs;
+  for (const auto& [k, v] : refs) all_refs.insert(k);
+  for (const auto& [k, v] : want_refs) all_refs.insert(k);
+  for (const auto& key : all_refs) {
+    auto have = refs.find(key), want = want_refs.find(key);
+    const std::string* h = have == refs.end() ? nullptr : &have->second;
+    const std::string* w = want == want_refs.end() ? nullptr : &want->second;
+    if ((h == nullptr) == (w == nullptr) && (!h || *h == *w)) continue;
+    size_t nul = key.find('\0');
+    std::string name = nul == std::string::npos || nul + 1 >= key.size()
+                           ? EscapeForDisplay(key)
+                           : EscapeForDisplay(key.substr(0, nul)) + "@" + EscapeForDisplay(key.substr(nul + 2));
+    index_problem("ref " + name, describe(h), describe(w));
+  }
+  return Status::Ok();
 }
 
 }  // namespace
@@ -416,6 +516,8 @@ Result<FsckReport> Repository::Check(Progress* progress) {
     else
       for (auto& problem : *problems) report.problems.push_back({"pack " + PackName(p), std::move(problem), {}});
   }
+  // ... and its refs agree with the ref records (format 1 has none).
+  if (config_.format_version >= 2) TUSK_RETURN_IF_ERROR(CheckRefsAgainstRecords(*this, *env_, &report));
   // 2. Every indexed object re-read, in pack order, and re-hashed.
   std::vector<IndexedObject> all;
   TUSK_RETURN_IF_ERROR(AllIndexed(*env_, &all));

@@ -3,6 +3,7 @@
 // rebuilt from them.
 #include "store/internal/ref_record.h"
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -247,6 +248,78 @@ TEST_F(RefLogTest, RebuildingTwiceGivesTheSameIndexAsTheWritersBuilt) {
   ASSERT_TRUE(branches.ok());
   ASSERT_EQ(branches->size(), 1u);
   EXPECT_EQ((*branches)[0].name, "main");
+}
+
+// ---- fsck: the index's refs against the records ----
+
+// Damage that LMDB's structural check cannot see: a value changed in place.
+class IndexAgainstRecordsTest : public RefLogTest {
+ protected:
+  void SetUp() override {
+    RefLogTest::SetUp();
+    for (const char* message : {"one", "two"}) {
+      auto s = repo_->BeginWrite();
+      ASSERT_TRUE(s.ok());
+      auto c = (*s)->CommitToBranch(NewCommit(**s, message), "main", commits_.empty() ? std::nullopt
+                                                                                       : std::optional(commits_.back()));
+      ASSERT_TRUE(c.ok()) << c.status().ToString();
+      commits_.push_back(*c);
+    }
+    ASSERT_TRUE(repo_->CreateTag("data", "v1", commits_[0]).ok());
+    ASSERT_TRUE(repo_->CreateDataset("gone").ok());
+    ASSERT_TRUE(repo_->DeleteDataset("gone").ok());
+    auto clean = repo_->Check(nullptr);
+    ASSERT_TRUE(clean.ok());
+    ASSERT_TRUE(clean->problems.empty()) << clean->problems.front().object << ": " << clean->problems.front().error;
+    repo_.reset();
+  }
+  // Changes the index behind tusk's back, then reopens it.
+  void Tamper(const std::function<Status(LmdbEnv&, LmdbTxn&)>& change) {
+    {
+      auto env = LmdbEnv::Open(dir_ + "/index", tables::Names());
+      ASSERT_TRUE(env.ok()) << env.status().ToString();
+      ASSERT_TRUE((*env)->Update([&](LmdbTxn& txn) { return change(**env, txn); }).ok());
+    }
+    Reopen();
+  }
+  // The one problem fsck reports.
+  FsckProblem OnlyProblem() {
+    auto report = repo_->Check(nullptr);
+    EXPECT_TRUE(report.ok()) << report.status().ToString();
+    if (!report.ok() || report->problems.size() != 1) {
+      ADD_FAILURE() << "expected one problem, got " << (report.ok() ? report->problems.size() : 0);
+      return {};
+    }
+    return report->problems[0];
+  }
+  std::vector<ObjectId> commits_;
+};
+
+TEST_F(IndexAgainstRecordsTest, ABranchMovedInTheIndexIsReportedWithBothValues) {
+  Tamper([&](LmdbEnv& env, LmdbTxn& txn) {
+    return txn.Put(env.db(tables::kRefs), tables::RefKey("data", 'b', "main"), commits_[0].view());
+  });
+  FsckProblem p = OnlyProblem();
+  EXPECT_EQ(p.object, "ref data@main");
+  EXPECT_NE(p.error.find("the index says commit " + commits_[0].Hex()), std::string::npos) << p.error;
+  EXPECT_NE(p.error.find("the ref records say commit " + commits_[1].Hex()), std::string::npos) << p.error;
+  EXPECT_NE(p.error.find("--rebuild-index"), std::string::npos) << p.error;
+}
+
+TEST_F(IndexAgainstRecordsTest, ATagLostFromTheIndexIsReported) {
+  Tamper([&](LmdbEnv& env, LmdbTxn& txn) { return txn.Delete(env.db(tables::kRefs), tables::RefKey("data", 't', "v1")); });
+  FsckProblem p = OnlyProblem();
+  EXPECT_EQ(p.object, "ref data@v1");
+  EXPECT_NE(p.error.find("the index says no such ref"), std::string::npos) << p.error;
+}
+
+TEST_F(IndexAgainstRecordsTest, ADeletedDatasetBackInTheIndexIsReported) {
+  Tamper([&](LmdbEnv& env, LmdbTxn& txn) { return txn.Put(env.db(tables::kDatasets), "gone", std::string(1, '\0')); });
+  auto report = repo_->Check(nullptr);
+  ASSERT_TRUE(report.ok());
+  bool named = false;
+  for (const auto& p : report->problems) named |= p.object == "dataset gone" && p.error.find("it exists") != std::string::npos;
+  EXPECT_TRUE(named);
 }
 
 }  // namespace
