@@ -74,7 +74,14 @@ class LocalPackStore final : public PackStore {
     }
     return out;
   }
-  Status Remove(PackId id) override { return env_->Remove(Describe(id)); }
+  Status Remove(PackId id) override {
+    std::string path = Describe(id);
+    TUSK_RETURN_IF_ERROR(env_->Remove(path));
+    // Durable before returning: gc drops the pack's index entry next, and a
+    // pack a power loss brought back after that would be one the index does
+    // not know (fsck reports it, gc refuses). Found by power_loss_test.
+    return env_->SyncDir(ParentOf(path));
+  }
   Result<uint64_t> Size(PackId id) override { return env_->FileSize(Describe(id)); }
 
  private:

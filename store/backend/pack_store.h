@@ -48,7 +48,8 @@ class PackStore {
   virtual Result<std::unique_ptr<PackSink>> Create(PackId id) = 0;
   // Every pack, finished or not (a writer that died leaves an unfinished one).
   virtual Result<std::vector<PackId>> List() = 0;
-  // NotFound when there is nothing to remove.
+  // NotFound when there is nothing to remove. The removal is durable when
+  // it returns: a power loss does not bring the pack back.
   virtual Status Remove(PackId id) = 0;
   virtual Result<uint64_t> Size(PackId id) = 0;
 };
