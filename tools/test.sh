@@ -7,13 +7,14 @@
 # libFuzzer (clang, build-fuzz/); a crash fails the run and leaves its input
 # in build-fuzz/fuzz-crashes/<target>/ (tools/fuzz/run.sh).
 #
-#   tools/test.sh --long   the same with the full damage campaign (1200
-#                          flips; TUSK_DAMAGE_FLIPS, default 160) and 400
-#                          power-loss runs (TUSK_POWER_LOSS_RUNS, default
-#                          25) on the normal build, then a
-#                          ThreadSanitizer build of the daemon-side tests
-#                          (build-tsan/), and every fuzz target for
-#                          TUSK_FUZZ_SECONDS (default 600) each
+#   tools/test.sh --long   the same, then on the normal build the full
+#                          damage campaign (1200 flips; TUSK_DAMAGE_FLIPS,
+#                          default 160 in the suite) and 400 power-loss runs
+#                          (TUSK_POWER_LOSS_RUNS, default 25), run outside
+#                          ctest's per-test timeout, then a ThreadSanitizer
+#                          build of the daemon-side tests (build-tsan/), and
+#                          every fuzz target for TUSK_FUZZ_SECONDS (default
+#                          600) each
 set -euo pipefail
 cd "$(dirname "$0")/.."
 long=0
@@ -27,18 +28,17 @@ run_suite() {  # run_suite SANITIZE(0|1)
   (cd "$dir" && ctest --output-on-failure -j"$(nproc)" --timeout 900)
 }
 
-if [ $long = 1 ]; then
-  export TUSK_DAMAGE_FLIPS=${TUSK_DAMAGE_FLIPS:-1200}
-fi
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-# 400 power-loss runs take ~2.5 min on the normal build but ~18 under ASan
-# (over the 600 s test timeout): the sanitizer pass keeps its default.
-if [ $long = 1 ]; then TUSK_POWER_LOSS_RUNS=${TUSK_POWER_LOSS_RUNS:-400} run_suite 0; else run_suite 0; fi
+run_suite 0
 if [ "${TUSK_TEST_SANITIZE:-1}" = 1 ]; then
   run_suite 1
 fi
 if [ $long = 1 ]; then
+  # ~15 and ~3 minutes: longer than ctest's 600 s per test allows.
+  echo "== the full damage campaign and 400 power-loss runs"
+  TUSK_DAMAGE_FLIPS=${TUSK_DAMAGE_FLIPS:-1200} build/tests/damage_test
+  TUSK_POWER_LOSS_RUNS=${TUSK_POWER_LOSS_RUNS:-400} build/tests/power_loss_test
   tools/test-tsan.sh
 fi
 seconds=${TUSK_FUZZ_SECONDS:-$([ $long = 1 ] && echo 600 || echo 15)}
