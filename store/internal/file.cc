@@ -191,6 +191,27 @@ Result<std::vector<std::string>> ListDirectory(int dir_fd, const std::string& wh
   return names;
 }
 
+Status RemoveDirectoryContents(int dir_fd, const std::string& what) {
+  TUSK_ASSIGN_OR_RETURN(std::vector<std::string> names, ListDirectory(dir_fd, what));
+  for (const auto& n : names) {
+    struct stat st;
+    if (::fstatat(dir_fd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno == ENOENT) continue;
+      return Status::FromErrno(errno, "stat " + what + "/" + n);
+    }
+    bool is_dir = S_ISDIR(st.st_mode);
+    if (is_dir) {
+      int sub = ::openat(dir_fd, n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (sub < 0) return Status::FromErrno(errno, "open " + what + "/" + n);
+      Fd sub_fd(sub);
+      TUSK_RETURN_IF_ERROR(RemoveDirectoryContents(sub_fd.get(), what + "/" + n));
+    }
+    if (::unlinkat(dir_fd, n.c_str(), is_dir ? AT_REMOVEDIR : 0) != 0 && errno != ENOENT)
+      return Status::FromErrno(errno, "remove " + what + "/" + n);
+  }
+  return Status::Ok();
+}
+
 Status MakeDirs(const std::string& path, mode_t mode) {
   if (path.empty()) return Status::Ok();
   struct stat st;

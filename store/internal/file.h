@@ -64,6 +64,10 @@ Status ForEachDirectoryEntry(int dir_fd, const std::string& what,
                              const std::function<bool(const char* name, unsigned char d_type)>& fn);
 // The names in the directory `dir_fd` refers to, as ForEachDirectoryEntry.
 Result<std::vector<std::string>> ListDirectory(int dir_fd, const std::string& what);
+// Removes everything inside the directory `dir_fd` refers to (not the
+// directory itself), never following a symlink. Entries that vanish
+// meanwhile are not errors.
+Status RemoveDirectoryContents(int dir_fd, const std::string& what);
 // Every xattr of `path` (not following a final symlink), of all namespaces,
 // as (name, value) sorted by name. A filesystem without xattrs gives none.
 Result<std::vector<std::pair<std::string, std::string>>> ReadAllXattrs(const std::string& path);

@@ -1,7 +1,6 @@
 // Removing workspaces with their branch or dataset (issue 9, defect 12).
 // Works on the directory layout described in workspace.h, through
 // descriptors, so deep upper trees are removed whatever the store's path.
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -25,38 +24,14 @@ std::string DatasetDir(const Repository* repo, const std::string& dataset) {
 // The names in directory `fd` (other than . and ..), with whether each is a
 // directory.
 Result<std::vector<std::pair<std::string, bool>>> Entries(int fd, const std::string& what) {
-  int raw = ::openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (raw < 0) return Status::FromErrno(errno, "open " + what);
-  std::unique_ptr<DIR, int (*)(DIR*)> d(::fdopendir(raw), ::closedir);
-  if (!d) {
-    ::close(raw);
-    return Status::FromErrno(errno, "read " + what);
-  }
+  TUSK_ASSIGN_OR_RETURN(std::vector<std::string> names, ListDirectory(fd, what));
   std::vector<std::pair<std::string, bool>> out;
-  while (dirent* e = ::readdir(d.get())) {
-    std::string n = e->d_name;
-    if (n == "." || n == "..") continue;
+  for (auto& n : names) {
     struct stat st;
     if (::fstatat(fd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return Status::FromErrno(errno, "stat " + what + "/" + n);
-    out.emplace_back(n, S_ISDIR(st.st_mode));
+    out.emplace_back(std::move(n), S_ISDIR(st.st_mode));
   }
   return out;
-}
-
-// Removes everything inside directory `fd`.
-Status RemoveContents(int fd, const std::string& what) {
-  TUSK_ASSIGN_OR_RETURN(auto entries, Entries(fd, what));
-  for (const auto& [n, is_dir] : entries) {
-    if (is_dir) {
-      int sub = ::openat(fd, n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-      if (sub < 0) return Status::FromErrno(errno, "open " + what + "/" + n);
-      Fd sub_fd(sub);
-      TUSK_RETURN_IF_ERROR(RemoveContents(sub_fd.get(), what + "/" + n));
-    }
-    if (::unlinkat(fd, n.c_str(), is_dir ? AT_REMOVEDIR : 0) != 0 && errno != ENOENT)
-      return Status::FromErrno(errno, "remove " + what + "/" + n);
-  }
-  return Status::Ok();
 }
 
 Status RemoveTree(int parent_fd, const std::string& name, const std::string& what) {
@@ -64,7 +39,7 @@ Status RemoveTree(int parent_fd, const std::string& name, const std::string& wha
   if (raw < 0) return errno == ENOENT ? Status::Ok() : Status::FromErrno(errno, "open " + what);
   {
     Fd fd(raw);
-    TUSK_RETURN_IF_ERROR(RemoveContents(fd.get(), what));
+    TUSK_RETURN_IF_ERROR(RemoveDirectoryContents(fd.get(), what));
   }
   if (::unlinkat(parent_fd, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT)
     return Status::FromErrno(errno, "remove " + what);

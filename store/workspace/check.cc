@@ -1,6 +1,5 @@
 // CheckWorkspaces: fsck of the workspace files (issue 9, defect 14), with
 // the workspace module's own parsers (ParseIdFile, Sidecar::Decode).
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
@@ -26,19 +25,12 @@ Result<std::optional<ObjectId>> ReadIdFile(const std::string& path) {
 // (name, is directory) of each entry of `fd`; empty when it cannot be read.
 std::vector<std::pair<std::string, bool>> Entries(int fd) {
   std::vector<std::pair<std::string, bool>> out;
-  int raw = ::openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (raw < 0) return out;
-  std::unique_ptr<DIR, int (*)(DIR*)> d(::fdopendir(raw), ::closedir);
-  if (!d) {
-    ::close(raw);
-    return out;
-  }
-  while (dirent* e = ::readdir(d.get())) {
-    std::string n = e->d_name;
-    if (n == "." || n == "..") continue;
+  auto names = ListDirectory(fd, "a workspace directory");
+  if (!names.ok()) return out;
+  for (auto& n : *names) {
     struct stat st;
     if (::fstatat(fd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
-    if (S_ISDIR(st.st_mode) || S_ISREG(st.st_mode)) out.emplace_back(n, S_ISDIR(st.st_mode));
+    if (S_ISDIR(st.st_mode) || S_ISREG(st.st_mode)) out.emplace_back(std::move(n), S_ISDIR(st.st_mode));
   }
   return out;
 }

@@ -9,7 +9,6 @@
 // A file keeps the ChunkRefs of its base chunks still in the store, and of
 // copied-up chunks whose bytes hash to the same id; maximal runs of the rest
 // are chunked anew, cut at the runs' ends.
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>

@@ -50,28 +50,6 @@ bool FileExists(const std::string& path) {
   return ::lstat(path.c_str(), &st) == 0;
 }
 
-// Removes everything inside the directory `fd` refers to.
-Status ClearDirectory(int fd, const std::string& what) {
-  TUSK_ASSIGN_OR_RETURN(std::vector<std::string> all, ListDirectory(fd, what));
-  std::vector<std::pair<std::string, bool>> names;
-  for (auto& n : all) {
-    struct stat st;
-    if (::fstatat(fd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
-    names.emplace_back(std::move(n), S_ISDIR(st.st_mode));
-  }
-  for (const auto& [n, is_dir] : names) {
-    if (is_dir) {
-      int sub = ::openat(fd, n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-      if (sub < 0) return Status::FromErrno(errno, "open " + what + "/" + n);
-      Fd sub_fd(sub);
-      TUSK_RETURN_IF_ERROR(ClearDirectory(sub_fd.get(), what + "/" + n));
-    }
-    if (::unlinkat(fd, n.c_str(), is_dir ? AT_REMOVEDIR : 0) != 0)
-      return Status::FromErrno(errno, "remove " + what + "/" + n);
-  }
-  return Status::Ok();
-}
-
 // The sidecar names upper files refer to.
 Status CollectSidecarRefs(WsCore* core, const std::string& rel, std::set<std::string>* refs) {
   TUSK_ASSIGN_OR_RETURN(auto dir, core->UpperDir(rel));
@@ -173,8 +151,8 @@ Status WsCore::FollowBranchIfClean(bool* diverged) {
 
 Status ClearUpperAndSidecars(WsCore* core) {
   core->ForgetDirs("");
-  TUSK_RETURN_IF_ERROR(ClearDirectory(core->upper_fd.get(), core->upper_path));
-  return ClearDirectory(core->meta_dir_fd.get(), core->meta_path);
+  TUSK_RETURN_IF_ERROR(RemoveDirectoryContents(core->upper_fd.get(), core->upper_path));
+  return RemoveDirectoryContents(core->meta_dir_fd.get(), core->meta_path);
 }
 
 }  // namespace ws
