@@ -93,6 +93,13 @@ class NoMoreDescriptors {
 };
 
 TEST_F(ReadErrorsTest, ReadThatRunsOutOfDescriptorsAnswersEmfileAndLogsNoCorruption) {
+#if defined(__SANITIZE_ADDRESS__)
+  // UBSan's vptr check tests memory with a pipe (sanitizer_common's
+  // IsAccessibleMemoryRange); a process out of descriptors cannot make one,
+  // so the first virtual call of a new type is reported as a false "invalid
+  // vptr". The normal build's pass proves this behaviour.
+  GTEST_SKIP() << "not under sanitizers: they need descriptors of their own";
+#endif
   // The file's chunk sits in the first pack; the commit the mount shows, and
   // its tree, in a second one: looking the file up never opens the first.
   std::string content = fstest::RandomBytes(5000, 3);
