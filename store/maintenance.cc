@@ -41,9 +41,9 @@ Status AllRefHeads(LmdbEnv& env, const std::optional<std::string>& only_dataset,
   TUSK_ASSIGN_OR_RETURN(LmdbTxn txn, env.BeginRead());
   std::string prefix = only_dataset ? tables::DatasetPrefix(*only_dataset) : "";
   return txn.ScanPrefix(env.db(tables::kRefs), prefix, [&](std::string_view k, std::string_view v) {
-    if (v.size() != ObjectId::kSize) return true;  // a branch with no commits
-    size_t nul = k.find('\0');
-    out->push_back({std::string(k.substr(0, nul)) + "@" + std::string(k.substr(nul + 2)), IdFromView(v)});
+    tables::RefKeyParts ref;
+    if (v.size() != ObjectId::kSize || !tables::ParseRefKey(k, &ref)) return true;  // a branch with no commits
+    out->push_back({std::string(ref.dataset) + "@" + std::string(ref.name), IdFromView(v)});
     return true;
   });
 }
@@ -186,19 +186,14 @@ Result<uint64_t> DropWholeGarbagePacks(LmdbEnv& env, PackDirectory& packs,
   return uint64_t{whole.size()};
 }
 
-// The index's `datasets` and `refs` are a cache of the current ref records
-// (FORMAT.md, "Rebuilding the index"): what a rebuild would make of the
-// records `refrecords` points at must be what the index holds. A value
-// damaged in place passes LMDB's structural check; only this finds it.
+// The index's `datasets` and `refs` are a cache of the current ref records:
+// what a rebuild would derive from the records `refrecords` points at
+// (DeriveRefState) must be what the index holds. A value damaged in place
+// passes LMDB's structural check; only this finds it.
 Status CheckRefsAgainstRecords(Repository& repo, LmdbEnv& env, FsckReport* report) {
-  struct Current {
-    RefRecordPointer at;
-    RefRecord record;
-  };
-  std::map<std::string, Current> records;  // refrecords key -> its current record
+  std::map<std::string, RefRecordPointer> pointers;
   std::set<std::string> datasets;           // as the index has them
   std::map<std::string, std::string> refs;  // as the index has them
-  std::map<std::string, RefRecordPointer> pointers;
   {
     TUSK_ASSIGN_OR_RETURN(LmdbTxn txn, env.BeginRead());
     Status bad;
@@ -218,68 +213,50 @@ Status CheckRefsAgainstRecords(Repository& repo, LmdbEnv& env, FsckReport* repor
       return true;
     }));
   }
-  {
-    for (const auto& [key, at] : pointers) {
-      auto plain = repo.ReadObject(at.id, ObjectType::kRef);
-      Result<RefRecord> record = plain.ok() ? RefRecord::Decode(*plain) : Result<RefRecord>(plain.status());
-      if (record.ok() && record->Key() != key) record = Status::Corruption("it is the record of another key");
-      if (!record.ok()) {
-        report->problems.push_back({"ref record " + at.id.Hex(), "the current record of " + EscapeForDisplay(key) +
-                                                                   " cannot be used: " + record.status().message(),
-                                    {}});
-        continue;
-      }
-      records.emplace(key, Current{at, *record});
+  std::map<std::string, StoredRefRecord> current;
+  for (const auto& [key, at] : pointers) {
+    auto plain = repo.ReadObject(at.id, ObjectType::kRef);
+    Result<RefRecord> record = plain.ok() ? RefRecord::Decode(*plain) : Result<RefRecord>(plain.status());
+    if (record.ok() && record->Key() != key) record = Status::Corruption("it is the record of another key");
+    if (!record.ok()) {
+      report->problems.push_back({"ref record " + at.id.Hex(), "the current record of " + EscapeForDisplay(key) +
+                                                                 " cannot be used: " + record.status().message(),
+                                  {}});
+      continue;
     }
+    current.emplace(key, StoredRefRecord{*record, at.id});
   }
-  // What a rebuild would make of them.
-  std::set<std::string> want_datasets;
-  std::map<std::string, std::string> want_refs;
-  std::map<std::string, const Current*> created;  // dataset -> its creation record
-  for (const auto& [key, c] : records)
-    if (c.record.kind == RefRecord::kDatasetKind && c.record.op == RefRecord::Op::kDatasetCreated) {
-      want_datasets.insert(c.record.dataset);
-      created[c.record.dataset] = &c;
-      want_refs[tables::RefKey(c.record.dataset, 'b', "main")] = "";  // implied by the creation
-    }
-  for (const auto& [key, c] : records) {
-    if (c.record.kind == RefRecord::kDatasetKind) continue;
-    auto dataset = created.find(c.record.dataset);
-    if (dataset == created.end() || !c.record.After(dataset->second->record, c.at.id, dataset->second->at.id)) continue;
-    if (c.record.op == RefRecord::Op::kRefSet)
-      want_refs[key] = c.record.commit ? std::string(c.record.commit->view()) : "";
-    else
-      want_refs.erase(key);
-  }
-  auto describe = [](const std::string* value) -> std::string {
-    if (!value) return "no such ref";
-    if (value->empty()) return "a branch with no commits";
-    if (value->size() != ObjectId::kSize) return "a value that is not a commit id";
-    return "commit " + IdFromView(*value).Hex();
-  };
+  const RefState want = DeriveRefState(current);
   auto index_problem = [&](const std::string& what, const std::string& index_says, const std::string& records_say) {
     report->problems.push_back({what, "the index says " + index_says + ", the ref records say " + records_say +
                                           ": the index is damaged; rebuild it with '" + kIndexRebuildCommand + "'",
                                 {}});
   };
   std::set<std::string> all_datasets = datasets;
-  all_datasets.insert(want_datasets.begin(), want_datasets.end());
+  for (const auto& [name, f] : want.datasets) all_datasets.insert(name);
   for (const auto& d : all_datasets)
-    if (datasets.count(d) != want_datasets.count(d))
+    if (datasets.count(d) != want.datasets.count(d))
       index_problem("dataset " + EscapeForDisplay(d), datasets.count(d) ? "it exists" : "it does not exist",
-                    want_datasets.count(d) ? "it exists" : "it does not exist");
+                    want.datasets.count(d) ? "it exists" : "it does not exist");
+  auto describe = [](const std::string* value) -> std::string {
+    if (!value) return "no such ref";
+    if (value->empty()) return "a branch with no commits";
+    if (value->size() != ObjectId::kSize) return "a value that is not a commit id";
+    return "commit " + IdFromView(*value).Hex();
+  };
   std::set<std::string> all_refs;
   for (const auto& [k, v] : refs) all_refs.insert(k);
-  for (const auto& [k, v] : want_refs) all_refs.insert(k);
+  for (const auto& [k, v] : want.refs) all_refs.insert(k);
   for (const auto& key : all_refs) {
-    auto have = refs.find(key), want = want_refs.find(key);
+    auto have = refs.find(key);
+    auto should = want.refs.find(key);
     const std::string* h = have == refs.end() ? nullptr : &have->second;
-    const std::string* w = want == want_refs.end() ? nullptr : &want->second;
+    const std::string* w = should == want.refs.end() ? nullptr : &should->second;
     if ((h == nullptr) == (w == nullptr) && (!h || *h == *w)) continue;
-    size_t nul = key.find('\0');
-    std::string name = nul == std::string::npos || nul + 1 >= key.size()
-                           ? EscapeForDisplay(key)
-                           : EscapeForDisplay(key.substr(0, nul)) + "@" + EscapeForDisplay(key.substr(nul + 2));
+    tables::RefKeyParts ref;
+    std::string name = tables::ParseRefKey(key, &ref)
+                           ? EscapeForDisplay(std::string(ref.dataset)) + "@" + EscapeForDisplay(std::string(ref.name))
+                           : EscapeForDisplay(key);
     index_problem("ref " + name, describe(h), describe(w));
   }
   return Status::Ok();

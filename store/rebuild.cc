@@ -31,11 +31,6 @@ bool HoldsNoRecord(PackDirectory& packs, PackId id) {
   return records.ok() && records->empty();
 }
 
-struct Found {
-  RefRecord record;
-  ObjectId id;
-};
-
 std::string TimestampForName() {
   time_t now = ::time(nullptr);
   struct tm tm;
@@ -54,8 +49,7 @@ bool LooksSealed(PackDirectory& packs, PackId id, const std::vector<PackRecord>&
   if (!size.ok()) return false;
   const ObjectLocation& last = records.back().location;
   uint64_t end = last.offset + kRecordHeaderSize + last.stored_len + RangeTableSize(last.codec, last.stored_len, last.raw_len);
-  constexpr uint64_t kFooterEntryBytes = 52, kTrailerBytes = 24;  // FORMAT.md, "Pack files"
-  return *size == end + records.size() * kFooterEntryBytes + kTrailerBytes;
+  return *size == end + records.size() * kFooterEntrySize + kTrailerSize;
 }
 
 }  // namespace
@@ -111,7 +105,7 @@ Result<RebuildReport> Repository::RebuildIndex(const std::string& dir, Progress*
 
   std::map<ObjectId, ObjectLocation> objects;  // the first copy in pack-id order wins
   std::map<PackId, std::string> pack_values;   // registered (size | count) or pending (empty)
-  std::vector<Found> records;
+  std::vector<StoredRefRecord> records;
   std::string plain;
   for (PackId p : ids) {
     if (progress) progress->items_done++;
@@ -158,40 +152,24 @@ Result<RebuildReport> Repository::RebuildIndex(const std::string& dir, Progress*
   report.ref_records = records.size();
 
   // The latest record of every key, in (seq, time, id) order.
-  std::map<std::string, const Found*> latest;
+  std::map<std::string, StoredRefRecord> latest;
   uint64_t max_seq = 0;
   for (const auto& f : records) {
     max_seq = std::max(max_seq, f.record.seq);
-    auto [it, inserted] = latest.emplace(f.record.Key(), &f);
-    if (!inserted && f.record.After(it->second->record, f.id, it->second->id)) it->second = &f;
+    auto [it, inserted] = latest.emplace(f.record.Key(), f);
+    if (!inserted && f.record.After(it->second.record, f.id, it->second.id)) it->second = f;
   }
-  // Datasets whose latest record creates them; refs count only when written
-  // after that creation (older ones belong to a deleted namesake).
-  std::map<std::string, const Found*> datasets;
-  for (const auto& [key, f] : latest)
-    if (f->record.is_dataset() && f->record.op == RefRecord::Op::kDatasetCreated) datasets[f->record.dataset] = f;
-  std::map<std::string, std::string> refs, ref_pointers;
-  for (const auto& [key, f] : latest) {
-    const RefRecord& r = f->record;
-    if (r.is_dataset()) {
-      ref_pointers[key] = RefRecordPointer{f->id, r.seq, r.time_ns}.Encode();
-      continue;
-    }
-    auto ds = datasets.find(r.dataset);
-    if (ds == datasets.end() || !r.After(ds->second->record, f->id, ds->second->id)) continue;
-    ref_pointers[key] = RefRecordPointer{f->id, r.seq, r.time_ns}.Encode();
-    if (r.op != RefRecord::Op::kRefSet) continue;
-    refs[key] = r.commit ? std::string(r.commit->view()) : std::string();
-    if (r.commit && !objects.count(*r.commit))
-      report.warnings.push_back(EscapeForDisplay(r.dataset + "@" + r.name) + " points at commit " + r.commit->Hex() +
-                                " which no pack holds");
+  const RefState state = DeriveRefState(latest);
+  const auto& datasets = state.datasets;
+  const auto& refs = state.refs;
+  for (const auto& [key, commit] : refs) {
+    tables::RefKeyParts parts;
+    if (!tables::ParseRefKey(key, &parts)) continue;
+    (parts.kind == 'b' ? report.branches : report.tags)++;
+    if (commit.size() == ObjectId::kSize && !objects.count(tables::IdFromView(commit)))
+      report.warnings.push_back(EscapeForDisplay(std::string(parts.dataset) + "@" + std::string(parts.name)) +
+                                " points at commit " + tables::IdFromView(commit).Hex() + " which no pack holds");
   }
-  for (const auto& [name, f] : datasets) {
-    // A new dataset's empty 'main' is implied by its creation record.
-    std::string main_key = tables::RefKey(name, 'b', kDefaultBranch);
-    if (!ref_pointers.count(main_key)) refs[main_key] = "";
-  }
-  for (const auto& [key, v] : refs) (key[key.find('\0') + 1] == 'b' ? report.branches : report.tags)++;
   report.datasets = datasets.size();
 
   // Commits of existing datasets, for prefix lookups and ref checks.
@@ -226,7 +204,9 @@ Result<RebuildReport> Repository::RebuildIndex(const std::string& dir, Progress*
       }
       for (const auto& [k, v] : refs) TUSK_RETURN_IF_ERROR(txn.Put(env->db(tables::kRefs), k, v));
       for (const auto& k : commit_keys) TUSK_RETURN_IF_ERROR(txn.Put(env->db(tables::kCommits), k, ""));
-      for (const auto& [k, v] : ref_pointers) TUSK_RETURN_IF_ERROR(txn.Put(env->db(tables::kRefRecords), k, v));
+      for (const auto& [k, f] : state.current)
+        TUSK_RETURN_IF_ERROR(txn.Put(env->db(tables::kRefRecords), k,
+                                     RefRecordPointer{f->id, f->record.seq, f->record.time_ns}.Encode()));
       Encoder seq;
       seq.PutFixed64(max_seq);
       TUSK_RETURN_IF_ERROR(txn.Put(env->db(tables::kMeta), tables::kMetaRefSeq, seq.buffer()));

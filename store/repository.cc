@@ -176,13 +176,17 @@ Status Repository::CheckIndexPresent() {
     break;
   }
   if (missing.empty()) return Status::Ok();
-  TUSK_ASSIGN_OR_RETURN(std::vector<PackId> packs, packs_->ListPacks());
-  if (!packs.empty())
-    return Status::Corruption("the index of " + dir_ + " is missing (" + missing + "), but the store holds " +
-                              std::to_string(packs.size()) + " pack file(s); rebuild the index from them with '" +
-                              kIndexRebuildCommand + "'");
+  TUSK_RETURN_IF_ERROR(RefuseLostIndex("missing (" + missing + ")"));
   // A store with no packs has nothing to lose: a new empty index will do.
   return MakeDirs(index);
+}
+
+Status Repository::RefuseLostIndex(const std::string& what) {
+  TUSK_ASSIGN_OR_RETURN(std::vector<PackId> packs, packs_->ListPacks());
+  if (packs.empty()) return Status::Ok();
+  return Status::Corruption("the index of " + dir_ + " is " + what + ", but the store holds " +
+                            std::to_string(packs.size()) + " pack file(s); rebuild the index from them with '" +
+                            kIndexRebuildCommand + "'");
 }
 
 Status Repository::CheckIndexComplete() {
@@ -192,11 +196,7 @@ Status Repository::CheckIndexComplete() {
     if (v.ok()) return Status::Ok();
     if (v.status().code() != Status::Code::kNotFound) return v.status();
   }
-  TUSK_ASSIGN_OR_RETURN(std::vector<PackId> packs, packs_->ListPacks());
-  if (!packs.empty())
-    return Status::Corruption("the index of " + dir_ + " is missing or empty (" + JoinPath(dir_, "index/data.mdb") +
-                              "), but the store holds " + std::to_string(packs.size()) +
-                              " pack file(s); rebuild the index from them with '" + kIndexRebuildCommand + "'");
+  TUSK_RETURN_IF_ERROR(RefuseLostIndex("missing or empty (" + JoinPath(dir_, "index/data.mdb") + ")"));
   // A store with no packs has nothing to lose: this empty index is complete.
   return env_->Update([&](LmdbTxn& txn) { return txn.Put(env_->db(tables::kMeta), tables::kMetaIndexComplete, "1"); });
 }
@@ -322,10 +322,7 @@ Status Repository::RecordAndApply(RefBatch& batch, const std::function<Status(Lm
 Status Repository::CreateDataset(const std::string& name) {
   TUSK_RETURN_IF_ERROR(ValidateName("dataset", name));
   RefBatch batch;
-  RefRecord r;
-  r.op = RefRecord::Op::kDatasetCreated;
-  r.dataset = name;
-  r.time_ns = NowNs();
+  RefRecord r = RefRecord::ForDataset(RefRecord::Op::kDatasetCreated, name, NowNs());
   batch.records.push_back(r);
   auto check = [&](LmdbTxn& txn) -> Status {
     if (txn.Get(env_->db(tables::kDatasets), name).ok()) return Status::AlreadyExists("dataset '" + name + "' already exists");
@@ -343,10 +340,7 @@ Status Repository::CreateDataset(const std::string& name) {
 Status Repository::DeleteDataset(const std::string& name) {
   TUSK_RETURN_IF_ERROR(CheckDataset(name));
   RefBatch batch;
-  RefRecord r;
-  r.op = RefRecord::Op::kDatasetDeleted;
-  r.dataset = name;
-  r.time_ns = NowNs();
+  RefRecord r = RefRecord::ForDataset(RefRecord::Op::kDatasetDeleted, name, NowNs());
   batch.records.push_back(r);
   auto check = [&](LmdbTxn& txn) -> Status {
     if (!txn.Get(env_->db(tables::kDatasets), name).ok()) return Status::NotFound("no dataset named '" + name + "'");
@@ -429,14 +423,7 @@ Status Repository::CreateRef(const std::string& dataset, char kind, const std::s
   TUSK_RETURN_IF_ERROR(ValidateName(what, name));
   TUSK_RETURN_IF_ERROR(CheckDataset(dataset));
   RefBatch batch;
-  RefRecord r;
-  r.op = RefRecord::Op::kRefSet;
-  r.dataset = dataset;
-  r.kind = kind;
-  r.name = name;
-  r.commit = at;
-  r.time_ns = NowNs();
-  batch.records.push_back(r);
+  batch.records.push_back(RefRecord::ForRef(RefRecord::Op::kRefSet, dataset, kind, name, at, NowNs()));
   auto refs = env_->db(tables::kRefs);
   auto check = [&](LmdbTxn& txn) -> Status {
     if (!txn.Get(env_->db(tables::kDatasets), dataset).ok())
@@ -458,13 +445,7 @@ Status Repository::DeleteRef(const std::string& dataset, char kind, const std::s
   const char* what = kind == 'b' ? "branch" : "tag";
   TUSK_RETURN_IF_ERROR(CheckDataset(dataset));
   RefBatch batch;
-  RefRecord r;
-  r.op = RefRecord::Op::kRefDeleted;
-  r.dataset = dataset;
-  r.kind = kind;
-  r.name = name;
-  r.time_ns = NowNs();
-  batch.records.push_back(r);
+  batch.records.push_back(RefRecord::ForRef(RefRecord::Op::kRefDeleted, dataset, kind, name, std::nullopt, NowNs()));
   std::string key = tables::RefKey(dataset, kind, name);
   auto check = [&](LmdbTxn& txn) -> Status {
     if (!txn.Get(env_->db(tables::kRefs), key).ok())
@@ -705,14 +686,7 @@ Result<ObjectId> WriteSession::CommitToBranch(const Commit& commit, const std::s
   // so that the seal under it only adds the ref record and the footer.
   if (Status synced = writer_->Sync(); !synced.ok()) return fail(synced);
   RefBatch batch;
-  RefRecord r;
-  r.op = RefRecord::Op::kRefSet;
-  r.dataset = commit.dataset;
-  r.kind = 'b';
-  r.name = branch;
-  r.commit = id;
-  r.time_ns = NowNs();
-  batch.records.push_back(r);
+  batch.records.push_back(RefRecord::ForRef(RefRecord::Op::kRefSet, commit.dataset, 'b', branch, id, NowNs()));
   Status st = env->Update([&](LmdbTxn& txn) -> Status {
     if (!txn.Get(env->db(tables::kDatasets), commit.dataset).ok())
       return Status::NotFound("dataset '" + commit.dataset + "' was deleted meanwhile");
@@ -764,26 +738,18 @@ Status Repository::UpgradeFromFormat1() {
       batch.records.clear();
       std::vector<RefRecord> refs;
       TUSK_RETURN_IF_ERROR(txn.ScanPrefix(env_->db(tables::kDatasets), "", [&](std::string_view k, std::string_view v) {
-        RefRecord r;
-        r.op = RefRecord::Op::kDatasetCreated;
-        r.dataset = std::string(k);
         int64_t created = 0;
         Decoder(v).GetSigned(&created);
-        r.time_ns = created * 1000000000;
-        batch.records.push_back(r);
+        batch.records.push_back(RefRecord::ForDataset(RefRecord::Op::kDatasetCreated, std::string(k), created * 1000000000));
         return true;
       }));
       TUSK_RETURN_IF_ERROR(txn.ScanPrefix(env_->db(tables::kRefs), "", [&](std::string_view k, std::string_view v) {
-        size_t nul = k.find('\0');
-        if (nul == std::string_view::npos || nul + 1 >= k.size()) return true;
-        RefRecord r;
-        r.op = RefRecord::Op::kRefSet;
-        r.dataset = std::string(k.substr(0, nul));
-        r.kind = k[nul + 1];
-        r.name = std::string(k.substr(nul + 2));
-        if (v.size() == ObjectId::kSize) r.commit = IdFromView(v);
-        r.time_ns = now;
-        refs.push_back(r);
+        tables::RefKeyParts ref;
+        if (!tables::ParseRefKey(k, &ref)) return true;
+        std::optional<ObjectId> commit;
+        if (v.size() == ObjectId::kSize) commit = IdFromView(v);
+        refs.push_back(RefRecord::ForRef(RefRecord::Op::kRefSet, std::string(ref.dataset), ref.kind, std::string(ref.name),
+                                         commit, now));
         return true;
       }));
       batch.records.insert(batch.records.end(), refs.begin(), refs.end());

@@ -242,6 +242,9 @@ class Repository : public ObjectSource {
   // Refuses an index that lacks its completion mark beside pack files (it
   // was deleted or emptied).
   Status CheckIndexComplete();
+  // Ok when the store holds no pack (a lost index lost nothing); else the
+  // Corruption that names the rebuild, saying the index is `what`.
+  Status RefuseLostIndex(const std::string& what);
   // Unregistered pack files that hold records: the index does not account
   // for them (it is missing or stale). Packs that hold no record at all are
   // a writer's garbage and listed in `garbage` when given.

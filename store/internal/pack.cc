@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <optional>
 #include <cstring>
 
 #include "store/internal/crc32c.h"
@@ -20,9 +21,6 @@ constexpr char kPackMagic[8] = {'T', 'U', 'S', 'K', 'P', 'A', 'C', 'K'};
 constexpr char kTrailerMagic[8] = {'T', 'U', 'S', 'K', 'E', 'N', 'D', '1'};
 constexpr uint32_t kPackVersion = 1;
 constexpr uint32_t kRecordMagic = 0x31435254;  // "TRC1" little-endian
-// id 32, offset 8, raw_len 4, stored_len 4, type 1, codec 1, two zero bytes.
-constexpr size_t kFooterEntrySize = 52;
-constexpr size_t kTrailerSize = 24;
 constexpr size_t kWriteBufferSize = 4 << 20;
 
 struct RecordHeader {
@@ -348,71 +346,6 @@ Status PackDirectory::ReadRecord(const ObjectId& id, const ObjectLocation& loc, 
   return Status::Ok();
 }
 
-Result<std::vector<PackRecord>> PackDirectory::ListRecords(PackId id, bool* sealed) {
-  if (sealed) *sealed = false;
-  std::string path = PathOf(id);
-  TUSK_ASSIGN_OR_RETURN(std::unique_ptr<RandomAccessFile> file, store_->Open(id));
-  uint64_t size = file->size();
-  char header[kPackHeaderSize];
-  if (size < kPackHeaderSize) return Status::Corruption(path + ": not a pack (too short)");
-  TUSK_RETURN_IF_ERROR(file->Read(0, sizeof header, header));
-  TUSK_RETURN_IF_ERROR(CheckPackHeader(std::string_view(header, sizeof header), path));
-  std::vector<PackRecord> out;
-  // Sealed: trust the footer if its checksum holds.
-  if (size >= kPackHeaderSize + kTrailerSize) {
-    char trailer[kTrailerSize];
-    TUSK_RETURN_IF_ERROR(file->Read(size - kTrailerSize, sizeof trailer, trailer));
-    if (std::memcmp(trailer + 16, kTrailerMagic, 8) == 0) {
-      uint64_t footer_offset;
-      uint32_t count, crc;
-      std::memcpy(&footer_offset, trailer, 8);
-      std::memcpy(&count, trailer + 8, 4);
-      std::memcpy(&crc, trailer + 12, 4);
-      if (footer_offset + uint64_t{count} * kFooterEntrySize + kTrailerSize == size) {
-        std::string footer(count * kFooterEntrySize, '\0');
-        TUSK_RETURN_IF_ERROR(file->Read(footer_offset, footer.size(), footer.data()));
-        if (Crc32c(footer.data(), footer.size()) == crc) {
-          for (uint32_t i = 0; i < count; i++) {
-            Decoder d(std::string_view(footer).substr(i * kFooterEntrySize, kFooterEntrySize));
-            std::string_view rid;
-            PackRecord r;
-            uint8_t type = 0, codec = 0;
-            d.GetBytes(32, &rid);
-            d.GetFixed64(&r.location.offset);
-            d.GetFixed32(&r.location.raw_len);
-            d.GetFixed32(&r.location.stored_len);
-            d.GetU8(&type);
-            d.GetU8(&codec);
-            if (!ValidType(type) || !ValidCodec(codec)) return Status::Corruption(path + ": bad footer entry");
-            r.id = ObjectId::FromBytes(reinterpret_cast<const uint8_t*>(rid.data()));
-            r.location.pack = id;
-            r.location.type = static_cast<ObjectType>(type);
-            r.location.codec = static_cast<Codec>(codec);
-            out.push_back(r);
-          }
-          if (sealed) *sealed = true;
-          return out;
-        }
-      }
-    }
-  }
-  // Unsealed or damaged footer: walk the record headers until one fails.
-  uint64_t offset = kPackHeaderSize;
-  char hbuf[kRecordHeaderSize];
-  while (offset + kRecordHeaderSize <= size) {
-    if (!file->Read(offset, sizeof hbuf, hbuf).ok()) break;
-    auto h = DecodeRecordHeader(std::string_view(hbuf, sizeof hbuf), path);
-    uint64_t table = RangeTableSize(h.ok() ? h->codec : Codec::kRaw, h.ok() ? h->stored_len : 0, h.ok() ? h->raw_len : 0);
-    if (!h.ok() || offset + kRecordHeaderSize + h->stored_len + table > size) break;
-    PackRecord r;
-    r.id = h->id;
-    r.location = {id, offset, h->stored_len, h->raw_len, h->type, h->codec};
-    out.push_back(r);
-    offset += kRecordHeaderSize + h->stored_len + table;
-  }
-  return out;
-}
-
 namespace {
 
 constexpr size_t kMaxPackProblems = 20;  // then one line saying how many more
@@ -456,7 +389,83 @@ std::string FooterMismatch(const FooterEntry& f, const PackRecord& r) {
   return "";
 }
 
+
+// A pack's last 24 bytes (FORMAT.md, "Pack files").
+struct Trailer {
+  uint64_t footer_offset = 0;
+  uint32_t count = 0, crc = 0;
+  bool magic_ok = false;
+  // Whether the footer it describes fills the `size`-byte pack exactly from
+  // after the header to the trailer (no sum that could wrap).
+  bool Fits(uint64_t size) const {
+    return size >= kPackHeaderSize + kTrailerSize && footer_offset >= kPackHeaderSize &&
+           footer_offset <= size - kTrailerSize && size - kTrailerSize - footer_offset == uint64_t{count} * kFooterEntrySize;
+  }
+};
+
+Result<Trailer> ReadTrailer(const RandomAccessFile& file) {
+  char bytes[kTrailerSize];
+  TUSK_RETURN_IF_ERROR(file.Read(file.size() - kTrailerSize, sizeof bytes, bytes));
+  Trailer t;
+  std::memcpy(&t.footer_offset, bytes, 8);
+  std::memcpy(&t.count, bytes + 8, 4);
+  std::memcpy(&t.crc, bytes + 12, 4);
+  t.magic_ok = std::memcmp(bytes + 16, kTrailerMagic, 8) == 0;
+  return t;
+}
+
+// The footer of a sealed pack: its trailer has the magic, fits the file and
+// its checksum holds. Nothing when the pack has no such trailer (never
+// sealed, or its end is damaged).
+Result<std::optional<std::string>> ReadValidFooter(const RandomAccessFile& file) {
+  if (file.size() < kPackHeaderSize + kTrailerSize) return std::optional<std::string>();
+  TUSK_ASSIGN_OR_RETURN(Trailer t, ReadTrailer(file));
+  if (!t.magic_ok || !t.Fits(file.size())) return std::optional<std::string>();
+  std::string footer(uint64_t{t.count} * kFooterEntrySize, '\0');
+  TUSK_RETURN_IF_ERROR(file.Read(t.footer_offset, footer.size(), footer.data()));
+  if (Crc32c(footer.data(), footer.size()) != t.crc) return std::optional<std::string>();
+  return std::optional<std::string>(std::move(footer));
+}
+
 }  // namespace
+
+Result<std::vector<PackRecord>> PackDirectory::ListRecords(PackId id, bool* sealed) {
+  if (sealed) *sealed = false;
+  std::string path = PathOf(id);
+  TUSK_ASSIGN_OR_RETURN(std::unique_ptr<RandomAccessFile> file, store_->Open(id));
+  uint64_t size = file->size();
+  char header[kPackHeaderSize];
+  if (size < kPackHeaderSize) return Status::Corruption(path + ": not a pack (too short)");
+  TUSK_RETURN_IF_ERROR(file->Read(0, sizeof header, header));
+  TUSK_RETURN_IF_ERROR(CheckPackHeader(std::string_view(header, sizeof header), path));
+  std::vector<PackRecord> out;
+  // Sealed: trust the footer if its checksum holds.
+  TUSK_ASSIGN_OR_RETURN(std::optional<std::string> footer, ReadValidFooter(*file));
+  if (footer) {
+    for (size_t at = 0; at < footer->size(); at += kFooterEntrySize) {
+      FooterEntry f = DecodeFooterEntry(std::string_view(*footer).substr(at, kFooterEntrySize));
+      if (!ValidType(f.type) || !ValidCodec(f.codec)) return Status::Corruption(path + ": bad footer entry");
+      out.push_back({f.id, {id, f.offset, f.stored_len, f.raw_len, static_cast<ObjectType>(f.type), static_cast<Codec>(f.codec)}});
+    }
+    if (sealed) *sealed = true;
+    return out;
+  }
+  // Unsealed or damaged footer: walk the record headers until one fails.
+  uint64_t offset = kPackHeaderSize;
+  char hbuf[kRecordHeaderSize];
+  while (offset + kRecordHeaderSize <= size) {
+    if (!file->Read(offset, sizeof hbuf, hbuf).ok()) break;
+    auto h = DecodeRecordHeader(std::string_view(hbuf, sizeof hbuf), path);
+    uint64_t table = RangeTableSize(h.ok() ? h->codec : Codec::kRaw, h.ok() ? h->stored_len : 0, h.ok() ? h->raw_len : 0);
+    if (!h.ok() || offset + kRecordHeaderSize + h->stored_len + table > size) break;
+    PackRecord r;
+    r.id = h->id;
+    r.location = {id, offset, h->stored_len, h->raw_len, h->type, h->codec};
+    out.push_back(r);
+    offset += kRecordHeaderSize + h->stored_len + table;
+  }
+  return out;
+}
 
 Result<std::vector<std::string>> PackDirectory::CheckPack(PackId id) {
   std::string path = PathOf(id);
@@ -473,27 +482,22 @@ Result<std::vector<std::string>> PackDirectory::CheckPack(PackId id) {
   if (!header_ok.ok()) problems.push_back(header_ok.message());
 
   // The trailer says where the footer is; it must fit the file exactly.
-  char trailer[kTrailerSize];
-  TUSK_RETURN_IF_ERROR(file->Read(size - kTrailerSize, sizeof trailer, trailer));
-  uint64_t footer_offset;
-  uint32_t count, crc;
-  std::memcpy(&footer_offset, trailer, 8);
-  std::memcpy(&count, trailer + 8, 4);
-  std::memcpy(&crc, trailer + 12, 4);
-  if (std::memcmp(trailer + 16, kTrailerMagic, 8) != 0) {
+  TUSK_ASSIGN_OR_RETURN(Trailer trailer, ReadTrailer(*file));
+  const uint64_t footer_offset = trailer.footer_offset;
+  const uint32_t count = trailer.count;
+  if (!trailer.magic_ok) {
     problems.push_back("no trailer at the end (bad trailer magic): the pack is truncated, damaged or was never sealed");
     return problems;
   }
   const uint64_t footer_end = size - kTrailerSize;
-  if (footer_offset < kPackHeaderSize || footer_offset > footer_end ||
-      footer_end - footer_offset != uint64_t{count} * kFooterEntrySize) {
+  if (!trailer.Fits(size)) {
     problems.push_back("the trailer (footer at offset " + std::to_string(footer_offset) + ", " + std::to_string(count) +
                        " entries) does not fit the pack's " + std::to_string(size) + " bytes: truncated or damaged");
     return problems;
   }
   std::string footer(footer_end - footer_offset, '\0');
   TUSK_RETURN_IF_ERROR(file->Read(footer_offset, footer.size(), footer.data()));
-  bool footer_ok = Crc32c(footer.data(), footer.size()) == crc;
+  bool footer_ok = Crc32c(footer.data(), footer.size()) == trailer.crc;
   if (!footer_ok) problems.push_back("footer checksum mismatch (the footer or the trailer is damaged)");
 
   // The records, walked header by header, must end where the footer starts.
@@ -661,23 +665,9 @@ Status PackWriter::Seal() {
 }
 
 Result<bool> PackDirectory::HasValidTrailer(PackId id) const {
-  std::string path = PathOf(id);
   TUSK_ASSIGN_OR_RETURN(std::unique_ptr<RandomAccessFile> file, store_->Open(id));
-  uint64_t size = file->size();
-  if (size < kPackHeaderSize + kTrailerSize) return false;
-  char trailer[kTrailerSize];
-  TUSK_RETURN_IF_ERROR(file->Read(size - kTrailerSize, sizeof trailer, trailer));
-  if (std::memcmp(trailer + 16, kTrailerMagic, 8) != 0) return false;
-  uint64_t footer_offset;
-  uint32_t count, crc;
-  std::memcpy(&footer_offset, trailer, 8);
-  std::memcpy(&count, trailer + 8, 4);
-  std::memcpy(&crc, trailer + 12, 4);
-  if (footer_offset < kPackHeaderSize || footer_offset + uint64_t{count} * kFooterEntrySize + kTrailerSize != size)
-    return false;
-  std::string footer(uint64_t{count} * kFooterEntrySize, '\0');
-  TUSK_RETURN_IF_ERROR(file->Read(footer_offset, footer.size(), footer.data()));
-  return Crc32c(footer.data(), footer.size()) == crc;
+  TUSK_ASSIGN_OR_RETURN(std::optional<std::string> footer, ReadValidFooter(*file));
+  return footer.has_value();
 }
 
 }  // namespace tusk

@@ -58,6 +58,10 @@ struct PackRecord {
 
 inline constexpr size_t kPackHeaderSize = 16;
 inline constexpr size_t kRecordHeaderSize = 56;
+// Footer entry: id 32, offset 8, raw_len 4, stored_len 4, type 1, codec 1,
+// two zero bytes. Trailer: footer offset 8, count 4, footer CRC 4, magic 8.
+inline constexpr size_t kFooterEntrySize = 52;
+inline constexpr size_t kTrailerSize = 24;
 
 // Records a small read can fetch part of carry a range table after their
 // payload, so the read touches and verifies only what it needs:

@@ -2,6 +2,7 @@
 
 #include <tuple>
 
+#include "store/internal/tables.h"
 #include "store/internal/varint.h"
 #include "store/refs.h"
 
@@ -14,12 +15,23 @@ ObjectId IdFrom(std::string_view v) { return ObjectId::FromBytes(reinterpret_cas
 
 }  // namespace
 
-std::string RefRecord::Key() const {
-  std::string k = dataset;
-  k += '\0';
-  k += kind;
-  k += name;
-  return k;
+std::string RefRecord::Key() const { return tables::RefKey(dataset, kind, name); }
+
+RefRecord RefRecord::ForDataset(Op op, std::string dataset, int64_t time_ns) {
+  RefRecord r;
+  r.op = op;
+  r.dataset = std::move(dataset);
+  r.time_ns = time_ns;
+  return r;
+}
+
+RefRecord RefRecord::ForRef(Op op, std::string dataset, char kind, std::string name, std::optional<ObjectId> commit,
+                            int64_t time_ns) {
+  RefRecord r = ForDataset(op, std::move(dataset), time_ns);
+  r.kind = kind;
+  r.name = std::move(name);
+  r.commit = commit;
+  return r;
 }
 
 std::string RefRecord::Encode() const {
@@ -100,6 +112,28 @@ Result<RefRecordPointer> RefRecordPointer::Decode(std::string_view bytes) {
   p.id = IdFrom(id);
   p.time_ns = static_cast<int64_t>(t);
   return p;
+}
+
+RefState DeriveRefState(const std::map<std::string, StoredRefRecord>& latest) {
+  RefState state;
+  for (const auto& [key, f] : latest)
+    if (f.record.op == RefRecord::Op::kDatasetCreated) state.datasets[f.record.dataset] = &f;
+  for (const auto& [key, f] : latest) {
+    const RefRecord& r = f.record;
+    if (r.is_dataset()) {
+      state.current[key] = &f;
+      continue;
+    }
+    auto ds = state.datasets.find(r.dataset);
+    if (ds == state.datasets.end() || !r.After(ds->second->record, f.id, ds->second->id)) continue;
+    state.current[key] = &f;
+    if (r.op == RefRecord::Op::kRefSet) state.refs[key] = r.commit ? std::string(r.commit->view()) : std::string();
+  }
+  for (const auto& [name, f] : state.datasets) {
+    std::string main_key = tables::RefKey(name, 'b', kDefaultBranch);
+    if (!state.current.count(main_key)) state.refs[main_key] = "";
+  }
+  return state;
 }
 
 }  // namespace tusk

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -33,6 +34,13 @@ struct RefRecord {
   std::string name;          // empty for dataset records
   std::optional<ObjectId> commit;  // kRefSet: the new value; empty: a branch with no commits
 
+  // A change to the dataset itself (kDatasetCreated or kDatasetDeleted).
+  static RefRecord ForDataset(Op op, std::string dataset, int64_t time_ns);
+  // A change to branch ('b') or tag ('t') `name`: kRefSet to `commit`, or
+  // kRefDeleted. seq and prev are assigned when the record is staged.
+  static RefRecord ForRef(Op op, std::string dataset, char kind, std::string name, std::optional<ObjectId> commit,
+                          int64_t time_ns);
+
   bool is_dataset() const { return op == Op::kDatasetCreated || op == Op::kDatasetDeleted; }
   // The key of this record's subject: `dataset \0 kind name` (kind 'd' and no
   // name for the dataset itself), as in the index's `refrecords` table.
@@ -52,5 +60,25 @@ struct RefRecordPointer {
   std::string Encode() const;
   static Result<RefRecordPointer> Decode(std::string_view bytes);
 };
+
+// A record and its id (the hash of its encoding), as read from a pack.
+struct StoredRefRecord {
+  RefRecord record;
+  ObjectId id;
+};
+
+// What the index's `datasets`, `refs` and `refrecords` tables hold, given
+// the current (latest) record of every key (FORMAT.md, "Rebuilding the
+// index"): a dataset exists when its record creates it; a ref counts only
+// when its record orders after that creation (older ones belong to a
+// deleted namesake), and exists when it sets the ref; a new dataset's empty
+// branch 'main' is implied by its creation. The rebuild writes this; fsck
+// compares the index with it.
+struct RefState {
+  std::map<std::string, const StoredRefRecord*> datasets;  // name -> its creation record
+  std::map<std::string, std::string> refs;                 // refs key -> 32-byte commit id, or empty
+  std::map<std::string, const StoredRefRecord*> current;   // refrecords key -> the record it points at
+};
+RefState DeriveRefState(const std::map<std::string, StoredRefRecord>& latest);
 
 }  // namespace tusk

@@ -41,6 +41,19 @@ inline std::string RefKey(std::string_view dataset, char kind, std::string_view 
   k += name;
   return k;
 }
+// The parts of a `refs` / `refrecords` key; false for a key without the
+// NUL and kind byte (damage).
+struct RefKeyParts {
+  std::string_view dataset;
+  char kind = 0;
+  std::string_view name;
+};
+inline bool ParseRefKey(std::string_view key, RefKeyParts* out) {
+  size_t nul = key.find('\0');
+  if (nul == std::string_view::npos || nul + 1 >= key.size()) return false;
+  *out = {key.substr(0, nul), key[nul + 1], key.substr(nul + 2)};
+  return true;
+}
 // Pack ids are big-endian keys so that packs list in id order.
 inline std::string PackKey(uint64_t id) {
   std::string k(8, '\0');

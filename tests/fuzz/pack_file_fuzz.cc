@@ -36,8 +36,6 @@ namespace {
 using namespace tusk;
 
 constexpr PackId kPack = 0x0123456789abcdefull;
-constexpr size_t kTrailerSize = 24;
-constexpr size_t kFooterEntrySize = 52;  // FORMAT.md "Pack files"
 constexpr size_t kMaxRecords = 64;  // bounds the work per input
 
 uint32_t U32At(const std::string& s, size_t at) {
