@@ -1,0 +1,827 @@
+#!/bin/bash
+# One million small files: import, listings through both mount views, a one-file commit,
+# a 10-file diff, and the peak RSS of every tusk process (issue 13, item 4; measurement
+# only, not in CI).
+#
+#   tools/bench/million_bench.sh                                   # N=1000000 RUNS=3: the real figures
+#   N=10000 RUNS=1 tools/bench/million_bench.sh                    # smoke test, ~1 min
+#   N=200000 RUNS=3 TUSK_BIN=/path/to/tusk tools/bench/million_bench.sh
+#
+# Dataset (generated once, reused: $BENCH_ROOT/data/n<N>-seed<SEED>): N files of 1-4 KiB
+# (random sizes, random bytes from SEED), N/10 of them in one directory big/, the others in
+# round((N - N/10) / 900) directories d0000/... of ~900 files (N=1,000,000: 1,000 x 900 +
+# 100,000).  Rows (see README.md, "million_bench.sh"):
+#   2  `tusk import` of the tree into an empty store vs `cp -a` (and `cp -a` + `sync`)
+#      to a native directory on the same file system.
+#   3  `find -type f | wc -l`, `ls -lR`, `ls -l` of big/: native tree vs a one-version
+#      mount (`tusk mount m@v1 MNT`) vs the branch directory of a whole-store mount
+#      (MNT/m/main/); the daemons' peak RSS after them.
+#   4  overwrite one file through the branch directory, time `tusk status`, `tusk commit`.
+#   5  change 10 files through it and commit; time `tusk diff` of the two versions.
+#   6  peak RSS of every tusk CLI command (wait4 ru_maxrss) and daemon (VmHWM).
+# Every timed step starts with `sync; echo 3 > /proc/sys/vm/drop_caches` (except the `sync`
+# after `cp -a`).  Targets: no RSS above 256 MiB, listings within 2x native, one-file
+# commit under 1 s; each printed PASS/FAIL.  The report (markdown: medians, min-max,
+# tusk/native) goes to stdout and to $BENCH_ROOT/results/<timestamp>-million/results.md.
+# Needs root and /dev/fuse.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+
+N=${N:-1000000}
+RUNS=${RUNS:-3}
+SEED=${SEED:-42}
+# absolute and without symlinks: leftover daemons are found by "$BENCH_ROOT/mnt/" in their argv
+BENCH_ROOT=$(realpath -m "${BENCH_ROOT:-/tmp/tusk-millionbench}")
+TUSK_BIN=${TUSK_BIN:-$REPO/build/tusk}
+[[ $TUSK_BIN == */* ]] && TUSK_BIN=$(realpath -m "$TUSK_BIN")
+TUSK_INIT_ARGS=${TUSK_INIT_ARGS:-}
+TUSK_MOUNT_ARGS=${TUSK_MOUNT_ARGS:-}
+TUSK_MOUNT_TIMEOUT=${TUSK_MOUNT_TIMEOUT:-120}
+STEP_TIMEOUT=${STEP_TIMEOUT:-7200}
+KEEP=${KEEP:-0}
+ALLOW_ANY_FS=${ALLOW_ANY_FS:-0}
+PY=${PY:-/usr/bin/python3}
+CMDLINE="N=$N RUNS=$RUNS SEED=$SEED BENCH_ROOT=$BENCH_ROOT TUSK_BIN=$TUSK_BIN${TUSK_INIT_ARGS:+ TUSK_INIT_ARGS='$TUSK_INIT_ARGS'}${TUSK_MOUNT_ARGS:+ TUSK_MOUNT_ARGS='$TUSK_MOUNT_ARGS'} KEEP=$KEEP $0${*:+ $*}"
+read -r -a INIT_ARGS <<<"$TUSK_INIT_ARGS"
+read -r -a MOUNT_ARGS <<<"$TUSK_MOUNT_ARGS"
+
+STORES=$BENCH_ROOT/stores       # this run's store (deleted on exit unless KEEP=1)
+ST=$STORES/million              # the store: dataset m, branch main, tags v1 and d0
+NATIVE=$BENCH_ROOT/native       # targets of `cp -a`, one per round (deleted at the end)
+MNT=$BENCH_ROOT/mnt
+MNT_VER=$MNT/ver                # one-version mount: m@v1
+MNT_ALL=$MNT/all                # whole-store mount: $MNT_ALL/m/main/ is the branch workspace
+OUT=''
+TESTPID=''                      # the running phase (leader of its own process group)
+
+. "$HERE/lib/basics.sh"   # die, log, ensure_packages
+tk() { "$TUSK_BIN" --store "$ST" "$@"; }
+
+# ---------------------------------------------------------------- arguments, layout
+[[ $EUID -eq 0 ]] || die "must run as root (drop_caches, FUSE mounts)"
+[[ $N =~ ^[1-9][0-9]*$ ]] && ((N >= 100)) || die "N must be an integer >= 100, got '$N'"
+[[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "RUNS must be a positive integer, got '$RUNS'"
+[[ $SEED =~ ^[0-9]+$ ]] || die "SEED must be a non-negative integer, got '$SEED'"
+[[ $KEEP == 0 || $KEEP == 1 ]] || die "KEEP must be 0 or 1, got '$KEEP'"
+for v in TUSK_MOUNT_TIMEOUT STEP_TIMEOUT; do
+  [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer (seconds), got '${!v}'"
+done
+[[ -c /dev/fuse ]] || die "/dev/fuse is missing (FUSE mounts impossible here)"
+BIG_N=$((N / 10))                       # files in big/
+SMALL_N=$((N - BIG_N))                  # files in d0000/ ...
+DIRS=$(((SMALL_N + 450) / 900)); ((DIRS >= 1)) || DIRS=1
+PER_DIR=$((SMALL_N / DIRS))
+DATA=$BENCH_ROOT/data/n$N-seed$SEED     # the tree (cache, kept across runs)
+# rel_of I: path of file I in the tree (the generator's layout)
+rel_of() {
+  if (($1 < SMALL_N)); then printf 'd%04d/f%07d.bin' $(($1 * DIRS / SMALL_N)) "$1"
+  else printf 'big/f%07d.bin' "$1"; fi
+}
+
+# ---------------------------------------------------------------- packages, binary, lock
+ensure_packages fuse3 python3 jq time coreutils findutils
+[[ -x $PY ]] || die "python interpreter $PY not found (set PY)"
+"$PY" -c 'import sys; sys.exit(sys.version_info < (3, 9))' || die "$PY is older than Python 3.9 (random.randbytes)"
+[[ -x $TUSK_BIN ]] && "$TUSK_BIN" --help >/dev/null 2>&1 \
+  || die "$TUSK_BIN missing or \`tusk --help\` fails (build it, or set TUSK_BIN)"
+
+mkdir -p "$BENCH_ROOT"
+exec 9>"$BENCH_ROOT/.lock"
+flock -n 9 || die "another benchmark is running under $BENCH_ROOT"
+
+# ---------------------------------------------------------------- cleanup (mounts, daemons, store)
+. "$HERE/lib/mounts.sh"   # mounts_under, daemon_pids, umount_all, stop_group
+cleanup() {
+  local rc=$?
+  set +e
+  trap - INT TERM
+  stop_group "$TESTPID" 10 "the running phase"
+  umount_all
+  if [[ -n $(mounts_under "$BENCH_ROOT") ]]; then
+    log "WARNING: still mounted under $BENCH_ROOT: $(mounts_under "$BENCH_ROOT" | xargs); store and native copy kept"
+  else
+    if [[ -n $(ls -A "$NATIVE" 2>/dev/null) ]]; then
+      log "deleting the \`cp -a\` copies in $NATIVE (slow where the file system is mounted with 'discard')"
+    fi
+    rm -rf "$NATIVE" "$BENCH_ROOT"/patch-* "${OUT:-/nonexistent}/.why"
+    [[ $KEEP == 1 ]] || rm -rf "$STORES"
+  fi
+  ((rc == 0)) || log "exiting with status $rc${OUT:+ (results so far in $OUT)}"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'log "interrupted"; exit 130' INT TERM
+umount_all              # leftovers of an earlier run that was killed hard
+
+# ---------------------------------------------------------------- file system, free space
+FSTYPE=$(df -PT "$BENCH_ROOT" | awk 'NR==2{print $2}')
+if [[ $FSTYPE != ext4 && $ALLOW_ANY_FS != 1 ]]; then
+  die "BENCH_ROOT=$BENCH_ROOT is on $FSTYPE, not ext4 (set BENCH_ROOT to an ext4 directory, or ALLOW_ANY_FS=1)"
+fi
+rm -rf "$NATIVE" "$STORES"
+[[ -f $DATA.manifest.json && -d $DATA ]] && have_data=1 || have_data=0
+# Estimates per file (ext4, 4 KiB blocks): the tree and each round's `cp -a` copy 4.2 KiB
+# (one block + directory entries; the copies are all deleted at the end: deleting synced
+# files one by one costs ~3 ms each on ext4 mounted with 'discard', so not between rounds),
+# the store 3.5 KiB (2.5 KiB of incompressible data + packs, index and commit trees;
+# measured ~3 KiB at N=20,000), + 1 GiB slack.
+need_mib=$(awk -v n="$N" -v have="$have_data" -v runs="$RUNS" \
+  'BEGIN { printf "%d\n", n * ((1 - have) * 4.2 + runs * 4.2 + 3.5) / 1024 + 1024 }')
+avail_mib=$(df -Pk "$BENCH_ROOT" | awk 'NR==2{printf "%d", $4 / 1024}')
+((avail_mib >= need_mib)) || die "not enough free space in $BENCH_ROOT ($FSTYPE): about $need_mib MiB needed" \
+  "(N=$N), $avail_mib MiB available.  Free some space, lower N, or set BENCH_ROOT."
+need_inodes=$(( (1 - have_data + RUNS) * (N + DIRS + 10) + 10000 ))
+avail_inodes=$(df -Pi "$BENCH_ROOT" | awk 'NR==2{print $4}')
+[[ ! $avail_inodes =~ ^[0-9]+$ ]] || ((avail_inodes >= need_inodes)) \
+  || die "not enough free inodes in $BENCH_ROOT: about $need_inodes needed, $avail_inodes available"
+
+OUT=$BENCH_ROOT/results/$(date +%Y%m%d-%H%M%S)-million
+mkdir -p "$OUT" "$BENCH_ROOT/data" "$NATIVE" "$STORES" "$MNT_VER" "$MNT_ALL" "$BENCH_ROOT/bin"
+T0=$SECONDS
+
+# The binary is copied first: a rebuild of build/tusk during the run (other people compile
+# in the same tree) must not change the program under test halfway.
+TUSK_ORIG=$TUSK_BIN
+TUSK_BIN=$BENCH_ROOT/bin/tusk
+cp "$TUSK_ORIG" "$TUSK_BIN.tmp" && mv "$TUSK_BIN.tmp" "$TUSK_BIN"
+tusk_version="$("$TUSK_BIN" --version 2>/dev/null | head -n 1); copy of $TUSK_ORIG (built $(date -r "$TUSK_ORIG" '+%F %T'), sha256 $(sha256sum "$TUSK_BIN" | cut -c1-12)); tree at $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')$( [[ -n $(git -C "$REPO" status --porcelain --untracked-files=no 2>/dev/null) ]] && echo ' + local changes' || true)"
+
+# ---------------------------------------------------------------- the python helper (timing, data, report)
+MB=$OUT/millionbench.py
+cat >"$MB" <<'PYEOF'
+#!/usr/bin/env python3
+"""Helper of tools/bench/million_bench.sh (written by it into each results directory).
+
+  time --out F --label L --peer P --round R [--pid PID] [--cold] [--timeout S] [--log FILE] -- CMD...
+        run CMD once (after sync + drop_caches if --cold), in its own process group (killed
+        after S seconds, rc 124); append a JSON record: wall, CPU, peak RSS of CMD (through
+        /usr/bin/time -f %M: our own ru_maxrss would include the python fork before exec),
+        daemon CPU of PID during it, rc, the output's last line
+  gen DIR N BIG DIRS SEED     the tree: N files of 1-4 KiB of random bytes, the last BIG in
+                              DIR/big/, the others in DIRS directories DIR/d0000/...
+  patch FILE SEED             1-4 KiB of fresh random bytes
+  vmhwm PID                   peak RSS of PID in KiB
+  record --out F --label L --peer P --round R --value V
+  report OUTDIR               the markdown table (OUTDIR/params.json, results.jsonl)
+MiB = 2^20 bytes.
+"""
+import argparse, json, os, random, re, signal, statistics, subprocess, sys, tempfile, threading, time
+
+CLK = os.sysconf('SC_CLK_TCK')
+RSS_TARGET_MIB = 256
+LIST_TARGET = 2.0
+COMMIT_TARGET_S = 1.0
+
+
+def drop_caches():
+    os.sync()
+    with open('/proc/sys/vm/drop_caches', 'w') as f:
+        f.write('3\n')
+
+
+def proc_cpu(pid):
+    if not pid:
+        return None
+    try:
+        with open('/proc/%s/stat' % pid) as f:
+            s = f.read()
+        fields = s[s.rindex(')') + 2:].split()
+        return (int(fields[11]) + int(fields[12])) / CLK
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def append(out, rec):
+    with open(out, 'a') as f:
+        f.write(json.dumps(rec) + '\n')
+
+
+def common(ap):
+    ap.add_argument('--out', required=True)
+    ap.add_argument('--label', required=True)
+    ap.add_argument('--peer', required=True)
+    ap.add_argument('--round', type=int, default=0)
+    ap.add_argument('--pid', default='')
+
+
+def cmd_time(argv):
+    ap = argparse.ArgumentParser(prog='millionbench.py time')
+    common(ap)
+    ap.add_argument('--cold', action='store_true')
+    ap.add_argument('--timeout', type=float, default=7200)
+    ap.add_argument('--log')
+    ap.add_argument('cmd', nargs=argparse.REMAINDER)
+    a = ap.parse_args(argv)
+    cmd = a.cmd[1:] if a.cmd and a.cmd[0] == '--' else a.cmd
+    if a.cold:
+        drop_caches()
+    # Output to a file, not a pipe: `tusk mount` leaves a daemon behind that must not hold
+    # our pipe open.  Own process group: a timeout or our TERM stops the whole command.
+    tmp = tempfile.TemporaryFile()
+    rss = tempfile.NamedTemporaryFile(prefix='millionbench-rss-')
+    d0 = proc_cpu(a.pid)
+    t0 = time.monotonic()
+    p = subprocess.Popen(['/usr/bin/time', '-f', '%M', '-o', rss.name, '--'] + cmd, stdin=subprocess.DEVNULL,
+                         stdout=tmp, stderr=subprocess.STDOUT, preexec_fn=os.setpgrp)
+    timed_out = []
+
+    def stop(*_):
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+    def on_signal(sig, _):
+        stop()
+        sys.exit(128 + sig)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    timer = threading.Timer(a.timeout, lambda: (timed_out.append(1), stop()))
+    timer.daemon = True
+    timer.start()
+    _, status, ru = os.wait4(p.pid, 0)
+    t1 = time.monotonic()
+    timer.cancel()
+    d1 = proc_cpu(a.pid)
+    rc = 124 if timed_out else os.waitstatus_to_exitcode(status)
+    tmp.seek(0)
+    text = tmp.read().decode(errors='replace')
+    lines = [l for l in text.splitlines() if l.strip()]
+    # GNU time writes "Command exited with non-zero status N" etc. before the figure
+    maxrss = next((int(l) for l in reversed(open(rss.name).read().split('\n')) if l.strip().isdigit()), 0)
+    rss.close()
+    rec = dict(label=a.label, peer=a.peer, round=a.round, wall_s=round(t1 - t0, 6),
+               cpu_s=round(ru.ru_utime + ru.ru_stime, 3), maxrss_kb=maxrss, rc=rc, cold=a.cold,
+               out=lines[-1][:300] if lines else '', cmd=' '.join(cmd)[:300])
+    errs = [l for l in lines if 'error' in l.lower()]
+    if rc != 0 and errs:
+        rec['err'] = errs[0][:300]
+    if d0 is not None and d1 is not None:
+        rec['daemon_cpu_s'] = round(d1 - d0, 3)
+    if a.log:
+        with open(a.log, 'a') as f:
+            f.write('== %s %s r%d rc=%d wall=%.4fs maxrss=%d KiB: %s\n%s%s' % (
+                a.peer, a.label, a.round, rc, rec['wall_s'], maxrss, rec['cmd'],
+                text[-20000:], '' if text.endswith('\n') or not text else '\n'))
+    append(a.out, rec)
+    print('  %-7s %-12s r%d wall=%.4fs cpu=%.2fs rss=%.1fMiB%s rc=%d%s' % (
+        rec['peer'], rec['label'], rec['round'], rec['wall_s'], rec['cpu_s'], maxrss / 1024,
+        (' daemon_cpu=%.2fs' % rec['daemon_cpu_s']) if 'daemon_cpu_s' in rec else '', rc,
+        ('  | ' + rec['out']) if rec['out'] else ''), file=sys.stderr)
+    if rc != 0:
+        sys.stderr.write('  %s\n' % ('timed out after %g s' % a.timeout if timed_out else
+                                     'output of the failed command:\n' + text[-2000:]))
+    return 0 if rc == 0 else 1
+
+
+def cmd_gen(top, n, big, dirs, seed):
+    n, big, dirs = int(n), int(big), int(dirs)
+    small = n - big
+    rng = random.Random(int(seed))
+    tmp = top + '.tmp'
+    if os.path.exists(tmp):
+        subprocess.run(['rm', '-rf', tmp], check=True)
+    names = ['d%04d' % j for j in range(dirs)]
+    for d in names + ['big']:
+        os.makedirs(os.path.join(tmp, d))
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, 'O_CLOEXEC', 0)
+    total = 0
+    t0 = time.monotonic()
+    for i in range(n):
+        rel = ('%s/f%07d.bin' % (names[i * dirs // small], i)) if i < small else ('big/f%07d.bin' % i)
+        data = rng.randbytes(rng.randint(1024, 4096))
+        fd = os.open(os.path.join(tmp, rel), flags, 0o644)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+        total += len(data)
+        if i and i % 100000 == 0:
+            print('  %d files, %.0f s' % (i, time.monotonic() - t0), file=sys.stderr)
+    # DIR.manifest.json, beside the tree (the tree holds exactly the N files), written
+    # last: its presence marks a complete tree
+    with open(top + '.manifest.tmp', 'w') as f:
+        json.dump(dict(files=n, big_files=big, dirs=dirs, bytes=total, seed=int(seed),
+                       layout='d0000..d%04d/f<i>.bin (%d files), big/f<i>.bin (%d files)' % (dirs - 1, small, big)), f)
+    os.sync()
+    os.rename(tmp, top)
+    os.rename(top + '.manifest.tmp', top + '.manifest.json')
+    return 0
+
+
+def cmd_patch(path, seed):
+    rng = random.Random('%s-%s-%s' % (seed, path, time.time_ns()))
+    with open(path, 'wb') as f:
+        f.write(rng.randbytes(rng.randint(1024, 4096)))
+    return 0
+
+
+def cmd_vmhwm(pid):
+    with open('/proc/%s/status' % pid) as f:
+        for line in f:
+            if line.startswith('VmHWM:'):
+                print(line.split()[1])
+                return 0
+    return 1
+
+
+def cmd_record(argv):
+    ap = argparse.ArgumentParser(prog='millionbench.py record')
+    common(ap)
+    ap.add_argument('--value', required=True)
+    a = ap.parse_args(argv)
+    try:
+        v = float(a.value)
+    except ValueError:
+        v = a.value
+    append(a.out, dict(label=a.label, peer=a.peer, round=a.round, value=v))
+    return 0
+
+
+# ------------------------------------------------------------------ report
+UNITS = {'B': 1, 'KiB': 1 << 10, 'MiB': 1 << 20, 'GiB': 1 << 30, 'TiB': 1 << 40}
+
+
+def stored_bytes(out):
+    m = re.search(r'new data stored: ([0-9.]+) (B|KiB|MiB|GiB|TiB)', out or '')
+    return float(m.group(1)) * UNITS[m.group(2)] if m else None
+
+
+def fmt_s(x):
+    if x >= 100:
+        return '%.0f s' % x
+    if x >= 1:
+        return '%.2f s' % x
+    if x >= 0.01:
+        return '%.3f s' % x
+    return '%.4f s' % x
+
+
+def fmt_num(x, unit):
+    if unit == 's':
+        return fmt_s(x)
+    if unit in ('MiB', 'KiB'):
+        return '%.1f %s' % (x, unit)
+    return '{:,.0f} {}'.format(x, unit)
+
+
+def cell(xs, unit):
+    if not xs:
+        return '—'
+    s = fmt_num(statistics.median(xs), unit)
+    if len(xs) > 1:
+        lo, hi = fmt_num(min(xs), unit), fmt_num(max(xs), unit)
+        suffix = ' ' + unit
+        if lo.endswith(suffix) and hi.endswith(suffix):
+            lo = lo[:-len(suffix)]
+        s += ' (%s–%s)' % (lo, hi)
+    return s
+
+
+def cmd_report(outdir):
+    P = json.load(open(os.path.join(outdir, 'params.json')))
+    recs = [json.loads(l) for l in open(os.path.join(outdir, 'results.jsonl')) if l.strip()]
+    failed = {}
+    fp = os.path.join(outdir, 'failed.tsv')
+    if os.path.exists(fp):
+        for line in open(fp):
+            k, _, why = line.rstrip('\n').partition('\t')
+            failed.setdefault(k, why)
+
+    def get(label, peer):
+        return [r for r in recs if r['label'] == label and r['peer'] == peer and 'wall_s' in r and r.get('rc', 0) == 0]
+
+    def walls(label, peer):
+        return [r['wall_s'] for r in get(label, peer)]
+
+    def by_round(label, peer):
+        return {r['round']: r for r in get(label, peer)}
+
+    def sums(l1, l2, peer):
+        a, b = by_round(l1, peer), by_round(l2, peer)
+        return [a[k]['wall_s'] + b[k]['wall_s'] for k in a if k in b]
+
+    def values(label, peer):
+        return [r['value'] for r in recs if r['label'] == label and r['peer'] == peer
+                and 'wall_s' not in r and isinstance(r.get('value'), (int, float))]
+
+    def stored_kib(label, peer):
+        return [b / 1024 for b in (stored_bytes(r.get('out')) for r in get(label, peer)) if b is not None]
+
+    def rss_mib(label, peer):
+        return [r['maxrss_kb'] / 1024 for r in recs if r['label'] == label and r['peer'] == peer and 'maxrss_kb' in r]
+
+    def ratio_v(nat, tus):
+        if not nat or not tus or statistics.median(nat) <= 0:
+            return None
+        return statistics.median(tus) / statistics.median(nat)
+
+    def ratio(nat, tus):
+        r = ratio_v(nat, tus)
+        return '%.2fx' % r if r is not None else '—'
+
+    verdicts = []     # (target, PASS/FAIL/n.a., detail)
+
+    def verdict(ok):
+        return 'n.a.' if ok is None else ('PASS' if ok else '**FAIL**')
+
+    N, big = P['files'], P['big_files']
+    nfmt = '{:,}'.format
+    rows = []   # (phase, '#', what, native, tusk, ratio text, target text)
+    # row 2: import vs cp -a
+    imp = walls('import', 'tusk')
+    cp, cps = walls('cp', 'native'), sums('cp', 'sync', 'native')
+    rows.append(('import', '2', '`tusk import` of the tree into an empty store vs `cp -a` of it to a native '
+                 'directory (s)', cell(cp, 's'), cell(imp, 's'), ratio(cp, imp), ''))
+    rows.append(('import', '2', '… vs `cp -a` + `sync` (the import\'s commit is durable when it returns) (s)',
+                 cell(cps, 's'), cell(imp, 's'), ratio(cps, imp), ''))
+    # row 3: listings
+    views = (('ver', '3a', 'one-version mount (`tusk mount m@v1 MNT`)'),
+             ('ws', '3b', 'branch directory of a whole-store mount (`MNT/m/main/`)'))
+    tests = (('find', '`find -type f | wc -l` of the tree'),
+             ('lsR', '`ls -lR > /dev/null` of the tree'),
+             ('lsbig', '`ls -l` of big/ alone (%s files)' % nfmt(big)))
+    for peer, num, view in views:
+        for t, what in tests:
+            nat, tus = walls(t, 'native'), walls(t, peer)
+            r = ratio_v(nat, tus)
+            ok = None if r is None else r <= LIST_TARGET
+            if 'list' in failed:
+                ok = False
+            verdicts.append(('listing within %gx native: %s, %s' % (LIST_TARGET, t, peer), ok,
+                             '%.2fx' % r if r is not None else 'no figure'))
+            rows.append(('list', num, '%s, %s (s)' % (what, view), cell(nat, 's'), cell(tus, 's'), ratio(nat, tus),
+                         '≤ %gx: %s' % (LIST_TARGET, verdict(ok))))
+    for peer, what in (('ver', 'one-version'), ('ws', 'whole-store')):
+        rows.append(('list', '3', '`tusk mount` (%s) until it returns (s)' % what, '', cell(walls('mount', peer), 's'), '', ''))
+    # row 4: one-file commit
+    rows.append(('commit', '4', 'overwrite one file through the branch directory (`dd conv=fsync`, 1–4 KiB) (s)',
+                 '', cell(walls('change', 'ws'), 's'), '', ''))
+    rows.append(('commit', '4', '… `tusk status` (s)', '', cell(walls('status', 'ws'), 's'), '', ''))
+    c = walls('commit', 'ws')
+    ok = (statistics.median(c) < COMMIT_TARGET_S) if c else None
+    if 'commit' in failed:
+        ok = False
+    verdicts.append(('one-file commit under %g s (median)' % COMMIT_TARGET_S, ok,
+                     fmt_s(statistics.median(c)) + (', max ' + fmt_s(max(c)) if len(c) > 1 else '') if c else 'no figure'))
+    rows.append(('commit', '4', '… **`tusk commit`** of that one file (s)', '', cell(c, 's'), '',
+                 '< %g s: %s' % (COMMIT_TARGET_S, verdict(ok))))
+    rows.append(('commit', '4', '… "new data stored" printed by that commit (file data, tree pages, commit)', '',
+                 cell(stored_kib('commit', 'ws'), 'KiB'), '', ''))
+    # row 5: diff
+    rows.append(('commit', '5', '10 files changed through the branch directory, then `tusk commit` (setup, once) (s)', '',
+                 cell(sums('change10', 'commit10', 'ws'), 's'), '', ''))
+    rows.append(('commit', '5', '… "new data stored" printed by that commit of 10 files', '',
+                 cell(stored_kib('commit10', 'ws'), 'KiB'), '', ''))
+    rows.append(('commit', '5', '`tusk diff m@d0 m@main` (the two versions differ in 10 files) (s)', '',
+                 cell(walls('diff', 'ws'), 's'), '', ''))
+    # row 6: peak RSS
+    rss_rows = []
+    for label, peer, what in (('import', 'tusk', '`tusk import`'),
+                              ('mount', 'ver', '`tusk mount m@v1` (the command, not the daemon)'),
+                              ('mount', 'ws', '`tusk mount` whole store (the command)'),
+                              ('mount', 'ws2', '`tusk mount` whole store, again for rows 4–5 (the command)'),
+                              ('status', 'ws', '`tusk status`'),
+                              ('commit', 'ws', '`tusk commit` (the command; the daemon commits)'),
+                              ('commit10', 'ws', '`tusk commit` of 10 files (the command)'),
+                              ('diff', 'ws', '`tusk diff`')):
+        v = rss_mib(label, peer)
+        if v:
+            rss_rows.append((what + ', max over runs', max(v)))
+    for label, what in (('vmhwm_ver_mounted', 'one-version mount daemon right after mounting'),
+                        ('vmhwm_ver_listed', 'one-version mount daemon after the listings'),
+                        ('vmhwm_ws_mounted', 'whole-store mount daemon right after mounting'),
+                        ('vmhwm_ws_listed', 'whole-store mount daemon after the listings'),
+                        ('vmhwm_ws2_done', 'whole-store mount daemon (mounted again) after rows 4–5')):
+        v = values(label, 'daemon')
+        if v:
+            rss_rows.append((what + ' (VmHWM)', max(v) / 1024))
+    for what, mib in rss_rows:
+        ok = mib <= RSS_TARGET_MIB
+        verdicts.append(('peak RSS ≤ %d MiB: %s' % (RSS_TARGET_MIB, what), ok, '%.1f MiB' % mib))
+        rows.append(('rss', '6', 'peak RSS: ' + what, '', fmt_num(mib, 'MiB'), '',
+                     '≤ %d MiB: %s' % (RSS_TARGET_MIB, verdict(ok))))
+
+    out = []
+    out.append('| # | measurement | native | tusk | tusk / native | target |')
+    out.append('|---|---|---|---|---|---|')
+    for phase, num, what, nat, tus, rat, tgt in rows:
+        if phase in failed and tus == '—':
+            tus = 'FAILED'
+        out.append('| %s | %s | %s | %s | %s | %s |' % (num, what, nat, tus, rat, tgt))
+    out.append('')
+    out.append('Median over %d run(s), min–max in parentheses; "tusk / native" divides the medians (below 1: '
+               'tusk is faster).  Page cache dropped (`sync; echo 3 > /proc/sys/vm/drop_caches`) before every '
+               'timed step except the `sync` after `cp -a`; that also drops the kernel\'s FUSE dentries and '
+               'attributes, not the daemons\' own caches.  Walls are whole processes; CLI peak RSS is '
+               '`/usr/bin/time -f %%M` (max over runs), daemon peak RSS `VmHWM` from /proc/PID/status.' % P['runs'])
+    notes = []
+    st = values('store_bytes', 'tusk')
+    if st:
+        notes.append('store size after the import %.1f MiB (data %.1f MiB)' % (max(st) / 2**20, P['bytes'] / 2**20))
+    imp_cpu = [r['cpu_s'] for r in get('import', 'tusk')]
+    if imp_cpu:
+        notes.append('`tusk import` CPU %s (user+sys, median)' % fmt_s(statistics.median(imp_cpu)))
+    for peer, what in (('ver', 'one-version'), ('ws', 'whole-store')):
+        dc = [r['daemon_cpu_s'] for r in recs if r.get('peer') == peer and r.get('label') in ('find', 'lsR', 'lsbig')
+              and 'daemon_cpu_s' in r]
+        if dc:
+            notes.append('%s daemon CPU during its listings %s in all' % (what, fmt_s(sum(dc))))
+    if notes:
+        out.append('')
+        out.append('Also: ' + '; '.join(notes) + '.')
+    out.append('')
+    out.append('Targets:')
+    out.append('')
+    for what, ok, detail in verdicts:
+        out.append('- %s %s (%s)' % (verdict(ok), what, detail))
+    allok = bool(verdicts) and all(ok for _, ok, _ in verdicts) and not failed
+    out.append('')
+    out.append('**Overall: %s**' % ('PASS' if allok else 'FAIL'))
+    ver = [r for r in recs if r['label'] == 'verify']
+    bad = [r for r in ver if r.get('value') != 'OK']
+    out.append('')
+    if failed:
+        out.append('Failed phases: ' + '; '.join('%s: %s' % kv for kv in failed.items()) + '.')
+    if bad:
+        out.append('Verification problems: ' + '; '.join('%s r%d: %s' % (r['peer'], r['round'], r['value']) for r in bad) + '.')
+    elif ver:
+        out.append('Verification: %d check(s) OK (import and commit outputs, file counts through both mounts, '
+                   'the changed path in `tusk status`, the changed bytes read back, the diff summary).' % len(ver))
+    bad_rc = [r for r in recs if r.get('rc', 0) != 0]
+    if bad_rc:
+        out.append('Timed commands that exited non-zero: ' + '; '.join(
+            '%s %s r%d (rc %d)' % (r['peer'], r['label'], r['round'], r['rc']) for r in bad_rc) + '.')
+    print('\n'.join(out))
+    return 0
+
+
+def main():
+    if len(sys.argv) < 2:
+        print(__doc__)
+        return 2
+    c, argv = sys.argv[1], sys.argv[2:]
+    if c == 'time':
+        return cmd_time(argv)
+    if c == 'record':
+        return cmd_record(argv)
+    f = dict(gen=cmd_gen, patch=cmd_patch, vmhwm=cmd_vmhwm, report=cmd_report).get(c)
+    if not f:
+        print(__doc__)
+        return 2
+    return f(*argv)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
+PYEOF
+
+RES=$OUT/results.jsonl
+CMDLOG=$OUT/commands.log
+: >"$RES"
+# timed LABEL PEER ROUND [time options] -- CMD...: cold-cache timing of one command (no
+# --cold for `sync`: pass WARM=1)
+timed() {
+  local label=$1 peer=$2 round=$3 rc=0 cold=--cold; shift 3
+  [[ ${WARM:-0} == 1 ]] && cold=''
+  { $PY "$MB" time --out "$RES" --label "$label" --peer "$peer" --round "$round" $cold \
+      --timeout "$STEP_TIMEOUT" --log "$CMDLOG" "$@" 2>&1 | tee -a "$OUT/run.log" >&2; } || rc=$?
+  ((rc == 0)) || why "$peer $label round $round failed: $(last_err)"
+  return "$rc"
+}
+# why TEXT: the reason the running phase fails (shown in the report), also logged
+why() { log "$*"; echo "$*" >"$OUT/.why"; }
+record() { $PY "$MB" record --out "$RES" --label "$1" --peer "$2" --round "$3" --value "$4"; }
+verify() {  # verify ROUND WHAT STATUS [DETAIL]: a check's result (0 = OK) as a record; never fails the phase
+  if [[ $3 == 0 ]]; then record verify "$2" "$1" OK
+  else record verify "$2" "$1" "FAILED${4:+: $4}"; log "VERIFY FAILED: $2 round $1${4:+: $4}"; fi
+}
+last_out() {  # the output's last line of the latest timed command
+  $PY -c 'import json,sys
+r = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+print(next((x["out"] for x in reversed(r) if "out" in x), ""))' "$RES"
+}
+last_err() {  # the first line with "error" of the latest timed command, else its last line
+  $PY -c 'import json,sys
+r = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+x = next((x for x in reversed(r) if "out" in x), {})
+print(x.get("err") or x.get("out", ""))' "$RES"
+}
+vmhwm_record() {  # vmhwm_record LABEL PID
+  local kb; kb=$($PY "$MB" vmhwm "$2" 2>/dev/null) || { log "cannot read VmHWM of pid $2"; return 0; }
+  record "$1" daemon 0 "$kb"
+  log "   $1: daemon $2 peak RSS $((kb / 1024)) MiB"
+}
+
+# mount_tusk PEER MNT [REF]: background `tusk mount` (timed, as row "mount"); sets MOUNT_PID
+mount_tusk() {
+  local peer=$1 mnt=$2 _i; shift 2
+  mkdir -p "$mnt"
+  STEP_TIMEOUT=$TUSK_MOUNT_TIMEOUT timed mount "$peer" 1 -- \
+    "$TUSK_BIN" --store "$ST" mount --log "$OUT/daemon-$peer.log" "${MOUNT_ARGS[@]}" "$@" "$mnt" \
+    || { why "tusk mount ${*:+$* }$mnt failed: $(last_err)"; return 1; }
+  MOUNT_PID=''
+  for _i in $(seq 50); do
+    MOUNT_PID=$(daemon_pids "$mnt" | head -n 1)
+    [[ -z $MOUNT_PID ]] || break
+    sleep 0.1
+  done
+  [[ -n $MOUNT_PID ]] || { why "mounted $mnt but found no daemon process"; return 1; }
+  log "mounted ${*:-the whole store} on $mnt (daemon pid $MOUNT_PID)"
+}
+# umount_tusk MNT PID: `tusk umount`, then wait for the daemon to exit
+umount_tusk() {
+  local mnt=$1 pid=$2 _i
+  "$TUSK_BIN" umount "$mnt" >>"$CMDLOG" 2>&1 || log "tusk umount $mnt failed"
+  for _i in $(seq 600); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$pid" 2>/dev/null; then log "daemon $pid still running 60 s after umount: KILL"; kill -KILL "$pid" 2>/dev/null || true; sleep 0.5; fi
+  if [[ -n $(mounts_under "$mnt") ]]; then fusermount3 -u -z "$mnt" 2>/dev/null || umount -l "$mnt"; fi
+}
+
+# ---------------------------------------------------------------- row 1: the tree (not timed, reused)
+phase_gen() {
+  if [[ -f $DATA.manifest.json && -d $DATA ]]; then
+    log "reusing $DATA ($(jq -r .layout "$DATA.manifest.json" 2>/dev/null || echo '?'))"
+    return 0
+  fi
+  rm -rf "$DATA" "$DATA.manifest.json"
+  local t=$SECONDS
+  log "generating $DATA: $N files of 1-4 KiB ($SMALL_N in $DIRS dirs of ~$PER_DIR, $BIG_N in big/), seed $SEED"
+  $PY "$MB" gen "$DATA" "$N" "$BIG_N" "$DIRS" "$SEED"
+  record gen_s tree 0 $((SECONDS - t))
+  log "   done in $((SECONDS - t)) s, $(du -sh "$DATA" | cut -f1)"
+}
+
+# ---------------------------------------------------------------- row 2: import vs cp -a
+new_store() {
+  rm -rf "$ST"
+  tk init "${INIT_ARGS[@]}" >>"$CMDLOG" 2>&1
+  tk dataset create m >>"$CMDLOG" 2>&1
+}
+phase_import() {
+  local r ok
+  for r in $(seq 1 "$RUNS"); do
+    log "-- round $r/$RUNS: tusk import of $N files into an empty store, cp -a of them"
+    new_store
+    timed import tusk "$r" -- "$TUSK_BIN" --store "$ST" import "$DATA" m@main -m "import r$r"
+    ok=0; [[ $(last_out) == "committed "*" to m@main: $N files,"* ]] || ok=1; verify "$r" import $ok "$(last_out)"
+    record store_bytes tusk "$r" "$(du -sb "$ST" | cut -f1)"
+    ((r == RUNS)) || rm -rf "$ST"          # the last store is the one mounted below
+    rm -rf "$NATIVE/copy-r$r"
+    timed cp native "$r" -- cp -a "$DATA" "$NATIVE/copy-r$r"
+    WARM=1 timed sync native "$r" -- sync
+  done
+  tk tag m@v1 m@main >>"$CMDLOG" 2>&1
+}
+
+# ---------------------------------------------------------------- row 3: listings, native vs both mount views
+phase_list() {
+  local r t p dir cnt ok pid_ver pid_ws want
+  [[ -d $ST ]] || { why "no store (the import failed)"; return 1; }
+  mount_tusk ver "$MNT_VER" m@v1
+  pid_ver=$MOUNT_PID
+  vmhwm_record vmhwm_ver_mounted "$pid_ver"
+  mount_tusk ws "$MNT_ALL"
+  pid_ws=$MOUNT_PID
+  vmhwm_record vmhwm_ws_mounted "$pid_ws"
+  [[ -d $MNT_ALL/m/main ]] || { why "$MNT_ALL/m/main is not a directory"; return 1; }
+  for r in $(seq 1 "$RUNS"); do
+    log "-- round $r/$RUNS: listings (native, one-version mount, branch directory)"
+    for t in find lsR lsbig; do
+      for p in native ver ws; do
+        case $p in native) dir=$DATA ;; ver) dir=$MNT_VER ;; ws) dir=$MNT_ALL/m/main ;; esac
+        pid=''; [[ $p == ver ]] && pid=$pid_ver; [[ $p == ws ]] && pid=$pid_ws
+        case $t in
+          find)  timed find "$p" "$r" ${pid:+--pid "$pid"} -- sh -c 'find "$1" -type f | wc -l' sh "$dir"
+                 want=$N ;;
+          lsR)   timed lsR "$p" "$r" ${pid:+--pid "$pid"} -- sh -c 'ls -lR "$1" > /dev/null' sh "$dir"
+                 want='' ;;
+          lsbig) timed lsbig "$p" "$r" ${pid:+--pid "$pid"} -- sh -c 'ls -l "$1/big" | wc -l' sh "$dir"
+                 want=$((BIG_N + 1)) ;;           # + the "total" line
+        esac
+        if [[ -n $want ]]; then
+          cnt=$(last_out); ok=0; [[ $cnt == "$want" ]] || ok=1
+          verify "$r" "$t-$p" $ok "$cnt lines, $want expected"
+        fi
+      done
+    done
+  done
+  vmhwm_record vmhwm_ver_listed "$pid_ver"
+  vmhwm_record vmhwm_ws_listed "$pid_ws"
+  umount_tusk "$MNT_VER" "$pid_ver"
+  umount_tusk "$MNT_ALL" "$pid_ws"
+}
+
+# ---------------------------------------------------------------- rows 4-5: one-file commit, 10-file diff
+phase_commit() {
+  local r i k rel ok pid ws=$MNT_ALL/m/main
+  [[ -d $ST ]] || { why "no store (the import failed)"; return 1; }
+  mount_tusk ws2 "$MNT_ALL"
+  pid=$MOUNT_PID
+  for r in $(seq 1 "$RUNS"); do
+    # a different file each round, in the middle of a directory
+    i=$((PER_DIR * ((r - 1) % DIRS) + PER_DIR / 2))
+    rel=$(rel_of "$i")
+    log "-- round $r/$RUNS: overwrite $rel through the branch directory, status, commit"
+    $PY "$MB" patch "$BENCH_ROOT/patch-$r" "$SEED"
+    timed change ws "$r" --pid "$pid" -- dd if="$BENCH_ROOT/patch-$r" of="$ws/$rel" bs=64K conv=fsync status=none
+    timed status ws "$r" --pid "$pid" -- "$TUSK_BIN" --store "$ST" status m@main
+    ok=0; [[ $(last_out) == "M  $rel" ]] || ok=1; verify "$r" status $ok "$(last_out)"
+    timed commit ws "$r" --pid "$pid" -- "$TUSK_BIN" --store "$ST" commit m@main -m "one file r$r"
+    ok=0; [[ $(last_out) == "committed "*": 1 changed;"* ]] || ok=1; verify "$r" commit $ok "$(last_out)"
+    ok=0; cmp -s "$BENCH_ROOT/patch-$r" "$ws/$rel" || ok=1; verify "$r" content $ok
+  done
+  # row 5: a second version 10 files away from d0 (changes through the workspace and one
+  # commit: far cheaper than a re-import, which would stat all N files)
+  tk tag m@d0 m@main >>"$CMDLOG" 2>&1
+  log "-- 10 files changed through the branch directory, committed; then tusk diff m@d0 m@main"
+  local pairs=()
+  for k in $(seq 0 9); do
+    rel=$(rel_of $((k * N / 10 + 3)))       # 9 files in the small directories, 1 in big/
+    $PY "$MB" patch "$BENCH_ROOT/patch-10-$k" "$SEED"
+    pairs+=("$BENCH_ROOT/patch-10-$k" "$ws/$rel")
+  done
+  timed change10 ws 1 --pid "$pid" -- sh -c 'while [ $# -ge 2 ]; do
+      dd if="$1" of="$2" bs=64K conv=fsync status=none || exit 1; shift 2; done' sh "${pairs[@]}"
+  timed commit10 ws 1 --pid "$pid" -- "$TUSK_BIN" --store "$ST" commit m@main -m "ten files"
+  ok=0; [[ $(last_out) == "committed "*": 10 changed;"* ]] || ok=1; verify 1 commit10 $ok "$(last_out)"
+  for r in $(seq 1 "$RUNS"); do
+    timed diff ws "$r" --pid "$pid" -- "$TUSK_BIN" --store "$ST" diff m@d0 m@main
+    ok=0; [[ $(last_out) == "0 added, 0 deleted, 10 modified, 0 renamed"* ]] || ok=1; verify "$r" diff $ok "$(last_out)"
+  done
+  vmhwm_record vmhwm_ws2_done "$pid"
+  umount_tusk "$MNT_ALL" "$pid"
+}
+
+# run_phase NAME FUNC ARGS...: in a background subshell with its own process group (the
+# EXIT trap can stop it at once) and with set -e active: the first failing command ends
+# the phase, which is then reported as FAILED; the next phases still run.
+run_phase() {
+  local name=$1 rc=0 reason; shift
+  rm -f "$OUT/.why"
+  set -m
+  (
+    set +m       # monitor mode would give each pipeline in here its own process group
+    set -eE
+    trap 'st=$?; [[ -s $OUT/.why ]] || why "line $LINENO: $BASH_COMMAND (status $st)"' ERR
+    trap - INT TERM EXIT
+    "$@"
+  ) </dev/null &
+  TESTPID=$!
+  set +m
+  wait "$TESTPID" || rc=$?
+  TESTPID=''
+  if ((rc != 0)); then
+    reason=$(cat "$OUT/.why" 2>/dev/null) || reason="exit status $rc"
+    log "PHASE $name FAILED: $reason (see $OUT/run.log and $CMDLOG)"
+    printf '%s\t%s\n' "$name" "$reason" >>"$OUT/failed.tsv"
+    umount_all
+  fi
+  return "$rc"
+}
+
+# ---------------------------------------------------------------- header, run, report
+{
+  echo "# tusk million-file benchmark (import, listings through the mounts, one-file commit, diff, peak RSS)"
+  echo
+  echo "- date: $(date -Is)"
+  echo "- host: $(hostname), nproc $(nproc), CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)," \
+       "RAM $(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
+  echo "- kernel: $(uname -r); BENCH_ROOT $BENCH_ROOT on $FSTYPE ($(df -P "$BENCH_ROOT" | awk 'NR==2{print $1}'));" \
+       "tree, \`cp -a\` copies and store on that same file system"
+  echo "- command: \`$CMDLINE\`"
+  echo "- tusk: $tusk_version${TUSK_INIT_ARGS:+; init $TUSK_INIT_ARGS}${TUSK_MOUNT_ARGS:+; mount $TUSK_MOUNT_ARGS}"
+  echo "- dataset: $(printf "%'d" "$N") files of 1–4 KiB (random sizes, random bytes, seed $SEED):" \
+       "$(printf "%'d" "$SMALL_N") in $DIRS directories \`d0000/\`… of ~$PER_DIR," \
+       "$(printf "%'d" "$BIG_N") in \`big/\`; $DATA"
+} >"$OUT/header.md"
+cat "$OUT/header.md" >&2
+log "million bench -> $OUT (about $need_mib MiB of disk needed, $avail_mib MiB free)"
+
+run_phase gen phase_gen || die "could not generate the tree $DATA"
+cat >"$OUT/params.json" <<EOF
+{"files": $N, "big_files": $BIG_N, "dirs": $DIRS, "per_dir": $PER_DIR, "runs": $RUNS, "seed": $SEED,
+ "bytes": $(jq .bytes "$DATA.manifest.json"), "data": "$DATA"}
+EOF
+log "== row 2: import vs cp -a ($RUNS runs)"
+run_phase import phase_import || true
+log "== row 3: listings ($RUNS runs)"
+run_phase list phase_list || true
+log "== rows 4-5: one-file commit, 10-file diff ($RUNS runs)"
+run_phase commit phase_commit || true
+
+{
+  cat "$OUT/header.md"
+  g=$(jq -r 'select(.label == "gen_s") | .value' "$RES" | head -n 1)
+  echo "- data: $(jq -r '.bytes / 1048576 * 10 | floor / 10' "$DATA.manifest.json") MiB in the files" \
+       "($(du -sm "$DATA" | cut -f1) MiB on disk)$( [[ -n $g ]] && echo ", generated in this run in ${g%.*} s" || echo ', reused from an earlier run')"
+  echo
+  $PY "$MB" report "$OUT"
+  echo
+  echo "Total benchmark time $((SECONDS - T0)) s.  Raw records: results.jsonl; progress: run.log;" \
+       "output of every timed command: commands.log; daemon logs: daemon-*.log."
+} >"$OUT/results.md"
+cat "$OUT/results.md"
+log "results: $OUT/results.md"
