@@ -1,14 +1,20 @@
 #!/bin/bash
-# The daemon-side tests under ThreadSanitizer (part of `tools/test.sh --long`):
-# builds build-tsan/ (TUSK_TSAN=ON, gcc) with only the binaries below and runs
-# them. The mount tests start `tusk mount` as child processes, whose reports
-# would go to a log nobody reads, so every process reports to
+# The daemon-side tests under ThreadSanitizer: builds build-tsan/ (TUSK_TSAN=ON,
+# gcc) with only the binaries below and runs them.
+#
+#   tools/test-tsan.sh          the tests where the daemon's threads meet (part of tools/test.sh)
+#   tools/test-tsan.sh --all    those and the store-level and real-program tests (tools/test.sh --long)
+#
+# The mount tests start `tusk mount` as child processes, whose reports would go
+# to a log nobody reads, so every process reports to
 # build-tsan/tsan-reports/report.<pid> (TSAN_OPTIONS log_path); any report
-# fails the run and its summary lines are printed.
+# fails the run and its summary lines are printed. Randomized campaigns run
+# their sanitizer-build sizes (tests/sanitizer_scale.h).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-TESTS=(mount_test programs_test random_read_test snapshot_fs_test workspace_model_test workspace_mount_test
-       workspace_test workspace_gc_test repository_test lease_test)
+TESTS=(mount_test random_read_test snapshot_fs_test workspace_model_test workspace_mount_test workspace_test
+       workspace_gc_test lease_test control_socket_test)
+[ "${1:-}" = --all ] && TESTS+=(programs_test repository_test)
 dir=build-tsan
 cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTUSK_TSAN=ON >/dev/null
 cmake --build "$dir" -j"$(nproc)" --target tusk "${TESTS[@]}" >&2
@@ -19,9 +25,6 @@ labels=$(IFS='|'; echo "${TESTS[*]}")
 echo "== ThreadSanitizer: ${TESTS[*]}"
 status=0
 # second_deadlock_stack: both stacks of a lock-order report. exitcode 66 is TSan's default.
-# The model test's 1000 sequences take over ctest's 600 s per test under
-# TSan on 2 cores; 200 still interleave every operation with the daemon's.
-export TUSK_MODEL_SEQUENCES=${TUSK_MODEL_SEQUENCES:-200}
 (cd "$dir" && TSAN_OPTIONS="log_path=$reports/report second_deadlock_stack=1 ${TSAN_OPTIONS:-}" \
   ctest --output-on-failure -j"$(nproc)" --timeout 900 -L "^($labels)\$") || status=1
 if compgen -G "$reports/report.*" >/dev/null; then

@@ -1,30 +1,46 @@
 #!/bin/bash
-# The test command: installs what is missing, builds, and runs the whole
-# suite twice: on the normal build, then on an AddressSanitizer +
-# UndefinedBehaviorSanitizer build (TUSK_TEST_SANITIZE=0 skips that pass).
-# Both replay every checked-in fuzz corpus (the fuzz_replay.* tests). Then
-# every fuzz target runs for TUSK_FUZZ_SECONDS (default 15; 0 skips) under
-# libFuzzer (clang, build-fuzz/); a crash fails the run and leaves its input
-# in build-fuzz/fuzz-crashes/<target>/ (tools/fuzz/run.sh).
+# The test command (README, .ci/run): installs what is missing, builds, and runs
+#   1. the whole suite on the normal build (build/);
+#   2. the whole suite on an AddressSanitizer + UndefinedBehaviorSanitizer
+#      build (build-sanitize/; TUSK_TEST_SANITIZE=0 skips this pass);
+#   3. the daemon-side tests on a ThreadSanitizer build (tools/test-tsan.sh,
+#      build-tsan/; TUSK_TEST_TSAN=0 skips it);
+#   4. every fuzz target for TUSK_FUZZ_SECONDS (default 15; 0 skips) under
+#      libFuzzer (clang, build-fuzz/); a crash fails the run and leaves its
+#      input in build-fuzz/fuzz-crashes/<target>/ (tools/fuzz/run.sh).
+# Passes 1-3 replay every checked-in fuzz corpus (the fuzz_replay.* tests).
+# Sanitizer builds run the randomized campaigns smaller (tests/sanitizer_scale.h).
+# Each stage prints how long it took.
 #
-#   tools/test.sh --long   the same, then on the normal build the full
-#                          damage campaign (1200 flips; TUSK_DAMAGE_FLIPS,
-#                          default 160 in the suite) and 400 power-loss runs
+#   tools/test.sh --long   the same, then on the normal build the full damage
+#                          campaign (1200 flips; TUSK_DAMAGE_FLIPS, default 160
+#                          in the suite) and 400 power-loss runs
 #                          (TUSK_POWER_LOSS_RUNS, default 25), run outside
-#                          ctest's per-test timeout, then a ThreadSanitizer
-#                          build of the daemon-side tests (build-tsan/), and
-#                          every fuzz target for TUSK_FUZZ_SECONDS (default
-#                          600) each
+#                          ctest's per-test timeout; ThreadSanitizer over the
+#                          store-level and real-program tests too
+#                          (test-tsan.sh --all); and every fuzz target for
+#                          TUSK_FUZZ_SECONDS (default 600) each
 set -euo pipefail
 cd "$(dirname "$0")/.."
 long=0
 [ "${1:-}" = --long ] && long=1
+started=$(date +%s)
+stage_start=$started
+stage() {  # stage NAME: closes the previous stage with its time, opens the next
+  local now
+  now=$(date +%s)
+  echo "== [$(date +%T)] previous stage: $((now - stage_start)) s; total $((now - started)) s; next: $1"
+  stage_start=$now
+}
+
+stage "installing dependencies"
 tools/install-deps.sh
 
 run_suite() {  # run_suite SANITIZE(0|1)
   local dir
+  stage "build (TUSK_SANITIZE=$1)"
   dir=$(TUSK_SANITIZE=$1 tools/build.sh)
-  echo "== test suite on $dir"
+  stage "test suite on $dir"
   (cd "$dir" && ctest --output-on-failure -j"$(nproc)" --timeout 900)
 }
 
@@ -34,15 +50,19 @@ run_suite 0
 if [ "${TUSK_TEST_SANITIZE:-1}" = 1 ]; then
   run_suite 1
 fi
+if [ "${TUSK_TEST_TSAN:-1}" = 1 ]; then
+  stage "ThreadSanitizer build and tests"
+  if [ $long = 1 ]; then tools/test-tsan.sh --all; else tools/test-tsan.sh; fi
+fi
 if [ $long = 1 ]; then
   # ~15 and ~3 minutes: longer than ctest's 600 s per test allows.
-  echo "== the full damage campaign and 400 power-loss runs"
+  stage "the full damage campaign and 400 power-loss runs"
   TUSK_DAMAGE_FLIPS=${TUSK_DAMAGE_FLIPS:-1200} build/tests/damage_test
   TUSK_POWER_LOSS_RUNS=${TUSK_POWER_LOSS_RUNS:-400} build/tests/power_loss_test
-  tools/test-tsan.sh
 fi
 seconds=${TUSK_FUZZ_SECONDS:-$([ $long = 1 ] && echo 600 || echo 15)}
 if [ "$seconds" != 0 ]; then
-  echo "== fuzzing every target for $seconds s"
+  stage "fuzzing every target for $seconds s"
   ASAN_OPTIONS=detect_leaks=1 tools/fuzz/run.sh "$seconds"
 fi
+stage "done"

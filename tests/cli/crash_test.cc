@@ -65,6 +65,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/sanitizer_scale.h"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -954,13 +956,8 @@ class CrashTest : public ::testing::Test {
       Log(line);
     }
 
-    // A sanitizer build runs every command several times slower; its pass
-    // looks for memory errors, which fewer runs reach as well.
-#if defined(__SANITIZE_ADDRESS__)
-    constexpr const char* kDefaultRuns = "16";
-#else
-    constexpr const char* kDefaultRuns = "50";
-#endif
+    // Fewer runs in a sanitizer build (tests/sanitizer_scale.h).
+    constexpr const char* kDefaultRuns = tusk::test_scale::ForThisBuild("50", "8");
     int runs = std::max(1, std::atoi(EnvOr("TUSK_CRASH_RUNS", kDefaultRuns)));
     int gc_runs = runs * 3 / 10;
     std::vector<char> plan(static_cast<size_t>(runs), 'I');

@@ -30,19 +30,16 @@
 #include "store/repository.h"
 #include "store/workspace/workspace.h"
 #include "tests/cli/cli_helpers.h"
+#include "tests/sanitizer_scale.h"
 
 namespace tusk::cli_test {
 namespace {
 
 constexpr char kRebuildIndex[] = "--rebuild-index";  // tusk fsck --rebuild-index
 
-// A sanitizer build runs every command several times slower; its pass looks
-// for memory errors, which every kind of damage reaches in fewer flips.
-#if defined(__SANITIZE_ADDRESS__)
-constexpr uint64_t kDefaultFlips = 40;
-#else
-constexpr uint64_t kDefaultFlips = 160;
-#endif
+// Fewer flips in a sanitizer build (tests/sanitizer_scale.h); every kind of
+// damage is still reached.
+constexpr uint64_t kDefaultFlips = tusk::test_scale::ForThisBuild<uint64_t>(160, 16);
 
 // A byte range of one store file, and what kind of thing it holds.
 struct Region {

@@ -48,6 +48,7 @@
 #include "store/exporter.h"
 #include "store/importer.h"
 #include "store/repository.h"
+#include "tests/sanitizer_scale.h"
 #include "tests/store/fault_env.h"
 #include "tests/store/test_util.h"
 
@@ -742,13 +743,8 @@ const char* ModelName(IndexModel model) {
   return "?";
 }
 
-// A sanitizer build runs the workload about seven times slower; its pass of
-// the suite looks for memory errors, which a few runs reach as well.
-#if defined(__SANITIZE_ADDRESS__)
-constexpr uint64_t kDefaultRuns = 10;
-#else
-constexpr uint64_t kDefaultRuns = 25;
-#endif
+// Fewer runs in a sanitizer build (tests/sanitizer_scale.h).
+constexpr uint64_t kDefaultRuns = tusk::test_scale::ForThisBuild<uint64_t>(25, 10);
 
 uint64_t EnvNumber(const char* name, uint64_t fallback) {
   const char* v = std::getenv(name);
