@@ -148,10 +148,14 @@ cp "$TUSK_ORIG" "$TUSK_BIN.tmp" && mv "$TUSK_BIN.tmp" "$TUSK_BIN"
 tusk_version="$("$TUSK_BIN" --version 2>/dev/null | head -n 1); copy of $TUSK_ORIG (built $(date -r "$TUSK_ORIG" '+%F %T'), sha256 $(sha256sum "$TUSK_BIN" | cut -c1-12)); tree at $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')$( [[ -n $(git -C "$REPO" status --porcelain --untracked-files=no 2>/dev/null) ]] && echo ' + local changes' || true)"
 
 # ---------------------------------------------------------------- the python helper (timing, data, report)
+# lib/benchutil.py (shared with workspace_bench.sh) is copied beside it: the results directory
+# re-renders its report on its own, and an edit of tools/bench during the run changes nothing
 MB=$OUT/millionbench.py
+cp "$HERE/lib/benchutil.py" "$OUT/benchutil.py"
 cat >"$MB" <<'PYEOF'
 #!/usr/bin/env python3
-"""Helper of tools/bench/million_bench.sh (written by it into each results directory).
+"""Helper of tools/bench/million_bench.sh (written by it into each results directory, beside
+its copy of tools/bench/lib/benchutil.py).
 
   time --out F --label L --peer P --round R [--pid PID] [--cold] [--timeout S] [--log FILE] -- CMD...
         run CMD once (after sync + drop_caches if --cold), in its own process group (killed
@@ -163,57 +167,25 @@ cat >"$MB" <<'PYEOF'
   patch FILE SEED             1-4 KiB of fresh random bytes
   vmhwm PID                   peak RSS of PID in KiB
   record --out F --label L --peer P --round R --value V
+  last-out RESULTS            the output's last line of the latest timed command
+  last-err RESULTS            its first line with "error", else its last line
   report OUTDIR               the markdown table (OUTDIR/params.json, results.jsonl)
 MiB = 2^20 bytes.
 """
-import argparse, json, os, random, re, signal, statistics, subprocess, sys, tempfile, threading, time
+import json, os, random, signal, statistics, subprocess, sys, tempfile, threading, time
 
-CLK = os.sysconf('SC_CLK_TCK')
+sys.dont_write_bytecode = True                                   # no __pycache__ in the results directory
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # benchutil.py is beside this file
+from benchutil import (Records, add_daemon_cpu, append, cell, drop_caches, fmt_num, fmt_s, load_run,
+                       log_command, main, parse_time, proc_cpu, ratio, ratio_v, status_lines, time_record)
+
 RSS_TARGET_MIB = 256
 LIST_TARGET = 2.0
 COMMIT_TARGET_S = 1.0
 
 
-def drop_caches():
-    os.sync()
-    with open('/proc/sys/vm/drop_caches', 'w') as f:
-        f.write('3\n')
-
-
-def proc_cpu(pid):
-    if not pid:
-        return None
-    try:
-        with open('/proc/%s/stat' % pid) as f:
-            s = f.read()
-        fields = s[s.rindex(')') + 2:].split()
-        return (int(fields[11]) + int(fields[12])) / CLK
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def append(out, rec):
-    with open(out, 'a') as f:
-        f.write(json.dumps(rec) + '\n')
-
-
-def common(ap):
-    ap.add_argument('--out', required=True)
-    ap.add_argument('--label', required=True)
-    ap.add_argument('--peer', required=True)
-    ap.add_argument('--round', type=int, default=0)
-    ap.add_argument('--pid', default='')
-
-
 def cmd_time(argv):
-    ap = argparse.ArgumentParser(prog='millionbench.py time')
-    common(ap)
-    ap.add_argument('--cold', action='store_true')
-    ap.add_argument('--timeout', type=float, default=7200)
-    ap.add_argument('--log')
-    ap.add_argument('cmd', nargs=argparse.REMAINDER)
-    a = ap.parse_args(argv)
-    cmd = a.cmd[1:] if a.cmd and a.cmd[0] == '--' else a.cmd
+    a, cmd = parse_time(argv, ('--timeout', dict(type=float, default=7200)))
     if a.cold:
         drop_caches()
     # Output to a file, not a pipe: `tusk mount` leaves a daemon behind that must not hold
@@ -252,19 +224,13 @@ def cmd_time(argv):
     # GNU time writes "Command exited with non-zero status N" etc. before the figure
     maxrss = next((int(l) for l in reversed(open(rss.name).read().split('\n')) if l.strip().isdigit()), 0)
     rss.close()
-    rec = dict(label=a.label, peer=a.peer, round=a.round, wall_s=round(t1 - t0, 6),
-               cpu_s=round(ru.ru_utime + ru.ru_stime, 3), maxrss_kb=maxrss, rc=rc, cold=a.cold,
-               out=lines[-1][:300] if lines else '', cmd=' '.join(cmd)[:300])
+    rec = time_record(a, cmd, t0, t1, ru, rc, lines, maxrss_kb=maxrss)
     errs = [l for l in lines if 'error' in l.lower()]
     if rc != 0 and errs:
         rec['err'] = errs[0][:300]
-    if d0 is not None and d1 is not None:
-        rec['daemon_cpu_s'] = round(d1 - d0, 3)
+    add_daemon_cpu(rec, d0, d1)
     if a.log:
-        with open(a.log, 'a') as f:
-            f.write('== %s %s r%d rc=%d wall=%.4fs maxrss=%d KiB: %s\n%s%s' % (
-                a.peer, a.label, a.round, rc, rec['wall_s'], maxrss, rec['cmd'],
-                text[-20000:], '' if text.endswith('\n') or not text else '\n'))
+        log_command(a.log, rec, text[-20000:], ' maxrss=%d KiB' % maxrss)
     append(a.out, rec)
     print('  %-7s %-12s r%d wall=%.4fs cpu=%.2fs rss=%.1fMiB%s rc=%d%s' % (
         rec['peer'], rec['label'], rec['round'], rec['wall_s'], rec['cpu_s'], maxrss / 1024,
@@ -318,109 +284,19 @@ def cmd_patch(path, seed):
     return 0
 
 
-def cmd_vmhwm(pid):
-    with open('/proc/%s/status' % pid) as f:
-        for line in f:
-            if line.startswith('VmHWM:'):
-                print(line.split()[1])
-                return 0
-    return 1
-
-
-def cmd_record(argv):
-    ap = argparse.ArgumentParser(prog='millionbench.py record')
-    common(ap)
-    ap.add_argument('--value', required=True)
-    a = ap.parse_args(argv)
-    try:
-        v = float(a.value)
-    except ValueError:
-        v = a.value
-    append(a.out, dict(label=a.label, peer=a.peer, round=a.round, value=v))
-    return 0
-
-
 # ------------------------------------------------------------------ report
-UNITS = {'B': 1, 'KiB': 1 << 10, 'MiB': 1 << 20, 'GiB': 1 << 30, 'TiB': 1 << 40}
-
-
-def stored_bytes(out):
-    m = re.search(r'new data stored: ([0-9.]+) (B|KiB|MiB|GiB|TiB)', out or '')
-    return float(m.group(1)) * UNITS[m.group(2)] if m else None
-
-
-def fmt_s(x):
-    if x >= 100:
-        return '%.0f s' % x
-    if x >= 1:
-        return '%.2f s' % x
-    if x >= 0.01:
-        return '%.3f s' % x
-    return '%.4f s' % x
-
-
-def fmt_num(x, unit):
-    if unit == 's':
-        return fmt_s(x)
-    if unit in ('MiB', 'KiB'):
-        return '%.1f %s' % (x, unit)
-    return '{:,.0f} {}'.format(x, unit)
-
-
-def cell(xs, unit):
-    if not xs:
-        return '—'
-    s = fmt_num(statistics.median(xs), unit)
-    if len(xs) > 1:
-        lo, hi = fmt_num(min(xs), unit), fmt_num(max(xs), unit)
-        suffix = ' ' + unit
-        if lo.endswith(suffix) and hi.endswith(suffix):
-            lo = lo[:-len(suffix)]
-        s += ' (%s–%s)' % (lo, hi)
-    return s
 
 
 def cmd_report(outdir):
-    P = json.load(open(os.path.join(outdir, 'params.json')))
-    recs = [json.loads(l) for l in open(os.path.join(outdir, 'results.jsonl')) if l.strip()]
-    failed = {}
-    fp = os.path.join(outdir, 'failed.tsv')
-    if os.path.exists(fp):
-        for line in open(fp):
-            k, _, why = line.rstrip('\n').partition('\t')
-            failed.setdefault(k, why)
-
-    def get(label, peer):
-        return [r for r in recs if r['label'] == label and r['peer'] == peer and 'wall_s' in r and r.get('rc', 0) == 0]
-
-    def walls(label, peer):
-        return [r['wall_s'] for r in get(label, peer)]
-
-    def by_round(label, peer):
-        return {r['round']: r for r in get(label, peer)}
-
-    def sums(l1, l2, peer):
-        a, b = by_round(l1, peer), by_round(l2, peer)
-        return [a[k]['wall_s'] + b[k]['wall_s'] for k in a if k in b]
-
-    def values(label, peer):
-        return [r['value'] for r in recs if r['label'] == label and r['peer'] == peer
-                and 'wall_s' not in r and isinstance(r.get('value'), (int, float))]
+    P, recs, failed = load_run(outdir)
+    R = Records(recs)
+    get, walls, sums, values = R.get, R.walls, R.sums, R.values
 
     def stored_kib(label, peer):
-        return [b / 1024 for b in (stored_bytes(r.get('out')) for r in get(label, peer)) if b is not None]
+        return R.stored(label, peer, 1024)
 
     def rss_mib(label, peer):
         return [r['maxrss_kb'] / 1024 for r in recs if r['label'] == label and r['peer'] == peer and 'maxrss_kb' in r]
-
-    def ratio_v(nat, tus):
-        if not nat or not tus or statistics.median(nat) <= 0:
-            return None
-        return statistics.median(tus) / statistics.median(nat)
-
-    def ratio(nat, tus):
-        r = ratio_v(nat, tus)
-        return '%.2fx' % r if r is not None else '—'
 
     verdicts = []     # (target, PASS/FAIL/n.a., detail)
 
@@ -540,42 +416,14 @@ def cmd_report(outdir):
     allok = bool(verdicts) and all(ok for _, ok, _ in verdicts) and not failed
     out.append('')
     out.append('**Overall: %s**' % ('PASS' if allok else 'FAIL'))
-    ver = [r for r in recs if r['label'] == 'verify']
-    bad = [r for r in ver if r.get('value') != 'OK']
-    out.append('')
-    if failed:
-        out.append('Failed phases: ' + '; '.join('%s: %s' % kv for kv in failed.items()) + '.')
-    if bad:
-        out.append('Verification problems: ' + '; '.join('%s r%d: %s' % (r['peer'], r['round'], r['value']) for r in bad) + '.')
-    elif ver:
-        out.append('Verification: %d check(s) OK (import and commit outputs, file counts through both mounts, '
-                   'the changed path in `tusk status`, the changed bytes read back, the diff summary).' % len(ver))
-    bad_rc = [r for r in recs if r.get('rc', 0) != 0]
-    if bad_rc:
-        out.append('Timed commands that exited non-zero: ' + '; '.join(
-            '%s %s r%d (rc %d)' % (r['peer'], r['label'], r['round'], r['rc']) for r in bad_rc) + '.')
+    out += status_lines(recs, failed, 'phases', 'import and commit outputs, file counts through both mounts, '
+                        'the changed path in `tusk status`, the changed bytes read back, the diff summary')
     print('\n'.join(out))
     return 0
 
 
-def main():
-    if len(sys.argv) < 2:
-        print(__doc__)
-        return 2
-    c, argv = sys.argv[1], sys.argv[2:]
-    if c == 'time':
-        return cmd_time(argv)
-    if c == 'record':
-        return cmd_record(argv)
-    f = dict(gen=cmd_gen, patch=cmd_patch, vmhwm=cmd_vmhwm, report=cmd_report).get(c)
-    if not f:
-        print(__doc__)
-        return 2
-    return f(*argv)
-
-
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(main(__doc__, dict(time=cmd_time), dict(gen=cmd_gen, patch=cmd_patch, report=cmd_report)))
 PYEOF
 
 RES=$OUT/results.jsonl
@@ -598,17 +446,8 @@ verify() {  # verify ROUND WHAT STATUS [DETAIL]: a check's result (0 = OK) as a 
   if [[ $3 == 0 ]]; then record verify "$2" "$1" OK
   else record verify "$2" "$1" "FAILED${4:+: $4}"; log "VERIFY FAILED: $2 round $1${4:+: $4}"; fi
 }
-last_out() {  # the output's last line of the latest timed command
-  $PY -c 'import json,sys
-r = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-print(next((x["out"] for x in reversed(r) if "out" in x), ""))' "$RES"
-}
-last_err() {  # the first line with "error" of the latest timed command, else its last line
-  $PY -c 'import json,sys
-r = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-x = next((x for x in reversed(r) if "out" in x), {})
-print(x.get("err") or x.get("out", ""))' "$RES"
-}
+last_out() { $PY "$MB" last-out "$RES"; }   # the output's last line of the latest timed command
+last_err() { $PY "$MB" last-err "$RES"; }   # its first line with "error", else its last line
 vmhwm_record() {  # vmhwm_record LABEL PID
   local kb; kb=$($PY "$MB" vmhwm "$2" 2>/dev/null) || { log "cannot read VmHWM of pid $2"; return 0; }
   record "$1" daemon 0 "$kb"

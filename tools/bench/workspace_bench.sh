@@ -152,10 +152,14 @@ cp "$TUSK_ORIG" "$TUSK_BIN.tmp" && mv "$TUSK_BIN.tmp" "$TUSK_BIN"
 tusk_version="$("$TUSK_BIN" --version 2>/dev/null | head -n 1); copy of $TUSK_ORIG (built $(date -r "$TUSK_ORIG" '+%F %T'), sha256 $(sha256sum "$TUSK_BIN" | cut -c1-12)); tree at $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')$( [[ -n $(git -C "$REPO" status --porcelain --untracked-files=no 2>/dev/null) ]] && echo ' + local changes' || true)"
 
 # ---------------------------------------------------------------- the python helper (timing, data, report)
+# lib/benchutil.py (shared with million_bench.sh) is copied beside it: the results directory
+# re-renders its report on its own, and an edit of tools/bench during the run changes nothing
 WB=$OUT/wsbench.py
+cp "$HERE/lib/benchutil.py" "$OUT/benchutil.py"
 cat >"$WB" <<'PYEOF'
 #!/usr/bin/env python3
-"""Helper of tools/bench/workspace_bench.sh (written by it into each results directory).
+"""Helper of tools/bench/workspace_bench.sh (written by it into each results directory, beside
+its copy of tools/bench/lib/benchutil.py).
 
   time --out F --label L --peer P --round R [--bytes B] [--files N] [--pid PID] [--cold]
        [--log FILE] -- CMD...      run CMD once (after sync + drop_caches if --cold);
@@ -166,43 +170,20 @@ cat >"$WB" <<'PYEOF'
   gentar TAR N DIRS SEED | genmany DIR N DIRS | genbig FILE MIB SEED | genpatch FILE BYTES
   vmhwm PID                        peak RSS of PID in KiB
   record --out F --label L --peer P --round R --value V
+  last-out RESULTS                 the output's last line of the latest timed command
+  drop                             sync + drop_caches
   report OUTDIR                    the markdown table (OUTDIR/params.json, results.jsonl)
 MB = 10^6 bytes; MiB = 2^20.
 """
-import argparse, io, json, os, re, statistics, subprocess, sys, tarfile, time
+import argparse, functools, io, os, statistics, subprocess, sys, tarfile, time
 
-CLK = os.sysconf('SC_CLK_TCK')
+sys.dont_write_bytecode = True                                   # no __pycache__ in the results directory
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # benchutil.py is beside this file
+import benchutil
+from benchutil import (Records, add_daemon_cpu, append, cmd_drop, common, drop_caches, fmt_s, load_run,
+                       log_command, main, parse_time, proc_cpu, prog, ratio, status_lines, time_record)
 
-
-def drop_caches():
-    os.sync()
-    with open('/proc/sys/vm/drop_caches', 'w') as f:
-        f.write('3\n')
-
-
-def proc_cpu(pid):
-    if not pid:
-        return None
-    try:
-        with open('/proc/%s/stat' % pid) as f:
-            s = f.read()
-        fields = s[s.rindex(')') + 2:].split()
-        return (int(fields[11]) + int(fields[12])) / CLK
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def append(out, rec):
-    with open(out, 'a') as f:
-        f.write(json.dumps(rec) + '\n')
-
-
-def common(ap):
-    ap.add_argument('--out', required=True)
-    ap.add_argument('--label', required=True)
-    ap.add_argument('--peer', required=True)
-    ap.add_argument('--round', type=int, default=0)
-    ap.add_argument('--pid', default='')
+cell = functools.partial(benchutil.cell, adaptive=True)   # KiB/MiB: '%.2f' below 10, else '1,234'
 
 
 def show(rec):
@@ -217,15 +198,7 @@ def show(rec):
 
 
 def cmd_time(argv):
-    ap = argparse.ArgumentParser(prog='wsbench.py time')
-    common(ap)
-    ap.add_argument('--bytes', type=float)
-    ap.add_argument('--files', type=float)
-    ap.add_argument('--cold', action='store_true')
-    ap.add_argument('--log')
-    ap.add_argument('cmd', nargs=argparse.REMAINDER)
-    a = ap.parse_args(argv)
-    cmd = a.cmd[1:] if a.cmd and a.cmd[0] == '--' else a.cmd
+    a, cmd = parse_time(argv, ('--bytes', dict(type=float)), ('--files', dict(type=float)))
     if a.cold:
         drop_caches()
     d0 = proc_cpu(a.pid)
@@ -243,19 +216,14 @@ def cmd_time(argv):
     d1 = proc_cpu(a.pid)
     text = tail.decode(errors='replace')
     lines = [l for l in text.splitlines() if l.strip()]
-    rec = dict(label=a.label, peer=a.peer, round=a.round, wall_s=round(t1 - t0, 6),
-               cpu_s=round(ru.ru_utime + ru.ru_stime, 3), rc=p.returncode, cold=a.cold,
-               out=lines[-1][:300] if lines else '', cmd=' '.join(cmd)[:300])
-    if d0 is not None and d1 is not None:
-        rec['daemon_cpu_s'] = round(d1 - d0, 3)
+    rec = time_record(a, cmd, t0, t1, ru, p.returncode, lines)
+    add_daemon_cpu(rec, d0, d1)
     if a.bytes is not None:
         rec['bytes'] = a.bytes
     if a.files is not None:
         rec['files'] = a.files
     if a.log:
-        with open(a.log, 'a') as f:
-            f.write('== %s %s r%d rc=%d wall=%.4fs: %s\n%s%s' % (a.peer, a.label, a.round, rec['rc'],
-                    rec['wall_s'], rec['cmd'], text, '' if text.endswith('\n') or not text else '\n'))
+        log_command(a.log, rec, text)
     append(a.out, rec)
     show(rec)
     if rec['rc'] != 0 and text:
@@ -286,7 +254,7 @@ def read_random(n, seed, label):
 
 
 def cmd_seqwrite(argv):
-    ap = argparse.ArgumentParser(prog='wsbench.py seqwrite')
+    ap = argparse.ArgumentParser(prog=prog('seqwrite'))
     common(ap)
     ap.add_argument('--dir', required=True)
     ap.add_argument('--files', type=int, required=True)
@@ -310,8 +278,7 @@ def cmd_seqwrite(argv):
     d1 = proc_cpu(a.pid)
     rec = dict(label=a.label, peer=a.peer, round=a.round, wall_s=round(t1 - t0, 6), rc=0, cold=True,
                bytes=a.files * size, files=a.files)
-    if d0 is not None and d1 is not None:
-        rec['daemon_cpu_s'] = round(d1 - d0, 3)
+    add_daemon_cpu(rec, d0, d1)
     append(a.out, rec)
     show(rec)
     return 0
@@ -377,112 +344,26 @@ def cmd_genpatch(path, n):
     return 0
 
 
-def cmd_vmhwm(pid):
-    with open('/proc/%s/status' % pid) as f:
-        for line in f:
-            if line.startswith('VmHWM:'):
-                print(line.split()[1])
-                return 0
-    return 1
-
-
-def cmd_record(argv):
-    ap = argparse.ArgumentParser(prog='wsbench.py record')
-    common(ap)
-    ap.add_argument('--value', required=True)
-    a = ap.parse_args(argv)
-    try:
-        v = float(a.value)
-    except ValueError:
-        v = a.value
-    append(a.out, dict(label=a.label, peer=a.peer, round=a.round, value=v))
-    return 0
-
-
 # ------------------------------------------------------------------ report
-UNITS = {'B': 1, 'KiB': 1 << 10, 'MiB': 1 << 20, 'GiB': 1 << 30, 'TiB': 1 << 40}
-
-
-def stored_bytes(out):
-    m = re.search(r'new data stored: ([0-9.]+) (B|KiB|MiB|GiB|TiB)', out or '')
-    return float(m.group(1)) * UNITS[m.group(2)] if m else None
-
-
-def fmt_s(x):
-    if x >= 100:
-        return '%.0f s' % x
-    if x >= 1:
-        return '%.2f s' % x
-    if x >= 0.01:
-        return '%.3f s' % x
-    return '%.4f s' % x
-
-
-def fmt_num(x, unit):
-    if unit == 's':
-        return fmt_s(x)
-    if unit in ('MiB', 'KiB'):
-        return '%.2f %s' % (x, unit) if x < 10 else '{:,.0f} {}'.format(x, unit)
-    return '{:,.0f} {}'.format(x, unit)
-
-
-def cell(xs, unit):
-    if not xs:
-        return '—'
-    med = statistics.median(xs)
-    s = fmt_num(med, unit)
-    if len(xs) > 1:
-        lo, hi = fmt_num(min(xs), unit), fmt_num(max(xs), unit)
-        suffix = ' ' + unit
-        if lo.endswith(suffix) and hi.endswith(suffix):
-            lo = lo[:-len(suffix)]
-        s += ' (%s–%s)' % (lo, hi)
-    return s
 
 
 def cmd_report(outdir):
-    P = json.load(open(os.path.join(outdir, 'params.json')))
-    recs = [json.loads(l) for l in open(os.path.join(outdir, 'results.jsonl')) if l.strip()]
-    failed = {}
-    fp = os.path.join(outdir, 'failed.tsv')
-    if os.path.exists(fp):
-        for line in open(fp):
-            k, _, why = line.rstrip('\n').partition('\t')
-            failed.setdefault(k, why)
+    P, recs, failed = load_run(outdir)
     tests = P['tests'].split()
-
-    def get(label, peer):
-        return [r for r in recs if r['label'] == label and r['peer'] == peer and r.get('rc', 0) == 0]
-
-    def walls(label, peer):
-        return [r['wall_s'] for r in get(label, peer)]
+    R = Records(recs)
+    get, walls, values = R.get, R.walls, R.values
 
     def rates(label, peer, key, scale):
         return [r[key] / r['wall_s'] / scale for r in get(label, peer) if r['wall_s'] > 0]
 
-    def by_round(label, peer):
-        return {r['round']: r for r in get(label, peer)}
+    def tar_sync(peer):
+        return R.sums('untar_tar', 'untar_sync', peer)
 
     def files_per_s(peer):
-        tar, syn = by_round('untar_tar', peer), by_round('untar_sync', peer)
-        return [P['untar_files'] / (tar[k]['wall_s'] + syn[k]['wall_s']) for k in tar if k in syn]
-
-    def tar_sync(peer):
-        tar, syn = by_round('untar_tar', peer), by_round('untar_sync', peer)
-        return [tar[k]['wall_s'] + syn[k]['wall_s'] for k in tar if k in syn]
+        return [P['untar_files'] / w for w in tar_sync(peer)]
 
     def stored(label, peer):
-        return [b / (1 << 20) for b in (stored_bytes(r.get('out')) for r in get(label, peer)) if b is not None]
-
-    def values(label, peer, scale=1.0):
-        return [r['value'] / scale for r in recs if r['label'] == label and r['peer'] == peer
-                and isinstance(r.get('value'), (int, float))]
-
-    def ratio(nat, tus):
-        if not nat or not tus:
-            return '—'
-        n, t = statistics.median(nat), statistics.median(tus)
-        return '%.2fx' % (t / n) if n > 0 else '—'
+        return R.stored(label, peer, 1 << 20)
 
     rows = []     # (test, '#', what, unit, native values, tusk values, ratio?, target text)
     seq_mb = P['seq_files'] * P['seq_mib']
@@ -559,47 +440,16 @@ def cmd_report(outdir):
     if setup:
         out.append('')
         out.append('Setup, once per run (not a row): ' + '; '.join(setup) + '.')
-    ver = [r for r in recs if r['label'] == 'verify']
-    bad = [r for r in ver if r.get('value') != 'OK']
-    out.append('')
-    if failed:
-        out.append('Failed tests: ' + '; '.join('%s: %s' % kv for kv in failed.items()) + '.')
-    if bad:
-        out.append('Verification problems: ' + '; '.join('%s r%d: %s' % (r['peer'], r['round'], r['value']) for r in bad) + '.')
-    elif ver:
-        out.append('Verification: %d check(s) OK (commit outputs, staged change listed, changed bytes equal through the mount).' % len(ver))
-    bad_rc = [r for r in recs if r.get('rc', 0) != 0]
-    if bad_rc:
-        out.append('Timed commands that exited non-zero: ' + '; '.join(
-            '%s %s r%d (rc %d)' % (r['peer'], r['label'], r['round'], r['rc']) for r in bad_rc) + '.')
+    out += status_lines(recs, failed, 'tests', 'commit outputs, staged change listed, changed bytes equal '
+                        'through the mount')
     print('\n'.join(out))
     return 0
 
 
-def main():
-    if len(sys.argv) < 2:
-        print(__doc__)
-        return 2
-    c, argv = sys.argv[1], sys.argv[2:]
-    if c == 'time':
-        return cmd_time(argv)
-    if c == 'seqwrite':
-        return cmd_seqwrite(argv)
-    if c == 'record':
-        return cmd_record(argv)
-    if c == 'drop':
-        drop_caches()
-        return 0
-    f = dict(gentar=cmd_gentar, genmany=cmd_genmany, genbig=cmd_genbig, genpatch=cmd_genpatch,
-             vmhwm=cmd_vmhwm, report=cmd_report).get(c)
-    if not f:
-        print(__doc__)
-        return 2
-    return f(*argv)
-
-
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(main(__doc__, dict(time=cmd_time, seqwrite=cmd_seqwrite),
+                  dict(gentar=cmd_gentar, genmany=cmd_genmany, genbig=cmd_genbig, genpatch=cmd_genpatch,
+                       drop=cmd_drop, report=cmd_report)))
 PYEOF
 
 RES=$OUT/results.jsonl
@@ -620,11 +470,7 @@ verify() {  # verify ROUND WHAT STATUS: a check's result (0 = OK) as a record; n
   if [[ $3 == 0 ]]; then record verify "$2" "$1" OK
   else record verify "$2" "$1" "FAILED"; log "VERIFY FAILED: $2 round $1"; fi
 }
-last_out() {  # the output's last line of the latest timed command
-  $PY -c 'import json,sys
-r = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-print(next((x["out"] for x in reversed(r) if "out" in x), ""))' "$RES"
-}
+last_out() { $PY "$WB" last-out "$RES"; }   # the output's last line of the latest timed command
 
 # mount_store STORE MNT NAME: background whole-store mount; sets MOUNT_PID (the daemon)
 mount_store() {

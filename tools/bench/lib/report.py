@@ -10,21 +10,15 @@ MB = 10^6 bytes.  Walls are medians over the successful rounds, with min-max.
 """
 import json, os, statistics, sys
 
+sys.dont_write_bytecode = True                                   # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # benchutil.py is beside this file
+from benchutil import load_failed, load_records
+
 
 def load(out):
-    recs = []
-    with open(os.path.join(out, 'results.jsonl')) as f:
-        for line in f:
-            if line.strip():
-                recs.append(json.loads(line))
+    recs = load_records(os.path.join(out, 'results.jsonl'))
     man = json.load(open(os.path.join(out, 'manifest.json')))
-    failed = {}
-    fp = os.path.join(out, 'failed.tsv')
-    if os.path.exists(fp):
-        for line in open(fp):
-            name, _, why = line.rstrip('\n').partition('\t')
-            failed.setdefault(name, why)
-    return recs, man, failed
+    return recs, man, load_failed(out)
 
 
 class Peer:
