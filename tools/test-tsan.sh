@@ -2,8 +2,8 @@
 # The daemon-side tests under ThreadSanitizer: builds build-tsan/ (TUSK_TSAN=ON,
 # gcc) with only the binaries below and runs them.
 #
-#   tools/test-tsan.sh          the tests where the daemon's threads meet (part of tools/test.sh)
-#   tools/test-tsan.sh --all    those and the store-level and real-program tests (tools/test.sh --long)
+#   tools/test-tsan.sh          the tests where the daemon's threads meet
+#   tools/test-tsan.sh --all    those, the store-level and the real-program tests (tools/test.sh --long)
 #
 # The mount tests start `tusk mount` as child processes, whose reports would go
 # to a log nobody reads, so every process reports to

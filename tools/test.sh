@@ -1,25 +1,25 @@
 #!/bin/bash
 # The test command (README, .ci/run): installs what is missing, builds, and runs
-#   1. the whole suite on the normal build (build/);
-#   2. the whole suite on an AddressSanitizer + UndefinedBehaviorSanitizer
-#      build (build-sanitize/; TUSK_TEST_SANITIZE=0 skips this pass);
-#   3. the daemon-side tests on a ThreadSanitizer build (tools/test-tsan.sh,
-#      build-tsan/; TUSK_TEST_TSAN=0 skips it);
-#   4. every fuzz target for TUSK_FUZZ_SECONDS (default 15; 0 skips) under
-#      libFuzzer (clang, build-fuzz/); a crash fails the run and leaves its
-#      input in build-fuzz/fuzz-crashes/<target>/ (tools/fuzz/run.sh).
-# Passes 1-3 replay every checked-in fuzz corpus (the fuzz_replay.* tests).
-# Sanitizer builds run the randomized campaigns smaller (tests/sanitizer_scale.h).
-# Each stage prints how long it took.
+#   1. the whole suite on the normal build (build/), which replays every
+#      checked-in fuzz corpus too (the fuzz_replay.* tests);
+#   2. every fuzz target for TUSK_FUZZ_SECONDS (default 15; 0 skips) under
+#      libFuzzer in a clang ASan + UBSan build (build-fuzz/), starting from its
+#      corpus; a crash fails the run and leaves its input in
+#      build-fuzz/fuzz-crashes/<target>/ (tools/fuzz/run.sh).
+# That keeps it under 30 minutes on 2 cores. Each stage prints its time.
 #
-#   tools/test.sh --long   the same, then on the normal build the full damage
-#                          campaign (1200 flips; TUSK_DAMAGE_FLIPS, default 160
-#                          in the suite) and 400 power-loss runs
-#                          (TUSK_POWER_LOSS_RUNS, default 25), run outside
-#                          ctest's per-test timeout; ThreadSanitizer over the
-#                          store-level and real-program tests too
-#                          (test-tsan.sh --all); and every fuzz target for
-#                          TUSK_FUZZ_SECONDS (default 600) each
+#   tools/test.sh --long   also (about 4 hours on 2 cores in all):
+#     - the whole suite on an AddressSanitizer + UndefinedBehaviorSanitizer
+#       build (build-sanitize/; TUSK_TEST_SANITIZE=1 adds this pass to the
+#       short command, =0 drops it from --long);
+#     - the daemon-side, store-level and real-program tests on a
+#       ThreadSanitizer build (tools/test-tsan.sh --all, build-tsan/;
+#       TUSK_TEST_TSAN likewise);
+#     - on the normal build, the full damage campaign (1200 flips;
+#       TUSK_DAMAGE_FLIPS, default 160 in the suite) and 400 power-loss runs
+#       (TUSK_POWER_LOSS_RUNS, default 25), outside ctest's per-test timeout;
+#     - every fuzz target for TUSK_FUZZ_SECONDS (default 600) each.
+# Sanitizer builds run the randomized campaigns smaller (tests/sanitizer_scale.h).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 long=0
@@ -47,10 +47,10 @@ run_suite() {  # run_suite SANITIZE(0|1)
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 run_suite 0
-if [ "${TUSK_TEST_SANITIZE:-1}" = 1 ]; then
+if [ "${TUSK_TEST_SANITIZE:-$long}" = 1 ]; then
   run_suite 1
 fi
-if [ "${TUSK_TEST_TSAN:-1}" = 1 ]; then
+if [ "${TUSK_TEST_TSAN:-$long}" = 1 ]; then
   stage "ThreadSanitizer build and tests"
   if [ $long = 1 ]; then tools/test-tsan.sh --all; else tools/test-tsan.sh; fi
 fi

@@ -46,6 +46,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <random>
 #include <set>
@@ -361,12 +362,28 @@ inline RunResult Tusk(const std::string& store, std::vector<std::string> args, d
 
 // ---------------------------------------------------------------- mounts
 
+// The content of a /proc file, or "" if it cannot be read. A process may
+// exit between the open and the read, which then fails with ESRCH (through an
+// ifstream that is an exception, seen in CI's ASan pass), so plain read(2).
+inline std::string ReadProcFile(const std::string& path) {
+  std::string out;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return out;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) out.clear();
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
 inline bool ProcessAlive(pid_t pid) {
   // A zombie (not reaped by its adopter) counts as gone.
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  if (!stat) return false;
-  std::string line;
-  std::getline(stat, line);
+  std::string line = ReadProcFile("/proc/" + std::to_string(pid) + "/stat");
   size_t close = line.rfind(')');
   if (close == std::string::npos || close + 2 >= line.size()) return false;
   return line[close + 2] != 'Z';
@@ -376,14 +393,13 @@ inline bool ProcessAlive(pid_t pid) {
 // argument: the daemons serving it.
 inline std::vector<pid_t> DaemonsServing(const std::string& mountpoint) {
   std::vector<pid_t> out;
-  DIR* d = ::opendir("/proc");
+  std::unique_ptr<DIR, int (*)(DIR*)> d(::opendir("/proc"), ::closedir);
   if (!d) return out;
-  while (dirent* e = ::readdir(d)) {
+  while (dirent* e = ::readdir(d.get())) {
     char* end = nullptr;
     long pid = std::strtol(e->d_name, &end, 10);
     if (pid <= 0 || *end != '\0' || pid == ::getpid()) continue;
-    std::ifstream in("/proc/" + std::string(e->d_name) + "/cmdline", std::ios::binary);
-    std::string cmd((std::istreambuf_iterator<char>(in)), {});
+    std::string cmd = ReadProcFile("/proc/" + std::string(e->d_name) + "/cmdline");
     std::vector<std::string> args;
     size_t start = 0;
     while (start < cmd.size()) {
@@ -397,7 +413,6 @@ inline std::vector<pid_t> DaemonsServing(const std::string& mountpoint) {
     if (std::find(args.begin(), args.end(), mountpoint) == args.end()) continue;
     out.push_back(static_cast<pid_t>(pid));
   }
-  ::closedir(d);
   return out;
 }
 
