@@ -55,7 +55,7 @@ MNT_ALL=$MNT/all                # whole-store mount: $MNT_ALL/m/main/ is the bra
 OUT=''
 TESTPID=''                      # the running phase (leader of its own process group)
 
-. "$HERE/lib/basics.sh"   # die, log, ensure_packages
+. "$HERE/lib/basics.sh"   # die, log, ensure_packages, take_lock, check_fs, check_free, copy_tusk_bin, bench_info
 tk() { "$TUSK_BIN" --store "$ST" "$@"; }
 
 # ---------------------------------------------------------------- arguments, layout
@@ -86,40 +86,22 @@ ensure_packages fuse3 python3 jq time coreutils findutils
 [[ -x $TUSK_BIN ]] && "$TUSK_BIN" --help >/dev/null 2>&1 \
   || die "$TUSK_BIN missing or \`tusk --help\` fails (build it, or set TUSK_BIN)"
 
-mkdir -p "$BENCH_ROOT"
-exec 9>"$BENCH_ROOT/.lock"
-flock -n 9 || die "another benchmark is running under $BENCH_ROOT"
+take_lock
 
 # ---------------------------------------------------------------- cleanup (mounts, daemons, store)
-. "$HERE/lib/mounts.sh"   # mounts_under, daemon_pids, umount_all, stop_group
-cleanup() {
-  local rc=$?
-  set +e
-  trap - INT TERM
-  stop_group "$TESTPID" 10 "the running phase"
-  umount_all
-  if [[ -n $(mounts_under "$BENCH_ROOT") ]]; then
-    log "WARNING: still mounted under $BENCH_ROOT: $(mounts_under "$BENCH_ROOT" | xargs); store and native copy kept"
-  else
-    if [[ -n $(ls -A "$NATIVE" 2>/dev/null) ]]; then
-      log "deleting the \`cp -a\` copies in $NATIVE (slow where the file system is mounted with 'discard')"
-    fi
-    rm -rf "$NATIVE" "$BENCH_ROOT"/patch-* "${OUT:-/nonexistent}/.why"
-    [[ $KEEP == 1 ]] || rm -rf "$STORES"
+. "$HERE/lib/mounts.sh"   # mounts_under, daemon_pids, umount_all, stop_group, bench_cleanup, run_group, wait_daemon, wait_unmounted
+note_native() {
+  if [[ -n $(ls -A "$NATIVE" 2>/dev/null) ]]; then
+    log "deleting the \`cp -a\` copies in $NATIVE (slow where the file system is mounted with 'discard')"
   fi
-  ((rc == 0)) || log "exiting with status $rc${OUT:+ (results so far in $OUT)}"
-  exit "$rc"
 }
+cleanup() { bench_cleanup $? "the running phase" "store and native copy kept" "$KEEP" note_native; }
 trap cleanup EXIT
 trap 'log "interrupted"; exit 130' INT TERM
 umount_all              # leftovers of an earlier run that was killed hard
 
 # ---------------------------------------------------------------- file system, free space
-FSTYPE=$(df -PT "$BENCH_ROOT" | awk 'NR==2{print $2}')
-if [[ $FSTYPE != ext4 && $ALLOW_ANY_FS != 1 ]]; then
-  die "BENCH_ROOT=$BENCH_ROOT is on $FSTYPE, not ext4 (set BENCH_ROOT to an ext4 directory, or ALLOW_ANY_FS=1)"
-fi
-rm -rf "$NATIVE" "$STORES"
+check_fs        # sets FSTYPE; removes the last run's $NATIVE and $STORES
 [[ -f $DATA.manifest.json && -d $DATA ]] && have_data=1 || have_data=0
 # Estimates per file (ext4, 4 KiB blocks): the tree and each round's `cp -a` copy 4.2 KiB
 # (one block + directory entries; the copies are all deleted at the end: deleting synced
@@ -128,24 +110,14 @@ rm -rf "$NATIVE" "$STORES"
 # measured ~3 KiB at N=20,000), + 1 GiB slack.
 need_mib=$(awk -v n="$N" -v have="$have_data" -v runs="$RUNS" \
   'BEGIN { printf "%d\n", n * ((1 - have) * 4.2 + runs * 4.2 + 3.5) / 1024 + 1024 }')
-avail_mib=$(df -Pk "$BENCH_ROOT" | awk 'NR==2{printf "%d", $4 / 1024}')
-((avail_mib >= need_mib)) || die "not enough free space in $BENCH_ROOT ($FSTYPE): about $need_mib MiB needed" \
-  "(N=$N), $avail_mib MiB available.  Free some space, lower N, or set BENCH_ROOT."
 need_inodes=$(( (1 - have_data + RUNS) * (N + DIRS + 10) + 10000 ))
-avail_inodes=$(df -Pi "$BENCH_ROOT" | awk 'NR==2{print $4}')
-[[ ! $avail_inodes =~ ^[0-9]+$ ]] || ((avail_inodes >= need_inodes)) \
-  || die "not enough free inodes in $BENCH_ROOT: about $need_inodes needed, $avail_inodes available"
+check_free "$need_mib" "$need_inodes" "N=$N" "lower N"   # sets avail_mib
 
 OUT=$BENCH_ROOT/results/$(date +%Y%m%d-%H%M%S)-million
 mkdir -p "$OUT" "$BENCH_ROOT/data" "$NATIVE" "$STORES" "$MNT_VER" "$MNT_ALL" "$BENCH_ROOT/bin"
 T0=$SECONDS
 
-# The binary is copied first: a rebuild of build/tusk during the run (other people compile
-# in the same tree) must not change the program under test halfway.
-TUSK_ORIG=$TUSK_BIN
-TUSK_BIN=$BENCH_ROOT/bin/tusk
-cp "$TUSK_ORIG" "$TUSK_BIN.tmp" && mv "$TUSK_BIN.tmp" "$TUSK_BIN"
-tusk_version="$("$TUSK_BIN" --version 2>/dev/null | head -n 1); copy of $TUSK_ORIG (built $(date -r "$TUSK_ORIG" '+%F %T'), sha256 $(sha256sum "$TUSK_BIN" | cut -c1-12)); tree at $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')$( [[ -n $(git -C "$REPO" status --porcelain --untracked-files=no 2>/dev/null) ]] && echo ' + local changes' || true)"
+copy_tusk_bin   # sets TUSK_ORIG, TUSK_BIN (the copy), tusk_version
 
 # ---------------------------------------------------------------- the python helper (timing, data, report)
 # lib/benchutil.py (shared with workspace_bench.sh) is copied beside it: the results directory
@@ -461,22 +433,13 @@ mount_tusk() {
   STEP_TIMEOUT=$TUSK_MOUNT_TIMEOUT timed mount "$peer" 1 -- \
     "$TUSK_BIN" --store "$ST" mount --log "$OUT/daemon-$peer.log" "${MOUNT_ARGS[@]}" "$@" "$mnt" \
     || { why "tusk mount ${*:+$* }$mnt failed: $(last_err)"; return 1; }
-  MOUNT_PID=''
-  for _i in $(seq 50); do
-    MOUNT_PID=$(daemon_pids "$mnt" | head -n 1)
-    [[ -z $MOUNT_PID ]] || break
-    sleep 0.1
-  done
-  [[ -n $MOUNT_PID ]] || { why "mounted $mnt but found no daemon process"; return 1; }
+  wait_daemon "$mnt" || return 1
   log "mounted ${*:-the whole store} on $mnt (daemon pid $MOUNT_PID)"
 }
 # umount_tusk MNT PID: `tusk umount`, then wait for the daemon to exit
 umount_tusk() {
-  local mnt=$1 pid=$2 _i
-  "$TUSK_BIN" umount "$mnt" >>"$CMDLOG" 2>&1 || log "tusk umount $mnt failed"
-  for _i in $(seq 600); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$pid" 2>/dev/null; then log "daemon $pid still running 60 s after umount: KILL"; kill -KILL "$pid" 2>/dev/null || true; sleep 0.5; fi
-  if [[ -n $(mounts_under "$mnt") ]]; then fusermount3 -u -z "$mnt" 2>/dev/null || umount -l "$mnt"; fi
+  "$TUSK_BIN" umount "$1" >>"$CMDLOG" 2>&1 || log "tusk umount $1 failed"
+  wait_unmounted "$1" "$2"
 }
 
 # ---------------------------------------------------------------- row 1: the tree (not timed, reused)
@@ -596,42 +559,16 @@ phase_commit() {
 
 # run_phase NAME FUNC ARGS...: in a background subshell with its own process group (the
 # EXIT trap can stop it at once) and with set -e active: the first failing command ends
-# the phase, which is then reported as FAILED; the next phases still run.
-run_phase() {
-  local name=$1 rc=0 reason; shift
-  rm -f "$OUT/.why"
-  set -m
-  (
-    set +m       # monitor mode would give each pipeline in here its own process group
-    set -eE
-    trap 'st=$?; [[ -s $OUT/.why ]] || why "line $LINENO: $BASH_COMMAND (status $st)"' ERR
-    trap - INT TERM EXIT
-    "$@"
-  ) </dev/null &
-  TESTPID=$!
-  set +m
-  wait "$TESTPID" || rc=$?
-  TESTPID=''
-  if ((rc != 0)); then
-    reason=$(cat "$OUT/.why" 2>/dev/null) || reason="exit status $rc"
-    log "PHASE $name FAILED: $reason (see $OUT/run.log and $CMDLOG)"
-    printf '%s\t%s\n' "$name" "$reason" >>"$OUT/failed.tsv"
-    umount_all
-  fi
-  return "$rc"
-}
+# the phase, which is then reported as FAILED; the next phases still run. It returns 0
+# and leaves the phase's status in GROUP_RC: called on the left of `||`, bash would
+# turn set -e off inside the phase, and a failing command would not end it.
+run_phase() { run_group PHASE "$@"; }
 
 # ---------------------------------------------------------------- header, run, report
 {
   echo "# tusk million-file benchmark (import, listings through the mounts, one-file commit, diff, peak RSS)"
   echo
-  echo "- date: $(date -Is)"
-  echo "- host: $(hostname), nproc $(nproc), CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)," \
-       "RAM $(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
-  echo "- kernel: $(uname -r); BENCH_ROOT $BENCH_ROOT on $FSTYPE ($(df -P "$BENCH_ROOT" | awk 'NR==2{print $1}'));" \
-       "tree, \`cp -a\` copies and store on that same file system"
-  echo "- command: \`$CMDLINE\`"
-  echo "- tusk: $tusk_version${TUSK_INIT_ARGS:+; init $TUSK_INIT_ARGS}${TUSK_MOUNT_ARGS:+; mount $TUSK_MOUNT_ARGS}"
+  bench_info "tree, \`cp -a\` copies and store on that same file system"
   echo "- dataset: $(printf "%'d" "$N") files of 1–4 KiB (random sizes, random bytes, seed $SEED):" \
        "$(printf "%'d" "$SMALL_N") in $DIRS directories \`d0000/\`… of ~$PER_DIR," \
        "$(printf "%'d" "$BIG_N") in \`big/\`; $DATA"
@@ -639,17 +576,18 @@ run_phase() {
 cat "$OUT/header.md" >&2
 log "million bench -> $OUT (about $need_mib MiB of disk needed, $avail_mib MiB free)"
 
-run_phase gen phase_gen || die "could not generate the tree $DATA"
+run_phase gen phase_gen
+((GROUP_RC == 0)) || die "could not generate the tree $DATA"
 cat >"$OUT/params.json" <<EOF
 {"files": $N, "big_files": $BIG_N, "dirs": $DIRS, "per_dir": $PER_DIR, "runs": $RUNS, "seed": $SEED,
  "bytes": $(jq .bytes "$DATA.manifest.json"), "data": "$DATA"}
 EOF
 log "== row 2: import vs cp -a ($RUNS runs)"
-run_phase import phase_import || true
+run_phase import phase_import
 log "== row 3: listings ($RUNS runs)"
-run_phase list phase_list || true
+run_phase list phase_list
 log "== rows 4-5: one-file commit, 10-file diff ($RUNS runs)"
-run_phase commit phase_commit || true
+run_phase commit phase_commit
 
 {
   cat "$OUT/header.md"

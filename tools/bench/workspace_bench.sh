@@ -50,7 +50,7 @@ MNT=$BENCH_ROOT/mnt
 OUT=''
 TESTPID=''                      # the running test (leader of its own process group)
 
-. "$HERE/lib/basics.sh"   # die, log, ensure_packages
+. "$HERE/lib/basics.sh"   # die, log, ensure_packages, take_lock, check_fs, check_free, copy_tusk_bin, bench_info
 has_test() { [[ " $TESTS " == *" $1 "* ]]; }
 tk() { local st=$1; shift; "$TUSK_BIN" --store "$st" "$@"; }
 
@@ -86,37 +86,17 @@ ensure_packages fuse3 openssl python3 tar coreutils
 [[ -x $TUSK_BIN ]] && "$TUSK_BIN" --help >/dev/null 2>&1 \
   || die "$TUSK_BIN missing or \`tusk --help\` fails (build it, or set TUSK_BIN)"
 
-mkdir -p "$BENCH_ROOT"
-exec 9>"$BENCH_ROOT/.lock"
-flock -n 9 || die "another benchmark is running under $BENCH_ROOT"
+take_lock
 
 # ---------------------------------------------------------------- cleanup (mounts, daemons, stores)
-. "$HERE/lib/mounts.sh"   # mounts_under, daemon_pids, umount_all, stop_group
-cleanup() {
-  local rc=$?
-  set +e
-  trap - INT TERM
-  stop_group "$TESTPID" 10 "the running test"
-  umount_all
-  if [[ -n $(mounts_under "$BENCH_ROOT") ]]; then
-    log "WARNING: still mounted under $BENCH_ROOT: $(mounts_under "$BENCH_ROOT" | xargs); stores and native files kept"
-  else
-    rm -rf "$NATIVE" "$BENCH_ROOT"/patch-* "${OUT:-/nonexistent}/.why"
-    [[ $KEEP_STORES == 1 ]] || rm -rf "$STORES"
-  fi
-  ((rc == 0)) || log "exiting with status $rc${OUT:+ (results so far in $OUT)}"
-  exit "$rc"
-}
+. "$HERE/lib/mounts.sh"   # mounts_under, daemon_pids, umount_all, stop_group, bench_cleanup, run_group, wait_daemon, wait_unmounted
+cleanup() { bench_cleanup $? "the running test" "stores and native files kept" "$KEEP_STORES"; }
 trap cleanup EXIT
 trap 'log "interrupted"; exit 130' INT TERM
 umount_all              # leftovers of an earlier run that was killed hard
 
 # ---------------------------------------------------------------- file system, free space
-FSTYPE=$(df -PT "$BENCH_ROOT" | awk 'NR==2{print $2}')
-if [[ $FSTYPE != ext4 && $ALLOW_ANY_FS != 1 ]]; then
-  die "BENCH_ROOT=$BENCH_ROOT is on $FSTYPE, not ext4 (set BENCH_ROOT to an ext4 directory, or ALLOW_ANY_FS=1)"
-fi
-rm -rf "$NATIVE" "$STORES"
+check_fs        # sets FSTYPE; removes the last run's $NATIVE and $STORES
 # Peak need (estimates, MiB): inputs not yet generated + the larger of the two phases:
 # rows 1-2 per round (native copy, workspace upper, committed store, native-import store)
 # and rows 3-4 (one store holding the imported data, small growth per round).
@@ -130,26 +110,16 @@ need_mib=$(awk -v seq=$((SEQ_FILES * SEQ_MIB)) -v un="$UNTAR_N" -v mn="$MANY_N" 
     a = t_seq * 4 * seq + t_un * 4 * un * 7 / 1024
     b = t_many * mn * 2 / 1024 + t_big * (big + 4 * runs + 64)
     printf "%d\n", inputs + (a > b ? a : b) + 1024 }')
-avail_mib=$(df -Pk "$BENCH_ROOT" | awk 'NR==2{printf "%d", $4 / 1024}')
-((avail_mib >= need_mib)) || die "not enough free space in $BENCH_ROOT ($FSTYPE): about $need_mib MiB needed" \
-  "(SCALE=$SCALE SCALE2=$SCALE2), $avail_mib MiB available.  Free some space, lower SCALE/SCALE2, or set BENCH_ROOT."
 need_inodes=10000
 has_test untar && need_inodes=$((need_inodes + 4 * UNTAR_N))
 has_test many && need_inodes=$((need_inodes + 2 * MANY_N))
-avail_inodes=$(df -Pi "$BENCH_ROOT" | awk 'NR==2{print $4}')
-[[ ! $avail_inodes =~ ^[0-9]+$ ]] || ((avail_inodes >= need_inodes)) \
-  || die "not enough free inodes in $BENCH_ROOT: about $need_inodes needed, $avail_inodes available"
+check_free "$need_mib" "$need_inodes" "SCALE=$SCALE SCALE2=$SCALE2" "lower SCALE/SCALE2"   # sets avail_mib
 
 OUT=$BENCH_ROOT/results/$(date +%Y%m%d-%H%M%S)-workspace
 mkdir -p "$OUT" "$DATA" "$NATIVE" "$STORES" "$MNT" "$BENCH_ROOT/bin"
 T0=$SECONDS
 
-# The binary is copied first: a rebuild of build/tusk during the run (other people compile
-# in the same tree) must not change the program under test halfway.
-TUSK_ORIG=$TUSK_BIN
-TUSK_BIN=$BENCH_ROOT/bin/tusk
-cp "$TUSK_ORIG" "$TUSK_BIN.tmp" && mv "$TUSK_BIN.tmp" "$TUSK_BIN"
-tusk_version="$("$TUSK_BIN" --version 2>/dev/null | head -n 1); copy of $TUSK_ORIG (built $(date -r "$TUSK_ORIG" '+%F %T'), sha256 $(sha256sum "$TUSK_BIN" | cut -c1-12)); tree at $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')$( [[ -n $(git -C "$REPO" status --porcelain --untracked-files=no 2>/dev/null) ]] && echo ' + local changes' || true)"
+copy_tusk_bin   # sets TUSK_ORIG, TUSK_BIN (the copy), tusk_version
 
 # ---------------------------------------------------------------- the python helper (timing, data, report)
 # lib/benchutil.py (shared with million_bench.sh) is copied beside it: the results directory
@@ -483,22 +453,13 @@ mount_store() {
     why "tusk mount $mnt failed (status $rc$( ((rc == 124)) && echo ": no answer within $TUSK_MOUNT_TIMEOUT s")): $(tail -n 1 "$CMDLOG")"
     return 1
   fi
-  MOUNT_PID=''
-  for _i in $(seq 50); do
-    MOUNT_PID=$(daemon_pids "$mnt" | head -n 1)
-    [[ -z $MOUNT_PID ]] || break
-    sleep 0.1
-  done
-  [[ -n $MOUNT_PID ]] || { why "mounted $mnt but found no daemon process"; return 1; }
+  wait_daemon "$mnt" || return 1
   log "mounted $st on $mnt (daemon pid $MOUNT_PID)"
 }
 # umount_store STORE MNT PID: `tusk umount`, then wait for the daemon to exit
 umount_store() {
-  local st=$1 mnt=$2 pid=$3 _i
-  tk "$st" umount "$mnt" >>"$CMDLOG" 2>&1 || log "tusk umount $mnt failed"
-  for _i in $(seq 600); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$pid" 2>/dev/null; then log "daemon $pid still running 60 s after umount: KILL"; kill -KILL "$pid" 2>/dev/null || true; sleep 0.5; fi
-  if [[ -n $(mounts_under "$mnt") ]]; then fusermount3 -u -z "$mnt" 2>/dev/null || umount -l "$mnt"; fi
+  tk "$1" umount "$2" >>"$CMDLOG" 2>&1 || log "tusk umount $2 failed"
+  wait_unmounted "$2" "$3"
 }
 rss_record() {  # rss_record KEY ROUND PID
   local kb; kb=$($PY "$WB" vmhwm "$3" 2>/dev/null) || return 0
@@ -645,29 +606,7 @@ phase_commit() {
 # run_test NAME FUNC ARGS...: in a background subshell with its own process group (the
 # EXIT trap can stop it at once) and with set -e active: the first failing command ends
 # the test, which is then reported as FAILED; the other tests still run.
-run_test() {
-  local name=$1 rc=0 reason; shift
-  rm -f "$OUT/.why"
-  set -m
-  (
-    set +m       # monitor mode would give each pipeline in here its own process group
-    set -eE
-    trap 'st=$?; [[ -s $OUT/.why ]] || why "line $LINENO: $BASH_COMMAND (status $st)"' ERR
-    trap - INT TERM EXIT
-    "$@"
-  ) </dev/null &
-  TESTPID=$!
-  set +m
-  wait "$TESTPID" || rc=$?
-  TESTPID=''
-  if ((rc != 0)); then
-    reason=$(cat "$OUT/.why" 2>/dev/null) || reason="exit status $rc"
-    log "TEST $name FAILED: $reason (see $OUT/run.log and $CMDLOG)"
-    printf '%s\t%s\n' "$name" "$reason" >>"$OUT/failed.tsv"
-    umount_all
-  fi
-  return 0
-}
+run_test() { run_group TEST "$@"; }
 
 # ---------------------------------------------------------------- header, run, report
 cat >"$OUT/params.json" <<EOF
@@ -678,13 +617,7 @@ EOF
 {
   echo "# tusk workspace write benchmark (writes through a branch workspace vs the local disk)"
   echo
-  echo "- date: $(date -Is)"
-  echo "- host: $(hostname), nproc $(nproc), CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)," \
-       "RAM $(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
-  echo "- kernel: $(uname -r); BENCH_ROOT $BENCH_ROOT on $FSTYPE ($(df -P "$BENCH_ROOT" | awk 'NR==2{print $1}'));" \
-       "native dirs and stores on that same file system"
-  echo "- command: \`$CMDLINE\`"
-  echo "- tusk: $tusk_version${TUSK_INIT_ARGS:+; init $TUSK_INIT_ARGS}${TUSK_MOUNT_ARGS:+; mount $TUSK_MOUNT_ARGS}"
+  bench_info "native dirs and stores on that same file system"
   sizes=()
   has_test seq && sizes+=("seq $SEQ_FILES × $SEQ_MIB MiB")
   has_test untar && sizes+=("untar $UNTAR_N files in $UNTAR_DIRS dirs ($TAR)")

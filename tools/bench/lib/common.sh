@@ -29,7 +29,7 @@ BL="$PY $BENCH_LIB/benchlib.py"
 OUT=''          # results directory, set by start_run
 STORES=''       # per-script store root, set by start_run
 
-. "$HERE/lib/basics.sh"   # die, log, ensure_packages
+. "$HERE/lib/basics.sh"   # die, log, ensure_packages, take_lock, check_fs, check_free, copy_tusk_bin, bench_info
 
 # The adapter for a peer: ours (tools/bench/adapters) first, else the shared one.
 adapter_path() {
@@ -40,12 +40,7 @@ adapter_path() {
 
 check_int() { [[ $2 =~ ^[1-9][0-9]*$ ]] || die "$1 must be a positive integer, got '$2'"; }
 
-# One benchmark at a time per BENCH_ROOT: both scripts share $SRC.
-take_lock() {
-  mkdir -p "$BENCH_ROOT"
-  exec 9>"$BENCH_ROOT/.lock"
-  flock -n 9 || die "another benchmark is running under $BENCH_ROOT"
-}
+# take_lock (lib/basics.sh): one benchmark at a time per BENCH_ROOT: both scripts share $SRC.
 
 # start_run KIND: results directory, store root, cleanup trap.
 start_run() {

@@ -56,3 +56,76 @@ stop_group() {
   wait "$pid" 2>/dev/null
   return 0
 }
+
+# bench_cleanup RC WHAT KEPT KEEP [HOOK]: the EXIT trap of a mounting benchmark: stop the
+# running group (WHAT names it), unmount everything, then (when nothing is left mounted)
+# delete $NATIVE, patch files and .why, and $STORES unless KEEP is 1; else log that KEPT.
+# HOOK (a command) runs just before the deletion.  Exits with RC.
+bench_cleanup() {
+  local rc=$1
+  set +e
+  trap - INT TERM
+  stop_group "$TESTPID" 10 "$2"
+  umount_all
+  if [[ -n $(mounts_under "$BENCH_ROOT") ]]; then
+    log "WARNING: still mounted under $BENCH_ROOT: $(mounts_under "$BENCH_ROOT" | xargs); $3"
+  else
+    [[ -z ${5:-} ]] || $5
+    rm -rf "$NATIVE" "$BENCH_ROOT"/patch-* "${OUT:-/nonexistent}/.why"
+    [[ $4 == 1 ]] || rm -rf "$STORES"
+  fi
+  ((rc == 0)) || log "exiting with status $rc${OUT:+ (results so far in $OUT)}"
+  exit "$rc"
+}
+
+# run_group KIND NAME FUNC ARGS...: FUNC in a background subshell with its own process
+# group ($TESTPID: the EXIT trap can stop it at once) and with set -e active: the first
+# failing command ends it, which is then logged as "KIND NAME FAILED" and added to
+# $OUT/failed.tsv.  Sets GROUP_RC to FUNC's status and returns 0: called outside any
+# `||`/`&&`/`if` context, so that set -e stays in force in the subshell (bash ignores
+# it there, in a background subshell too, when the caller is in such a context).
+# Needs why, $OUT and $CMDLOG.
+run_group() {
+  local kind=$1 name=$2 rc=0 reason; shift 2
+  rm -f "$OUT/.why"
+  set -m
+  (
+    set +m       # monitor mode would give each pipeline in here its own process group
+    set -eE
+    trap 'st=$?; [[ -s $OUT/.why ]] || why "line $LINENO: $BASH_COMMAND (status $st)"' ERR
+    trap - INT TERM EXIT
+    "$@"
+  ) </dev/null &
+  TESTPID=$!
+  set +m
+  wait "$TESTPID" || rc=$?
+  TESTPID=''
+  if ((rc != 0)); then
+    reason=$(cat "$OUT/.why" 2>/dev/null) || reason="exit status $rc"
+    log "$kind $name FAILED: $reason (see $OUT/run.log and $CMDLOG)"
+    printf '%s\t%s\n' "$name" "$reason" >>"$OUT/failed.tsv"
+    umount_all
+  fi
+  GROUP_RC=$rc
+  return 0
+}
+
+# wait_daemon MNT: sets MOUNT_PID to the daemon serving MNT (waits up to 5 s for it)
+wait_daemon() {
+  local _i
+  MOUNT_PID=''
+  for _i in $(seq 50); do
+    MOUNT_PID=$(daemon_pids "$1" | head -n 1)
+    [[ -z $MOUNT_PID ]] || break
+    sleep 0.1
+  done
+  [[ -n $MOUNT_PID ]] || { why "mounted $1 but found no daemon process"; return 1; }
+}
+# wait_unmounted MNT PID: after `tusk umount MNT`: wait up to 60 s for the daemon PID to
+# exit (then KILL it), and detach MNT if it is still mounted
+wait_unmounted() {
+  local mnt=$1 pid=$2 _i
+  for _i in $(seq 600); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$pid" 2>/dev/null; then log "daemon $pid still running 60 s after umount: KILL"; kill -KILL "$pid" 2>/dev/null || true; sleep 0.5; fi
+  if [[ -n $(mounts_under "$mnt") ]]; then fusermount3 -u -z "$mnt" 2>/dev/null || umount -l "$mnt"; fi
+}
