@@ -58,6 +58,7 @@
 #include <gtest/gtest.h>
 
 #include "store/ids.h"
+#include "store/internal/file.h"
 
 namespace tusk::fstest {
 
@@ -362,23 +363,12 @@ inline RunResult Tusk(const std::string& store, std::vector<std::string> args, d
 
 // ---------------------------------------------------------------- mounts
 
-// The content of a /proc file, or "" if it cannot be read. A process may
-// exit between the open and the read, which then fails with ESRCH (through an
-// ifstream that is an exception, seen in CI's ASan pass), so plain read(2).
+// The content of a /proc file, or "" if it cannot be read: a process may exit
+// between the open and the read, which then fails with ESRCH (through an
+// ifstream that was an exception, seen in CI's ASan pass).
 inline std::string ReadProcFile(const std::string& path) {
-  std::string out;
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return out;
-  char buf[4096];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) out.clear();
-    if (n <= 0) break;
-    out.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return out;
+  Result<std::string> content = ReadWholeFile(path);
+  return content.ok() ? std::move(content).value() : std::string();
 }
 
 inline bool ProcessAlive(pid_t pid) {
