@@ -372,6 +372,10 @@ void OpRelease(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   });
 }
 
+void OpFsyncdir(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info*) {
+  Guard(req, [&] { ReplyStatus(req, Ctx(req)->fs->FsyncDir(ino)); });
+}
+
 void OpFsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
   Guard(req, [&] { ReplyStatus(req, Ctx(req)->fs->Fsync(fi->fh, datasync != 0)); });
 }
@@ -420,6 +424,7 @@ const fuse_lowlevel_ops& SnapshotOps() {
     o.readdir = OpReaddir;
     o.readdirplus = OpReaddirplus;
     o.releasedir = OpReleasedir;
+    o.fsyncdir = OpFsyncdir;
     o.statfs = OpStatfs;
     o.getxattr = OpGetxattr;
     o.listxattr = OpListxattr;

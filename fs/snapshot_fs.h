@@ -147,6 +147,9 @@ class SnapshotFs {
   // that clearing to the filesystem for direct-I/O writes.
   Result<size_t> Write(uint64_t fh, uint64_t offset, std::string_view data, bool may_keep_set_id);
   Status Fsync(uint64_t fh, bool data_only);
+  // fsync(2) of a directory: in a workspace, makes what is staged in it
+  // durable (Workspace::SyncDir); elsewhere nothing to do.
+  Status FsyncDir(uint64_t ino);
   // fallocate(2) through an open handle (WsFile::Allocate).
   Status Allocate(uint64_t fh, int mode, uint64_t offset, uint64_t length);
   void ReleaseFile(uint64_t fh);

@@ -301,6 +301,13 @@ Status SnapshotFs::Fsync(uint64_t fh, bool data_only) {
   return handle->file->Fsync(data_only);
 }
 
+Status SnapshotFs::FsyncDir(uint64_t ino) {
+  auto node = Get(ino);
+  if (!node) return Status::NotFound("stale inode");
+  if (!node->ws || node->detached) return Status::Ok();  // committed, or removed: nothing staged to sync
+  return node->ws->SyncDir(node->kind == NodeKind::kWsRoot ? std::string() : WsPath(*node));
+}
+
 Status SnapshotFs::Allocate(uint64_t fh, int mode, uint64_t offset, uint64_t length) {
   auto handle = GetFile(fh);
   if (!handle) return Status::FromErrno(EBADF, "not a workspace file open for writing");

@@ -162,6 +162,9 @@ class Repository : public ObjectSource {
   const std::string& dir() const { return dir_; }
   const StoreConfig& config() const { return config_; }
   bool read_only() const { return read_only_; }
+  // The file seam the store was opened with; workspaces write their own
+  // files (base, next) and make names durable through it too.
+  Env* files() const { return files_; }
 
   // Objects. ReadObject verifies the record and the object's hash.
   Result<std::string> ReadObject(const ObjectId& id, ObjectType type) override;

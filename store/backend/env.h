@@ -7,8 +7,11 @@
 // store/FORMAT.md is tested, which kill -9 cannot do (the page cache
 // survives a killed process).
 //
-// LMDB does its own I/O and is outside the seam; workspaces (upper files
-// walked with *at() calls) are too, for now.
+// Workspaces write their own files (base, next) and make every name they
+// need durable through it (SyncDir); the staged entries themselves are made
+// with *at() calls relative to directory descriptors, so that paths of any
+// depth work (store/FORMAT.md, "Workspace durability"). LMDB does its own
+// I/O and is outside the seam.
 //
 // Durability contract, as POSIX gives it: a write is durable once its file
 // is synced (WritableFile::Sync); a new name, a rename or a removal once its

@@ -8,8 +8,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
 #include <cstring>
 #include <memory>
+#include <vector>
 
 namespace tusk {
 
@@ -119,8 +121,29 @@ Status Fsync(int fd, const std::string& what) {
 }
 
 Status FsyncDir(const std::string& dir) {
-  TUSK_ASSIGN_OR_RETURN(Fd fd, OpenFile(dir, O_RDONLY | O_DIRECTORY));
-  return Fsync(fd.get(), dir);
+  if (dir.size() < PATH_MAX) {
+    TUSK_ASSIGN_OR_RETURN(Fd fd, OpenFile(dir, O_RDONLY | O_DIRECTORY));
+    return Fsync(fd.get(), dir);
+  }
+  // Too long for one call (a deep workspace directory): walk to it one
+  // component at a time.
+  int raw = ::open(dir[0] == '/' ? "/" : ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (raw < 0) return Status::FromErrno(errno, "open directory " + dir);
+  Fd at(raw);
+  std::vector<std::string> parts;
+  for (size_t start = 0; start <= dir.size();) {
+    size_t slash = dir.find('/', start);
+    if (slash == std::string::npos) slash = dir.size();
+    if (slash > start) parts.push_back(dir.substr(start, slash - start));
+    start = slash + 1;
+  }
+  for (size_t i = 0; i < parts.size(); i++) {
+    int flags = (i + 1 == parts.size() ? O_RDONLY : O_PATH) | O_DIRECTORY | O_CLOEXEC;
+    raw = ::openat(at.get(), parts[i].c_str(), flags);
+    if (raw < 0) return Status::FromErrno(errno, "open directory " + dir);
+    at = Fd(raw);
+  }
+  return Fsync(at.get(), dir);
 }
 
 Result<std::string> ReadWholeFile(const std::string& path) {

@@ -138,6 +138,10 @@ Status RemoveWorkspaces(Repository* repo, const std::string& dataset, const std:
     return Status::Rebuild(Status::Code::kConflict, ENOTEMPTY, "changes are staged in workspace " + list);
   }
   for (const auto& w : held) TUSK_RETURN_IF_ERROR(Discard(dataset_fd.get(), dataset, w.branch));
+  // Durable before the caller deletes the branch: a workspace that came
+  // back after a power loss would bring its stale changes to a new branch of
+  // the same name.
+  if (!held.empty()) TUSK_RETURN_IF_ERROR(repo->files()->SyncDir(dir));
   if (!branch && ::rmdir(dir.c_str()) != 0 && errno != ENOENT && errno != ENOTEMPTY)
     return Status::FromErrno(errno, "remove " + dir);
   return Status::Ok();

@@ -529,7 +529,9 @@ Status CleanupAfterCommit(WsCore& c, const Build& build) {
     }
     if (n->has_meta && n->meta_fd.valid()) sidecars.insert(n->meta_id);
   }
+  std::vector<std::string> cleaned;  // deepest last
   std::function<Status(const std::string&)> clean = [&](const std::string& rel) -> Status {
+    cleaned.push_back(rel);
     TUSK_ASSIGN_OR_RETURN(std::vector<std::string> names, c.UpperNames(rel));
     struct stat self;
     TUSK_ASSIGN_OR_RETURN(UpperAt at, c.At(rel));
@@ -549,8 +551,13 @@ Status CleanupAfterCommit(WsCore& c, const Build& build) {
     return c.RestoreTimes(rel, self);
   };
   TUSK_RETURN_IF_ERROR(clean(""));
+  // The removals durable before `next` goes (entries that came back after a
+  // power loss would read as changes against the new base), and before the
+  // sidecars go (see WsCore::SyncUpperNames).
+  for (auto it = cleaned.rbegin(); it != cleaned.rend(); ++it) TUSK_RETURN_IF_ERROR(c.SyncUpperNames(*it));
   // Sidecars of removed files, and the kept files' previous ones.
-  return c.RemoveSidecarsExcept(sidecars);
+  TUSK_RETURN_IF_ERROR(c.RemoveSidecarsExcept(sidecars));
+  return c.SyncSidecarNames();
 }
 
 }  // namespace
@@ -614,10 +621,12 @@ Result<WsCommitResult> Workspace::Commit(const WsCommitOptions& options) {
   // the move is finished by the next Open.
   ObjectId id = HashObject(ObjectType::kCommit, EncodeCommit(commit));
   std::string next_path = c.dir + "/next";
-  TUSK_RETURN_IF_ERROR(WriteFileAtomically(next_path, id.Hex() + "\n"));
+  TUSK_RETURN_IF_ERROR(WriteFileAtomically(c.files, next_path, id.Hex() + "\n"));
   auto landed = session->CommitToBranch(commit, c.branch, c.base);
   if (!landed.ok()) {
-    ::unlink(next_path.c_str());
+    // Best effort: a `next` left behind names a commit that did not land,
+    // and the next Open removes it.
+    (void)c.files->Remove(next_path);
     if (landed.status().code() == Status::Code::kConflict)
       return Status::Conflict("cannot commit the workspace of " + name +
                               ": the branch moved while the commit was prepared (a commit from outside the "
@@ -630,7 +639,9 @@ Result<WsCommitResult> Workspace::Commit(const WsCommitOptions& options) {
   result.new_stored_bytes = session->new_stored_bytes();
   TUSK_RETURN_IF_ERROR(c.SetBase(*landed, true));
   TUSK_RETURN_IF_ERROR(ws::CleanupAfterCommit(c, build));
-  if (::unlink(next_path.c_str()) != 0) return Status::FromErrno(errno, "remove " + next_path);
+  // Durably gone before anything new is staged: a `next` that came back
+  // would make the next Open clear those new changes too.
+  TUSK_RETURN_IF_ERROR(c.RemoveNextFile());
   return result;
 }
 

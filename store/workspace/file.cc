@@ -276,12 +276,9 @@ size_t PwriteSome(int fd, std::string_view data, uint64_t offset, int* err) {
 
 }  // namespace
 
-FileNode::~FileNode() {
-  // A metacopy whose last name is gone takes its sidecar with it.
-  if (!has_meta || !meta_fd.valid() || !fd.valid()) return;
-  struct stat st;
-  if (::fstat(fd.get(), &st) == 0 && st.st_nlink == 0) ::unlinkat(core->meta_dir_fd.get(), meta_id.c_str(), 0);
-}
+// A metacopy whose last name is gone leaves its sidecar to the next sweep
+// (see WsCore::SyncUpperNames).
+FileNode::~FileNode() = default;
 
 Result<uint64_t> FileNode::Size() {
   if (!fd.valid()) return base.size;
@@ -672,14 +669,27 @@ class WsFileImpl : public WsFile {
   }
 
   Status Fsync(bool data_only) override {
-    std::lock_guard lock(node_->mu);
-    auto sync = [&](int fd, const std::string& what) -> Status {
-      if ((data_only ? ::fdatasync(fd) : ::fsync(fd)) != 0) return Status::FromErrno(errno, "fsync " + what);
-      return Status::Ok();
-    };
-    if (node_->fd.valid()) TUSK_RETURN_IF_ERROR(sync(node_->fd.get(), node_->label));
-    if (node_->meta_fd.valid()) TUSK_RETURN_IF_ERROR(sync(node_->meta_fd.get(), "sidecar " + node_->meta_id));
-    return Status::Ok();
+    std::string parent;
+    bool linked;
+    {
+      std::lock_guard lock(node_->core->mu);
+      linked = !node_->detached;
+      parent = ParentOf(node_->path);
+    }
+    {
+      std::lock_guard lock(node_->mu);
+      auto sync = [&](int fd, const std::string& what) -> Status {
+        if ((data_only ? ::fdatasync(fd) : ::fsync(fd)) != 0) return Status::FromErrno(errno, "fsync " + what);
+        return Status::Ok();
+      };
+      if (!node_->fd.valid()) return Status::Ok();  // still the committed file: nothing staged
+      TUSK_RETURN_IF_ERROR(sync(node_->fd.get(), node_->label));
+      if (node_->meta_fd.valid()) TUSK_RETURN_IF_ERROR(sync(node_->meta_fd.get(), "sidecar " + node_->meta_id));
+    }
+    // As on a local file system, a synced file is found after a power loss:
+    // its name (made by a copy-up or a create) is durable too.
+    if (!linked) return Status::Ok();
+    return node_->core->SyncUpperNames(parent);
   }
 
   Result<WsAttr> Stat() override {
@@ -774,13 +784,6 @@ void WsCore::DetachAllNodes() {
   }
 }
 
-void WsCore::ReleaseSidecar(const std::string& id, uint64_t dev, uint64_t ino) {
-  if (auto n = FindNodeByInode(dev, ino)) {
-    std::lock_guard lock(n->mu);
-    if (n->has_meta && n->meta_id == id) return;  // the node deletes it when it closes
-  }
-  ::unlinkat(meta_dir_fd.get(), id.c_str(), 0);
-}
 
 }  // namespace ws
 }  // namespace tusk

@@ -277,6 +277,20 @@ Status Workspace::Rmdir(std::string_view path) {
   return Status::Ok();
 }
 
+Status Workspace::SyncDir(std::string_view path) {
+  WsCore& c = *impl_->core;
+  std::string rel;
+  {
+    std::lock_guard lock(c.mu);
+    TUSK_ASSIGN_OR_RETURN(Lookup l, c.Resolve(path));
+    if (!l.exists()) return Err(ENOENT, "fsync", l.rel);
+    if (!l.is_dir()) return Err(ENOTDIR, "fsync", l.rel);
+    if (!l.in_upper) return Status::Ok();
+    rel = l.rel;
+  }
+  return c.SyncUpperNames(rel);
+}
+
 namespace {
 
 bool IsBelow(const std::string& path, const std::string& dir) {
@@ -321,16 +335,10 @@ Status Workspace::Rename(std::string_view from, std::string_view to, unsigned fl
   TUSK_RETURN_IF_ERROR(c.EnsureUpperDir(tparent.parts));
   TUSK_ASSIGN_OR_RETURN(f, c.ResolveParts(f.parts));
   TUSK_ASSIGN_OR_RETURN(t, c.ResolveParts(t.parts));
-  std::string replaced_meta;
-  struct stat replaced {};
-  if (!exchange) {
-    if (t.whiteout || (t.in_upper && S_ISDIR(t.st.st_mode))) {
-      TUSK_RETURN_IF_ERROR(c.RemoveUpper(t.rel));  // a whiteout, or a directory of whiteouts
-    } else if (t.in_upper && S_ISREG(t.st.st_mode)) {
-      TUSK_ASSIGN_OR_RETURN(replaced_meta, c.MetaIdOf(t.rel));
-      replaced = t.st;
-    }
-  }
+  // A regular file the rename replaces keeps its sidecar until the next
+  // sweep (see WsCore::SyncUpperNames).
+  if (!exchange && (t.whiteout || (t.in_upper && S_ISDIR(t.st.st_mode))))
+    TUSK_RETURN_IF_ERROR(c.RemoveUpper(t.rel));  // a whiteout, or a directory of whiteouts
   TUSK_ASSIGN_OR_RETURN(UpperAt f_at, c.At(f.rel));
   TUSK_ASSIGN_OR_RETURN(UpperAt t_at, c.At(t.rel));
   // Cached descriptors below either name would now name the wrong place.
@@ -338,8 +346,6 @@ Status Workspace::Rename(std::string_view from, std::string_view to, unsigned fl
   c.ForgetDirs(t.rel);
   if (::renameat2(f_at.fd(), f_at.c_name(), t_at.fd(), t_at.c_name(), exchange ? RENAME_EXCHANGE : 0) != 0)
     return Err(errno, "rename", f.rel);
-  if (!replaced_meta.empty() && replaced.st_nlink == 1)
-    c.ReleaseSidecar(replaced_meta, replaced.st_dev, replaced.st_ino);
   if (!exchange && f.base) TUSK_RETURN_IF_ERROR(c.MakeWhiteout(f.rel));
   c.RenameNodes(f.rel, t.rel, exchange);
   return Status::Ok();

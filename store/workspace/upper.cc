@@ -429,6 +429,7 @@ Result<std::string> WsCore::CreateSidecar(const Sidecar& side, Fd* out) {
     return st;
   }
   *out = std::move(fd);
+  NoteNewSidecar(id);
   return id;
 }
 
@@ -748,12 +749,8 @@ Status WsCore::RemoveUpper(const std::string& rel) {
     if (::unlinkat(at.fd(), at.c_name(), AT_REMOVEDIR) != 0) return Err(errno, "remove directory", rel);
     return Status::Ok();
   }
-  std::string meta;
-  if (S_ISREG(st.st_mode)) {
-    TUSK_ASSIGN_OR_RETURN(meta, MetaIdOf(rel));
-  }
+  // A metacopy's sidecar stays until the next sweep (see SyncUpperNames).
   if (::unlinkat(at.fd(), at.c_name(), 0) != 0) return Err(errno, "remove", rel);
-  if (!meta.empty() && st.st_nlink == 1) ReleaseSidecar(meta, st.st_dev, st.st_ino);
   return Status::Ok();
 }
 

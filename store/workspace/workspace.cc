@@ -36,13 +36,13 @@ std::string WorkspaceDir(const Repository* repo, const std::string& dataset, con
   return JoinPath(repo->dir(), "workspaces/" + dataset + "/" + branch);
 }
 
-Result<std::optional<ObjectId>> ReadIdFile(const std::string& path) {
-  TUSK_ASSIGN_OR_RETURN(std::string text, ReadWholeFile(path));
+Result<std::optional<ObjectId>> ReadIdFile(Env* files, const std::string& path) {
+  TUSK_ASSIGN_OR_RETURN(std::string text, ReadWholeFile(files, path));
   return ParseIdFile(text, path);
 }
 
-Status WriteIdFile(const std::string& path, const std::optional<ObjectId>& id) {
-  return WriteFileAtomically(path, (id ? id->Hex() : std::string("none")) + "\n");
+Status WriteIdFile(Env* files, const std::string& path, const std::optional<ObjectId>& id) {
+  return WriteFileAtomically(files, path, (id ? id->Hex() : std::string("none")) + "\n");
 }
 
 bool FileExists(const std::string& path) {
@@ -50,8 +50,11 @@ bool FileExists(const std::string& path) {
   return ::lstat(path.c_str(), &st) == 0;
 }
 
-// The sidecar names upper files refer to.
+// The sidecar names upper files refer to. Each directory is synced on the
+// way, so the sweep that follows removes only sidecars no durable name
+// refers to (see WsCore::SyncUpperNames).
 Status CollectSidecarRefs(WsCore* core, const std::string& rel, std::set<std::string>* refs) {
+  TUSK_RETURN_IF_ERROR(core->files->SyncDir(rel.empty() ? core->upper_path : core->upper_path + "/" + rel));
   TUSK_ASSIGN_OR_RETURN(auto dir, core->UpperDir(rel));
   TUSK_ASSIGN_OR_RETURN(std::vector<std::string> names, ListDirectory(dir->get(), QuotedRel(rel)));
   std::vector<std::string> subdirs;
@@ -87,6 +90,7 @@ Result<bool> CommitLanded(Repository* repo, const std::optional<ObjectId>& head,
 
 WsCore::WsCore(Repository* r, std::string ds, std::string br, std::string d)
     : repo(r),
+      files(r->files()),
       dataset(std::move(ds)),
       branch(std::move(br)),
       dir(std::move(d)),
@@ -96,8 +100,14 @@ WsCore::WsCore(Repository* r, std::string ds, std::string br, std::string d)
       unprivileged(::geteuid() != 0) {}
 
 Status WsCore::Init() {
-  TUSK_RETURN_IF_ERROR(MakeDirs(upper_path, 0755));
-  TUSK_RETURN_IF_ERROR(MakeDirs(meta_path, 0700));
+  TUSK_RETURN_IF_ERROR(files->MakeDirs(upper_path, 0755));
+  TUSK_RETURN_IF_ERROR(files->MakeDirs(meta_path, 0700));
+  // The workspace's own names, down from workspaces/, durable before
+  // anything is staged in it.
+  for (std::string d = dir;; d = d.substr(0, d.rfind('/'))) {
+    TUSK_RETURN_IF_ERROR(files->SyncDir(d));
+    if (d.size() <= repo->dir().size()) break;
+  }
   int raw = ::open(upper_path.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (raw < 0) return Status::FromErrno(errno, "open " + upper_path);
   upper_fd = Fd(raw);
@@ -108,19 +118,19 @@ Status WsCore::Init() {
 }
 
 Status WsCore::SetBase(const std::optional<ObjectId>& commit, bool write_file) {
-  uint64_t files = 0, bytes = 0;
+  uint64_t file_count = 0, bytes = 0;
   std::optional<ObjectId> root;
   if (commit) {
     TUSK_ASSIGN_OR_RETURN(Commit c, repo->ReadCommit(*commit));
     root = c.root;
-    files = c.file_count;
+    file_count = c.file_count;
     bytes = c.total_bytes;
   }
-  if (write_file) TUSK_RETURN_IF_ERROR(WriteIdFile(dir + "/base", commit));
+  if (write_file) TUSK_RETURN_IF_ERROR(WriteIdFile(files, dir + "/base", commit));
   if (base != commit) generation++;
   base = commit;
   base_root = root;
-  base_files = files;
+  base_files = file_count;
   base_bytes = bytes;
   return Status::Ok();
 }
@@ -152,7 +162,60 @@ Status WsCore::FollowBranchIfClean(bool* diverged) {
 Status ClearUpperAndSidecars(WsCore* core) {
   core->ForgetDirs("");
   TUSK_RETURN_IF_ERROR(RemoveDirectoryContents(core->upper_fd.get(), core->upper_path));
-  return RemoveDirectoryContents(core->meta_dir_fd.get(), core->meta_path);
+  // Durable before the base may move (staged entries that came back after a
+  // power loss would read as changes against the new base), and before the
+  // sidecars go (see SyncUpperNames).
+  TUSK_RETURN_IF_ERROR(core->SyncUpperNames(""));
+  TUSK_RETURN_IF_ERROR(RemoveDirectoryContents(core->meta_dir_fd.get(), core->meta_path));
+  return core->SyncSidecarNames();
+}
+
+void WsCore::NoteNewSidecar(const std::string& id) {
+  std::lock_guard lock(unsynced_mu_);
+  unsynced_sidecars_.push_back(id);
+}
+
+Status WsCore::SyncSidecarNames() { return files->SyncDir(meta_path); }
+
+Status WsCore::SyncUpperNames(const std::string& dir_rel) {
+  std::vector<std::string> sidecars;
+  {
+    std::lock_guard lock(unsynced_mu_);
+    sidecars.swap(unsynced_sidecars_);
+  }
+  Status st = Status::Ok();
+  for (const auto& id : sidecars) {
+    int raw = ::openat(meta_dir_fd.get(), id.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (raw < 0) {
+      if (errno == ENOENT) continue;  // released meanwhile
+      st = Status::FromErrno(errno, "open sidecar " + id);
+      break;
+    }
+    Fd fd(raw);
+    if (::fdatasync(fd.get()) != 0) {
+      st = Status::FromErrno(errno, "fsync sidecar " + id);
+      break;
+    }
+  }
+  if (st.ok() && !sidecars.empty()) st = SyncSidecarNames();
+  if (!st.ok()) {
+    // Left for the next call to try again.
+    std::lock_guard lock(unsynced_mu_);
+    unsynced_sidecars_.insert(unsynced_sidecars_.end(), sidecars.begin(), sidecars.end());
+    return st;
+  }
+  for (std::string rel = dir_rel;; rel = ParentOf(rel)) {
+    Status synced = files->SyncDir(rel.empty() ? upper_path : upper_path + "/" + rel);
+    if (!synced.ok() && synced.sys_errno() != ENOENT && synced.sys_errno() != ENOTDIR) return synced;
+    if (rel.empty()) break;
+  }
+  return Status::Ok();
+}
+
+Status WsCore::RemoveNextFile() {
+  Status st = files->Remove(dir + "/next");
+  if (!st.ok() && st.code() != Status::Code::kNotFound) return st;
+  return files->SyncDir(dir);
 }
 
 }  // namespace ws
@@ -166,7 +229,7 @@ Result<std::unique_ptr<Workspace>> Workspace::Open(Repository* repo, const std::
   TUSK_RETURN_IF_ERROR(ValidateName("branch", branch));
   TUSK_ASSIGN_OR_RETURN(std::optional<ObjectId> head, repo->GetBranch(dataset, branch));
   std::string dir = ws::WorkspaceDir(repo, dataset, branch);
-  TUSK_RETURN_IF_ERROR(MakeDirs(dir, 0755));
+  TUSK_RETURN_IF_ERROR(repo->files()->MakeDirs(dir, 0755));
   auto core = std::make_shared<WsCore>(repo, dataset, branch, dir);
   core->self = core;
 
@@ -184,7 +247,7 @@ Result<std::unique_ptr<Workspace>> Workspace::Open(Repository* repo, const std::
 
   std::string base_path = dir + "/base", next_path = dir + "/next";
   if (ws::FileExists(base_path)) {
-    TUSK_ASSIGN_OR_RETURN(std::optional<ObjectId> base, ws::ReadIdFile(base_path));
+    TUSK_ASSIGN_OR_RETURN(std::optional<ObjectId> base, ws::ReadIdFile(core->files, base_path));
     TUSK_RETURN_IF_ERROR(core->SetBase(base, false));
   } else {
     TUSK_RETURN_IF_ERROR(core->SetBase(head, true));  // first use
@@ -192,7 +255,7 @@ Result<std::unique_ptr<Workspace>> Workspace::Open(Repository* repo, const std::
   // A commit was being made when the previous owner stopped: if it reached
   // the branch, finish its cleanup; otherwise the staged changes stand.
   if (ws::FileExists(next_path)) {
-    auto next = ws::ReadIdFile(next_path);
+    auto next = ws::ReadIdFile(core->files, next_path);
     if (next.ok() && *next) {
       TUSK_ASSIGN_OR_RETURN(bool landed, ws::CommitLanded(repo, head, core->base, **next));
       if (landed) {
@@ -200,7 +263,7 @@ Result<std::unique_ptr<Workspace>> Workspace::Open(Repository* repo, const std::
         TUSK_RETURN_IF_ERROR(ws::ClearUpperAndSidecars(core.get()));
       }
     }
-    if (::unlink(next_path.c_str()) != 0 && errno != ENOENT) return Status::FromErrno(errno, "remove " + next_path);
+    TUSK_RETURN_IF_ERROR(core->RemoveNextFile());
   }
   // Sidecars no upper file names (a crash between creating one and linking
   // its file) are garbage.

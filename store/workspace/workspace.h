@@ -34,7 +34,9 @@
 // file stores about 1 MiB (plus the chunks it touches).
 //
 // Writes reach the kernel (pwrite) before a call returns, so a killed
-// process loses nothing it was told succeeded; Fsync() makes them durable.
+// process loses nothing it was told succeeded; WsFile::Fsync and SyncDir
+// make them, and the names, durable against a power loss, as fsync(2) does
+// on a local file system (FORMAT.md, "Workspace durability").
 //
 // Ownership, permissions and times are the upper files' own: callers pass
 // the uid/gid of the process on whose behalf they act, and the workspace
@@ -238,6 +240,12 @@ class Workspace {
   Status SetXattr(std::string_view path, std::string_view name, std::string_view value, int flags);
   Result<std::vector<std::string>> ListXattr(std::string_view path);
   Status RemoveXattr(std::string_view path, std::string_view name);
+  // fsync(2) of a directory, as a local file system does it: the entries
+  // staged in it (created, renamed, removed) and the names of the
+  // directories above it survive a power loss. A directory nothing is
+  // staged in has nothing to sync. WsFile::Fsync makes the file's own name
+  // durable the same way.
+  Status SyncDir(std::string_view path);
 
   // Staged changes against the base, sorted by path. A file is Modified
   // when its content or metadata differ (copied-up chunks are compared by
@@ -258,8 +266,9 @@ class Workspace {
 // the committed data they build on, even if their branch is deleted.
 Result<std::vector<ObjectId>> WorkspaceBases(const std::string& store_dir);
 
-// fsck of every workspace's files: the base and next files (a commit id the
-// store can read), each sidecar (decodes; its chunks still read from the
+// fsck of every workspace's files: the base file (a commit id the store can
+// read), the next file (a commit id; the commit may be missing, as a crash
+// before it landed leaves it), each sidecar (decodes; its chunks still read from the
 // store exist), and each upper file's sidecar name (refers to one that
 // decodes). Problems are reported as "workspace DATASET@BRANCH"; staged file
 // contents have no checksum and are not judged.

@@ -46,6 +46,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "store/backend/env.h"
 #include "store/internal/file.h"
 #include "store/workspace/workspace.h"
 
@@ -212,6 +213,9 @@ class WsCore {
   Status Init();  // opens upper/ and meta/
 
   Repository* repo;
+  // The store's file seam: the workspace's own files (base, next) are
+  // written through it, and it makes names durable (SyncDir).
+  Env* const files;
   const std::string dataset, branch, dir, upper_path, meta_path;
   Fd lock_fd;
   Fd upper_fd;  // O_PATH directory
@@ -235,6 +239,29 @@ class WsCore {
   Status SetBase(const std::optional<ObjectId>& commit, bool write_file);
   Result<bool> Staged();
   Status FollowBranchIfClean(bool* diverged);
+
+  // ---- durability (workspace.cc) ----
+  // What a local file system gives fsync(2) of a file in `dir_rel` (an
+  // upper directory, "" for upper/): its name, and the names of the upper
+  // directories above it, survive a power loss. ENOENT on the way (the
+  // directory was renamed or removed meanwhile) is not an error.
+  //
+  // The one rule that keeps metacopies whole through a power loss: no name
+  // in upper is ever durable while its sidecar is not, so
+  // - SyncUpperNames first syncs the sidecars made since its last call,
+  //   content and names, then the upper directories;
+  // - a sidecar is removed only by a sweep (commit cleanup, reset, Open),
+  //   after the upper directories it ran over are synced, so the removal of
+  //   a name that referred to it is durable first. An unlink or rename that
+  //   drops a metacopy's last name leaves its sidecar as garbage until then
+  //   (fsck ignores sidecars no upper file names).
+  Status SyncUpperNames(const std::string& dir_rel);
+  // Makes the removals in meta/ durable (after a sweep of sidecars).
+  Status SyncSidecarNames();
+  // A sidecar that SyncUpperNames must sync before any upper name.
+  void NoteNewSidecar(const std::string& id);
+  // Removes the `next` file and makes that durable.
+  Status RemoveNextFile();
 
   // ---- upper descriptors (upper.cc) ----
   // The upper directory `rel` ("" is upper/ itself), opened O_PATH by a walk
@@ -317,9 +344,6 @@ class WsCore {
   void RenameNodes(const std::string& from, const std::string& to, bool exchange);
   void DetachNodesAt(const std::string& rel);
   void DetachAllNodes();
-  // A sidecar no upper file names any more: deleted unless an open node
-  // still uses it (that node deletes it when it closes).
-  void ReleaseSidecar(const std::string& id, uint64_t dev, uint64_t ino);
   Result<std::string> ReadSidecarFile(const std::string& id);
   Result<std::string> MetaIdOf(const std::string& rel);
   Result<std::string> CreateSidecar(const Sidecar& side, Fd* out);
@@ -332,6 +356,9 @@ class WsCore {
  private:
   std::mutex nodes_mu_;
   std::vector<std::weak_ptr<FileNode>> nodes_;
+  // Sidecars created since the last SyncUpperNames; taken last, briefly.
+  std::mutex unsynced_mu_;
+  std::vector<std::string> unsynced_sidecars_;
   // Upper directory descriptors by path (UpperDir); guarded by dirs_mu_,
   // which is taken last (after every other lock) and held only briefly.
   std::mutex dirs_mu_;

@@ -352,6 +352,40 @@ TEST_F(WorkspaceMountTest, OpenFilesStayValidAcrossACommit) {
   EXPECT_EQ(T({"cat", "ds@main~1", "log.txt"}).out, "one\n");
 }
 
+// The atomic save of editors and databases: write a temporary file, fsync
+// it, rename it over the original, fsync the directory. Each step succeeds
+// in a branch directory and below it (the daemon makes the names durable:
+// Workspace::SyncDir), and on committed versions the directory fsync is a
+// no-op, as on any read-only file system.
+TEST_F(WorkspaceMountTest, AnAtomicSaveWithFsyncOfTheFileAndTheDirectoryWorks) {
+  for (const std::string& dir : {ws_, ws_ + "/dir/sub"}) {
+    std::string tmp = dir + "/.c.txt.tmp", target = dir + "/c.txt";
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    ASSERT_GE(fd, 0) << Errno();
+    ASSERT_EQ(::write(fd, "saved\n", 6), 6);
+    EXPECT_EQ(::fsync(fd), 0) << Errno();
+    ::close(fd);
+    ASSERT_EQ(::rename(tmp.c_str(), target.c_str()), 0) << Errno();
+    int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    ASSERT_GE(dfd, 0) << Errno();
+    EXPECT_EQ(::fsync(dfd), 0) << dir << ": " << Errno();
+    EXPECT_EQ(::fdatasync(dfd), 0) << dir << ": " << Errno();
+    ::close(dfd);
+    EXPECT_EQ(ReadOr(target), "saved\n");
+  }
+  for (const std::string& dir : {mnt_ + "/ds/@v1", mnt_ + "/ds/@v1/dir", mnt_ + "/ds"}) {
+    int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    ASSERT_GE(dfd, 0) << dir << ": " << Errno();
+    EXPECT_EQ(::fsync(dfd), 0) << dir << ": " << Errno();
+    ::close(dfd);
+  }
+  RunResult r = T({"commit", "ds@main", "-m", "atomic saves"});
+  ASSERT_EQ(r.exit_code, 0) << r;
+  std::string out = ExportMain("saved");
+  EXPECT_EQ(ReadOr(out + "/c.txt"), "saved\n");
+  EXPECT_EQ(ReadOr(out + "/dir/sub/c.txt"), "saved\n");
+}
+
 TEST_F(WorkspaceMountTest, MmapReadsAndSharedWritesFsyncAndXattrs) {
   ASSERT_TRUE(WriteFile(ws_ + "/m", std::string(8192, 'a')));
   int fd = ::open((ws_ + "/m").c_str(), O_RDWR | O_CLOEXEC);

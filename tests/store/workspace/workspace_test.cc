@@ -1736,6 +1736,86 @@ TEST_F(WorkspaceTest, OpenDropsANextFileOfACommitThatNeverLanded) {
   EXPECT_EQ(ChangeLines(), std::vector<std::string>{"A b2.txt"});
 }
 
+// Durability itself is specified by the power-loss test
+// (workspace_power_loss_test.cc); these are the rules a reader can see.
+
+TEST_F(WorkspaceTest, SyncDirAcceptsEveryMergedDirectoryAndRefusesWhatIsNotOne) {
+  TUSK_EXPECT_OK(ws_->SyncDir(""));
+  TUSK_EXPECT_OK(ws_->SyncDir("dir/sub"));  // committed: nothing staged, nothing to sync
+  TUSK_ASSERT_OK(ws_->Mkdir("made", 0755, who_));
+  Put("made/f", "x");
+  TUSK_EXPECT_OK(ws_->SyncDir("made"));
+  EXPECT_ERRNO(ws_->SyncDir("missing"), ENOENT);
+  EXPECT_ERRNO(ws_->SyncDir("a.txt"), ENOTDIR);
+  EXPECT_ERRNO(ws_->SyncDir("a.txt/x"), ENOTDIR);
+  EXPECT_ERRNO(ws_->SyncDir("../x"), EINVAL);
+}
+
+// The sidecar files in meta/.
+std::set<std::string> SidecarFiles(const std::string& ws_dir) {
+  std::set<std::string> out;
+  for (const auto& e : fs::directory_iterator(ws_dir + "/meta")) out.insert(e.path().filename().string());
+  return out;
+}
+
+TEST_F(WorkspaceTest, AMetacopysSidecarOutlivesItsLastNameUntilTheNextSweep) {
+  // A sidecar goes only after the removal of every name that referred to it
+  // is durable, or a power loss could bring the name back without it.
+  {
+    auto f = ws_->Open("m.bin", O_RDWR);
+    ASSERT_TRUE(f.ok());
+    ASSERT_TRUE((*f)->Write(10, "patch").ok());
+  }
+  std::set<std::string> sidecars = SidecarFiles(WsDir());
+  ASSERT_EQ(sidecars.size(), 1u);
+  TUSK_ASSERT_OK(ws_->Unlink("m.bin"));
+  EXPECT_EQ(SidecarFiles(WsDir()), sidecars) << "kept as garbage for now";
+  auto problems = CheckWorkspaces(repo_.get());
+  ASSERT_TRUE(problems.ok());
+  EXPECT_TRUE(problems->empty()) << "fsck ignores a sidecar no upper file names";
+  // Reopening sweeps it (after syncing upper/), as commit and reset do.
+  ws_.reset();
+  OpenWs();
+  EXPECT_TRUE(SidecarFiles(WsDir()).empty());
+  EXPECT_ERRNO(StatusOf(ws_->Stat("m.bin")), ENOENT);
+}
+
+TEST_F(WorkspaceTest, CommitAndResetSweepSidecarsThatNoFileNames) {
+  for (const char* op : {"commit", "reset"}) {
+    {
+      auto f = ws_->Open("m.bin", O_RDWR);
+      ASSERT_TRUE(f.ok());
+      ASSERT_TRUE((*f)->Write(10, op).ok());
+    }
+    Put("replaced", "r");
+    TUSK_ASSERT_OK(ws_->Rename("replaced", "m.bin", 0));  // the metacopy's last name goes
+    ASSERT_EQ(SidecarFiles(WsDir()).size(), 1u) << op;
+    if (std::string(op) == "commit")
+      CommitOk();
+    else
+      TUSK_ASSERT_OK(ws_->Reset());
+    EXPECT_TRUE(SidecarFiles(WsDir()).empty()) << op;
+    EXPECT_FALSE(fs::exists(WsDir() + "/next")) << op;
+  }
+}
+
+TEST_F(WorkspaceTest, AnInterruptedCommitsNextFileIsNotAFsckProblem) {
+  // What a crash before the commit landed leaves: `next` naming a commit the
+  // store never got. The next Open removes it; until then fsck says nothing.
+  Put("b2.txt", "staged\n");
+  ws_.reset();
+  WriteFile(WsDir() + "/next", std::string(64, 'a') + "\n");
+  auto problems = CheckWorkspaces(repo_.get());
+  ASSERT_TRUE(problems.ok());
+  EXPECT_TRUE(problems->empty());
+  WriteFile(WsDir() + "/next", "not a commit id\n");
+  problems = CheckWorkspaces(repo_.get());
+  ASSERT_TRUE(problems.ok());
+  EXPECT_EQ(problems->size(), 1u) << "an unreadable next file is damage";
+  fs::remove(WsDir() + "/next");
+  OpenWs();
+}
+
 TEST_F(WorkspaceTest, OnlyOneOwnerAtATime) {
   auto held = Workspace::IsHeld(repo_.get(), "d", "main");
   ASSERT_TRUE(held.ok());
