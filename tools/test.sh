@@ -16,8 +16,9 @@
 #       ThreadSanitizer build (tools/test-tsan.sh --all, build-tsan/;
 #       TUSK_TEST_TSAN likewise);
 #     - on the normal build, the full damage campaign (1200 flips;
-#       TUSK_DAMAGE_FLIPS, default 160 in the suite) and 400 power-loss runs
-#       (TUSK_POWER_LOSS_RUNS, default 25), outside ctest's per-test timeout;
+#       TUSK_DAMAGE_FLIPS, default 160 in the suite), 400 power-loss runs of
+#       the store (TUSK_POWER_LOSS_RUNS, default 25) and 800 of a workspace
+#       (TUSK_WS_POWER_LOSS_RUNS, default 25), outside ctest's per-test timeout;
 #     - every fuzz target for TUSK_FUZZ_SECONDS (default 600) each.
 # Sanitizer builds run the randomized campaigns smaller (tests/sanitizer_scale.h).
 set -euo pipefail
@@ -55,10 +56,11 @@ if [ "${TUSK_TEST_TSAN:-$long}" = 1 ]; then
   if [ $long = 1 ]; then tools/test-tsan.sh --all; else tools/test-tsan.sh; fi
 fi
 if [ $long = 1 ]; then
-  # ~15 and ~3 minutes: longer than ctest's 600 s per test allows.
-  stage "the full damage campaign and 400 power-loss runs"
+  # ~15, ~3 and ~5 minutes: longer than ctest's 600 s per test allows.
+  stage "the full damage campaign and the long power-loss runs"
   TUSK_DAMAGE_FLIPS=${TUSK_DAMAGE_FLIPS:-1200} build/tests/damage_test
   TUSK_POWER_LOSS_RUNS=${TUSK_POWER_LOSS_RUNS:-400} build/tests/power_loss_test
+  TUSK_WS_POWER_LOSS_RUNS=${TUSK_WS_POWER_LOSS_RUNS:-800} build/tests/workspace_power_loss_test
 fi
 seconds=${TUSK_FUZZ_SECONDS:-$([ $long = 1 ] && echo 600 || echo 15)}
 if [ "$seconds" != 0 ]; then
