@@ -2,7 +2,9 @@
 # The test command (README, .ci/run): installs what is missing, builds, and runs
 #   1. the whole suite on the normal build (build/), which replays every
 #      checked-in fuzz corpus too (the fuzz_replay.* tests);
-#   2. every fuzz target for TUSK_FUZZ_SECONDS (default 15; 0 skips) under
+#   2. the daemon-side tests on a ThreadSanitizer build (tools/test-tsan.sh,
+#      build-tsan/: all but a few volume tests; TUSK_TEST_TSAN=0 skips);
+#   3. every fuzz target for TUSK_FUZZ_SECONDS (default 10; 0 skips) under
 #      libFuzzer in a clang ASan + UBSan build (build-fuzz/), starting from its
 #      corpus; a crash fails the run and leaves its input in
 #      build-fuzz/fuzz-crashes/<target>/ (tools/fuzz/run.sh).
@@ -12,9 +14,8 @@
 #     - the whole suite on an AddressSanitizer + UndefinedBehaviorSanitizer
 #       build (build-sanitize/; TUSK_TEST_SANITIZE=1 adds this pass to the
 #       short command, =0 drops it from --long);
-#     - the daemon-side, store-level and real-program tests on a
-#       ThreadSanitizer build (tools/test-tsan.sh --all, build-tsan/;
-#       TUSK_TEST_TSAN likewise);
+#     - all the daemon-side tests, the store-level and real-program tests on
+#       the ThreadSanitizer build (tools/test-tsan.sh --all);
 #     - on the normal build, the full damage campaign (1200 flips;
 #       TUSK_DAMAGE_FLIPS, default 160 in the suite), 400 power-loss runs of
 #       the store (TUSK_POWER_LOSS_RUNS, default 25) and 800 of a workspace
@@ -51,7 +52,7 @@ run_suite 0
 if [ "${TUSK_TEST_SANITIZE:-$long}" = 1 ]; then
   run_suite 1
 fi
-if [ "${TUSK_TEST_TSAN:-$long}" = 1 ]; then
+if [ "${TUSK_TEST_TSAN:-1}" = 1 ]; then
   stage "ThreadSanitizer build and tests"
   if [ $long = 1 ]; then tools/test-tsan.sh --all; else tools/test-tsan.sh; fi
 fi
@@ -62,7 +63,7 @@ if [ $long = 1 ]; then
   TUSK_POWER_LOSS_RUNS=${TUSK_POWER_LOSS_RUNS:-400} build/tests/power_loss_test
   TUSK_WS_POWER_LOSS_RUNS=${TUSK_WS_POWER_LOSS_RUNS:-800} build/tests/workspace_power_loss_test
 fi
-seconds=${TUSK_FUZZ_SECONDS:-$([ $long = 1 ] && echo 600 || echo 15)}
+seconds=${TUSK_FUZZ_SECONDS:-$([ $long = 1 ] && echo 600 || echo 10)}
 if [ "$seconds" != 0 ]; then
   stage "fuzzing every target for $seconds s"
   ASAN_OPTIONS=detect_leaks=1 tools/fuzz/run.sh "$seconds"
