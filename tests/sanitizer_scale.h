@@ -8,6 +8,9 @@
 // runs the big ones far past these defaults.
 #pragma once
 
+#include <cstdint>
+#include <cstdlib>
+
 namespace tusk::test_scale {
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
@@ -26,6 +29,13 @@ inline constexpr bool kSanitizerBuild = false;
 template <typename T>
 constexpr T ForThisBuild(T normal, T sanitized) {
   return kSanitizerBuild ? sanitized : normal;
+}
+
+// The decimal number in the environment variable `name` (a campaign's size
+// or seed), or `fallback` when it is unset or empty.
+inline uint64_t EnvNumber(const char* name, uint64_t fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? std::strtoull(v, nullptr, 10) : fallback;
 }
 
 }  // namespace tusk::test_scale

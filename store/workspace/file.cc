@@ -276,10 +276,6 @@ size_t PwriteSome(int fd, std::string_view data, uint64_t offset, int* err) {
 
 }  // namespace
 
-// A metacopy whose last name is gone leaves its sidecar to the next sweep
-// (see WsCore::SyncUpperNames).
-FileNode::~FileNode() = default;
-
 Result<uint64_t> FileNode::Size() {
   if (!fd.valid()) return base.size;
   struct stat st;
@@ -669,12 +665,13 @@ class WsFileImpl : public WsFile {
   }
 
   Status Fsync(bool data_only) override {
-    std::string parent;
-    bool linked;
+    std::string path;
+    bool linked, name_durable;
     {
       std::lock_guard lock(node_->core->mu);
       linked = !node_->detached;
-      parent = ParentOf(node_->path);
+      path = node_->path;
+      name_durable = linked && node_->durable_path == path;
     }
     {
       std::lock_guard lock(node_->mu);
@@ -689,7 +686,11 @@ class WsFileImpl : public WsFile {
     // As on a local file system, a synced file is found after a power loss:
     // its name (made by a copy-up or a create) is durable too.
     if (!linked) return Status::Ok();
-    return node_->core->SyncUpperNames(parent);
+    if (name_durable) return node_->core->SyncNewSidecars();
+    TUSK_RETURN_IF_ERROR(node_->core->SyncUpperNames(ParentOf(path)));
+    std::lock_guard lock(node_->core->mu);
+    if (!node_->detached && node_->path == path) node_->durable_path = path;
+    return Status::Ok();
   }
 
   Result<WsAttr> Stat() override {
@@ -783,7 +784,6 @@ void WsCore::DetachAllNodes() {
     n->path.clear();
   }
 }
-
 
 }  // namespace ws
 }  // namespace tusk

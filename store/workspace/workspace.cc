@@ -11,6 +11,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <set>
 
 #include "store/workspace/workspace_core.h"
@@ -50,11 +51,11 @@ bool FileExists(const std::string& path) {
   return ::lstat(path.c_str(), &st) == 0;
 }
 
-// The sidecar names upper files refer to. Each directory is synced on the
-// way, so the sweep that follows removes only sidecars no durable name
-// refers to (see WsCore::SyncUpperNames).
-Status CollectSidecarRefs(WsCore* core, const std::string& rel, std::set<std::string>* refs) {
-  TUSK_RETURN_IF_ERROR(core->files->SyncDir(rel.empty() ? core->upper_path : core->upper_path + "/" + rel));
+// The sidecar names upper files refer to, and the upper directories walked
+// ("" is upper/ itself).
+Status CollectSidecarRefs(WsCore* core, const std::string& rel, std::set<std::string>* refs,
+                          std::vector<std::string>* dirs) {
+  dirs->push_back(rel);
   TUSK_ASSIGN_OR_RETURN(auto dir, core->UpperDir(rel));
   TUSK_ASSIGN_OR_RETURN(std::vector<std::string> names, ListDirectory(dir->get(), QuotedRel(rel)));
   std::vector<std::string> subdirs;
@@ -66,7 +67,7 @@ Status CollectSidecarRefs(WsCore* core, const std::string& rel, std::set<std::st
     TUSK_ASSIGN_OR_RETURN(std::string id, core->MetaIdOf(JoinRel(rel, n)));
     if (!id.empty()) refs->insert(id);
   }
-  for (const auto& s : subdirs) TUSK_RETURN_IF_ERROR(CollectSidecarRefs(core, JoinRel(rel, s), refs));
+  for (const auto& s : subdirs) TUSK_RETURN_IF_ERROR(CollectSidecarRefs(core, JoinRel(rel, s), refs, dirs));
   return Status::Ok();
 }
 
@@ -177,7 +178,7 @@ void WsCore::NoteNewSidecar(const std::string& id) {
 
 Status WsCore::SyncSidecarNames() { return files->SyncDir(meta_path); }
 
-Status WsCore::SyncUpperNames(const std::string& dir_rel) {
+Status WsCore::SyncNewSidecars() {
   std::vector<std::string> sidecars;
   {
     std::lock_guard lock(unsynced_mu_);
@@ -187,7 +188,7 @@ Status WsCore::SyncUpperNames(const std::string& dir_rel) {
   for (const auto& id : sidecars) {
     int raw = ::openat(meta_dir_fd.get(), id.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (raw < 0) {
-      if (errno == ENOENT) continue;  // released meanwhile
+      if (errno == ENOENT) continue;  // swept meanwhile
       st = Status::FromErrno(errno, "open sidecar " + id);
       break;
     }
@@ -202,8 +203,12 @@ Status WsCore::SyncUpperNames(const std::string& dir_rel) {
     // Left for the next call to try again.
     std::lock_guard lock(unsynced_mu_);
     unsynced_sidecars_.insert(unsynced_sidecars_.end(), sidecars.begin(), sidecars.end());
-    return st;
   }
+  return st;
+}
+
+Status WsCore::SyncUpperNames(const std::string& dir_rel) {
+  TUSK_RETURN_IF_ERROR(SyncNewSidecars());
   for (std::string rel = dir_rel;; rel = ParentOf(rel)) {
     Status synced = files->SyncDir(rel.empty() ? upper_path : upper_path + "/" + rel);
     if (!synced.ok() && synced.sys_errno() != ENOENT && synced.sys_errno() != ENOTDIR) return synced;
@@ -265,12 +270,21 @@ Result<std::unique_ptr<Workspace>> Workspace::Open(Repository* repo, const std::
     }
     TUSK_RETURN_IF_ERROR(core->RemoveNextFile());
   }
-  // Sidecars no upper file names (a crash between creating one and linking
-  // its file) are garbage.
+  // Sidecars no upper file names (left by an unlink, or by a crash between
+  // creating one and linking its file) are garbage. When there is some, the
+  // upper directories are synced first, so that only sidecars no durable
+  // name refers to go (see WsCore::SyncUpperNames); usually there is none,
+  // and opening syncs nothing there.
   {
     std::set<std::string> refs;
-    TUSK_RETURN_IF_ERROR(ws::CollectSidecarRefs(core.get(), "", &refs));
-    TUSK_RETURN_IF_ERROR(core->RemoveSidecarsExcept(refs));
+    std::vector<std::string> dirs;
+    TUSK_RETURN_IF_ERROR(ws::CollectSidecarRefs(core.get(), "", &refs, &dirs));
+    TUSK_ASSIGN_OR_RETURN(std::vector<std::string> sidecars, ListDirectory(core->meta_dir_fd.get(), core->meta_path));
+    if (std::any_of(sidecars.begin(), sidecars.end(), [&](const std::string& n) { return !refs.count(n); })) {
+      for (const auto& d : dirs)
+        TUSK_RETURN_IF_ERROR(core->files->SyncDir(d.empty() ? core->upper_path : core->upper_path + "/" + d));
+      TUSK_RETURN_IF_ERROR(core->RemoveSidecarsExcept(refs));
+    }
   }
   bool diverged;
   TUSK_RETURN_IF_ERROR(core->FollowBranchIfClean(&diverged));

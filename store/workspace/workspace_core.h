@@ -126,8 +126,9 @@ class WsCore;
 // copied up it reads from its base entry; after that from its upper file
 // (linked at `path`, or anonymous once detached).
 struct FileNode {
+  // A metacopy whose last name is gone leaves its sidecar to the next sweep
+  // (see WsCore::SyncUpperNames).
   explicit FileNode(WsCore* c) : core(c) {}
-  ~FileNode();
 
   WsCore* core;
   std::string label;  // the path it was first opened by, for messages; never changes
@@ -144,6 +145,10 @@ struct FileNode {
   Fd meta_fd;  // invalid for an anonymous metacopy (state kept in memory only)
   std::string meta_id;
   Sidecar side;
+  // Guarded by core->mu: the path whose name (and the upper directories
+  // above it) an Fsync last made durable, so that the next Fsync at the
+  // same path syncs no directory again (each costs a device flush).
+  std::string durable_path;
 
   // Need mu held.
   Status CopyChunk(size_t i);
@@ -260,6 +265,9 @@ class WsCore {
   Status SyncSidecarNames();
   // A sidecar that SyncUpperNames must sync before any upper name.
   void NoteNewSidecar(const std::string& id);
+  // The first half of SyncUpperNames: the sidecars noted since, content and
+  // names (no system call when there are none).
+  Status SyncNewSidecars();
   // Removes the `next` file and makes that durable.
   Status RemoveNextFile();
 

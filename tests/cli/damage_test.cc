@@ -104,10 +104,7 @@ void Truncate(const std::string& path, uint64_t length) {
   ASSERT_EQ(::truncate(path.c_str(), static_cast<off_t>(length)), 0) << path << ": " << std::strerror(errno);
 }
 
-uint64_t EnvNumber(const char* name, uint64_t fallback) {
-  const char* v = std::getenv(name);
-  return v && *v ? std::strtoull(v, nullptr, 10) : fallback;
-}
+using tusk::test_scale::EnvNumber;
 
 bool Crashed(const RunResult& r) { return r.exit_code >= 128 || r.exit_code < 0; }
 

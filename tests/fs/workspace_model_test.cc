@@ -24,10 +24,7 @@ namespace {
 
 using namespace tusk::fstest;
 
-uint64_t EnvOr(const char* name, uint64_t fallback) {
-  const char* v = std::getenv(name);
-  return v && *v ? std::strtoull(v, nullptr, 10) : fallback;
-}
+using tusk::test_scale::EnvNumber;
 
 // One operation, applied the same way under two roots.
 struct Op {
@@ -179,8 +176,8 @@ TEST(WorkspaceModelTest, RandomOperationSequencesMatchALocalDirectory) {
   // Fewer in a sanitizer build (tests/sanitizer_scale.h): 1000 sequences took
   // over ctest's 600 s in CI's ASan pass.
   constexpr uint64_t kDefaultSequences = tusk::test_scale::ForThisBuild<uint64_t>(1000, 100);
-  const uint64_t sequences = EnvOr("TUSK_MODEL_SEQUENCES", kDefaultSequences);
-  const uint64_t seed = EnvOr("TUSK_MODEL_SEED", 1);
+  const uint64_t sequences = EnvNumber("TUSK_MODEL_SEQUENCES", kDefaultSequences);
+  const uint64_t seed = EnvNumber("TUSK_MODEL_SEED", 1);
   const uint64_t commit_every = 50;
   TempDir tmp;
   std::string store = tmp.Sub("store"), model = tmp.Sub("model"), mnt = tmp.Sub("mnt");

@@ -34,11 +34,14 @@
 #pragma once
 
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -370,6 +373,41 @@ class FaultEnv final : public Env {
   std::map<Inode, uint64_t> durable_len_;   // files written through the env
   std::map<std::string, DirEntries> dirs_;  // directories touched, by path
   Status broken_;
+};
+
+// A fresh directory for a run on a FaultEnv (its store and the env's
+// shadow directory), removed (recursively) on destruction. On tmpfs when
+// /dev/shm has 1 GiB free and takes user xattrs (workspaces keep sidecar
+// names in them): FaultEnv models durability itself, and on a disk the real
+// fsyncs (LMDB's too) would take most of the time. Else under /tmp.
+class ScratchDir {
+ public:
+  ScratchDir() {
+    for (const char* root : {"/dev/shm", "/tmp"}) {
+      struct statvfs vfs;
+      if (::statvfs(root, &vfs) != 0 || uint64_t{vfs.f_bavail} * vfs.f_frsize < (1ull << 30)) continue;
+      std::string tmpl = std::string(root) + "/tusk-power-loss-XXXXXX";
+      if (::mkdtemp(tmpl.data()) == nullptr) continue;
+      if (::setxattr(tmpl.c_str(), "user.tusk.probe", "1", 1, 0) != 0) {
+        std::error_code ec;
+        std::filesystem::remove_all(tmpl, ec);
+        continue;
+      }
+      path_ = tmpl;
+      return;
+    }
+    std::abort();
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  std::string Sub(std::string_view rel) const { return path_ + "/" + std::string(rel); }
+
+ private:
+  std::string path_;
 };
 
 }  // namespace tusk::test_util

@@ -24,7 +24,6 @@
 // The file also specifies FaultEnv itself, first.
 
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -58,6 +57,7 @@ namespace {
 namespace fs = std::filesystem;
 using test_util::FaultEnv;
 using test_util::RandomBytes;
+using test_util::ScratchDir;
 using test_util::ReadFile;
 using test_util::TempDir;
 using test_util::WriteFile;
@@ -703,31 +703,6 @@ class StoreChecker {
 // ---------------------------------------------------------------------------
 // The runs
 
-// A fresh directory for one run, removed (recursively) on destruction. It is
-// on tmpfs when /dev/shm has room: FaultEnv models durability itself, and on
-// a disk the real fsyncs (LMDB's too) would take most of the time.
-class ScratchDir {
- public:
-  ScratchDir() {
-    struct statvfs vfs;
-    bool shm = ::statvfs("/dev/shm", &vfs) == 0 && uint64_t{vfs.f_bavail} * vfs.f_frsize >= (1ull << 30) &&
-               ::access("/dev/shm", W_OK) == 0;
-    std::string tmpl = std::string(shm ? "/dev/shm" : "/tmp") + "/tusk-power-loss-XXXXXX";
-    if (::mkdtemp(tmpl.data()) == nullptr) std::abort();
-    path_ = tmpl;
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  std::string Sub(std::string_view rel) const { return path_ + "/" + std::string(rel); }
-
- private:
-  std::string path_;
-};
-
 enum class IndexModel { kAsLeft, kRolledBack, kLost };
 constexpr IndexModel kModels[] = {IndexModel::kAsLeft, IndexModel::kRolledBack, IndexModel::kLost};
 
@@ -746,10 +721,7 @@ const char* ModelName(IndexModel model) {
 // Fewer runs in a sanitizer build (tests/sanitizer_scale.h).
 constexpr uint64_t kDefaultRuns = tusk::test_scale::ForThisBuild<uint64_t>(25, 10);
 
-uint64_t EnvNumber(const char* name, uint64_t fallback) {
-  const char* v = std::getenv(name);
-  return v != nullptr && *v != '\0' ? std::strtoull(v, nullptr, 0) : fallback;
-}
+using tusk::test_scale::EnvNumber;
 
 struct Totals {
   uint64_t runs = 0;

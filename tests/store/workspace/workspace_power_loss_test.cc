@@ -26,11 +26,10 @@
 //
 // TUSK_WS_POWER_LOSS_RUNS sets the number of runs (default 25, 10 in a
 // sanitizer build) and TUSK_WS_POWER_LOSS_SEED the seed of the first; every
-// run prints its seed.
+// run prints its seed, and a single run (the replay of one seed) prints each
+// operation as it starts.
 
 #include <fcntl.h>
-#include <sys/statvfs.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -60,6 +59,7 @@ namespace {
 namespace fs = std::filesystem;
 using test_util::FaultEnv;
 using test_util::RandomBytes;
+using test_util::ScratchDir;
 using test_util::ReadFile;
 using test_util::WriteFile;
 
@@ -161,11 +161,8 @@ std::vector<Op> PlanOps(uint64_t seed, View view) {
       op.path = pick(present);
     } else if (roll < 83) {
       op.kind = OpKind::kSyncRoot;
-    } else if (roll < 96) {
-      op.kind = OpKind::kCommit;
     } else {
-      op.kind = OpKind::kReset;
-      continue;  // planned below, where the head is known
+      op.kind = OpKind::kCommit;
     }
     ops.push_back(std::move(op));
   }
@@ -195,7 +192,9 @@ struct History {
 
 class Workload {
  public:
-  Workload(uint64_t seed, View base) : seed_(seed), base_(std::move(base)) {}
+  // `verbose`: print each operation as it starts, with the env's call count.
+  Workload(uint64_t seed, View base, bool verbose = false)
+      : seed_(seed), base_(std::move(base)), verbose_(verbose) {}
 
   History Run(Repository& repo, FaultEnv& env, const std::function<void()>& before_first) {
     History h;
@@ -214,7 +213,9 @@ class Workload {
     std::vector<Op> ops = PlanOps(seed_, base_);
     for (const Op& op : ops) {
       h.calls_before.push_back(env.mutating_calls());
-      if (verbose_) std::printf("  op %d at call %llu: %s\n", h.completed, (unsigned long long)env.mutating_calls(), op.Describe().c_str());
+      if (verbose_)
+        std::printf("  op %d at call %llu: %s\n", h.completed, static_cast<unsigned long long>(env.mutating_calls()),
+                    op.Describe().c_str());
       Status st = Apply(**ws, op, h);
       if (!st.ok()) {
         h.interrupted = op;
@@ -323,47 +324,11 @@ class Workload {
 
   uint64_t seed_;
   View base_;
+  bool verbose_;
   View view_;
- public:
-  bool verbose_ = false;
 };
 
-// A directory for one run, on tmpfs when it has room and user xattrs (the
-// workspace keeps sidecar names in them): FaultEnv models durability, and
-// real fsyncs on a disk would take most of the time.
-class ScratchDir {
- public:
-  ScratchDir() {
-    for (const char* root : {"/dev/shm", "/tmp"}) {
-      struct statvfs vfs;
-      if (::statvfs(root, &vfs) != 0 || uint64_t{vfs.f_bavail} * vfs.f_frsize < (1ull << 30)) continue;
-      std::string tmpl = std::string(root) + "/tusk-ws-power-loss-XXXXXX";
-      if (::mkdtemp(tmpl.data()) == nullptr) continue;
-      if (::setxattr(tmpl.c_str(), "user.tusk.probe", "1", 1, 0) != 0) {
-        fs::remove_all(tmpl);
-        continue;
-      }
-      path_ = tmpl;
-      return;
-    }
-    std::abort();
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  std::string Sub(const std::string& rel) const { return path_ + "/" + rel; }
-
- private:
-  std::string path_;
-};
-
-uint64_t EnvNumber(const char* name, uint64_t fallback) {
-  const char* v = std::getenv(name);
-  return v != nullptr && *v != '\0' ? std::strtoull(v, nullptr, 0) : fallback;
-}
+using tusk::test_scale::EnvNumber;
 
 View ReadTree(const std::string& dir) {
   View out;
@@ -385,16 +350,34 @@ std::string Show(const Value& v) {
   return std::to_string(v->size()) + " bytes" + digest;
 }
 
+// A store in `dir` with the dataset and one commit of `base`, made without
+// the fault env (its durability is the other power-loss test's subject).
+std::string MakeStore(const std::string& dir, const View& base) {
+  std::string store = dir + "/store", src = dir + "/src";
+  for (const auto& [p, content] : base) WriteFile(src + "/" + p, content);
+  EXPECT_TRUE(Repository::Create(store, StoreConfig{}).ok());
+  auto repo = Repository::Open(store);
+  EXPECT_TRUE(repo.ok()) << repo.status().ToString();
+  if (!repo.ok()) return store;
+  EXPECT_TRUE((*repo)->CreateDataset(kDataset).ok());
+  ImportOptions options;
+  options.message = "base";
+  auto imported = ImportDirectory(**repo, src, kDataset, kBranch, options);
+  EXPECT_TRUE(imported.ok() && imported->commit) << imported.status().ToString();
+  return store;
+}
+
 class WsPowerLossRun {
  public:
-  WsPowerLossRun(uint64_t seed, std::string where) : seed_(seed), where_(std::move(where)) {}
+  WsPowerLossRun(uint64_t seed, std::string where, bool verbose)
+      : seed_(seed), where_(std::move(where)), verbose_(verbose) {}
 
   void Go() {
     View base = BaseTree(seed_);
     // The dry run counts the workload's calls.
     History dry;
     {
-      std::string store = MakeStore("dry", base);
+      std::string store = MakeStore(tmp_.Sub("dry"), base);
       FaultEnv env(tmp_.Sub("dry-shadow"));
       auto repo = Repository::Open(store, StoreAccess::kReadWrite, &env);
       ASSERT_TRUE(repo.ok()) << where_ << ": " << repo.status().ToString();
@@ -407,16 +390,14 @@ class WsPowerLossRun {
     std::mt19937_64 plan(seed_ ^ 0x5851F42D4C957F2Dull);
     uint64_t total = dry.calls_before.back();
     uint64_t loss_at = plan() % (total + 1);
-    std::string store = MakeStore("run", base);
+    std::string store = MakeStore(tmp_.Sub("run"), base);
     History h;
     {
       FaultEnv env(tmp_.Sub("shadow"));
       {
         auto repo = Repository::Open(store, StoreAccess::kReadWrite, &env);
         ASSERT_TRUE(repo.ok()) << where_ << ": " << repo.status().ToString();
-        Workload w(seed_, base);
-        w.verbose_ = std::getenv("TUSK_WS_POWER_LOSS_RUNS") && std::string(std::getenv("TUSK_WS_POWER_LOSS_RUNS")) == "1";
-        h = w.Run(**repo, env, [&] { env.SetFailAfter(loss_at); });
+        h = Workload(seed_, base, verbose_).Run(**repo, env, [&] { env.SetFailAfter(loss_at); });
       }
       if (h.interrupted && !env.power_lost())
         ADD_FAILURE() << where_ << ": " << h.interrupted->Describe()
@@ -435,23 +416,6 @@ class WsPowerLossRun {
   uint64_t ops() const { return ops_; }
 
  private:
-  // A store with the dataset and one commit of `base`, made without the
-  // fault env (its durability is the other power-loss test's subject).
-  std::string MakeStore(const std::string& name, const View& base) {
-    std::string store = tmp_.Sub(name + "/store"), src = tmp_.Sub(name + "/src");
-    for (const auto& [p, content] : base) WriteFile(src + "/" + p, content);
-    EXPECT_TRUE(Repository::Create(store, StoreConfig{}).ok());
-    auto repo = Repository::Open(store);
-    EXPECT_TRUE(repo.ok()) << repo.status().ToString();
-    if (!repo.ok()) return store;
-    EXPECT_TRUE((*repo)->CreateDataset(kDataset).ok());
-    ImportOptions options;
-    options.message = "base";
-    auto imported = ImportDirectory(**repo, src, kDataset, kBranch, options);
-    EXPECT_TRUE(imported.ok() && imported->commit) << imported.status().ToString();
-    return store;
-  }
-
   void Check(const std::string& lost_store, const History& h, bool lose_index) {
     std::string where = where_ + (h.interrupted ? ", lost in " + h.interrupted->Describe() : ", lost after the last op") +
                         (lose_index ? ", index lost and rebuilt" : ", index as LMDB left it");
@@ -557,6 +521,7 @@ class WsPowerLossRun {
 
   uint64_t seed_;
   std::string where_;
+  bool verbose_;
   uint64_t ops_ = 0;
   ScratchDir tmp_;
 };
@@ -571,13 +536,69 @@ TEST(WorkspacePowerLossTest, WhatWasSyncedOrCommittedSurvivesAPowerLossAtAnyCall
               static_cast<unsigned long long>(runs), static_cast<unsigned long long>(seed));
   uint64_t ops = 0;
   for (uint64_t r = 0; r < runs && !::testing::Test::HasFailure(); r++) {
-    WsPowerLossRun run(seed + r, "seed " + std::to_string(seed + r) + " (run " + std::to_string(r + 1) + " of " +
-                                     std::to_string(runs) + ")");
+    WsPowerLossRun run(seed + r,
+                       "seed " + std::to_string(seed + r) + " (run " + std::to_string(r + 1) + " of " +
+                           std::to_string(runs) + ")",
+                       /*verbose=*/runs == 1);
     run.Go();
     ops += run.ops();
   }
   std::printf("workspace power-loss: %llu runs, %llu operations completed before the losses\n",
               static_cast<unsigned long long>(runs), static_cast<unsigned long long>(ops));
+}
+
+// What durability costs: a directory fsync is a device flush, so the
+// workspace syncs a directory only when a name in it may not be durable yet.
+TEST(WorkspaceSyncCostTest, DirectoriesAreSyncedOnlyWhenANameMayNotBeDurable) {
+  ScratchDir tmp;
+  std::string store = MakeStore(tmp.Sub("s"), BaseTree(1));
+  FaultEnv env(tmp.Sub("shadow"));  // counts the syncs
+  auto repo = Repository::Open(store, StoreAccess::kReadWrite, &env);
+  ASSERT_TRUE(repo.ok()) << repo.status().ToString();
+  auto open_ws = [&] {
+    auto ws = Workspace::Open(repo->get(), kDataset, kBranch);
+    EXPECT_TRUE(ws.ok()) << ws.status().ToString();
+    return ws.ok() ? std::move(ws).value() : nullptr;
+  };
+  auto calls_to_open = [&] {
+    uint64_t before = env.mutating_calls();
+    open_ws();
+    return env.mutating_calls() - before;
+  };
+  open_ws();  // the first use writes `base`
+  uint64_t clean_open = calls_to_open();
+  {
+    std::unique_ptr<Workspace> ws = open_ws();
+    ASSERT_TRUE(ws);
+    auto file = ws->Open("f0", O_RDWR);  // a metacopy with a sidecar
+    ASSERT_TRUE(file.ok());
+    ASSERT_TRUE((*file)->Write(100, "new bytes").ok());
+    uint64_t before = env.mutating_calls();
+    TUSK_ASSERT_OK((*file)->Fsync(false));
+    uint64_t first = env.mutating_calls() - before;
+    EXPECT_GE(first, 2u) << "meta/ and upper/ synced";
+    before = env.mutating_calls();
+    TUSK_ASSERT_OK((*file)->Fsync(false));
+    EXPECT_EQ(env.mutating_calls(), before) << "the name is durable already";
+    TUSK_ASSERT_OK(ws->Rename("f0", "moved", 0));
+    before = env.mutating_calls();
+    TUSK_ASSERT_OK((*file)->Fsync(false));
+    EXPECT_GT(env.mutating_calls(), before) << "a new name is synced again";
+    // Staged directories with files in them.
+    for (const char* d : {"d1", "d2", "d3"}) {
+      TUSK_ASSERT_OK(ws->Mkdir(d, 0755, WsCaller{}));
+      auto f = ws->Create(std::string(d) + "/f", 0644, true, WsCaller{});
+      ASSERT_TRUE(f.ok());
+    }
+  }
+  EXPECT_EQ(calls_to_open(), clean_open) << "nothing to sweep: no upper directory is synced";
+  {
+    std::unique_ptr<Workspace> ws = open_ws();
+    ASSERT_TRUE(ws);
+    TUSK_ASSERT_OK(ws->Unlink("moved"));  // its sidecar is garbage now
+  }
+  EXPECT_GT(calls_to_open(), clean_open) << "a sweep syncs the upper directories first";
+  EXPECT_TRUE(fs::is_empty(store + "/workspaces/" + kDataset + "/" + kBranch + "/meta"));
 }
 
 }  // namespace
