@@ -83,13 +83,17 @@ const char* ObjectTypeName(ObjectType type) {
     case ObjectType::kTree: return "tree";
     case ObjectType::kCommit: return "commit";
     case ObjectType::kRef: return "ref record";
+    case ObjectType::kRun: return "run record";
   }
   return "unknown";
 }
 
 ObjectId HashObject(ObjectType type, std::string_view encoding) {
   thread_local Sha256 hasher;
-  const char* prefix = type == ObjectType::kTree ? "tusk-tree" : type == ObjectType::kRef ? "tusk-ref" : "tusk-commit";
+  const char* prefix = type == ObjectType::kTree   ? "tusk-tree"
+                       : type == ObjectType::kRef  ? "tusk-ref"
+                       : type == ObjectType::kRun  ? "tusk-run"
+                                                   : "tusk-commit";
   hasher.Update(prefix, std::strlen(prefix) + 1);  // includes the NUL
   hasher.Update(encoding);
   return hasher.Finish();

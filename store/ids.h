@@ -68,7 +68,8 @@ class Sha256 {
 };
 
 // kRef: a ref-update record (store/internal/ref_record.h), format 2 on.
-enum class ObjectType : uint8_t { kChunk = 1, kTree = 2, kCommit = 3, kRef = 4 };
+// kRun: a run record (store/lineage/lineage.h), format 3 on.
+enum class ObjectType : uint8_t { kChunk = 1, kTree = 2, kCommit = 3, kRef = 4, kRun = 5 };
 const char* ObjectTypeName(ObjectType type);
 
 // The id of a tree or commit: SHA-256 of its domain prefix and its encoding.

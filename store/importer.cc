@@ -362,6 +362,10 @@ Result<ObjectId> Importer::WriteTrees(DirNode* node, WriteSession* session) {
 Result<ImportResult> Importer::Run(const std::string& source, const std::string& branch) {
   start_sec_ = static_cast<int64_t>(::time(nullptr));
   TUSK_ASSIGN_OR_RETURN(std::optional<ObjectId> head, repo_.GetBranch(dataset_, branch));
+  if (options_.expected_head && *options_.expected_head != head)
+    return Status::Conflict("branch " + dataset_ + "@" + branch + " moved to " + (head ? head->ShortHex() : "(none)") +
+                            " since " + (*options_.expected_head ? (*options_.expected_head)->ShortHex() : "(none)") +
+                            "; nothing was committed");
   result_.parent = head;
   std::optional<ObjectId> prev_root;
   if (head) {
@@ -419,7 +423,7 @@ Result<ImportResult> Importer::Run(const std::string& source, const std::string&
   TUSK_ASSIGN_OR_RETURN(ObjectId root_tree, WriteTrees(&root, session.get()));
   result_.new_objects = session->new_objects();
   result_.new_stored_bytes = session->new_stored_bytes();
-  if (prev_root && *prev_root == root_tree) {
+  if (prev_root && *prev_root == root_tree && !options_.commit_unchanged) {
     TUSK_RETURN_IF_ERROR(session->Flush());
     return result_;
   }
@@ -432,6 +436,7 @@ Result<ImportResult> Importer::Run(const std::string& source, const std::string&
   commit.message = options_.message;
   commit.metadata = options_.metadata;
   commit.provenance = options_.provenance;
+  commit.run = options_.run;
   commit.file_count = result_.files;
   commit.total_bytes = result_.total_bytes;
   TUSK_ASSIGN_OR_RETURN(ObjectId id, session->CommitToBranch(commit, branch, head));

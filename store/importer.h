@@ -40,6 +40,13 @@ struct ImportOptions {
   Progress* progress = nullptr;                     // optional
   std::function<void(const std::string&)> warn;     // optional: what is not recorded
   unsigned threads = 0;                             // 0: one per core
+  // When set, the branch must be at this commit (nullopt inside: have none)
+  // when the import starts and when it lands (compare-and-set), else
+  // Conflict and nothing is committed.
+  std::optional<std::optional<ObjectId>> expected_head;
+  // Commit even when the tree is the head's (a run's output records the run).
+  bool commit_unchanged = false;
+  std::optional<ObjectId> run;  // the run whose output this is (Commit::run)
 };
 
 struct ImportResult {

@@ -292,6 +292,28 @@ Status Repository::MarkReachable(IdSet* live, Progress* progress) {
     auto present = Contains(id);
     if (present.ok() && *present) heads.push_back({"a workspace", id});
   }
+  // Run records are roots: they keep their read sets, and their input
+  // commits, so that a run can be reproduced.
+  std::vector<ObjectId> read_trees;
+  {
+    std::vector<ObjectId> runs;
+    {
+      TUSK_ASSIGN_OR_RETURN(LmdbTxn txn, env_->BeginRead());
+      TUSK_RETURN_IF_ERROR(txn.ScanPrefix(env_->db(tables::kRuns), "", [&](std::string_view k, std::string_view) {
+        if (k.size() == ObjectId::kSize) runs.push_back(IdFromView(k));
+        return true;
+      }));
+    }
+    for (const auto& id : runs) {
+      live->insert(id);
+      TUSK_ASSIGN_OR_RETURN(RunRecord run, ReadRun(id));
+      for (const auto& in : run.inputs) {
+        heads.push_back({"run " + id.ShortHex() + " (input " + in.name + ")", in.commit});
+        read_trees.push_back(in.read_tree);
+        if (!in.listed.IsZero()) live->insert(in.listed);
+      }
+    }
+  }
   IdSet trees;
   std::function<Status(const ObjectId&)> walk_tree = [&](const ObjectId& root) -> Status {
     if (!trees.insert(root).second) return Status::Ok();
@@ -306,6 +328,7 @@ Status Repository::MarkReachable(IdSet* live, Progress* progress) {
     for (const auto& s : subdirs) TUSK_RETURN_IF_ERROR(walk_tree(s));
     return Status::Ok();
   };
+  for (const auto& t : read_trees) TUSK_RETURN_IF_ERROR(walk_tree(t).Annotate("the read set of a run"));
   for (const auto& head : heads) {
     std::vector<ObjectId> stack{head.commit};
     while (!stack.empty()) {
@@ -515,6 +538,7 @@ Result<FsckReport> Repository::Check(Progress* progress) {
     if (st.ok() && o.loc.type == ObjectType::kTree) st = DecodeTreePage(plain).status();
     if (st.ok() && o.loc.type == ObjectType::kCommit) st = DecodeCommit(plain).status();
     if (st.ok() && o.loc.type == ObjectType::kRef) st = RefRecord::Decode(plain).status();
+    if (st.ok() && o.loc.type == ObjectType::kRun) st = DecodeRun(plain).status();
     if (!st.ok()) bad[o.id] = std::string(ObjectTypeName(o.loc.type)) + ": " + st.message();
     report.objects_checked++;
     report.bytes_checked += o.loc.raw_len;

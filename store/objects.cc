@@ -12,6 +12,11 @@ namespace {
 
 constexpr uint8_t kTreeFormat = 1;
 constexpr uint8_t kCommitFormat = 1;
+// Format 2 appends extension records (varint tag, string value) in
+// ascending tag order; even tags may be skipped by readers that do not know
+// them, odd ones may not.
+constexpr uint8_t kCommitFormatExtended = 2;
+constexpr uint64_t kCommitExtensionRun = 2;  // 32-byte id of a run record
 constexpr uint8_t kLeafPage = 0;
 constexpr uint8_t kIndexPage = 1;
 // The shortest encodings of a leaf entry and of an index page's child.
@@ -503,7 +508,7 @@ Status ForEachPage(ObjectSource& source, const ObjectId& root, const std::functi
 
 std::string EncodeCommit(const Commit& c) {
   Encoder e;
-  e.PutU8(kCommitFormat);
+  e.PutU8(c.run ? kCommitFormatExtended : kCommitFormat);
   e.PutString(c.dataset);
   e.PutBytes(c.root.view());
   e.PutVarint(c.parents.size());
@@ -523,6 +528,11 @@ std::string EncodeCommit(const Commit& c) {
   }
   e.PutVarint(c.file_count);
   e.PutVarint(c.total_bytes);
+  if (c.run) {
+    e.PutVarint(1);
+    e.PutVarint(kCommitExtensionRun);
+    e.PutString(c.run->view());
+  }
   return e.Take();
 }
 
@@ -539,7 +549,8 @@ Result<Commit> DecodeCommit(std::string_view bytes) {
     return true;
   };
   if (!d.GetU8(&format)) return bad();
-  if (format != kCommitFormat) return Status::Unsupported("commit format " + std::to_string(format) + " is not supported");
+  if (format != kCommitFormat && format != kCommitFormatExtended)
+    return Status::Unsupported("commit format " + std::to_string(format) + " is not supported");
   if (!d.GetString(&s)) return bad();
   c.dataset.assign(s);
   if (!get_id(&c.root) || !d.GetVarint(&n) || n > d.remaining() / 32) return bad();
@@ -563,7 +574,23 @@ Result<Commit> DecodeCommit(std::string_view bytes) {
     p.dataset.assign(s);
     c.provenance.push_back(std::move(p));
   }
-  if (!d.GetVarint(&c.file_count) || !d.GetVarint(&c.total_bytes) || !d.empty()) return bad();
+  if (!d.GetVarint(&c.file_count) || !d.GetVarint(&c.total_bytes)) return bad();
+  if (format == kCommitFormatExtended) {
+    if (!d.GetVarint(&n) || n == 0 || n > d.remaining()) return bad();
+    uint64_t last_tag = 0;
+    for (uint64_t i = 0; i < n; i++) {
+      uint64_t tag;
+      if (!d.GetVarint(&tag) || (i > 0 && tag <= last_tag) || !d.GetString(&s)) return bad();
+      last_tag = tag;
+      if (tag == kCommitExtensionRun) {
+        if (s.size() != ObjectId::kSize) return bad();
+        c.run = ObjectId::FromBytes(reinterpret_cast<const uint8_t*>(s.data()));
+      } else if (tag % 2 == 1) {
+        return Status::Unsupported("commit extension " + std::to_string(tag) + " is not supported");
+      }
+    }
+  }
+  if (!d.empty()) return bad();
   return c;
 }
 

@@ -154,6 +154,9 @@ struct Commit {
   std::vector<Provenance> provenance;
   uint64_t file_count = 0;   // regular files in the tree
   uint64_t total_bytes = 0;  // sum of their sizes
+  // The run record (store/lineage/lineage.h) whose output this commit is.
+  // A commit with a run is encoded in commit format 2; without, format 1.
+  std::optional<ObjectId> run;
   bool operator==(const Commit&) const = default;
 };
 

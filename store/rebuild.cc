@@ -17,6 +17,7 @@
 #include "store/internal/ref_record.h"
 #include "store/internal/tables.h"
 #include "store/internal/varint.h"
+#include "store/lineage/run_index.h"
 #include "store/repository.h"
 
 namespace tusk {
@@ -172,8 +173,10 @@ Result<RebuildReport> Repository::RebuildIndex(const std::string& dir, Progress*
   }
   report.datasets = datasets.size();
 
-  // Commits of existing datasets, for prefix lookups and ref checks.
+  // Commits of existing datasets, for prefix lookups and ref checks; the
+  // outputs of runs.
   std::set<std::string> commit_keys;
+  std::vector<std::tuple<size_t, std::string, std::string>> run_entries;
   for (const auto& [id, loc] : objects) {
     if (loc.type != ObjectType::kCommit) continue;
     Status st = packs.ReadRecord(id, loc, true, &plain);
@@ -183,6 +186,19 @@ Result<RebuildReport> Repository::RebuildIndex(const std::string& dir, Progress*
       continue;
     }
     if (datasets.count(c->dataset)) commit_keys.insert(tables::DatasetPrefix(c->dataset) + std::string(id.view()));
+    if (c->run) run_entries.emplace_back(tables::kRunLinks, tables::RunOutputKey(*c->run, id), "");
+  }
+  // Run records: every one a pack holds (they are gc roots, never garbage).
+  for (const auto& [id, loc] : objects) {
+    if (loc.type != ObjectType::kRun) continue;
+    Status st = packs.ReadRecord(id, loc, true, &plain);
+    auto run = st.ok() ? DecodeRun(plain) : Result<RunRecord>(st);
+    if (!run.ok()) {
+      report.warnings.push_back("run record " + id.Hex() + " unreadable: " + run.status().message());
+      continue;
+    }
+    for (auto& e : RunIndexEntries(id, *run)) run_entries.push_back(std::move(e));
+    report.runs++;
   }
   report.commits = commit_keys.size();
 
@@ -204,6 +220,7 @@ Result<RebuildReport> Repository::RebuildIndex(const std::string& dir, Progress*
       }
       for (const auto& [k, v] : refs) TUSK_RETURN_IF_ERROR(txn.Put(env->db(tables::kRefs), k, v));
       for (const auto& k : commit_keys) TUSK_RETURN_IF_ERROR(txn.Put(env->db(tables::kCommits), k, ""));
+      for (const auto& [t, k, v] : run_entries) TUSK_RETURN_IF_ERROR(txn.Put(env->db(t), k, v));
       for (const auto& [k, f] : state.current)
         TUSK_RETURN_IF_ERROR(txn.Put(env->db(tables::kRefRecords), k,
                                      RefRecordPointer{f->id, f->record.seq, f->record.time_ns}.Encode()));

@@ -68,9 +68,9 @@ Result<StoreConfig> StoreConfig::Parse(const std::string& text, const std::strin
     if (!(in >> value)) return Status::Corruption(path + ": bad value for '" + key + "'");
     if (key == kFormatKey) {
       // Version 1 is read and upgraded on open (Repository::UpgradeFromFormat1).
-      if (value != kStoreFormatVersion && value != 1)
+      if (value < 1 || value > kStoreFormatVersion)
         return Status::Unsupported("store format version " + std::to_string(value) + " in " + path +
-                                   " is not supported by this tusk (it reads versions 1 and " +
+                                   " is not supported by this tusk (it reads versions 1 to " +
                                    std::to_string(kStoreFormatVersion) + "); use a newer tusk");
       c.format_version = static_cast<int>(value);
       have_format = true;
@@ -148,9 +148,10 @@ Result<std::unique_ptr<Repository>> Repository::Open(const std::string& dir, Sto
   if (config.shared && !repo->read_only_) SetUpSharedWriter(dir);
   repo->packs_ = std::make_unique<PackDirectory>(JoinPath(dir, "packs"), files);
   TUSK_RETURN_IF_ERROR(repo->CheckIndexPresent());
-  // A format-1 index lacks tables a read-only open cannot create.
-  if (config.format_version == 1 && lmdb != LmdbAccess::kReadWrite)
-    return Status::Unsupported("store " + dir + " was written by an older tusk (store format 1) and must be upgraded "
+  // An older index lacks tables a read-only open cannot create.
+  if (config.format_version < kStoreFormatVersion && lmdb != LmdbAccess::kReadWrite)
+    return Status::Unsupported("store " + dir + " was written by an older tusk (store format " +
+                               std::to_string(config.format_version) + ") and must be upgraded "
                                "once by a user who can write it: run any tusk command on it as its owner");
   TUSK_ASSIGN_OR_RETURN(repo->env_, LmdbEnv::Open(JoinPath(dir, "index"), tables::Names(), lmdb));
   if (config.format_version == 1) {
@@ -159,6 +160,11 @@ Result<std::unique_ptr<Repository>> Repository::Open(const std::string& dir, Sto
     // store) is read as it is; every write would fail anyway.
     if (!st.ok() && st.sys_errno() != EACCES && st.sys_errno() != EPERM && st.sys_errno() != EROFS)
       return st.Annotate("upgrading " + dir + " from store format 1");
+  } else if (config.format_version == 2) {
+    TUSK_RETURN_IF_ERROR(repo->CheckIndexComplete());
+    Status st = repo->UpgradeFromFormat2();
+    if (!st.ok() && st.sys_errno() != EACCES && st.sys_errno() != EPERM && st.sys_errno() != EROFS)
+      return st.Annotate("upgrading " + dir + " from store format 2");
   } else {
     TUSK_RETURN_IF_ERROR(repo->CheckIndexComplete());
   }
@@ -652,14 +658,19 @@ Status WriteSession::Flush() {
   if (!broken_.ok()) return broken_;
   Status st = SealLocked();
   // File stats learned without a commit still save reading next time; they
-  // refer only to content the branch already holds.
-  if (st.ok() && !file_stats_.empty()) {
+  // refer only to content the branch already holds. Run records are durable
+  // (sealed) now, so the index may list them.
+  if (st.ok() && (!file_stats_.empty() || !index_puts_.empty())) {
     LmdbEnv* env = repo_->env_.get();
     st = env->Update([&](LmdbTxn& txn) -> Status {
       for (const auto& [k, v] : file_stats_) TUSK_RETURN_IF_ERROR(txn.Put(env->db(tables::kFileStats), k, v));
+      for (const auto& [t, k, v] : index_puts_) TUSK_RETURN_IF_ERROR(txn.Put(env->db(t), k, v));
       return Status::Ok();
     });
-    if (st.ok()) file_stats_.clear();
+    if (st.ok()) {
+      file_stats_.clear();
+      index_puts_.clear();
+    }
   }
   if (!st.ok()) broken_ = st;
   return st;
@@ -708,11 +719,14 @@ Result<ObjectId> WriteSession::CommitToBranch(const Commit& commit, const std::s
     TUSK_RETURN_IF_ERROR(txn.Put(env->db(tables::kRefs), ref_key, id.view()));
     TUSK_RETURN_IF_ERROR(txn.Put(env->db(tables::kCommits), tables::DatasetPrefix(commit.dataset) + std::string(id.view()), ""));
     for (const auto& [k, v] : file_stats_) TUSK_RETURN_IF_ERROR(txn.Put(env->db(tables::kFileStats), k, v));
+    for (const auto& [t, k, v] : index_puts_) TUSK_RETURN_IF_ERROR(txn.Put(env->db(t), k, v));
+    if (commit.run) TUSK_RETURN_IF_ERROR(txn.Put(env->db(tables::kRunLinks), tables::RunOutputKey(*commit.run, id), ""));
     return Status::Ok();
   });
   if (!st.ok()) return fail(st);
   writer_.reset();
   file_stats_.clear();
+  index_puts_.clear();
   return id;
 }
 
@@ -772,6 +786,21 @@ Status Repository::UpgradeFromFormat1() {
   // supersede these.
   current.format_version = kStoreFormatVersion;
   TUSK_RETURN_IF_ERROR(WriteFileAtomically(files_, config_path, current.Encode()));
+  config_ = current;
+  return Status::Ok();
+}
+
+Status Repository::UpgradeFromFormat2() {
+  TUSK_ASSIGN_OR_RETURN(Fd lock, LockStore(true));
+  std::string config_path = JoinPath(dir_, kConfigFile);
+  TUSK_ASSIGN_OR_RETURN(std::string text, ReadWholeFile(files_, config_path));
+  TUSK_ASSIGN_OR_RETURN(StoreConfig current, StoreConfig::Parse(text, config_path));
+  if (current.format_version == 2) {
+    // The index opened read-write, so its new tables exist (empty: a
+    // format-2 store has no runs).
+    current.format_version = kStoreFormatVersion;
+    TUSK_RETURN_IF_ERROR(WriteFileAtomically(files_, config_path, current.Encode()));
+  }
   config_ = current;
   return Status::Ok();
 }

@@ -29,12 +29,14 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <unordered_set>
 #include <vector>
 
 #include "store/backend/env.h"
 #include "store/chunker.h"
 #include "store/ids.h"
+#include "store/lineage/lineage.h"
 #include "store/objects.h"
 #include "store/refs.h"
 #include "store/status.h"
@@ -49,9 +51,9 @@ class PackDirectory;
 class PackWriter;
 class Fd;
 
-// Format 2 added ref records (store/FORMAT.md); a format-1 store is upgraded
-// when opened.
-inline constexpr int kStoreFormatVersion = 2;
+// Format 2 added ref records, format 3 run records and commits that name
+// their run (store/FORMAT.md); an older store is upgraded when opened.
+inline constexpr int kStoreFormatVersion = 3;
 
 struct StoreConfig {
   ChunkerParams chunker;
@@ -61,7 +63,7 @@ struct StoreConfig {
   // 0: store everything raw; 1..19: zstd level. Level 1 by measurement: on the
   // benchmark data it compresses CSV better than level 3, and 4x faster.
   int compression_level = 1;
-  // As read from the config (1 or 2); Encode always writes the current one.
+  // As read from the config (1 to 3); Encode always writes the current one.
   int format_version = kStoreFormatVersion;
 
   Status Validate() const;
@@ -120,6 +122,7 @@ struct RebuildReport {
   uint64_t branches = 0;
   uint64_t tags = 0;
   uint64_t commits = 0;
+  uint64_t runs = 0;
   std::string old_index;  // where the previous index was moved; empty if there was none
   std::vector<std::string> warnings;
 };
@@ -199,6 +202,18 @@ class Repository : public ObjectSource {
   Result<ObjectId> Resolve(const RefSpec& ref);
   Result<ObjectId> Resolve(const std::string& ref_text, bool allow_bare_dataset = true);
 
+  // Runs (store/lineage/runs.cc). A run is named by its id or an
+  // unambiguous hex prefix of it (at least 4 digits), optionally written
+  // "run:PREFIX".
+  Result<RunRecord> ReadRun(const ObjectId& id);
+  Result<ObjectId> ResolveRun(std::string_view text);
+  // Every run, oldest first, with its output commits.
+  Result<std::vector<RunSummary>> ListRuns();
+  // The runs that read `commit` through an input, and the output commits of
+  // `run`.
+  Result<std::vector<ObjectId>> RunsReading(const ObjectId& commit);
+  Result<std::vector<ObjectId>> RunOutputs(const ObjectId& run);
+
   // Starts writing. Takes the store's shared writer lock.
   Result<std::unique_ptr<WriteSession>> BeginWrite();
 
@@ -238,6 +253,9 @@ class Repository : public ObjectSource {
   // Writes ref records for every dataset and ref of a format-1 store, then
   // bumps its config to the current format.
   Status UpgradeFromFormat1();
+  // Format 2 -> 3 adds only index tables (created when the index opens) and
+  // object kinds that a format-2 store cannot hold yet: the config says 3.
+  Status UpgradeFromFormat2();
   // A missing index (index/ or its data.mdb): an error naming the rebuild
   // if packs exist (LMDB would say ENOENT, or make an empty one), else the
   // directory is made for a new empty index.
@@ -276,6 +294,10 @@ class WriteSession : public ObjectSink {
   // Records a file-stat entry to be written with the commit.
   void RememberFileStat(std::string key, std::string value);
 
+  // Writes a run record; it is indexed (`tusk runs` lists it) with the next
+  // Flush or CommitToBranch, which also make it durable.
+  Result<ObjectId> WriteRun(const RunRecord& run);
+
   // Writes `commit`, makes everything durable, and moves dataset@branch from
   // `expected` (nullopt: the branch has no commits) to the new commit, all or
   // nothing. Conflict if the branch has moved meanwhile.
@@ -309,6 +331,9 @@ class WriteSession : public ObjectSink {
   std::unique_ptr<PackWriter> writer_;
   std::vector<std::future<Status>> sealing_;
   std::vector<std::pair<std::string, std::string>> file_stats_;
+  // Index entries of the run records written (table, key, value), put in
+  // the transaction that registers their pack or a later one.
+  std::vector<std::tuple<size_t, std::string, std::string>> index_puts_;
   std::atomic<uint64_t> new_objects_{0};
   std::atomic<uint64_t> new_stored_bytes_{0};
   Status broken_;

@@ -50,7 +50,7 @@ std::string EncodeRecordHeader(const RecordHeader& h) {
 
 constexpr uint8_t kFlagRangeTable = 1;
 
-bool ValidType(uint8_t t) { return t >= 1 && t <= 4; }  // 4: ref records (format 2)
+bool ValidType(uint8_t t) { return t >= 1 && t <= 5; }  // 4: ref records (format 2), 5: run records (format 3)
 
 Result<RecordHeader> DecodeRecordHeader(std::string_view bytes, const std::string& where) {
   if (bytes.size() != kRecordHeaderSize) return Status::Corruption(where + ": short record header");

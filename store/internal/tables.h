@@ -18,11 +18,13 @@ enum Table : size_t {
   kFileStats,    // opaque importer key -> opaque stat record
   kRefRecords,   // dataset \0 kind name (kind 'd': the dataset) -> RefRecordPointer (current record)
   kMeta,         // kMetaRefSeq -> u64 last ref-record seq; kMetaIndexComplete -> "1"
+  kRuns,         // run id (32 bytes) -> svarint start time (ns)                       (format 3)
+  kRunLinks,     // 'i' input commit (32) run (32) -> ""; 'o' run (32) output commit (32) -> ""  (format 3)
   kTableCount,
 };
 
 inline std::vector<std::string> Names() {
-  return {"objects", "packs", "datasets", "refs", "commits", "filestats", "refrecords", "meta"};
+  return {"objects", "packs", "datasets", "refs", "commits", "filestats", "refrecords", "meta", "runs", "runlinks"};
 }
 
 inline constexpr char kMetaRefSeq[] = "ref-seq";
@@ -64,6 +66,12 @@ inline uint64_t PackFromKey(std::string_view k) {
   uint64_t id = 0;
   for (unsigned char c : k) id = id << 8 | c;
   return id;
+}
+inline std::string RunInputKey(const ObjectId& input_commit, const ObjectId& run) {
+  return "i" + std::string(input_commit.view()) + std::string(run.view());
+}
+inline std::string RunOutputKey(const ObjectId& run, const ObjectId& output_commit) {
+  return "o" + std::string(run.view()) + std::string(output_commit.view());
 }
 inline ObjectId IdFromView(std::string_view v) { return ObjectId::FromBytes(reinterpret_cast<const uint8_t*>(v.data())); }
 

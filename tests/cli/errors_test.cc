@@ -274,7 +274,7 @@ TEST_F(ErrorsTest, DirectoryThatIsNotAStoreSaysToRunInit) {
 TEST_F(ErrorsTest, StoreOfAnUnsupportedFormatIsRefused) {
   std::string config_path = store() + "/config";
   std::string config = ReadFileOrDie(config_path);
-  ASSERT_TRUE(StartsWith(config, "tusk-store-format 2\n"));
+  ASSERT_TRUE(StartsWith(config, "tusk-store-format 3\n"));
   std::string future = "tusk-store-format 99\n" + config.substr(config.find('\n') + 1);
   ASSERT_NO_FATAL_FAILURE(WriteFileOrDie(config_path, future));
 
@@ -492,7 +492,7 @@ TEST_F(ErrorsTest, HelpWithoutACommandListsEveryCommand) {
   EXPECT_EQ(r.exit_code, 0) << r;
   std::vector<std::string> missing;
   for (const char* command : {"init", "dataset", "import", "ls", "cat", "export", "log", "show", "diff", "branch",
-                              "tag", "gc", "fsck", "stats"}) {
+                              "tag", "gc", "fsck", "stats", "mount", "status", "commit", "runs"}) {
     if (!HasSubstr(r.out, command)) missing.push_back(command);
   }
   EXPECT_TRUE(missing.empty()) << "'tusk help' does not list: " << Join(missing, ", ") << r;

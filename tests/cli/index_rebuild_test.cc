@@ -395,11 +395,11 @@ class Format1StoreTest : public CliTest {
   }
 };
 
-TEST_F(Format1StoreTest, OpensUpgradesToFormat2AndThenRebuildsFromItsPacks) {
+TEST_F(Format1StoreTest, OpensUpgradesToTheCurrentFormatAndThenRebuildsFromItsPacks) {
   ASSERT_NO_FATAL_FAILURE(Unpack());
   EXPECT_TRUE(HasSubstr(ReadFileOrDie(store() + "/config"), "tusk-store-format 1\n"));
   ASSERT_NO_FATAL_FAILURE(ExpectFixtureContent("upgraded"));
-  EXPECT_TRUE(HasSubstr(ReadFileOrDie(store() + "/config"), "tusk-store-format 2\n")) << "the first command upgraded it";
+  EXPECT_TRUE(HasSubstr(ReadFileOrDie(store() + "/config"), "tusk-store-format 3\n")) << "the first command upgraded it";
   ExpectFsckClean();
   std::string state = RefState();
 
@@ -425,11 +425,54 @@ TEST_F(Format1StoreTest, ARebuildOfAFormat1StoreIsRefusedWithTheReason) {
 
 TEST_F(Format1StoreTest, AStoreOfANewerFormatIsRefusedWithTheVersions) {
   ASSERT_NO_FATAL_FAILURE(Unpack());
-  WriteFileOrDie(store() + "/config", "tusk-store-format 3\nchunk-min 65536\nchunk-avg 262144\nchunk-max 1048576\ncompression-level 1\n");
+  WriteFileOrDie(store() + "/config", "tusk-store-format 4\nchunk-min 65536\nchunk-avg 262144\nchunk-max 1048576\ncompression-level 1\n");
   RunResult r = Run("dataset", "list");
   EXPECT_NE(r.exit_code, 0) << r;
-  EXPECT_TRUE(HasSubstr(r.err, "store format version 3")) << r;
+  EXPECT_TRUE(HasSubstr(r.err, "store format version 4")) << r;
+  EXPECT_TRUE(HasSubstr(r.err, "reads versions 1 to 3")) << r;
   EXPECT_TRUE(HasSubstr(r.err, "not supported by this tusk")) << r;
+}
+
+// ---- a store written by the previous release (format 2) ----
+
+class Format2StoreTest : public CliTest {
+ protected:
+  // tests/cli/data/format2-store.tar.gz was made by tusk dad1630 (the last
+  // format-2 release; see tests/cli/data/README.md).
+  void Unpack() {
+    RunResult r = RunProcess({"/bin/tar", "-xzf", std::string(TUSK_SOURCE_DIR) + "/tests/cli/data/format2-store.tar.gz",
+                              "-C", dir()},
+                             {"PATH=/usr/bin:/bin"});
+    ASSERT_EQ(r.exit_code, 0) << r;
+  }
+  static constexpr char kMain[] = "217b8209503fed308f4362148374fc7ea8e771a8440e910a4b114af082375484";
+  static constexpr char kV1[] = "8df20300f93be9f8f1dbc3c0e6d15c6783874aa4d756deb8e6c7810cf96faf77";
+  static constexpr char kDev[] = "9c30fca6ed2f37508ec38dfd743f83563cbfbad7947534b88b0f9985637d6927";
+};
+
+TEST_F(Format2StoreTest, OpensUpgradesToFormat3KeepsEveryCommitAndRebuilds) {
+  ASSERT_NO_FATAL_FAILURE(Unpack());
+  EXPECT_TRUE(HasSubstr(ReadFileOrDie(store() + "/config"), "tusk-store-format 2\n"));
+  EXPECT_EQ(CommitOf("photos@main"), kMain);
+  EXPECT_TRUE(HasSubstr(ReadFileOrDie(store() + "/config"), "tusk-store-format 3\n")) << "the first command upgraded it";
+  EXPECT_EQ(CommitOf("photos@v1"), kV1);
+  EXPECT_EQ(CommitOf("photos@dev"), kDev);
+  Export("photos@main", Path("main"));
+  EXPECT_EQ(ReadFileOrDie(Path("main/a.txt")), "alpha2\n");
+  EXPECT_EQ(ReadFileOrDie(Path("main/c.txt")), "charlie\n");
+  RunResult runs = Run("runs");
+  EXPECT_EQ(runs.exit_code, 0) << runs;
+  EXPECT_TRUE(HasSubstr(runs.out, "no runs recorded")) << runs;
+  ExpectFsckClean();
+  std::string state = RefState();
+  ASSERT_EQ(::unlink((store() + "/index/data.mdb").c_str()), 0);
+  RunResult rebuilt = Run("fsck", "--rebuild-index");
+  ASSERT_EQ(rebuilt.exit_code, 0) << rebuilt;
+  EXPECT_EQ(RefState(), state);
+  ExpectFsckClean();
+  RunResult gc = Run("gc");
+  EXPECT_EQ(gc.exit_code, 0) << gc;
+  EXPECT_EQ(CommitOf("photos@dev"), kDev);
 }
 
 }  // namespace

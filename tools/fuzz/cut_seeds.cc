@@ -75,6 +75,7 @@ Status CutPacks(const std::string& store, Seeds& seeds) {
       TUSK_RETURN_IF_ERROR(packs.ReadRecord(r.id, r.location, true, &plain));
       if (r.location.type == ObjectType::kTree) seeds.Add("tree_page", plain);
       if (r.location.type == ObjectType::kCommit) seeds.Add("commit", plain);
+      if (r.location.type == ObjectType::kRun) seeds.Add("run_record", plain);
       Encoder e;
       e.PutU8(static_cast<uint8_t>(static_cast<uint8_t>(r.location.codec) << 1));
       e.PutVarint(r.location.raw_len);

@@ -68,6 +68,11 @@ rm "$data/small/part-0.csv"
 echo "new" >"$data/small/new.txt"
 "$tusk" import "$data" seeds@main -m "corpus v2" --from seeds@v1 >/dev/null
 "$tusk" branch seeds@dev seeds@main
+# A run record (with a read set and a listed directory) and an output commit
+# that names it (commit format 2).
+"$tusk" branch seeds@derived >/dev/null
+"$tusk" run --in v1=seeds@v1 --out seeds@derived -m "corpus run" --meta step=seed --env TUSK_AUTHOR -- \
+  sh -c 'cat "$TUSK_IN_v1/small/part-1.csv" >"$TUSK_OUT/copy.csv"; ls "$TUSK_IN_v1/many" >/dev/null' 2>/dev/null
 
 # A workspace with a partial copy-up: a write into the middle of a committed
 # file leaves a sidecar; a new file and a deletion stage more changes.
