@@ -72,7 +72,8 @@ void OpInit(void* userdata, fuse_conn_info* conn) {
   auto* ctx = static_cast<FuseContext*>(userdata);
   // Committed files never change: zero-message opens keep the page cache
   // and save two round trips per file.
-  if ((conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) && !ctx->workspaces) ctx->no_open = true;
+  // A run's view must see every open (the page cache may still keep data).
+  if ((conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) && !ctx->workspaces && !ctx->read_log) ctx->no_open = true;
   if (conn->capable & FUSE_CAP_CACHE_SYMLINKS) conn->want |= FUSE_CAP_CACHE_SYMLINKS;
   if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO;
   if (conn->capable & FUSE_CAP_PARALLEL_DIROPS) conn->want |= FUSE_CAP_PARALLEL_DIROPS;
@@ -150,6 +151,7 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     if (S_ISDIR(r->attr.mode)) return void(fuse_reply_err(req, EISDIR));
     auto opened = ctx->fs->OpenFile(ino, fi->flags);
     if (!opened.ok()) return void(fuse_reply_err(req, ErrnoOf(opened.status())));
+    if (ctx->read_log && ctx->read_log->Accepts(fuse_req_ctx(req)->pid)) ctx->fs->NoteOpen(ino, *ctx->read_log);
     fi->fh = opened->fh;
     fi->keep_cache = opened->keep_cache;
     fi->noflush = 1;  // writes reach the workspace as they happen: nothing to flush on close
@@ -176,8 +178,10 @@ void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_in
 void OpOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Guard(req, [&] {
     bool immutable = false;
-    auto h = Ctx(req)->fs->OpenDir(ino, &immutable);
+    FuseContext* ctx = Ctx(req);
+    auto h = ctx->fs->OpenDir(ino, &immutable);
     if (!h.ok()) return void(fuse_reply_err(req, ErrnoOf(h.status())));
+    if (ctx->read_log && ctx->read_log->Accepts(fuse_req_ctx(req)->pid)) ctx->fs->NoteOpen(ino, *ctx->read_log);
     fi->fh = *h;
     if (immutable) {
       fi->cache_readdir = 1;  // the kernel may keep the listing of a commit directory

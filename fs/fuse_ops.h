@@ -21,6 +21,9 @@ struct FuseContext {
   // Branch directories are workspaces: the mount is read-write, and opens
   // must reach us (no zero-message opens).
   bool workspaces = false;
+  // A run's input view (fs/run_view.h): every open reaches us, and those of
+  // the run's processes are recorded here.
+  ReadLog* read_log = nullptr;
   // Where staged data goes (statfs reports its free space when writable).
   std::string store_dir;
   // Runs once, on the first read: tuning that must wait until the kernel

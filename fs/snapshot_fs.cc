@@ -381,6 +381,19 @@ bool SnapshotFs::IsImmutableDir(uint64_t parent) {
   return node && (node->kind == NodeKind::kDir || node->kind == NodeKind::kCommitRoot);
 }
 
+void SnapshotFs::NoteOpen(uint64_t ino, ReadLog& log) {
+  auto node = Get(ino);
+  if (!node || node->ws) return;
+  if (node->kind != NodeKind::kFile && node->kind != NodeKind::kDir && node->kind != NodeKind::kCommitRoot) return;
+  // node->path is "dataset@commit:/a/b" (dataset names have no ':').
+  size_t colon = node->path.find(':');
+  if (colon == std::string::npos) return;
+  std::string rel = node->path.substr(colon + 1);
+  if (!rel.empty() && rel[0] == '/') rel.erase(0, 1);
+  if (node->kind == NodeKind::kFile) log.NoteFile(std::move(rel), node->entry);
+  else log.NoteDir(std::move(rel));
+}
+
 Result<uint64_t> SnapshotFs::OpenDir(uint64_t ino, bool* immutable) {
   auto node = Get(ino);
   if (!node) return Status::NotFound("stale inode");

@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "fs/chunk_cache.h"
+#include "fs/read_log.h"
 #include "fs/tree_cache.h"
 #include "store/repository.h"
 #include "store/workspace/workspace.h"
@@ -164,6 +165,11 @@ class SnapshotFs {
   Result<EntryReply> SetAttr(uint64_t ino, const WsSetAttr& change, uint64_t fh);
   Status SetXattr(uint64_t ino, std::string_view name, std::string_view value, int flags);
   Status RemoveXattr(uint64_t ino, std::string_view name);
+
+  // Records an open of `ino` (a committed file or directory) in `log`: the
+  // file with its tree entry, or the directory as listed. Paths are those
+  // below the commit root (a pinned mount's root is "").
+  void NoteOpen(uint64_t ino, ReadLog& log);
 
   // Whether the name -> inode mappings under `parent` never change (negative
   // lookups may then be cached).

@@ -227,6 +227,11 @@ Json& Json::Null() {
   out_ += "null";
   return *this;
 }
+Json& Json::Raw(const std::string& value) {
+  Separate();
+  out_ += value;
+  return *this;
+}
 void Json::Print() const { std::cout << out_ << std::endl; }
 
 static int64_t NowNs() {

@@ -19,6 +19,8 @@ namespace tusk::cli {
 struct Cli {
   std::string store_flag;  // --store
   int exit_code = 0;
+  // tusk run: the words after "--", split off before parsing.
+  std::vector<std::string> command;
   std::string StoreDir() const;
   // Commands that only read open with StoreAccess::kReadOnly, so they work
   // on a store this user may read but not write.
@@ -50,6 +52,8 @@ class Json {
   Json& Double(double value);
   Json& Bool(bool value);
   Json& Null();
+  // A complete value rendered by another Json.
+  Json& Raw(const std::string& value);
   const std::string& str() const { return out_; }
   void Print() const;  // to stdout with a trailing newline
 
@@ -91,6 +95,40 @@ void AddRefCommands(CLI::App& app, Cli& cli);   // branch, tag
 void AddMaintenanceCommands(CLI::App& app, Cli& cli);  // gc, fsck, stats
 void AddMountCommands(CLI::App& app, Cli& cli);        // mount, umount
 void AddWorkspaceCommands(CLI::App& app, Cli& cli);    // status, commit, reset
+void AddRunCommands(CLI::App& app, Cli& cli);          // run, runs
+
+inline constexpr char kTuskVersion[] = "tusk 0.1.0";
+
+// tusk run (cmd_run.cc), also driven by rerun and update (cmd_lineage.cc).
+struct RunOpts {
+  std::vector<std::string> in;    // NAME=DATASET@REF
+  std::vector<std::string> meta;  // KEY=VALUE
+  std::vector<std::string> env;   // names of variables to record
+  std::string out, message, author;
+  std::vector<std::string> command;
+};
+struct RunOutcome {
+  std::optional<ObjectId> run;     // recorded
+  std::optional<ObjectId> output;  // committed
+};
+// Returns tusk run's exit status: the command's, or 1 (127: not started).
+int RunRun(const RunOpts& o, Cli& cli, RunOutcome* outcome = nullptr);
+
+// The git checkout `dir` is in, if any (and git is installed).
+std::optional<CodeVersion> CodeVersionOf(const std::string& dir);
+// argv as a shell would take it back ('quoted' where needed).
+std::string CommandText(const std::vector<std::string>& argv);
+// "ok", "exit N", "killed by signal N".
+std::string StatusText(int exit_status);
+void AddLineageCommands(CLI::App& app, Cli& cli);  // lineage, stale, update, rerun (cmd_lineage.cc)
+// tusk diff --inputs A B: what two runs read differently (cmd_lineage.cc).
+int DiffInputs(Cli& cli, const std::string& a, const std::string& b, bool json);
+
+// `tusk show run:ID` (cmd_run.cc).
+int ShowRun(Cli& cli, const std::string& run, bool json, bool files);
+// How many changes are staged in the workspace of dataset@branch (0 when it
+// has none), asking the mount that serves it if one does (cmd_workspace.cc).
+Result<size_t> StagedChangeCount(Repository& repo, const std::string& dataset, const std::string& branch);
 
 // Commit options shared by import and commit.
 // Removes the workspaces of dataset@branch (or of the whole dataset) before

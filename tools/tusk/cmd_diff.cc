@@ -10,13 +10,17 @@ void AddDiffCommand(CLI::App& app, Cli& cli) {
   struct Opts {
     std::string a, b;
     bool json = false;
+    bool inputs = false;
   };
   auto o = std::make_shared<Opts>();
   CLI::App* sub = app.add_subcommand("diff", "Show files added, deleted, modified and renamed between two versions");
-  sub->add_option("old", o->a, "DATASET@REF")->required();
-  sub->add_option("new", o->b, "DATASET@REF")->required();
+  sub->add_option("old", o->a, "DATASET@REF (with --inputs: run:ID, or a version a run made)")->required();
+  sub->add_option("new", o->b, "DATASET@REF (with --inputs: run:ID, or a version a run made)")->required();
   AddJsonFlag(sub, &o->json);
+  sub->add_flag("--inputs", o->inputs,
+                "Compare what two runs read: files read by only one, and read by both with different content");
   sub->callback([o, &cli] {
+    if (o->inputs) return void(cli.exit_code = DiffInputs(cli, o->a, o->b, o->json));
     auto repo = cli.OpenStore(StoreAccess::kReadOnly);
     if (!repo.ok()) return void(cli.exit_code = Fail(repo.status()));
     std::vector<ObjectId> roots;

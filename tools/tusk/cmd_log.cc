@@ -18,7 +18,9 @@ void CommitJson(Json& j, const ObjectId& id, const Commit& c) {
   j.Key("provenance").BeginArray();
   for (const auto& p : c.provenance) j.BeginObject().Key("dataset").String(p.dataset).Key("commit").String(p.commit.Hex()).EndObject();
   j.EndArray();
-  j.Key("files").Number(c.file_count).Key("bytes").Number(c.total_bytes).EndObject();
+  j.Key("files").Number(c.file_count).Key("bytes").Number(c.total_bytes);
+  if (c.run) j.Key("run").String(c.run->Hex());
+  j.EndObject();
 }
 
 void CommitText(const ObjectId& id, const Commit& c, bool full) {
@@ -33,6 +35,7 @@ void CommitText(const ObjectId& id, const Commit& c, bool full) {
   std::cout << "Date:   " << FormatTime(c.time_sec) << "\n";
   for (const auto& [k, v] : c.metadata) std::cout << "Meta:   " << Printable(k) << "=" << Printable(v) << "\n";
   for (const auto& p : c.provenance) std::cout << "From:   " << Printable(p.dataset) << "@" << p.commit.ShortHex() << "\n";
+  if (c.run) std::cout << "Run:    run:" << c.run->ShortHex() << "\n";
   if (full) {
     std::cout << "Tree:   " << c.root.Hex() << "\n";
     std::cout << "Files:  " << c.file_count << " (" << HumanBytes(c.total_bytes) << ")\n";
@@ -53,6 +56,7 @@ struct LogOpts {
   std::string ref;
   int64_t max_count = -1;
   bool json = false;
+  bool files = false;  // show run:ID --files
 };
 
 int RunLog(const LogOpts& o, Cli& cli, bool show) {
@@ -87,10 +91,21 @@ void AddLogCommands(CLI::App& app, Cli& cli) {
   sub->callback([log, &cli] { cli.exit_code = RunLog(*log, cli, false); });
 
   auto show = std::make_shared<LogOpts>();
-  CLI::App* s = app.add_subcommand("show", "Show one commit in full");
-  s->add_option("ref", show->ref, "DATASET@REF")->required();
+  CLI::App* s = app.add_subcommand("show", "Show one commit, or one run (run:ID), in full");
+  s->add_option("ref", show->ref, "DATASET@REF, or run:ID")->required();
   AddJsonFlag(s, &show->json);
-  s->callback([show, &cli] { cli.exit_code = RunLog(*show, cli, true); });
+  s->add_flag("--files", show->files, "For a run: list every file it read, per input");
+  s->callback([show, &cli] {
+    if (show->ref.rfind("run:", 0) == 0) {
+      cli.exit_code = ShowRun(cli, show->ref, show->json, show->files);
+      return;
+    }
+    if (show->files) {
+      cli.exit_code = Fail("--files lists what a run read: give run:ID ('tusk runs' lists them)");
+      return;
+    }
+    cli.exit_code = RunLog(*show, cli, true);
+  });
 }
 
 }  // namespace tusk::cli

@@ -36,6 +36,7 @@ int RunRebuildIndex(Cli& cli) {
   std::cout << "rebuilt the index from " << r->packs << " packs: " << r->objects << " objects, " << r->commits
             << " commits, " << r->datasets << " datasets, " << r->branches << " branches, " << r->tags << " tags ("
             << r->ref_records << " ref records read)";
+  if (r->runs) std::cout << ", " << r->runs << " run records";
   if (r->unsealed_packs) std::cout << "; " << r->unsealed_packs << " unsealed pack(s) of interrupted writers left for 'tusk gc'";
   std::cout << "\n";
   if (!r->old_index.empty()) std::cout << "the previous index was moved to " << r->old_index << "\n";

@@ -2,6 +2,8 @@
 //
 // The mount that serves a workspace owns it; these commands then ask it
 // (fs/control_socket.h). With no mount holding it they open it themselves.
+#include <sys/stat.h>
+
 #include <iostream>
 
 #include "fs/control_socket.h"
@@ -131,6 +133,22 @@ int RunReset(Cli& cli, const std::string& target) {
 }
 
 }  // namespace
+
+Result<size_t> StagedChangeCount(Repository& repo, const std::string& dataset, const std::string& branch) {
+  struct stat st;
+  if (::stat((repo.dir() + "/workspaces/" + dataset + "/" + branch).c_str(), &st) != 0) return size_t{0};
+  Target t;
+  t.spec.dataset = dataset;
+  t.spec.rev = branch;
+  t.repo.reset(&repo);
+  WsRequest request;
+  request.op = WsRequest::Op::kStatus;
+  auto reply = Run(t, request);
+  (void)t.repo.release();  // borrowed
+  if (!reply.ok()) return reply.status();
+  if (!reply->status.ok()) return reply->status;
+  return reply->changes.size();
+}
 
 void AddWorkspaceCommands(CLI::App& app, Cli& cli) {
   auto status_target = std::make_shared<std::string>();

@@ -5,8 +5,6 @@
 
 namespace {
 
-constexpr char kVersion[] = "tusk 0.1.0";
-
 // Finds the subcommand named by `path` ("branch"), or null.
 CLI::App* FindSubcommand(CLI::App& app, const std::vector<std::string>& path) {
   CLI::App* at = &app;
@@ -28,7 +26,7 @@ int main(int argc, char** argv) {
   CLI::App app{"tusk: versioned datasets as ordinary directories.\n"
                "Store: --store DIR, else $TUSK_STORE, else ~/.local/share/tusk. See 'man tusk'.",
                "tusk"};
-  app.set_version_flag("--version", kVersion);
+  app.set_version_flag("--version", kTuskVersion);
   app.add_option("--store", cli.store_flag, "Store directory")->envname("TUSK_STORE");
   app.require_subcommand(1);
   app.fallthrough();
@@ -43,6 +41,8 @@ int main(int argc, char** argv) {
   AddMaintenanceCommands(app, cli);
   AddMountCommands(app, cli);
   AddWorkspaceCommands(app, cli);
+  AddRunCommands(app, cli);
+  AddLineageCommands(app, cli);
 
   std::vector<std::string> help_path;
   CLI::App* help = app.add_subcommand("help", "Show help for tusk or one command (tusk help import)");
@@ -70,6 +70,16 @@ int main(int argc, char** argv) {
       std::cerr << "tusk: usage error: unknown command '" << arg << "'\nRun 'tusk help' for the list of commands."
                 << std::endl;
       return 2;
+    }
+    // `tusk run [OPTIONS] -- CMD ARGS...`: what follows -- is the command,
+    // options and all, never parsed here.
+    if (arg == "run") {
+      for (int j = i + 1; j < argc; j++) {
+        if (std::string(argv[j]) != "--") continue;
+        cli.command.assign(argv + j + 1, argv + argc);
+        argc = j;
+        break;
+      }
     }
     break;
   }

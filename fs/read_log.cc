@@ -1,0 +1,38 @@
+#include "fs/read_log.h"
+
+#include <sys/stat.h>
+
+#include <string>
+
+namespace tusk::fs {
+
+uint64_t MountNamespaceOf(pid_t pid) {
+  std::string path = "/proc/" + std::to_string(pid) + "/ns/mnt";
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return 0;
+  return st.st_ino;
+}
+
+bool ReadLog::Accepts(pid_t pid) const {
+  if (mount_ns_ == 0) return true;
+  return MountNamespaceOf(pid) == mount_ns_;
+}
+
+void ReadLog::NoteFile(std::string path, const TreeEntry& entry) {
+  std::lock_guard lock(mu_);
+  reads_.files.try_emplace(std::move(path), entry);
+}
+
+void ReadLog::NoteDir(std::string path) {
+  std::lock_guard lock(mu_);
+  reads_.dirs.insert(std::move(path));
+}
+
+ReadSet ReadLog::Take() {
+  std::lock_guard lock(mu_);
+  ReadSet out = std::move(reads_);
+  reads_ = ReadSet();
+  return out;
+}
+
+}  // namespace tusk::fs
