@@ -15,7 +15,16 @@ uint64_t MountNamespaceOf(pid_t pid) {
 
 bool ReadLog::Accepts(pid_t pid) const {
   if (mount_ns_ == 0) return true;
-  return MountNamespaceOf(pid) == mount_ns_;
+  {
+    std::lock_guard lock(pids_mu_);
+    auto it = pids_.find(pid);
+    if (it != pids_.end()) return it->second;
+  }
+  bool ours = MountNamespaceOf(pid) == mount_ns_;
+  std::lock_guard lock(pids_mu_);
+  if (pids_.size() >= 4096) pids_.clear();
+  pids_[pid] = ours;
+  return ours;
 }
 
 void ReadLog::NoteFile(std::string path, const TreeEntry& entry) {

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 
 #include "store/lineage/lineage.h"
 #include "store/objects.h"
@@ -39,6 +40,12 @@ class ReadLog {
 
  private:
   const uint64_t mount_ns_;
+  // Verdicts of Accepts by pid: the few processes of a run open many files
+  // each, and reading /proc for every open cost measurably. A pid reused by
+  // an unrelated process during one run would inherit a verdict; outside the
+  // run's namespace nobody sees the view but through /proc/PID/root.
+  mutable std::mutex pids_mu_;
+  mutable std::unordered_map<pid_t, bool> pids_;
   std::mutex mu_;
   ReadSet reads_;
 };
