@@ -65,26 +65,28 @@ Result<ObjectId> Repository::ResolveRun(std::string_view text) {
   return matches[0];
 }
 
-Result<std::vector<ObjectId>> Repository::RunOutputs(const ObjectId& run) {
+namespace {
+
+// The ids that follow `prefix` in `runlinks` keys ("o" run: outputs; "i"
+// commit: the runs that read it).
+Result<std::vector<ObjectId>> LinkedIds(LmdbEnv& env, const std::string& prefix) {
   std::vector<ObjectId> out;
-  TUSK_ASSIGN_OR_RETURN(LmdbTxn txn, env_->BeginRead());
-  std::string prefix = "o" + std::string(run.view());
-  TUSK_RETURN_IF_ERROR(txn.ScanPrefix(env_->db(tables::kRunLinks), prefix, [&](std::string_view k, std::string_view) {
+  TUSK_ASSIGN_OR_RETURN(LmdbTxn txn, env.BeginRead());
+  TUSK_RETURN_IF_ERROR(txn.ScanPrefix(env.db(tables::kRunLinks), prefix, [&](std::string_view k, std::string_view) {
     if (k.size() == prefix.size() + ObjectId::kSize) out.push_back(IdFromView(k.substr(prefix.size())));
     return true;
   }));
   return out;
 }
 
+}  // namespace
+
+Result<std::vector<ObjectId>> Repository::RunOutputs(const ObjectId& run) {
+  return LinkedIds(*env_, "o" + std::string(run.view()));
+}
+
 Result<std::vector<ObjectId>> Repository::RunsReading(const ObjectId& commit) {
-  std::vector<ObjectId> out;
-  TUSK_ASSIGN_OR_RETURN(LmdbTxn txn, env_->BeginRead());
-  std::string prefix = "i" + std::string(commit.view());
-  TUSK_RETURN_IF_ERROR(txn.ScanPrefix(env_->db(tables::kRunLinks), prefix, [&](std::string_view k, std::string_view) {
-    if (k.size() == prefix.size() + ObjectId::kSize) out.push_back(IdFromView(k.substr(prefix.size())));
-    return true;
-  }));
-  return out;
+  return LinkedIds(*env_, "i" + std::string(commit.view()));
 }
 
 Result<std::vector<RunSummary>> Repository::ListRuns() {

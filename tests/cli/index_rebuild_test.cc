@@ -362,18 +362,25 @@ INSTANTIATE_TEST_SUITE_P(EveryStep, KilledGcTest,
                            return name;
                          });
 
-// ---- a store written by the previous release (format 1) ----
+// ---- stores written by earlier releases (tests/cli/data/README.md) ----
 
-class Format1StoreTest : public CliTest {
+class OldStoreTest : public CliTest {
  protected:
-  // tests/cli/data/format1-store.tar.gz was made by tusk 8edb244 (the last
-  // format-1 release; see tests/cli/data/README.md).
-  void Unpack() {
-    RunResult r = RunProcess({"/bin/tar", "-xzf", std::string(TUSK_SOURCE_DIR) + "/tests/cli/data/format1-store.tar.gz",
-                              "-C", dir()},
+  // Unpacks tests/cli/data/NAME (a store directory "store") into the test's directory.
+  void UnpackFixture(const std::string& name) {
+    RunResult r = RunProcess({"/bin/tar", "-xzf", std::string(TUSK_SOURCE_DIR) + "/tests/cli/data/" + name, "-C", dir()},
                              {"PATH=/usr/bin:/bin"});
     ASSERT_EQ(r.exit_code, 0) << r;
   }
+};
+
+// ---- a store written by the previous release (format 1) ----
+
+class Format1StoreTest : public OldStoreTest {
+ protected:
+  // tests/cli/data/format1-store.tar.gz was made by tusk 8edb244 (the last
+  // format-1 release; see tests/cli/data/README.md).
+  void Unpack() { UnpackFixture("format1-store.tar.gz"); }
   static constexpr char kMain[] = "894100e50a7673b3e5d177f11375afb664c9f78adbe8145d289c303e9ff3b6fa";
   static constexpr char kV1[] = "05fe6dc97eef40e5e1178f8e0d436343242aedf8ad86f39a02b77292f1c1808f";
   static constexpr char kDev[] = "5bbd5e29529ff5099f7054d64236e63c05a0bf675f139ea320612eb9e225348d";
@@ -435,16 +442,11 @@ TEST_F(Format1StoreTest, AStoreOfANewerFormatIsRefusedWithTheVersions) {
 
 // ---- a store written by the previous release (format 2) ----
 
-class Format2StoreTest : public CliTest {
+class Format2StoreTest : public OldStoreTest {
  protected:
   // tests/cli/data/format2-store.tar.gz was made by tusk dad1630 (the last
   // format-2 release; see tests/cli/data/README.md).
-  void Unpack() {
-    RunResult r = RunProcess({"/bin/tar", "-xzf", std::string(TUSK_SOURCE_DIR) + "/tests/cli/data/format2-store.tar.gz",
-                              "-C", dir()},
-                             {"PATH=/usr/bin:/bin"});
-    ASSERT_EQ(r.exit_code, 0) << r;
-  }
+  void Unpack() { UnpackFixture("format2-store.tar.gz"); }
   static constexpr char kMain[] = "217b8209503fed308f4362148374fc7ea8e771a8440e910a4b114af082375484";
   static constexpr char kV1[] = "8df20300f93be9f8f1dbc3c0e6d15c6783874aa4d756deb8e6c7810cf96faf77";
   static constexpr char kDev[] = "9c30fca6ed2f37508ec38dfd743f83563cbfbad7947534b88b0f9985637d6927";
