@@ -6,6 +6,8 @@
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -35,20 +37,13 @@ Status WriteProcFile(const std::string& path, const std::string& text) {
   return Status::Ok();
 }
 
-// The FUSE connection number of the mount at `path` (the minor device
-// number in /proc/self/mountinfo), or "" when it is not mounted.
+// The FUSE connection number of the mount at `path` (its anonymous device's
+// minor number, the name under /sys/fs/fuse/connections/), or "". The
+// session loop must be running: stat() is answered by it.
 std::string ConnectionOf(const std::string& path) {
-  std::ifstream in("/proc/self/mountinfo");
-  std::string line, found;
-  while (std::getline(in, line)) {
-    std::istringstream fields(line);
-    std::string id, parent, devno, root, point;
-    fields >> id >> parent >> devno >> root >> point;
-    if (point != path) continue;  // our mountpoints have no characters the kernel escapes
-    size_t colon = devno.find(':');
-    if (colon != std::string::npos && devno.compare(0, colon, "0") == 0) found = devno.substr(colon + 1);
-  }
-  return found;
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0 || major(st.st_dev) != 0) return "";
+  return std::to_string(minor(st.st_dev));
 }
 
 }  // namespace
@@ -104,27 +99,31 @@ struct RunView::Session {
   std::future<void> loop_done;
   std::unique_ptr<ReaderLease> lease;
 
-  void Stop() {
-    if (!se) return;
+  // Ends the session: the loop first (it still reads the session's fd),
+  // then the mount and the session. False when the loop did not end: then
+  // nothing it uses may be freed (the caller leaks the session).
+  bool Stop() {
+    if (!se) return true;
     if (mounted) {
       fuse_session_exit(se);
-      fuse_session_unmount(se);
-      mounted = false;
-      // A process still holding a file open keeps a lazily unmounted
-      // connection alive; aborting it ends the session loop for sure.
+      // Detach the mount, then abort the connection: a process still
+      // holding a file open keeps a detached connection alive, and the
+      // loop's workers wait on it.
+      (void)::umount2(input.mountpoint.c_str(), MNT_DETACH);
       if (!connection.empty()) (void)WriteProcFile("/sys/fs/fuse/connections/" + connection + "/abort", "1");
     }
     if (loop.joinable()) {
-      if (loop_done.wait_for(std::chrono::seconds(10)) == std::future_status::ready) {
-        loop.join();
-      } else {
-        loop.detach();  // it ends with the process; the session must then outlive us
-        se = nullptr;
-        return;
+      if (loop_done.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
+        loop.detach();
+        return false;
       }
+      loop.join();
     }
+    if (mounted) fuse_session_unmount(se);  // closes the fd; the mount is gone already
+    mounted = false;
     fuse_session_destroy(se);
     se = nullptr;
+    return true;
   }
   ~Session() { Stop(); }
 };
@@ -167,13 +166,13 @@ Result<std::unique_ptr<RunView>> RunView::Mount(Repository* repo, const std::vec
     if (fuse_session_mount(s->se, in.mountpoint.c_str()) != 0)
       return Status::FromErrno(EIO, "mounting input " + in.name + " on " + in.mountpoint + " failed (see the message above)");
     s->mounted = true;
-    s->connection = ConnectionOf(in.mountpoint);
     // As for `tusk mount`: the kernel caps a FUSE mount's readahead at
     // 128 KiB unless told otherwise; after INIT, when it would be reset.
-    if (!s->connection.empty()) {
-      std::string bdi = "/sys/class/bdi/0:" + s->connection + "/read_ahead_kb";
-      s->ctx.after_init = [bdi] { (void)WriteProcFile(bdi, "4096"); };
-    }
+    Session* session = s.get();
+    s->ctx.after_init = [session] {
+      if (!session->connection.empty())
+        (void)WriteProcFile("/sys/class/bdi/0:" + session->connection + "/read_ahead_kb", "4096");
+    };
     std::promise<void> done;
     s->loop_done = done.get_future();
     fuse_session* se = s->se;
@@ -185,6 +184,7 @@ Result<std::unique_ptr<RunView>> RunView::Mount(Repository* repo, const std::vec
       fuse_loop_cfg_destroy(cfg);
       done.set_value();
     });
+    s->connection = ConnectionOf(in.mountpoint);  // answered by the loop just started
     view->sessions_.push_back(std::move(s));
   }
   return view;
@@ -195,7 +195,11 @@ RunView::~RunView() { Unmount(); }
 ReadSet RunView::TakeReads(size_t i) { return sessions_.at(i)->log->Take(); }
 
 void RunView::Unmount() {
-  for (auto& s : sessions_) s->Stop();
+  for (auto& s : sessions_) {
+    // A loop that did not end still uses its session: leak it rather
+    // than free what a worker thread may touch.
+    if (!s->Stop()) (void)s.release();
+  }
 }
 
 CommandResult RunCommand(const std::vector<std::string>& argv, const std::vector<std::pair<std::string, std::string>>& env) {
@@ -226,6 +230,11 @@ CommandResult RunCommand(const std::vector<std::string>& argv, const std::vector
     result.error = std::string("pipe: ") + std::strerror(errno);
     return result;
   }
+  // waitpid needs SIGCHLD's default action (SIG_IGN, inherited, would
+  // reap the command before it is waited for).
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  ::sigaction(SIGCHLD, &dfl, nullptr);
   struct sigaction ignore {}, old_int {}, old_quit {};
   ignore.sa_handler = SIG_IGN;
   ::sigaction(SIGINT, &ignore, &old_int);

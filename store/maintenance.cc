@@ -79,6 +79,14 @@ Status ForgetObjects(LmdbEnv& env, LmdbTxn& txn, const std::vector<IndexedObject
     return true;
   }));
   for (const auto& k : keys) TUSK_RETURN_IF_ERROR(txn.Delete(env.db(tables::kCommits), k));
+  // And the runs' links to outputs that are gone (a deleted rerun branch).
+  keys.clear();
+  TUSK_RETURN_IF_ERROR(txn.ScanPrefix(env.db(tables::kRunLinks), "o", [&](std::string_view k, std::string_view) {
+    if (k.size() == 1 + 2 * ObjectId::kSize && dead_commits.count(IdFromView(k.substr(1 + ObjectId::kSize))))
+      keys.emplace_back(k);
+    return true;
+  }));
+  for (const auto& k : keys) TUSK_RETURN_IF_ERROR(txn.Delete(env.db(tables::kRunLinks), k));
   return Status::Ok();
 }
 

@@ -153,9 +153,18 @@ TEST_F(LineageTest, DiffInputsShowsWhatTwoTrainingsReadDifferently) {
 
 TEST_F(LineageTest, RerunSaysIdenticalThenListsWhatDiffersAfterANondeterministicChange) {
   Chain();
-  RunResult same = InCode({"rerun", "clean@main"});
+  // With a relative store path, from another directory than the run's.
+  RunResult same = RunProgram({kTusk, "--store", "store", "rerun", "clean@main"}, RunOptions{tmp_.path(), 120});
   ASSERT_EQ(same.exit_code, 0) << same;
   EXPECT_TRUE(HasSubstr(same.out, "identical")) << same;
+  // The rerun's output commit is garbage now (its scratch branch is gone):
+  // gc removes it, and what pointed at it goes with it.
+  RunResult gc = Tusk(store_, {"gc"});
+  ASSERT_EQ(gc.exit_code, 0) << gc;
+  RunResult down = Tusk(store_, {"lineage", "--down", "raw@main"});
+  EXPECT_EQ(down.exit_code, 0) << down;
+  RunResult fsck = Tusk(store_, {"fsck"});
+  EXPECT_EQ(fsck.exit_code, 0) << fsck;
   Script("clean.sh", "cat \"$TUSK_IN_raw\"/labels/a.csv > \"$TUSK_OUT/all.csv\"; date +%N > \"$TUSK_OUT/noise.txt\"\n");
   RunResult differs = InCode({"rerun", "run:" + RunOf("clean@main").substr(0, 8)});
   EXPECT_EQ(differs.exit_code, 3) << differs;

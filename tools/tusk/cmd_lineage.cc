@@ -1,6 +1,7 @@
 // tusk lineage / stale / update / rerun, and diff --inputs (registered by
 // cmd_diff.cc): questions answered from run records (issue 10; man
 // tusk-lineage, tusk-stale, tusk-update, tusk-rerun).
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -460,15 +461,30 @@ void WarnCodeVersion(const RunRecord& r) {
 }
 
 // Sets up what the recorded run had: its directory and its recorded
-// environment variables.
-Status EnterRunContext(const RunRecord& r, RunOpts* o) {
+// environment variables (restored by LeaveRunContext). The store path is
+// made absolute first: the run's directory is not ours.
+struct SavedEnv {
+  std::vector<std::pair<std::string, std::optional<std::string>>> vars;
+};
+Status EnterRunContext(Cli& cli, const RunRecord& r, RunOpts* o, SavedEnv* saved) {
+  std::error_code ec;
+  cli.store_flag = std::filesystem::absolute(cli.StoreDir(), ec).string();
+  if (ec) return Status::FromErrno(ec.value(), "store directory " + cli.StoreDir());
   if (::chdir(r.cwd.c_str()) != 0)
     return Status::FromErrno(errno, "the run's working directory " + r.cwd + " (create it, or run from a copy)");
   for (const auto& [k, v] : r.env) {
+    const char* before = std::getenv(k.c_str());
+    saved->vars.emplace_back(k, before ? std::optional<std::string>(before) : std::nullopt);
     ::setenv(k.c_str(), v.c_str(), 1);
     o->env.push_back(k);
   }
   return Status::Ok();
+}
+void LeaveRunContext(const SavedEnv& saved) {
+  for (const auto& [k, v] : saved.vars) {
+    if (v) ::setenv(k.c_str(), v->c_str(), 1);
+    else ::unsetenv(k.c_str());
+  }
 }
 
 struct UpdateOpts {
@@ -493,9 +509,11 @@ int UpdateOne(Cli& cli, const StaleBranch& s, bool force) {
   for (const auto& [k, v] : s.record.meta) o.meta.push_back(k + "=" + v);
   o.command = s.record.argv;
   WarnCodeVersion(s.record);
-  if (Status st = EnterRunContext(s.record, &o); !st.ok()) return Fail(st.Annotate(name));
+  SavedEnv saved;
+  if (Status st = EnterRunContext(cli, s.record, &o, &saved); !st.ok()) return Fail(st.Annotate(name));
   std::cout << name << ": updating (run:" << s.run.ShortHex() << " again on the new inputs)" << std::endl;
   int rc = RunRun(o, cli);
+  LeaveRunContext(saved);
   if (rc != 0) std::cerr << "tusk: " << name << ": the update failed (status " << rc << ")" << std::endl;
   return rc;
 }
@@ -561,7 +579,8 @@ int RunUpdate(const UpdateOpts& o, Cli& cli) {
     if (::chdir(cwd.c_str()) != 0) return Fail("chdir " + cwd + ": " + std::strerror(errno));
     int rc = UpdateOne(cli, target, o.force);
     if (rc != 0) failures++;
-    if (rc == 130) return rc;  // Ctrl-C: stop here
+    // Ctrl-C, SIGTERM or SIGHUP ended the command: stop here.
+    if (rc == 128 + SIGINT || rc == 128 + SIGTERM || rc == 128 + SIGHUP) return rc;
   }
   return failures ? 1 : 0;
 }
@@ -607,12 +626,17 @@ int RunRerun(Cli& cli, const std::string& target) {
     o.out = r->out_dataset + "@" + scratch;
   }
   WarnCodeVersion(*r);
-  if (Status st = EnterRunContext(*r, &o); !st.ok()) return Fail(st);
+  SavedEnv saved;
+  if (Status st = EnterRunContext(cli, *r, &o, &saved); !st.ok()) {
+    if (!scratch.empty()) (void)(*repo)->DeleteBranch(r->out_dataset, scratch);
+    return Fail(st);
+  }
   std::cerr << "tusk: running run:" << run_id->ShortHex() << " again on its recorded inputs"
             << (scratch.empty() ? "" : ", into " + o.out) << std::endl;
   repo->reset();  // RunRun opens the store itself
   RunOutcome outcome;
   int rc = RunRun(o, cli, &outcome);
+  LeaveRunContext(saved);
   auto again = cli.OpenStore();
   if (!again.ok()) return Fail(again.status());
   if (scratch.empty()) {
@@ -621,6 +645,7 @@ int RunRerun(Cli& cli, const std::string& target) {
     return rc;
   }
   if (rc != 0 || !outcome.output) {
+    (void)(*again)->DeleteBranch(r->out_dataset, scratch);
     std::cout << "rerun failed (" << StatusText(rc) << "); the recorded run's output is " << outputs->front().ShortHex()
               << std::endl;
     return rc != 0 ? rc : 1;

@@ -267,6 +267,7 @@ int RunRunImpl(const RunOpts& o, Cli& cli, RunOutcome* outcome) {
   // Held until this process exits: a later run sees the directory is live.
   int lock_fd = ::open((run_dir + "/lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (lock_fd < 0 || ::flock(lock_fd, LOCK_EX) != 0) return Fail("lock " + run_dir + "/lock: " + std::strerror(errno));
+  std::unique_ptr<int, void (*)(int*)> lock_guard(&lock_fd, [](int* fd) { ::close(*fd); });
   auto remove_run_dir = [&] { std::filesystem::remove_all(run_dir, ec); };
   std::vector<std::pair<std::string, std::string>> env;
   std::vector<fs::ViewInput> views;
