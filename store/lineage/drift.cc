@@ -60,10 +60,16 @@ Result<std::vector<InputDrift>> DriftOf(Repository& repo, const RunRecord& run) 
     TUSK_ASSIGN_OR_RETURN(std::vector<std::string> listed_list, ReadListedDirs(repo, in));
     std::set<std::string> listed(listed_list.begin(), listed_list.end());
     std::set<std::string> changed;
+    // `path` changed or is gone: it matters if the run read it, or read
+    // files below it (a directory that became a file: DiffTrees reports
+    // the directory alone), or listed it.
     auto read_file_changed = [&](const std::string& path) -> Status {
-      auto entry = LookupPath(repo, in.read_tree, path);
-      if (entry.ok() && entry->kind != EntryKind::kDirectory) changed.insert(path);
-      else if (!entry.ok() && entry.status().code() != Status::Code::kNotFound) return entry.status();
+      std::string p = path;
+      if (!p.empty() && p.back() == '/') p.pop_back();  // an empty directory
+      if (listed.count(p)) changed.insert(p + "/");
+      auto entry = LookupPath(repo, in.read_tree, p);
+      if (entry.ok()) changed.insert(entry->kind == EntryKind::kDirectory ? p + "/" : p);
+      else if (entry.status().code() != Status::Code::kNotFound) return entry.status();
       return Status::Ok();
     };
     // `path` was added (it is missing from `other_root`, the old tree) or

@@ -126,9 +126,10 @@ struct InputDrift {
   std::optional<ObjectId> head; // the branch head now
   bool moved = false;           // head differs from the commit the run read
   // Paths of files the run read that the head changed (content, type) or no
-  // longer has, and of directories the run listed whose names changed
-  // (written "DIR/" ; "/" for the root), sorted. Empty: the run would read
-  // the same bytes from the head.
+  // longer has; and, written "DIR/" ("/" for the root), directories the run
+  // listed whose names changed or that are gone, and directories it read
+  // files in that are no longer directories. Sorted. Empty: the run would
+  // read the same bytes from the head.
   std::vector<std::string> changed;
   std::string problem;          // e.g. the branch was deleted; then nothing else is known
 };

@@ -287,6 +287,42 @@ TEST_F(RunStoreTest, GcKeepsARunsRecordReadSetAndInputCommitsWhenNoRefReachesThe
   EXPECT_TRUE(fsck->problems.empty()) << fsck->problems.front().object << ": " << fsck->problems.front().error;
 }
 
+TEST_F(RunStoreTest, DriftCountsOnlyWhatTheRunReadOrListed) {
+  ObjectId run = RecordRun(Reads({"d1/f1"}, {"d1"}));
+  auto record = repo_->ReadRun(run);
+  ASSERT_TRUE(record.ok());
+  auto drift = [&] {
+    auto d = DriftOf(*repo_, *record);
+    EXPECT_TRUE(d.ok()) << d.status().ToString();
+    return d.ok() && d->size() == 1 ? (*d)[0] : InputDrift{};
+  };
+  InputDrift still = drift();
+  EXPECT_EQ(still.branch, "main");
+  EXPECT_FALSE(still.moved);
+  // An unread file changes: moved, nothing the run read changed.
+  WriteFile(src_ + "/d2/f0", "changed");
+  Import(src_, "raw");
+  InputDrift unread = drift();
+  EXPECT_TRUE(unread.moved);
+  EXPECT_TRUE(unread.changed.empty()) << unread.changed.front();
+  // A name appears in the listed directory.
+  WriteFile(src_ + "/d1/new", "new");
+  Import(src_, "raw");
+  EXPECT_EQ(drift().changed, std::vector<std::string>{"d1/"});
+  // The directory the run read in becomes a file.
+  std::filesystem::remove_all(src_ + "/d1");
+  WriteFile(src_ + "/d1", "now a file");
+  Import(src_, "raw");
+  EXPECT_EQ(drift().changed, std::vector<std::string>{"d1/"});
+  std::filesystem::remove(src_ + "/d1");
+  std::filesystem::create_directories(src_ + "/d1");
+  WriteFile(src_ + "/d1/f1", "one 1");
+  WriteFile(src_ + "/d1/f2", "one 2 changed");
+  Import(src_, "raw");
+  InputDrift back = drift();
+  EXPECT_EQ(back.changed, std::vector<std::string>{"d1/"}) << "f1 is the same again, but d1 lost names";
+}
+
 TEST_F(RunStoreTest, AnIndexRebuildFindsEveryRunAndItsOutput) {
   ObjectId run = RecordRun(Reads({"top.txt"}));
   std::string out = tmp_.Sub("out");
