@@ -183,7 +183,7 @@ import json, os, re, signal, statistics, subprocess, sys, tempfile, threading, t
 sys.dont_write_bytecode = True                                   # no __pycache__ in the results directory
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # benchutil.py is beside this file
 from benchutil import (Records, append, cell, drop_caches, fmt_num, fmt_s, load_run, log_command, main,
-                       parse_time, status_lines, time_record)
+                       parse_time, run_group, status_lines, time_record)
 
 TARGET_S = 1.0
 
@@ -195,30 +195,8 @@ def cmd_time(argv):
     out = open(a.save, 'w+b') if a.save else tempfile.TemporaryFile()
     err = tempfile.TemporaryFile()
     rss = tempfile.NamedTemporaryFile(prefix='lineagebench-rss-')
-    t0 = time.monotonic()
-    p = subprocess.Popen(['/usr/bin/time', '-f', '%M', '-o', rss.name, '--'] + cmd, stdin=subprocess.DEVNULL,
-                         stdout=out, stderr=err, preexec_fn=os.setpgrp)
-    timed_out = []
-
-    def stop(*_):
-        try:
-            os.killpg(p.pid, signal.SIGKILL)
-        except OSError:
-            pass
-
-    def on_signal(sig, _):
-        stop()
-        sys.exit(128 + sig)
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    timer = threading.Timer(a.timeout, lambda: (timed_out.append(1), stop()))
-    timer.daemon = True
-    timer.start()
-    _, status, ru = os.wait4(p.pid, 0)
-    t1 = time.monotonic()
-    timer.cancel()
-    rc = 124 if timed_out else os.waitstatus_to_exitcode(status)
+    t0, t1, rc, ru, timed_out = run_group(['/usr/bin/time', '-f', '%M', '-o', rss.name, '--'] + cmd, a.timeout,
+                                          out, err)
     size = out.seek(0, os.SEEK_END)
     out.seek(max(0, size - 4096))
     tail = out.read().decode(errors='replace')

@@ -149,7 +149,7 @@ import json, os, random, signal, statistics, subprocess, sys, tempfile, threadin
 sys.dont_write_bytecode = True                                   # no __pycache__ in the results directory
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # benchutil.py is beside this file
 from benchutil import (Records, add_daemon_cpu, append, cell, drop_caches, fmt_num, fmt_s, load_run,
-                       log_command, main, parse_time, proc_cpu, ratio, ratio_v, status_lines, time_record)
+                       log_command, main, parse_time, proc_cpu, ratio, ratio_v, run_group, status_lines, time_record)
 
 RSS_TARGET_MIB = 256
 LIST_TARGET = 2.0
@@ -165,31 +165,9 @@ def cmd_time(argv):
     tmp = tempfile.TemporaryFile()
     rss = tempfile.NamedTemporaryFile(prefix='millionbench-rss-')
     d0 = proc_cpu(a.pid)
-    t0 = time.monotonic()
-    p = subprocess.Popen(['/usr/bin/time', '-f', '%M', '-o', rss.name, '--'] + cmd, stdin=subprocess.DEVNULL,
-                         stdout=tmp, stderr=subprocess.STDOUT, preexec_fn=os.setpgrp)
-    timed_out = []
-
-    def stop(*_):
-        try:
-            os.killpg(p.pid, signal.SIGKILL)
-        except OSError:
-            pass
-
-    def on_signal(sig, _):
-        stop()
-        sys.exit(128 + sig)
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    timer = threading.Timer(a.timeout, lambda: (timed_out.append(1), stop()))
-    timer.daemon = True
-    timer.start()
-    _, status, ru = os.wait4(p.pid, 0)
-    t1 = time.monotonic()
-    timer.cancel()
+    t0, t1, rc, ru, timed_out = run_group(['/usr/bin/time', '-f', '%M', '-o', rss.name, '--'] + cmd, a.timeout,
+                                          tmp, subprocess.STDOUT)
     d1 = proc_cpu(a.pid)
-    rc = 124 if timed_out else os.waitstatus_to_exitcode(status)
     tmp.seek(0)
     text = tmp.read().decode(errors='replace')
     lines = [l for l in text.splitlines() if l.strip()]

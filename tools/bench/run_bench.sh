@@ -306,37 +306,12 @@ import json, os, random, re, signal, statistics, subprocess, sys, tempfile, thre
 sys.dont_write_bytecode = True                                   # no __pycache__ in the results directory
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # benchutil.py is beside this file
 from benchutil import (Records, add_daemon_cpu, append, cell, drop_caches, fmt_num, fmt_s, last_timed, load_run,
-                       log_command, main, parse_time, proc_cpu, ratio, ratio_v, status_lines, time_record)
+                       log_command, main, parse_time, proc_cpu, ratio, ratio_v, run_group, status_lines, time_record)
 
 SMALL_TARGET = 1.10
 LARGE_TARGET = 1.05
 READSET_STORE_MIB = 64
 READSET_POST_S = 5.0
-
-
-def alive(pid):
-    try:
-        with open('/proc/%d/stat' % pid) as f:
-            s = f.read()
-        return s[s.rindex(')') + 2] != 'Z'
-    except (OSError, ValueError, IndexError):
-        return False
-
-
-def stop_group(pgid, grace=5.0):
-    """TERM the group (`tusk run` passes it on to its command and records the run), KILL
-    what is left of it GRACE seconds later, or at once when the leader has exited."""
-    try:
-        os.killpg(pgid, signal.SIGTERM)
-    except OSError:
-        return
-    end = time.monotonic() + grace
-    while time.monotonic() < end and alive(pgid):
-        time.sleep(0.05)
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except OSError:
-        pass
 
 
 def reader_figures(lines):
@@ -358,15 +333,8 @@ def cmd_time(argv):
     # our pipe open.  Own process group: a timeout or our TERM stops the whole command.
     tmp = tempfile.TemporaryFile()
     d0 = proc_cpu(a.pid)
-    t0 = time.monotonic()
-    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=tmp, stderr=subprocess.STDOUT,
-                         preexec_fn=os.setpgrp)
-    timed_out = []
 
-    def on_signal(sig, _):
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        stop_group(p.pid)
+    def on_signal(sig, t0):
         if a.log:   # what the stopped command said (no record: its figures are not complete)
             time.sleep(0.2)
             tmp.seek(0)
@@ -374,18 +342,9 @@ def cmd_time(argv):
                 f.write('== %s %s r%d stopped by signal %d after %.1f s: %s\n%s\n' % (
                     a.peer, a.label, a.round, sig, time.monotonic() - t0, ' '.join(cmd)[:300],
                     tmp.read().decode(errors='replace')[-20000:]))
-        sys.exit(128 + sig)
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    timer = threading.Timer(a.timeout, lambda: (timed_out.append(1), stop_group(p.pid)))
-    timer.daemon = True
-    timer.start()
-    _, status, ru = os.wait4(p.pid, 0)
-    t1 = time.monotonic()
-    timer.cancel()
+    t0, t1, rc, ru, timed_out = run_group(cmd, a.timeout, tmp, subprocess.STDOUT, grace=5.0, on_signal=on_signal)
     d1 = proc_cpu(a.pid)
-    rc = 124 if timed_out else os.waitstatus_to_exitcode(status)
     tmp.seek(0)
     text = tmp.read().decode(errors='replace')
     lines = [l for l in text.splitlines() if l.strip()]

@@ -13,12 +13,70 @@ own, and an edit of tools/bench during a run does not change the helper halfway.
   main:     the command dispatch of a helper, with the shared commands record, vmhwm,
             last-out, last-err
 """
-import argparse, json, os, re, statistics, sys
+import argparse, json, os, re, signal, statistics, subprocess, sys, threading, time
 
 CLK = os.sysconf('SC_CLK_TCK')
 
 
 # ------------------------------------------------------------------ timing
+def alive(pid):
+    """Whether PID is a live process (a zombie counts as gone)."""
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            s = f.read()
+        return s[s.rindex(')') + 2] != 'Z'
+    except (OSError, ValueError, IndexError):
+        return False
+
+
+def stop_group(pgid, grace=0.0):
+    """KILL the process group at once (grace 0), or TERM it first and KILL what is left
+    GRACE seconds later or when its leader has exited (`tusk run` passes TERM on to its
+    command and still records the run)."""
+    if grace > 0:
+        try:
+            os.killpg(pgid, signal.SIGTERM)
+        except OSError:
+            return
+        end = time.monotonic() + grace
+        while time.monotonic() < end and alive(pgid):
+            time.sleep(0.05)
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+def run_group(cmd, timeout, stdout, stderr, grace=0.0, on_signal=None):
+    """Runs CMD (stdin /dev/null) in a process group of its own, so that a timeout or a
+    TERM/INT to us stops the whole command (stop_group with GRACE).  Output goes to files,
+    not pipes: a command that leaves a daemon behind must not hold our pipe open.  On a
+    signal, on_signal(sig, t0) runs after the group is stopped and we exit 128 + sig.
+    Returns (t0, t1, rc, rusage, timed_out); rc is 124 after a timeout."""
+    t0 = time.monotonic()
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, preexec_fn=os.setpgrp)
+    timed_out = []
+
+    def handler(sig, _):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        stop_group(p.pid, grace)
+        if on_signal:
+            on_signal(sig, t0)
+        sys.exit(128 + sig)
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    timer = threading.Timer(timeout, lambda: (timed_out.append(1), stop_group(p.pid, grace)))
+    timer.daemon = True
+    timer.start()
+    _, status, ru = os.wait4(p.pid, 0)
+    t1 = time.monotonic()
+    timer.cancel()
+    rc = 124 if timed_out else os.waitstatus_to_exitcode(status)
+    return t0, t1, rc, ru, bool(timed_out)
+
+
 def drop_caches():
     os.sync()
     with open('/proc/sys/vm/drop_caches', 'w') as f:
