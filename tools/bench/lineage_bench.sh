@@ -83,19 +83,8 @@ take_lock
 # ---------------------------------------------------------------- cleanup (processes, mounts, stores)
 . "$HERE/lib/mounts.sh"   # mounts_under, daemon_pids, umount_all, stop_group, bench_cleanup, run_group
 # stray_pids: processes with an argument under $STORES/ (every tusk we start has
-# `--store $STORES/...`, every command a run starts has its $0 there); /proc only
-stray_pids() {
-  local f pid a args
-  for f in /proc/[0-9]*/cmdline; do
-    pid=${f#/proc/}; pid=${pid%/cmdline}
-    [[ $pid != "$$" && $pid != "$BASHPID" ]] || continue
-    mapfile -d '' -t args 2>/dev/null <"$f" || continue
-    for a in "${args[@]}"; do
-      if [[ $a == "$STORES/"* ]]; then echo "$pid"; break; fi
-    done
-  done
-  return 0
-}
+# `--store $STORES/...`)
+stray_pids() { pids_with_arg "" "$STORES/"; }
 # stop_strays: TERM (KILL after 5 s) what is left of our tusk processes and their commands
 stop_strays() {
   local pid pids _i args

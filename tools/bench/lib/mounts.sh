@@ -6,10 +6,10 @@ mounts_under() {
   awk -v r="$root" '{ m = $5; gsub(/\\040/, " ", m); if (m == r || index(m, r "/") == 1) print length(m) "\t" m }' \
     /proc/self/mountinfo | sort -rn | cut -f2- | uniq
 }
-# daemon_pids [PATH]: processes with an argument under $MNT/ (or equal to PATH): our
-# mount daemons.  Reads /proc only, never stat()s a mount point (that would hang on a
-# FUSE daemon that does not answer).
-daemon_pids() {
+# pids_with_arg EXACT PREFIX: processes (not this shell) with an argument after argv[0]
+# equal to EXACT, or, when EXACT is empty, starting with PREFIX.  Reads /proc only, never
+# stat()s a mount point (that would hang on a FUSE daemon that does not answer).
+pids_with_arg() {
   local f pid a args
   for f in /proc/[0-9]*/cmdline; do
     pid=${f#/proc/}; pid=${pid%/cmdline}
@@ -17,11 +17,14 @@ daemon_pids() {
     mapfile -d '' -t args 2>/dev/null <"$f" || continue
     ((${#args[@]} > 1)) || continue
     for a in "${args[@]:1}"; do
-      if [[ -n ${1:-} && $a == "$1" ]] || [[ -z ${1:-} && $a == "$MNT/"* ]]; then echo "$pid"; break; fi
+      if [[ -n $1 && $a == "$1" ]] || [[ -z $1 && $a == "$2"* ]]; then echo "$pid"; break; fi
     done
   done
   return 0
 }
+# daemon_pids [PATH]: processes with an argument under $MNT/ (or equal to PATH): our
+# mount daemons.
+daemon_pids() { pids_with_arg "${1:-}" "$MNT/"; }
 # umount_all: TERM (then KILL after 5 s) every daemon of ours, then unmount whatever is
 # still mounted under $BENCH_ROOT (dead FUSE connections too), deepest first.  Twice.
 umount_all() {
