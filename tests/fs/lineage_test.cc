@@ -127,6 +127,13 @@ TEST_F(LineageTest, DownstreamFindsEveryRunAndVersionThatReadAVersionOrOneFile) 
                                       Head("raw@main~1") + "\",\"outputs\":[\"" + Head("clean@main") + "\"]}"))
       << json;
   EXPECT_TRUE(HasSubstr(json.out, "{\"commit\":\"" + Head("model@main") + "\",\"dataset\":\"model\"}")) << json;
+  RunResult dot = Tusk(store_, {"lineage", "--down", "raw@main~1", "--dot"});
+  EXPECT_TRUE(HasSubstr(dot.out, "c" + Head("raw@main~1").substr(0, 12) + " -> r" + RunOf("clean@main").substr(0, 12)))
+      << dot;
+  EXPECT_TRUE(HasSubstr(dot.out, "r" + RunOf("model@main").substr(0, 12) + " -> c" + Head("model@main").substr(0, 12)))
+      << dot;
+  RunResult both = Tusk(store_, {"lineage", "raw@main", "--json", "--dot"});
+  EXPECT_EQ(both.exit_code, 1) << both;
   RunResult missing = Tusk(store_, {"lineage", "--down", "raw@main", "no/such.csv"});
   EXPECT_EQ(missing.exit_code, 1) << missing;
 }

@@ -91,7 +91,10 @@ class RunTest : public ::testing::Test {
 };
 
 TEST_F(RunTest, AShellPipelineReadsItsInputAndItsOutputBecomesACommitThatNamesTheRun) {
-  RunResult r = Run({"--in", "raw=raw@main", "--out", "clean@main", "-m", "upper-case", "--meta", "step=clean", "--",
+  ::setenv("TUSK_RUN_TEST_SEED", "1234", 1);
+  ::unsetenv("TUSK_RUN_TEST_UNSET");
+  RunResult r = Run({"--in", "raw=raw@main", "--out", "clean@main", "-m", "upper-case", "--meta", "step=clean", "--env",
+                     "TUSK_RUN_TEST_SEED", "--env", "TUSK_RUN_TEST_UNSET", "--",
                      "sh", "-c", "cat \"$TUSK_IN_raw/a.txt\" \"$TUSK_IN_raw/dir/c.txt\" | tr a-z A-Z > \"$TUSK_OUT/up.txt\""});
   ASSERT_EQ(r.exit_code, 0) << r;
   EXPECT_TRUE(HasSubstr(r.err, "committed")) << r;
@@ -108,6 +111,10 @@ TEST_F(RunTest, AShellPipelineReadsItsInputAndItsOutputBecomesACommitThatNamesTh
   EXPECT_TRUE(HasSubstr(json.out, "\"exit_status\":0")) << json;
   EXPECT_TRUE(HasSubstr(json.out, "\"commit\":\"" + Head("raw@main") + "\"")) << json;
   EXPECT_TRUE(HasSubstr(json.out, "\"files_read\":2")) << json;
+  EXPECT_TRUE(HasSubstr(json.out, "\"env\":{\"TUSK_RUN_TEST_SEED\":\"1234\"}")) << "an unset variable is not listed" << json;
+  RunResult files_of_commit = Tusk(store_, {"show", "clean@main", "--files"});
+  EXPECT_EQ(files_of_commit.exit_code, 1) << files_of_commit;
+  EXPECT_TRUE(HasSubstr(files_of_commit.err, "give run:ID")) << files_of_commit;
   RunResult fsck = Tusk(store_, {"fsck"});
   EXPECT_EQ(fsck.exit_code, 0) << fsck;
 }

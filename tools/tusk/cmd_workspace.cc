@@ -28,18 +28,19 @@ Result<Target> OpenTarget(Cli& cli, const std::string& text) {
 }
 
 // Runs the request in the process that holds the workspace, or here.
-Result<WsReply> Run(Target& t, const WsRequest& request) {
-  auto sent = SendWorkspaceRequest(t.repo->dir(), t.spec.dataset, t.spec.rev, request);
+Result<WsReply> Run(Repository& repo, const std::string& dataset, const std::string& branch, const WsRequest& request) {
+  auto sent = SendWorkspaceRequest(repo.dir(), dataset, branch, request);
   if (sent.ok() || sent.status().code() != Status::Code::kNotFound) return sent;
-  auto ws = Workspace::Open(t.repo.get(), t.spec.dataset, t.spec.rev);
+  auto ws = Workspace::Open(&repo, dataset, branch);
   if (!ws.ok()) {
     if (ws.status().code() == Status::Code::kAlreadyExists)
-      return Status::Busy("workspace " + t.spec.dataset + "@" + t.spec.rev +
+      return Status::Busy("workspace " + dataset + "@" + branch +
                           " is in use by another tusk process (a mount starting up, or another commit); try again");
     return ws.status();
   }
-  return RunWorkspaceRequest(t.repo.get(), **ws, request);
+  return RunWorkspaceRequest(&repo, **ws, request);
 }
+Result<WsReply> Run(Target& t, const WsRequest& request) { return Run(*t.repo, t.spec.dataset, t.spec.rev, request); }
 
 std::string Short(const std::optional<ObjectId>& id) { return id ? id->ShortHex() : std::string("(no commits)"); }
 
@@ -137,14 +138,9 @@ int RunReset(Cli& cli, const std::string& target) {
 Result<size_t> StagedChangeCount(Repository& repo, const std::string& dataset, const std::string& branch) {
   struct stat st;
   if (::stat((repo.dir() + "/workspaces/" + dataset + "/" + branch).c_str(), &st) != 0) return size_t{0};
-  Target t;
-  t.spec.dataset = dataset;
-  t.spec.rev = branch;
-  t.repo.reset(&repo);
   WsRequest request;
   request.op = WsRequest::Op::kStatus;
-  auto reply = Run(t, request);
-  (void)t.repo.release();  // borrowed
+  auto reply = Run(repo, dataset, branch, request);
   if (!reply.ok()) return reply.status();
   if (!reply->status.ok()) return reply->status;
   return reply->changes.size();
