@@ -24,10 +24,13 @@ struct FuseContext {
   // A run's input view (fs/run_view.h): every open reaches us, and those of
   // the run's processes are recorded here.
   ReadLog* read_log = nullptr;
+  // The session, for notifications (set by whoever creates it).
+  fuse_session* session = nullptr;
   // Where staged data goes (statfs reports its free space when writable).
   std::string store_dir;
-  // Runs once, on the first read: tuning that must wait until the kernel
-  // has processed our INIT reply (which would otherwise override it).
+  // Runs once, on the first lookup, open or read: tuning that must wait
+  // until the kernel has processed our INIT reply (which would otherwise
+  // override it), and must come before the first file is opened.
   std::function<void()> after_init;
   std::once_flag after_init_once;
 };

@@ -2,6 +2,8 @@
 
 #include <sys/stat.h>
 
+#include <fstream>
+#include <sstream>
 #include <string>
 
 namespace tusk::fs {
@@ -13,6 +15,23 @@ uint64_t MountNamespaceOf(pid_t pid) {
   return st.st_ino;
 }
 
+bool DescendsFrom(pid_t pid, pid_t ancestor) {
+  for (int depth = 0; depth < 512 && pid > 1; depth++) {
+    if (pid == ancestor) return true;
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+    size_t close = stat.rfind(')');
+    if (close == std::string::npos) return false;
+    std::istringstream rest(stat.substr(close + 1));
+    char state;
+    pid_t ppid;
+    if (!(rest >> state >> ppid)) return false;
+    pid = ppid;
+  }
+  return pid == ancestor;
+}
+
 bool ReadLog::Accepts(pid_t pid) const {
   if (mount_ns_ == 0) return true;
   {
@@ -20,7 +39,7 @@ bool ReadLog::Accepts(pid_t pid) const {
     auto it = pids_.find(pid);
     if (it != pids_.end()) return it->second;
   }
-  bool ours = MountNamespaceOf(pid) == mount_ns_;
+  bool ours = MountNamespaceOf(pid) == mount_ns_ || (ancestor_ != 0 && DescendsFrom(pid, ancestor_));
   std::lock_guard lock(pids_mu_);
   if (pids_.size() >= 4096) pids_.clear();
   pids_[pid] = ours;

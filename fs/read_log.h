@@ -8,7 +8,10 @@
 // that only it and its descendants share, so "the command's process tree"
 // is "the processes in that namespace": workers, subprocesses and threads
 // count; a process outside (another reader of the same data, through any
-// path) does not.
+// path) does not. A process of the run that made a mount namespace of its
+// own (unshare -m, a container runtime) is in another namespace but still
+// descends from tusk run (which is the subreaper of its tree, so orphans
+// stay below it): it counts too.
 //
 // Thread-safety: all methods are thread-safe.
 #pragma once
@@ -28,8 +31,9 @@ namespace tusk::fs {
 class ReadLog {
  public:
   // Records the opens of processes whose mount namespace has inode
-  // `mount_ns` (see MountNamespaceOf); 0 records every open.
-  explicit ReadLog(uint64_t mount_ns) : mount_ns_(mount_ns) {}
+  // `mount_ns` (see MountNamespaceOf), or that descend from `ancestor`
+  // (when not 0); mount_ns 0 records every open.
+  explicit ReadLog(uint64_t mount_ns, pid_t ancestor = 0) : mount_ns_(mount_ns), ancestor_(ancestor) {}
 
   bool Accepts(pid_t pid) const;
   // `path` is relative to the input's root ("" is the root itself).
@@ -40,6 +44,7 @@ class ReadLog {
 
  private:
   const uint64_t mount_ns_;
+  const pid_t ancestor_;
   // Verdicts of Accepts by pid: the few processes of a run open many files
   // each, and reading /proc for every open cost measurably. A pid reused by
   // an unrelated process during one run would inherit a verdict; outside the
@@ -53,5 +58,8 @@ class ReadLog {
 // The inode of /proc/PID/ns/mnt (0 when it cannot be read: the process is
 // gone, or /proc is not mounted).
 uint64_t MountNamespaceOf(pid_t pid);
+// Whether `pid` (a process or thread) is `ancestor` or below it in the
+// process tree, from /proc/PID/stat.
+bool DescendsFrom(pid_t pid, pid_t ancestor);
 
 }  // namespace tusk::fs

@@ -135,6 +135,7 @@ Result<std::unique_ptr<RunView>> RunView::Mount(Repository* repo, const std::vec
   // time; two arenas and a fixed mmap threshold keep the heap compact.
   mallopt(M_MMAP_THRESHOLD, 4 << 20);
   mallopt(M_ARENA_MAX, 2);
+  mallopt(M_TRIM_THRESHOLD, 64 << 20);
   for (const auto& in : inputs) {
     auto s = std::make_unique<Session>();
     s->input = in;
@@ -151,7 +152,7 @@ Result<std::unique_ptr<RunView>> RunView::Mount(Repository* repo, const std::vec
     ReaderLease* lease_ptr = s->lease.get();
     options.on_commit = [lease_ptr](const ObjectId& id) { return lease_ptr ? lease_ptr->Add(id) : Status::Ok(); };
     s->fs = std::make_unique<SnapshotFs>(repo, options);
-    s->log = std::make_unique<ReadLog>(ns);
+    s->log = std::make_unique<ReadLog>(ns, ::getpid());
     s->ctx.fs = s->fs.get();
     s->ctx.read_log = s->log.get();
     s->ctx.store_dir = repo->dir();
@@ -163,16 +164,10 @@ Result<std::unique_ptr<RunView>> RunView::Mount(Repository* repo, const std::vec
     s->se = fuse_session_new(&args, &SnapshotOps(), sizeof(fuse_lowlevel_ops), &s->ctx);
     fuse_opt_free_args(&args);
     if (!s->se) return Status::FromErrno(ENODEV, "could not create the FUSE session (is /dev/fuse available?)");
+    s->ctx.session = s->se;
     if (fuse_session_mount(s->se, in.mountpoint.c_str()) != 0)
       return Status::FromErrno(EIO, "mounting input " + in.name + " on " + in.mountpoint + " failed (see the message above)");
     s->mounted = true;
-    // As for `tusk mount`: the kernel caps a FUSE mount's readahead at
-    // 128 KiB unless told otherwise; after INIT, when it would be reset.
-    Session* session = s.get();
-    s->ctx.after_init = [session] {
-      if (!session->connection.empty())
-        (void)WriteProcFile("/sys/class/bdi/0:" + session->connection + "/read_ahead_kb", "4096");
-    };
     std::promise<void> done;
     s->loop_done = done.get_future();
     fuse_session* se = s->se;
@@ -184,7 +179,13 @@ Result<std::unique_ptr<RunView>> RunView::Mount(Repository* repo, const std::vec
       fuse_loop_cfg_destroy(cfg);
       done.set_value();
     });
-    s->connection = ConnectionOf(in.mountpoint);  // answered by the loop just started
+    // Answered by the loop just started, so the kernel has processed INIT,
+    // which would reset what follows. As for `tusk mount`: the kernel caps
+    // a FUSE mount's readahead at 128 KiB unless told otherwise; set before
+    // the command opens anything (a file's window is fixed at open).
+    s->connection = ConnectionOf(in.mountpoint);
+    if (!s->connection.empty())
+      (void)WriteProcFile("/sys/class/bdi/0:" + s->connection + "/read_ahead_kb", "4096");
     view->sessions_.push_back(std::move(s));
   }
   return view;
@@ -201,6 +202,40 @@ void RunView::Unmount() {
     if (!s->Stop()) (void)s.release();
   }
 }
+
+namespace {
+
+// Where execvp would find `name`: itself when it holds a '/', else the first
+// executable file of that name in $PATH. 0, or the errno execvp would give.
+int FindProgram(const std::string& name, std::string* path) {
+  if (name.empty()) return ENOENT;
+  if (name.find('/') != std::string::npos) {
+    *path = name;
+    return ::access(name.c_str(), X_OK) == 0 ? 0 : errno;
+  }
+  const char* env_path = ::getenv("PATH");
+  std::string search = env_path ? env_path : "/bin:/usr/bin";
+  int found_err = ENOENT;
+  size_t start = 0;
+  for (;;) {
+    size_t colon = search.find(':', start);
+    std::string dir = search.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
+    std::string candidate = (dir.empty() ? "." : dir) + "/" + name;
+    struct stat st;
+    if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+      if (::access(candidate.c_str(), X_OK) == 0) {
+        *path = candidate;
+        return 0;
+      }
+      found_err = EACCES;  // as execvp: a file without the x bit, if nothing better comes
+    }
+    if (colon == std::string::npos) break;
+    start = colon + 1;
+  }
+  return found_err;
+}
+
+}  // namespace
 
 CommandResult RunCommand(const std::vector<std::string>& argv, const std::vector<std::pair<std::string, std::string>>& env) {
   CommandResult result;
@@ -224,6 +259,17 @@ CommandResult RunCommand(const std::vector<std::string>& argv, const std::vector
   std::vector<std::string> argv_storage = argv;
   for (auto& a : argv_storage) args.push_back(a.data());
   args.push_back(nullptr);
+  // The PATH search, too: execvpe may allocate, which a child of a
+  // multi-threaded process must not (another thread may hold malloc's lock).
+  std::string program;
+  if (int err = FindProgram(argv[0], &program); err != 0) {
+    result.error = argv[0] + ": " + (err == ENOENT ? std::string("command not found") : std::strerror(err));
+    return result;
+  }
+  // A file without #! is run by the shell, as execvp does.
+  std::vector<char*> shell_args = {const_cast<char*>("sh"), program.data()};
+  for (size_t i = 1; i < argv_storage.size(); i++) shell_args.push_back(argv_storage[i].data());
+  shell_args.push_back(nullptr);
 
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
@@ -242,6 +288,9 @@ CommandResult RunCommand(const std::vector<std::string>& argv, const std::vector
   sigset_t waited = RunSignals();
   ::pthread_sigmask(SIG_BLOCK, &waited, nullptr);
   pid_t parent = ::getpid();
+  // Orphans of the command's tree are reparented here, not to init, so that
+  // they still descend from tusk run (ReadLog) however they daemonize.
+  (void)::prctl(PR_SET_CHILD_SUBREAPER, 1);
   pid_t pid = ::fork();
   if (pid == 0) {
     ::close(pipe_fds[0]);
@@ -252,7 +301,8 @@ CommandResult RunCommand(const std::vector<std::string>& argv, const std::vector
     // inputs went with it.
     ::prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (::getppid() != parent) ::_exit(128 + SIGTERM);
-    ::execvpe(args[0], args.data(), envp.data());
+    ::execve(program.c_str(), args.data(), envp.data());
+    if (errno == ENOEXEC) ::execve("/bin/sh", shell_args.data(), envp.data());
     int err = errno;
     (void)!::write(pipe_fds[1], &err, sizeof err);
     ::_exit(127);

@@ -384,14 +384,24 @@ bool SnapshotFs::IsImmutableDir(uint64_t parent) {
 void SnapshotFs::NoteOpen(uint64_t ino, ReadLog& log) {
   auto node = Get(ino);
   if (!node || node->ws) return;
-  if (node->kind != NodeKind::kFile && node->kind != NodeKind::kDir && node->kind != NodeKind::kCommitRoot) return;
+  if (node->kind != NodeKind::kFile && node->kind != NodeKind::kSymlink && node->kind != NodeKind::kDir &&
+      node->kind != NodeKind::kCommitRoot)
+    return;
   // node->path is "dataset@commit:/a/b" (dataset names have no ':').
   size_t colon = node->path.find(':');
   if (colon == std::string::npos) return;
   std::string rel = node->path.substr(colon + 1);
   if (!rel.empty() && rel[0] == '/') rel.erase(0, 1);
-  if (node->kind == NodeKind::kFile) log.NoteFile(std::move(rel), node->entry);
+  // A symlink followed counts as read: a new target is a new input.
+  if (node->kind == NodeKind::kFile || node->kind == NodeKind::kSymlink) log.NoteFile(std::move(rel), node->entry);
   else log.NoteDir(std::move(rel));
+}
+
+bool SnapshotFs::ClaimPush(uint64_t ino, uint64_t max_size) {
+  auto node = Get(ino);
+  if (!node || node->ws || node->kind != NodeKind::kFile) return false;
+  if (node->entry.size == 0 || node->entry.size > max_size) return false;
+  return !node->pushed.exchange(true);
 }
 
 Result<uint64_t> SnapshotFs::OpenDir(uint64_t ino, bool* immutable) {

@@ -133,6 +133,10 @@ class SnapshotFs {
   Status ReadDir(uint64_t handle, uint64_t offset, bool plus,
                  const std::function<bool(const DirItem&, const EntryReply*)>& emit);
 
+  // True once per committed file of at most `max_size` bytes: the caller
+  // may then store its whole content in the kernel's page cache (a run's
+  // view does at open, so that the open's round trip replaces the read's).
+  bool ClaimPush(uint64_t ino, uint64_t max_size);
   // `fh` is 0 for committed files (no open state) or an OpenFile handle.
   Result<std::vector<Slice>> Read(uint64_t ino, uint64_t offset, size_t size, uint64_t fh = 0);
   Result<std::string> ReadLink(uint64_t ino);
@@ -166,8 +170,9 @@ class SnapshotFs {
   Status SetXattr(uint64_t ino, std::string_view name, std::string_view value, int flags);
   Status RemoveXattr(uint64_t ino, std::string_view name);
 
-  // Records an open of `ino` (a committed file or directory) in `log`: the
-  // file with its tree entry, or the directory as listed. Paths are those
+  // Records an open of `ino` (a committed file or directory, or a symlink
+  // followed) in `log`: the file or symlink with its tree entry, or the
+  // directory as listed. Paths are those
   // below the commit root (a pinned mount's root is "").
   void NoteOpen(uint64_t ino, ReadLog& log);
 

@@ -33,6 +33,7 @@ struct SnapshotFs::Node {
   uint64_t view_ino = 0;             // kDir/kFile/kSymlink: the commit root it is under
   std::atomic<uint64_t> lookups{0};
   std::atomic<uint64_t> next_sequential{0};
+  std::atomic<bool> pushed{false};  // kFile: content already stored in the kernel's cache (ClaimPush)
   // kWsRoot / kWsEntry. ws_parent and ws_name change on rename (under mu_);
   // a detached node (unlinked, or replaced by a rename) keeps only what open
   // handles need.

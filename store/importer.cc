@@ -397,10 +397,16 @@ Result<ImportResult> Importer::Run(const std::string& source, const std::string&
     options_.progress->bytes_total = total;
     options_.progress->items_total = tasks_.size();
   }
-  TUSK_ASSIGN_OR_RETURN(std::unique_ptr<WriteSession> session, repo_.BeginWrite());
+  std::unique_ptr<WriteSession> owned_session;
+  WriteSession* session = options_.session;
+  if (!session) {
+    TUSK_ASSIGN_OR_RETURN(owned_session, repo_.BeginWrite());
+    session = owned_session.get();
+  }
+  const uint64_t objects_before = session->new_objects(), bytes_before = session->new_stored_bytes();
   unsigned threads = options_.threads ? options_.threads : std::max(1u, std::thread::hardware_concurrency());
   {
-    ChunkPipeline pipeline(session.get(), threads);
+    ChunkPipeline pipeline(session, threads);
     std::vector<char> buffer(std::max<size_t>(8 << 20, 2 * chunker_.params().max_size));
     Status st;
     for (auto& task : tasks_) {
@@ -419,10 +425,10 @@ Result<ImportResult> Importer::Run(const std::string& source, const std::string&
       session->RememberFileStat(stat_prefix_ + task.rel, rec.Encode());
     }
   }
-  TUSK_RETURN_IF_ERROR(FinishLinks(session.get()));
-  TUSK_ASSIGN_OR_RETURN(ObjectId root_tree, WriteTrees(&root, session.get()));
-  result_.new_objects = session->new_objects();
-  result_.new_stored_bytes = session->new_stored_bytes();
+  TUSK_RETURN_IF_ERROR(FinishLinks(session));
+  TUSK_ASSIGN_OR_RETURN(ObjectId root_tree, WriteTrees(&root, session));
+  result_.new_objects = session->new_objects() - objects_before;
+  result_.new_stored_bytes = session->new_stored_bytes() - bytes_before;
   if (prev_root && *prev_root == root_tree && !options_.commit_unchanged) {
     TUSK_RETURN_IF_ERROR(session->Flush());
     return result_;
@@ -441,8 +447,8 @@ Result<ImportResult> Importer::Run(const std::string& source, const std::string&
   commit.total_bytes = result_.total_bytes;
   TUSK_ASSIGN_OR_RETURN(ObjectId id, session->CommitToBranch(commit, branch, head));
   result_.commit = id;
-  result_.new_objects = session->new_objects();
-  result_.new_stored_bytes = session->new_stored_bytes();
+  result_.new_objects = session->new_objects() - objects_before;
+  result_.new_stored_bytes = session->new_stored_bytes() - bytes_before;
   return result_;
 }
 

@@ -47,6 +47,10 @@ struct ImportOptions {
   // Commit even when the tree is the head's (a run's output records the run).
   bool commit_unchanged = false;
   std::optional<ObjectId> run;  // the run whose output this is (Commit::run)
+  // Write into this session instead of a new one, so that what the caller
+  // wrote there (a run's record) lands in the same pack and transaction as
+  // the commit. The session is flushed (or committed) on success only.
+  WriteSession* session = nullptr;
 };
 
 struct ImportResult {

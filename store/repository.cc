@@ -605,18 +605,30 @@ Status WriteSession::Store(ObjectType type, const ObjectId& id, std::string_view
   return Status::Ok();
 }
 
+// Seals the pending pack and registers it, in one transaction with the file
+// stats and index entries (run records) the session gathered: the index
+// never lists a run whose pack is not registered, nor loses one whose pack is.
 Status WriteSession::SealLocked() {
-  if (!writer_) return Status::Ok();
-  if (writer_->empty()) {
+  LmdbEnv* env = repo_->env_.get();
+  if (writer_ && writer_->empty()) {
     PackId empty_id = writer_->id();
     writer_.reset();
-    return DropPendingPack(*repo_->env_, repo_->packs_.get(), empty_id);
+    TUSK_RETURN_IF_ERROR(DropPendingPack(*env, repo_->packs_.get(), empty_id));
   }
-  TUSK_RETURN_IF_ERROR(writer_->Seal());
+  if (!writer_ && file_stats_.empty() && index_puts_.empty()) return Status::Ok();
+  if (writer_) TUSK_RETURN_IF_ERROR(writer_->Seal());
   // The pack is durable; only now may the index point into it.
-  LmdbEnv* env = repo_->env_.get();
-  TUSK_RETURN_IF_ERROR(env->Update([&](LmdbTxn& t) { return RegisterPack(*env, t, *writer_); }));
+  TUSK_RETURN_IF_ERROR(env->Update([&](LmdbTxn& txn) -> Status {
+    if (writer_) TUSK_RETURN_IF_ERROR(RegisterPack(*env, txn, *writer_));
+    // File stats learned without a commit still save reading next time; they
+    // refer only to content the branch already holds.
+    for (const auto& [k, v] : file_stats_) TUSK_RETURN_IF_ERROR(txn.Put(env->db(tables::kFileStats), k, v));
+    for (const auto& [t, k, v] : index_puts_) TUSK_RETURN_IF_ERROR(txn.Put(env->db(t), k, v));
+    return Status::Ok();
+  }));
   writer_.reset();
+  file_stats_.clear();
+  index_puts_.clear();
   return Status::Ok();
 }
 
@@ -657,21 +669,6 @@ Status WriteSession::Flush() {
   TUSK_RETURN_IF_ERROR(WaitForSealsLocked());
   if (!broken_.ok()) return broken_;
   Status st = SealLocked();
-  // File stats learned without a commit still save reading next time; they
-  // refer only to content the branch already holds. Run records are durable
-  // (sealed) now, so the index may list them.
-  if (st.ok() && (!file_stats_.empty() || !index_puts_.empty())) {
-    LmdbEnv* env = repo_->env_.get();
-    st = env->Update([&](LmdbTxn& txn) -> Status {
-      for (const auto& [k, v] : file_stats_) TUSK_RETURN_IF_ERROR(txn.Put(env->db(tables::kFileStats), k, v));
-      for (const auto& [t, k, v] : index_puts_) TUSK_RETURN_IF_ERROR(txn.Put(env->db(t), k, v));
-      return Status::Ok();
-    });
-    if (st.ok()) {
-      file_stats_.clear();
-      index_puts_.clear();
-    }
-  }
   if (!st.ok()) broken_ = st;
   return st;
 }

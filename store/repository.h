@@ -315,8 +315,8 @@ class WriteSession : public ObjectSink {
   // Compresses (without the lock) and appends a record; rotates the pack
   // when it is large.
   Status Store(ObjectType type, const ObjectId& id, std::string_view plaintext);
-  // Seals the current pack and registers its records in the index in a
-  // transaction of its own. Needs mu_.
+  // Seals the current pack and registers its records in the index, with the
+  // session's file stats and run index entries, in one transaction. Needs mu_.
   Status SealLocked();
   // Hands the current (full) pack to a background thread that seals and
   // registers it, so writers go on while it is fsynced. Needs mu_.

@@ -2,6 +2,7 @@
 // store/FORMAT.md, "Run records").
 #include <algorithm>
 #include <functional>
+#include <map>
 
 #include "store/internal/varint.h"
 #include "store/lineage/lineage.h"
@@ -53,10 +54,27 @@ struct DirBuild {
 
 Result<ObjectId> WriteDir(Repository& repo, WriteSession& session, const ObjectId& input_dir, DirBuild& dir) {
   std::vector<TreeEntry> entries = std::move(dir.files);
+  // The input's entries of the subdirectories read: looked up one by one
+  // when they are few, else in one pass over the input directory (a lookup
+  // decodes a whole page: a thousand of them in one directory cost seconds).
+  std::map<std::string, TreeEntry, std::less<>> input_entries;
+  constexpr size_t kLookupsBeforeScan = 8;
+  if (dir.subdirs.size() > kLookupsBeforeScan) {
+    TUSK_RETURN_IF_ERROR(ForEachEntry(repo, input_dir, [&](const TreeEntry& t) {
+      if (dir.subdirs.count(t.name)) input_entries.emplace(t.name, t);
+      return input_entries.size() < dir.subdirs.size();
+    }));
+  }
   for (auto& [name, sub] : dir.subdirs) {
     // The directory's own entry as the input has it, so that a directory
     // read whole encodes exactly as the input's (and is stored once).
-    TUSK_ASSIGN_OR_RETURN(std::optional<TreeEntry> in, LookupEntry(repo, input_dir, name));
+    std::optional<TreeEntry> in;
+    if (dir.subdirs.size() > kLookupsBeforeScan) {
+      auto it = input_entries.find(name);
+      if (it != input_entries.end()) in = std::move(it->second);
+    } else {
+      TUSK_ASSIGN_OR_RETURN(in, LookupEntry(repo, input_dir, name));
+    }
     if (!in || in->kind != EntryKind::kDirectory)
       return Status::InvalidArgument("read set names '" + name + "', which is not a directory of the input");
     TreeEntry e = *in;

@@ -119,6 +119,35 @@ TEST_F(RunTest, AShellPipelineReadsItsInputAndItsOutputBecomesACommitThatNamesTh
   EXPECT_EQ(fsck.exit_code, 0) << fsck;
 }
 
+TEST_F(RunTest, AProcessOfTheRunInAMountNamespaceOfItsOwnStillCounts) {
+  // unshare -m (as a container runtime does) moves the reader out of the
+  // run's namespace; it is still the run's process, and a background one
+  // that outlives its parent (reparented to tusk run, the subreaper) too.
+  if (!HaveProgram("unshare")) GTEST_SKIP() << "unshare is not installed";
+  RunResult r = Run({"--in", "raw=raw@main", "--", "sh", "-c",
+                     "unshare -m cat \"$TUSK_IN_raw/a.txt\" && "
+                     "(unshare -m sh -c 'sleep 0.2; cat \"$TUSK_IN_raw/b.txt\" > /dev/null' &) && sleep 1"});
+  ASSERT_EQ(r.exit_code, 0) << r;
+  EXPECT_EQ(r.out, "alpha\n") << r;
+  EXPECT_EQ(ReadSetOf(LastRunId(), "raw"), (std::set<std::string>{"a.txt", "b.txt"}));
+}
+
+TEST_F(RunTest, ASymlinkFollowedIsReadWithItsTargetSoANewTargetMakesTheOutputStale) {
+  fs::create_symlink("a.txt", src_ + "/link");
+  Must(Tusk(store_, {"import", src_, "raw@main", "-m", "with a link"}));
+  RunResult r = Run({"--in", "raw=raw@main", "--out", "clean@main", "--", "sh", "-c",
+                     "cat \"$TUSK_IN_raw/link\" > \"$TUSK_OUT/copy.txt\""});
+  ASSERT_EQ(r.exit_code, 0) << r;
+  EXPECT_EQ(ReadSetOf(LastRunId(), "raw"), (std::set<std::string>{"a.txt", "link"}));
+  // The link now leads to a file the run never read: still, its input changed.
+  fs::remove(src_ + "/link");
+  fs::create_symlink("b.txt", src_ + "/link");
+  Must(Tusk(store_, {"import", src_, "raw@main", "-m", "link retargeted"}));
+  RunResult stale = Tusk(store_, {"stale", "--json"});
+  EXPECT_TRUE(HasSubstr(stale.out, "\"stale\":true")) << stale;
+  EXPECT_TRUE(HasSubstr(stale.out, "\"changed\":[\"link\"]")) << stale;
+}
+
 TEST_F(RunTest, FourWorkerProcessesRecordExactlyTheFilesTheyOpenedAndTheDirectoryTheyListed) {
   if (!HaveProgram("python3")) GTEST_SKIP() << "python3 is not installed";
   std::string script = work_ + "/load.py";
@@ -232,14 +261,14 @@ TEST_F(RunTest, BadInputIsRefusedWithAMessageAndNothingIsRunOrRecorded) {
     std::vector<std::string> args = c.args;
     args.insert(args.end(), cmd.begin(), cmd.end());
     RunResult r = Run(args);
-    EXPECT_EQ(r.exit_code, 1) << r;
+    EXPECT_EQ(r.exit_code, 125) << r;
     EXPECT_TRUE(HasSubstr(r.err, c.message)) << "expected '" << c.message << "'" << r;
   }
   RunResult missing = Run({"--in", "x=raw@main", "--", "no-such-command-here"});
   EXPECT_EQ(missing.exit_code, 127) << missing;
   EXPECT_TRUE(HasSubstr(missing.err, "no-such-command-here: command not found")) << missing;
   RunResult none = Run({"--in", "x=raw@main"});
-  EXPECT_EQ(none.exit_code, 1) << none;
+  EXPECT_EQ(none.exit_code, 125) << none;
   EXPECT_TRUE(HasSubstr(none.err, "after --")) << none;
   EXPECT_FALSE(fs::exists(marker)) << "a refused run ran its command";
   RunResult runs = Tusk(store_, {"runs"});
@@ -250,6 +279,39 @@ TEST_F(RunTest, BadInputIsRefusedWithAMessageAndNothingIsRunOrRecorded) {
   EXPECT_FALSE(fs::exists(store_ + "/runs") && !fs::is_empty(store_ + "/runs")) << "a refused run left a directory";
 }
 
+TEST_F(RunTest, AnOutputBranchThatMovesDuringTheRunIsNotOverwrittenAndTheRunIsStillRecorded) {
+  // The command itself moves the output branch (as a colleague's commit
+  // would): the compare-and-set refuses the run's output, keeps it on disk,
+  // and records the run alone, leaving no commit that never landed.
+  std::string other = tmp_.Sub("other");
+  fs::create_directories(other);
+  Write(other + "/theirs.txt", "theirs\n");
+  std::string mover = std::string(kTusk) + " --store '" + store_ + "' import '" + other + "' clean@main -m theirs";
+  RunResult r = Run({"--in", "raw=raw@main", "--out", "clean@main", "--", "sh", "-c",
+                     mover + " && echo mine > \"$TUSK_OUT/mine.txt\""});
+  EXPECT_EQ(r.exit_code, 125) << r;  // tusk run's own failure
+  EXPECT_TRUE(HasSubstr(r.err, "moved")) << r;
+  EXPECT_TRUE(HasSubstr(r.err, "is recorded, but its output was not committed")) << r;
+  std::string run = LastRunId();
+  ASSERT_FALSE(run.empty());
+  RunResult show = Tusk(store_, {"show", "run:" + run, "--json"});
+  EXPECT_EQ(show.exit_code, 0) << show;
+  EXPECT_TRUE(HasSubstr(show.out, "\"commit\":null")) << show;
+  RunResult log = Tusk(store_, {"log", "clean@main"});
+  EXPECT_TRUE(HasSubstr(log.out, "theirs")) << log;
+  EXPECT_FALSE(HasSubstr(log.out, "tusk run")) << log;
+  size_t kept = 0;
+  for (const auto& e : fs::recursive_directory_iterator(store_ + "/runs"))
+    if (e.path().filename() == "mine.txt") kept++;
+  EXPECT_EQ(kept, 1u) << "the refused output is kept for inspection";
+  RunResult fsck = Tusk(store_, {"fsck"});
+  EXPECT_EQ(fsck.exit_code, 0) << fsck;
+  // Rebuilt from the packs alone, the index knows the run and no output of it.
+  Must(Tusk(store_, {"fsck", "--rebuild-index"}));
+  RunResult again = Tusk(store_, {"show", "run:" + run, "--json"});
+  EXPECT_TRUE(HasSubstr(again.out, "\"commit\":null")) << again;
+}
+
 TEST_F(RunTest, AnOutputBranchWithStagedChangesIsRefused) {
   std::string mnt = tmp_.Sub("mnt");
   fs::create_directories(mnt);
@@ -257,7 +319,7 @@ TEST_F(RunTest, AnOutputBranchWithStagedChangesIsRefused) {
   Write(mnt + "/clean/main/staged.txt", "staged\n");
   RunResult r = Run({"--in", "x=raw@main", "--out", "clean@main", "--", "true"});
   Unmount(mnt);
-  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_EQ(r.exit_code, 125) << r;
   EXPECT_TRUE(HasSubstr(r.err, "staged change")) << r;
 }
 

@@ -111,7 +111,11 @@ struct RunOutcome {
   std::optional<ObjectId> run;     // recorded
   std::optional<ObjectId> output;  // committed
 };
-// Returns tusk run's exit status: the command's, or 1 (127: not started).
+// tusk run's own failures (bad arguments, a mount or the record failing),
+// apart from any status of the command (as env(1) and timeout(1) do).
+inline constexpr int kRunToolFailed = 125;
+// Returns tusk run's exit status: the command's, kRunToolFailed, or 127
+// (the command could not be started).
 int RunRun(const RunOpts& o, Cli& cli, RunOutcome* outcome = nullptr);
 
 // The git checkout `dir` is in, if any (and git is installed).

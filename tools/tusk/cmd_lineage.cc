@@ -37,9 +37,13 @@ struct Upstream {
   Repository& repo;
   std::set<ObjectId> seen;  // commits already described (a DAG: say so once)
 
-  Status Text(const ObjectId& commit, const std::string& dataset, int depth) {
+  // `known`: the commit, when the caller has read it already.
+  Status Text(const ObjectId& commit, const std::string& dataset, int depth, std::optional<Commit> known = std::nullopt) {
     std::string pad = Indent(depth);
-    TUSK_ASSIGN_OR_RETURN(Commit c, repo.ReadCommit(commit));
+    if (!known) {
+      TUSK_ASSIGN_OR_RETURN(known, repo.ReadCommit(commit));
+    }
+    const Commit& c = *known;
     std::cout << pad << Label(dataset, commit);
     if (!seen.insert(commit).second) {
       std::cout << "  (see above)\n";
@@ -58,7 +62,7 @@ struct Upstream {
       std::cout << pad << "  input " << Printable(in.name) << " (" << Printable(in.ref) << "): " << in.files_read
                 << " of " << input.file_count << " files read, " << in.dirs_listed << " director"
                 << (in.dirs_listed == 1 ? "y" : "ies") << " listed\n";
-      TUSK_RETURN_IF_ERROR(Text(in.commit, in.dataset, depth + 1));
+      TUSK_RETURN_IF_ERROR(Text(in.commit, in.dataset, depth + 1, std::move(input)));
     }
     return Status::Ok();
   }
@@ -642,13 +646,13 @@ int RunRerun(Cli& cli, const std::string& target) {
   if (scratch.empty()) {
     std::cout << "rerun exited with " << StatusText(rc) << "; the recorded run exited with "
               << StatusText(r->exit_status) << " (it had no output to compare)" << std::endl;
-    return rc;
+    return rc == 0 ? 0 : 1;  // the command's own status could be taken for 3, "different"
   }
   if (rc != 0 || !outcome.output) {
     (void)(*again)->DeleteBranch(r->out_dataset, scratch);
     std::cout << "rerun failed (" << StatusText(rc) << "); the recorded run's output is " << outputs->front().ShortHex()
               << std::endl;
-    return rc != 0 ? rc : 1;
+    return 1;
   }
   auto recorded = (*again)->ReadCommit(outputs->front());
   auto fresh = (*again)->ReadCommit(*outcome.output);

@@ -17,6 +17,7 @@
 #include <climits>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <random>
 #include <set>
@@ -36,10 +37,12 @@ int64_t NowNs() {
   return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
-// stdout of argv run in `dir`, when it exits 0 (stderr is dropped).
-std::optional<std::string> Capture(const std::vector<std::string>& argv, const std::string& dir) {
+// Feeds the stdout of argv run in `dir` to `sink` as it comes; true when
+// the command exits 0 (stderr is dropped).
+bool CaptureTo(const std::vector<std::string>& argv, const std::string& dir,
+               const std::function<void(const char*, size_t)>& sink) {
   int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) return std::nullopt;
+  if (::pipe2(fds, O_CLOEXEC) != 0) return false;
   pid_t pid = ::fork();
   if (pid == 0) {
     ::dup2(fds[1], STDOUT_FILENO);
@@ -56,16 +59,23 @@ std::optional<std::string> Capture(const std::vector<std::string>& argv, const s
   ::close(fds[1]);
   if (pid < 0) {
     ::close(fds[0]);
-    return std::nullopt;
+    return false;
   }
-  std::string out;
   char buf[65536];
   ssize_t n;
-  while ((n = ::read(fds[0], buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  while ((n = ::read(fds[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
+    if (n > 0) sink(buf, static_cast<size_t>(n));
   ::close(fds[0]);
   int status = 0;
-  ::waitpid(pid, &status, 0);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return std::nullopt;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+// stdout of argv run in `dir`, when it exits 0.
+std::optional<std::string> Capture(const std::vector<std::string>& argv, const std::string& dir) {
+  std::string out;
+  if (!CaptureTo(argv, dir, [&](const char* data, size_t len) { out.append(data, len); })) return std::nullopt;
   return out;
 }
 
@@ -87,8 +97,11 @@ std::optional<CodeVersion> CodeVersionOf(const std::string& dir) {
     auto status = Capture({"git", "status", "--porcelain", "--untracked-files=no"}, dir);
     c.dirty = status && !status->empty();
     if (c.dirty) {
-      if (auto diff = Capture({"git", "diff", "--no-ext-diff", "--binary", "HEAD"}, dir))
-        c.diff_digest = Sha256::Of(diff->data(), diff->size()).Hex();
+      // Hashed as it streams: a diff may be larger than memory allows.
+      Sha256 digest;
+      if (CaptureTo({"git", "diff", "--no-ext-diff", "--binary", "HEAD"}, dir,
+                    [&](const char* data, size_t len) { digest.Update(data, len); }))
+        c.diff_digest = digest.Finish().Hex();
     }
   }
   return c;
@@ -157,39 +170,52 @@ void SweepDeadRuns(const std::string& runs_dir) {
     std::string dir = entry.path().string();
     int fd = ::open((dir + "/lock").c_str(), O_RDWR | O_CLOEXEC);
     if (fd < 0) continue;
-    bool dead = ::flock(fd, LOCK_EX | LOCK_NB) == 0;
+    // The lock stays held while the directory goes: a run that is just
+    // creating it (lock file made, not yet locked) waits, then sees its
+    // lock file unlinked and starts over.
+    if (::flock(fd, LOCK_EX | LOCK_NB) == 0) {
+      std::error_code ignored;
+      std::filesystem::remove_all(dir + "/in", ignored);
+      if (std::filesystem::is_empty(dir + "/out", ignored) || !std::filesystem::exists(dir + "/out", ignored))
+        std::filesystem::remove_all(dir, ignored);
+    }
     ::close(fd);
-    if (!dead) continue;
-    std::error_code ignored;
-    std::filesystem::remove_all(dir + "/in", ignored);
-    if (std::filesystem::is_empty(dir + "/out", ignored) || !std::filesystem::exists(dir + "/out", ignored))
-      std::filesystem::remove_all(dir, ignored);
   }
+}
+
+// tusk run's own failure: the message, and a status no command's is taken for.
+int RunFail(const Status& status) {
+  Fail(status);
+  return kRunToolFailed;
+}
+int RunFail(const std::string& message) {
+  Fail(message);
+  return kRunToolFailed;
 }
 
 int RunRunImpl(const RunOpts& o, Cli& cli, RunOutcome* outcome) {
   // Before any thread exists: the private mount namespace (unshare refuses
   // a multi-threaded process) and the signals the wait takes over.
-  if (o.command.empty()) return Fail("tusk run: give the command after --, e.g. tusk run --in data=ds@main -- ./train.sh");
+  if (o.command.empty()) return RunFail("tusk run: give the command after --, e.g. tusk run --in data=ds@main -- ./train.sh");
   fs::BlockRunSignals();
 
   RunRecord run;
   run.argv = o.command;
   run.message = o.message;
   char cwd[PATH_MAX];
-  if (!::getcwd(cwd, sizeof cwd)) return Fail(std::string("getcwd: ") + std::strerror(errno));
+  if (!::getcwd(cwd, sizeof cwd)) return RunFail(std::string("getcwd: ") + std::strerror(errno));
   run.cwd = cwd;
   auto meta = ParseMetadataFlags(o.meta);
-  if (!meta.ok()) return Fail(meta.status());
+  if (!meta.ok()) return RunFail(meta.status());
   run.meta = std::move(meta).value();
   for (const auto& name : o.env) {
     if (name.empty() || name.find('=') != std::string::npos)
-      return Fail("--env takes the name of an environment variable, got '" + name + "'");
+      return RunFail("--env takes the name of an environment variable, got '" + name + "'");
     if (const char* v = std::getenv(name.c_str())) run.env.emplace_back(name, v);
   }
 
   auto repo_or = cli.OpenStore();
-  if (!repo_or.ok()) return Fail(repo_or.status());
+  if (!repo_or.ok()) return RunFail(repo_or.status());
   Repository& repo = **repo_or;
 
   // Inputs, resolved now: a branch that moves later does not change them.
@@ -197,17 +223,17 @@ int RunRunImpl(const RunOpts& o, Cli& cli, RunOutcome* outcome) {
   std::set<std::string> names;
   for (const auto& spec : o.in) {
     size_t eq = spec.find('=');
-    if (eq == std::string::npos) return Fail("--in takes NAME=DATASET@REF, got '" + spec + "'");
+    if (eq == std::string::npos) return RunFail("--in takes NAME=DATASET@REF, got '" + spec + "'");
     std::string name = spec.substr(0, eq);
     if (!IsInputName(name))
-      return Fail("input name '" + name + "' must be letters, digits and '_' (it names the variable TUSK_IN_" + name + ")");
-    if (!names.insert(name).second) return Fail("input name '" + name + "' is used twice");
+      return RunFail("input name '" + name + "' must be letters, digits and '_' (it names the variable TUSK_IN_" + name + ")");
+    if (!names.insert(name).second) return RunFail("input name '" + name + "' is used twice");
     auto ref = ParseRef(spec.substr(eq + 1), true);
-    if (!ref.ok()) return Fail(ref.status().Annotate("--in " + name));
+    if (!ref.ok()) return RunFail(ref.status().Annotate("--in " + name));
     auto commit_id = repo.Resolve(*ref);
-    if (!commit_id.ok()) return Fail(commit_id.status().Annotate("--in " + name));
+    if (!commit_id.ok()) return RunFail(commit_id.status().Annotate("--in " + name));
     auto commit = repo.ReadCommit(*commit_id);
-    if (!commit.ok()) return Fail(commit.status().Annotate("--in " + name));
+    if (!commit.ok()) return RunFail(commit.status().Annotate("--in " + name));
     PlannedInput in;
     in.record.name = name;
     in.record.dataset = ref->dataset;
@@ -222,25 +248,25 @@ int RunRunImpl(const RunOpts& o, Cli& cli, RunOutcome* outcome) {
   std::optional<RefSpec> out;
   if (!o.out.empty()) {
     auto spec = ParseNewRefName(o.out, "branch");
-    if (!spec.ok()) return Fail(spec.status().Annotate("--out"));
-    if (Status st = repo.CheckDataset(spec->dataset); !st.ok()) return Fail(st.Annotate("--out"));
+    if (!spec.ok()) return RunFail(spec.status().Annotate("--out"));
+    if (Status st = repo.CheckDataset(spec->dataset); !st.ok()) return RunFail(st.Annotate("--out"));
     auto head = repo.GetBranch(spec->dataset, spec->rev);
     if (!head.ok()) {
       if (head.status().code() == Status::Code::kNotFound)
-        return Fail("--out " + o.out + ": no branch '" + spec->rev + "' in dataset '" + spec->dataset +
+        return RunFail("--out " + o.out + ": no branch '" + spec->rev + "' in dataset '" + spec->dataset +
                     "'; create it first (tusk branch " + o.out + ")");
-      return Fail(head.status().Annotate("--out"));
+      return RunFail(head.status().Annotate("--out"));
     }
     for (const auto& in : inputs) {
       auto ref = ParseRef(in.record.ref, true);
       std::string rev = ref.ok() && !ref->rev.empty() ? ref->rev : std::string(kDefaultBranch);
       if (in.record.dataset == spec->dataset && rev == spec->rev && ref.ok() && ref->ancestors == 0)
-        return Fail("--out " + o.out + " is also an input (" + in.record.name + "); a run cannot write the branch it reads");
+        return RunFail("--out " + o.out + " is also an input (" + in.record.name + "); a run cannot write the branch it reads");
     }
     auto staged = StagedChangeCount(repo, spec->dataset, spec->rev);
-    if (!staged.ok()) return Fail(staged.status().Annotate("--out " + o.out));
+    if (!staged.ok()) return RunFail(staged.status().Annotate("--out " + o.out));
     if (*staged > 0)
-      return Fail("--out " + o.out + " has " + std::to_string(*staged) +
+      return RunFail("--out " + o.out + " has " + std::to_string(*staged) +
                   " staged change(s) in its workspace; commit or reset them first (tusk status " + o.out + ")");
     run.out_dataset = spec->dataset;
     run.out_branch = spec->rev;
@@ -258,15 +284,23 @@ int RunRunImpl(const RunOpts& o, Cli& cli, RunOutcome* outcome) {
   // namespace); STORE/runs/<key>/out: what the command writes.
   std::error_code ec;
   std::string store_dir = std::filesystem::absolute(repo.dir(), ec).lexically_normal().string();
-  if (ec) return Fail("store directory " + repo.dir() + ": " + ec.message());
+  if (ec) return RunFail("store directory " + repo.dir() + ": " + ec.message());
   SweepDeadRuns(store_dir + "/runs");
-  std::string run_dir = store_dir + "/runs/" + RandomHex(16);
-  std::filesystem::create_directories(run_dir + "/in", ec);
-  if (ec) return Fail("create " + run_dir + ": " + ec.message());
-  ::chmod((store_dir + "/runs").c_str(), 0700);
-  // Held until this process exits: a later run sees the directory is live.
-  int lock_fd = ::open((run_dir + "/lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (lock_fd < 0 || ::flock(lock_fd, LOCK_EX) != 0) return Fail("lock " + run_dir + "/lock: " + std::strerror(errno));
+  std::string run_dir;
+  int lock_fd = -1;
+  for (int attempt = 0;; attempt++) {
+    run_dir = store_dir + "/runs/" + RandomHex(16);
+    std::filesystem::create_directories(run_dir + "/in", ec);
+    if (ec) return RunFail("create " + run_dir + ": " + ec.message());
+    ::chmod((store_dir + "/runs").c_str(), 0700);
+    // Held until this process exits: a later run sees the directory is live.
+    lock_fd = ::open((run_dir + "/lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (lock_fd < 0 || ::flock(lock_fd, LOCK_EX) != 0) return RunFail("lock " + run_dir + "/lock: " + std::strerror(errno));
+    struct stat st;
+    if (::fstat(lock_fd, &st) == 0 && st.st_nlink > 0) break;
+    ::close(lock_fd);  // another run swept it before it was locked
+    if (attempt == 10) return RunFail("could not set up a run directory in " + store_dir + "/runs");
+  }
   std::unique_ptr<int, void (*)(int*)> lock_guard(&lock_fd, [](int* fd) { ::close(*fd); });
   auto remove_run_dir = [&] { std::filesystem::remove_all(run_dir, ec); };
   std::vector<std::pair<std::string, std::string>> env;
@@ -275,7 +309,7 @@ int RunRunImpl(const RunOpts& o, Cli& cli, RunOutcome* outcome) {
     std::string mnt = run_dir + "/in/" + in.record.name;
     if (::mkdir(mnt.c_str(), 0700) != 0) {
       remove_run_dir();
-      return Fail("create " + mnt + ": " + std::strerror(errno));
+      return RunFail("create " + mnt + ": " + std::strerror(errno));
     }
     views.push_back({in.record.name, in.record.dataset, in.record.commit, mnt});
     env.emplace_back("TUSK_IN_" + in.record.name, mnt);
@@ -284,19 +318,19 @@ int RunRunImpl(const RunOpts& o, Cli& cli, RunOutcome* outcome) {
   if (out) {
     if (::mkdir(out_dir.c_str(), 0755) != 0) {
       remove_run_dir();
-      return Fail("create " + out_dir + ": " + std::strerror(errno));
+      return RunFail("create " + out_dir + ": " + std::strerror(errno));
     }
     env.emplace_back("TUSK_OUT", out_dir);
   }
 
   if (Status st = fs::EnterPrivateNamespace(); !st.ok()) {
     remove_run_dir();
-    return Fail(st);
+    return RunFail(st);
   }
   auto view = fs::RunView::Mount(&repo, views);
   if (!view.ok()) {
     remove_run_dir();
-    return Fail(view.status().Annotate("nothing was run"));
+    return RunFail(view.status().Annotate("nothing was run"));
   }
 
   run.start_ns = NowNs();
@@ -311,23 +345,43 @@ int RunRunImpl(const RunOpts& o, Cli& cli, RunOutcome* outcome) {
   }
   run.exit_status = result.signal ? kRunSignalBase + result.signal : result.exit_status;
 
-  // The run record, with the read set of every input.
-  ObjectId run_id;
-  {
-    auto session = repo.BeginWrite();
-    if (!session.ok()) return Fail(session.status().Annotate("the run was not recorded"));
+  // The run record, with the read set of every input. When the output is
+  // committed, the record goes into the commit's session: one pack and one
+  // transaction per run, so lineage reads one pack per step.
+  std::vector<ReadSet> reads;
+  for (size_t i = 0; i < inputs.size(); i++) reads.push_back((*view)->TakeReads(i));
+  auto record = [&](WriteSession& session) -> Result<ObjectId> {
+    run.inputs.clear();
     for (size_t i = 0; i < inputs.size(); i++) {
-      ReadSet reads = (*view)->TakeReads(i);
-      Status st = WriteReadSet(repo, **session, inputs[i].root, reads, &inputs[i].record);
-      if (!st.ok()) return Fail(st.Annotate("recording what input " + inputs[i].record.name + " read"));
+      Status st = WriteReadSet(repo, session, inputs[i].root, reads[i], &inputs[i].record);
+      if (!st.ok()) return st.Annotate("recording what input " + inputs[i].record.name + " read");
       run.inputs.push_back(inputs[i].record);
     }
-    auto id = (*session)->WriteRun(run);
-    if (!id.ok()) return Fail(id.status().Annotate("the run was not recorded"));
-    if (Status st = (*session)->Flush(); !st.ok()) return Fail(st.Annotate("the run was not recorded"));
+    return session.WriteRun(run);
+  };
+  // A session holding the run record alone, flushed.
+  auto record_alone = [&]() -> Result<ObjectId> {
+    TUSK_ASSIGN_OR_RETURN(std::unique_ptr<WriteSession> session, repo.BeginWrite());
+    TUSK_ASSIGN_OR_RETURN(ObjectId id, record(*session));
+    TUSK_RETURN_IF_ERROR(session->Flush());
+    return id;
+  };
+  const bool commit_output = out && result.exit_status == 0;
+  std::unique_ptr<WriteSession> commit_session;
+  ObjectId run_id;
+  if (commit_output) {
+    auto session = repo.BeginWrite();
+    if (!session.ok()) return RunFail(session.status().Annotate("the run was not recorded"));
+    commit_session = std::move(session).value();
+    auto id = record(*commit_session);
+    if (!id.ok()) return RunFail(id.status().Annotate("the run was not recorded"));
     run_id = *id;
-    outcome->run = run_id;
+  } else {
+    auto id = record_alone();
+    if (!id.ok()) return RunFail(id.status().Annotate("the run was not recorded"));
+    run_id = *id;
   }
+  outcome->run = run_id;
   view->reset();
   for (const auto& in : run.inputs)
     std::cerr << "tusk: input " << in.name << " = " << Printable(in.dataset) << "@" << in.commit.ShortHex() << ": "
@@ -362,10 +416,18 @@ int RunRunImpl(const RunOpts& o, Cli& cli, RunOutcome* outcome) {
   options.commit_unchanged = true;
   options.run = run_id;
   options.warn = [](const std::string& msg) { Warn(msg); };
+  options.session = commit_session.get();
   auto imported = ImportDirectory(repo, out_dir, out->dataset, out->rev, options);
   if (!imported.ok()) {
     std::filesystem::remove_all(run_dir + "/in", ec);
-    return Fail(imported.status().Annotate("run:" + run_id.ShortHex() + " is recorded, but its output was not committed (kept in " +
+    // The shared session is dropped with everything in it (no commit that
+    // never landed may reach a pack); the run is recorded on its own.
+    commit_session.reset();
+    auto alone = record_alone();
+    if (!alone.ok())
+      return RunFail(imported.status().Annotate("the output was not committed (kept in " + out_dir +
+                                             "), and the run was not recorded either: " + alone.status().ToString()));
+    return RunFail(imported.status().Annotate("run:" + run_id.ShortHex() + " is recorded, but its output was not committed (kept in " +
                                            out_dir + ")"));
   }
   outcome->output = imported->commit;
