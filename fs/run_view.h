@@ -46,14 +46,18 @@ class RunView {
 
   // What the processes of this namespace opened through input `i`.
   ReadSet TakeReads(size_t i);
-  // Unmounts every input and ends its session; a process still holding a
-  // file open there (a leftover background job) gets ENOTCONN from then on.
+  // Ends every input's session and detaches its mount; a process still
+  // holding a file open there (a leftover background job) gets ENOTCONN
+  // from then on. The kernel's part of the unmount may go on until the
+  // RunView is destroyed (which waits for it, freeing the nodes meanwhile).
   void Unmount();
 
  private:
   struct Session;
   RunView() = default;
   std::vector<std::unique_ptr<Session>> sessions_;
+  Repository* repo_ = nullptr;
+  bool verify_chunk_hashes_ = true;  // the repository's setting before Mount
 };
 
 // The result of running a command.

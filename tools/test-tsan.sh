@@ -6,7 +6,9 @@
 #                               binaries where the daemon's threads meet, but the volume
 #                               tests below, and 20 model sequences
 #   tools/test-tsan.sh --full   every test of those binaries (100 model sequences)
-#   tools/test-tsan.sh --all    --full, the store-level and the real-program tests (tools/test.sh --long)
+#   tools/test-tsan.sh --all    --full, the store-level and the real-program tests, and tusk run
+#                               and lineage (the run view's FUSE threads in tusk run itself)
+#                               (tools/test.sh --long)
 #
 # The volume tests (200,000 directory entries, a 64 MiB file, every fallocate
 # mode, a full disk, real programs, a daemon killed at every step of a commit)
@@ -28,7 +30,7 @@ mode=${1:-}
 case "$mode" in
   "") exclude=(-E "$VOLUME_TESTS"); export TUSK_MODEL_SEQUENCES=${TUSK_MODEL_SEQUENCES:-20} ;;
   --full) exclude=() ;;
-  --all) exclude=(); TESTS+=(programs_test repository_test) ;;
+  --all) exclude=(); TESTS+=(programs_test repository_test run_test lineage_test) ;;
   *) echo "usage: tools/test-tsan.sh [--full|--all]" >&2; exit 2 ;;
 esac
 dir=build-tsan

@@ -44,44 +44,65 @@ bool GetStr(Decoder& d, std::string* out) {
   return true;
 }
 
-// One directory of a read set while it is being built.
+// One directory of a read set while it is being built: views into the
+// ReadSet, copied only when the directory must be encoded.
 struct DirBuild {
-  std::map<std::string, DirBuild> subdirs;
-  std::vector<TreeEntry> files;  // in name order (the paths were sorted)
+  std::map<std::string, DirBuild, std::less<>> subdirs;
+  std::vector<std::pair<std::string_view, const TreeEntry*>> files;  // name, entry
 };
 
-// Moves the files out of `dir`.
-
-Result<ObjectId> WriteDir(Repository& repo, WriteSession& session, const ObjectId& input_dir, DirBuild& dir) {
-  std::vector<TreeEntry> entries = std::move(dir.files);
+// The read tree of `dir`, a directory of the input whose tree is
+// `input_dir` and entry count `input_entries` (0 when unknown). A directory
+// whose every entry was read is the input's own tree: no page is encoded
+// (a run that reads a whole dataset stores nothing but its root).
+Result<ObjectId> WriteDir(Repository& repo, WriteSession& session, const ObjectId& input_dir, uint64_t input_entries,
+                          DirBuild& dir) {
   // The input's entries of the subdirectories read: looked up one by one
   // when they are few, else in one pass over the input directory (a lookup
   // decodes a whole page: a thousand of them in one directory cost seconds).
-  std::map<std::string, TreeEntry, std::less<>> input_entries;
+  std::map<std::string, TreeEntry, std::less<>> input_entries_by_name;
   constexpr size_t kLookupsBeforeScan = 8;
   if (dir.subdirs.size() > kLookupsBeforeScan) {
     TUSK_RETURN_IF_ERROR(ForEachEntry(repo, input_dir, [&](const TreeEntry& t) {
-      if (dir.subdirs.count(t.name)) input_entries.emplace(t.name, t);
-      return input_entries.size() < dir.subdirs.size();
+      if (dir.subdirs.count(t.name)) input_entries_by_name.emplace(t.name, t);
+      return input_entries_by_name.size() < dir.subdirs.size();
     }));
   }
+  std::vector<TreeEntry> subdir_entries;
+  bool all_subdirs_whole = true;
   for (auto& [name, sub] : dir.subdirs) {
     // The directory's own entry as the input has it, so that a directory
     // read whole encodes exactly as the input's (and is stored once).
     std::optional<TreeEntry> in;
     if (dir.subdirs.size() > kLookupsBeforeScan) {
-      auto it = input_entries.find(name);
-      if (it != input_entries.end()) in = std::move(it->second);
+      auto it = input_entries_by_name.find(name);
+      if (it != input_entries_by_name.end()) in = std::move(it->second);
     } else {
       TUSK_ASSIGN_OR_RETURN(in, LookupEntry(repo, input_dir, name));
     }
     if (!in || in->kind != EntryKind::kDirectory)
       return Status::InvalidArgument("read set names '" + name + "', which is not a directory of the input");
-    TreeEntry e = *in;
-    e.size = sub.files.size() + sub.subdirs.size();  // a directory's size is its entry count
-    TUSK_ASSIGN_OR_RETURN(e.tree, WriteDir(repo, session, in->tree, sub));
-    entries.push_back(std::move(e));
+    TreeEntry e = std::move(*in);
+    uint64_t sub_entries = e.size;  // a directory's size is its entry count
+    TUSK_ASSIGN_OR_RETURN(ObjectId sub_tree, WriteDir(repo, session, e.tree, sub_entries, sub));
+    if (sub_tree != e.tree) {
+      all_subdirs_whole = false;
+      e.tree = sub_tree;
+      e.size = sub.files.size() + sub.subdirs.size();
+    }
+    subdir_entries.push_back(std::move(e));
   }
+  // The names read are a subset of the input's names, files and
+  // directories apart: as many as the input has means all of them.
+  if (all_subdirs_whole && input_entries != 0 && dir.files.size() + dir.subdirs.size() == input_entries)
+    return input_dir;
+  std::vector<TreeEntry> entries;
+  entries.reserve(dir.files.size() + subdir_entries.size());
+  for (const auto& [name, entry] : dir.files) {
+    entries.push_back(*entry);
+    entries.back().name.assign(name);
+  }
+  for (auto& e : subdir_entries) entries.push_back(std::move(e));
   std::sort(entries.begin(), entries.end(), [](const TreeEntry& a, const TreeEntry& b) { return a.name < b.name; });
   for (size_t i = 1; i < entries.size(); i++)
     if (entries[i].name == entries[i - 1].name)
@@ -184,16 +205,30 @@ Result<RunRecord> DecodeRun(std::string_view bytes) {
 Status WriteReadSet(Repository& repo, WriteSession& session, const ObjectId& input_root, const ReadSet& reads,
                     RunInput* input) {
   DirBuild root;
+  // Paths come sorted, so a file's directory is usually the previous one's.
+  DirBuild* last_dir = &root;
+  std::string_view last_prefix;
   for (const auto& [path, entry] : reads.files) {
-    DirBuild* dir = &root;
-    size_t start = 0;
-    for (size_t slash; (slash = path.find('/', start)) != std::string::npos; start = slash + 1)
-      dir = &dir->subdirs[path.substr(start, slash - start)];
-    TreeEntry e = entry;
-    e.name = path.substr(start);
-    dir->files.push_back(std::move(e));
+    std::string_view p(path);
+    size_t last_slash = p.rfind('/');
+    std::string_view prefix = last_slash == std::string_view::npos ? std::string_view() : p.substr(0, last_slash);
+    if (prefix != last_prefix || last_dir == nullptr) {
+      DirBuild* dir = &root;
+      size_t start = 0;
+      for (size_t slash; start < prefix.size(); start = slash + 1) {
+        slash = prefix.find('/', start);
+        if (slash == std::string_view::npos) slash = prefix.size();
+        std::string_view part = prefix.substr(start, slash - start);
+        auto it = dir->subdirs.find(part);
+        if (it == dir->subdirs.end()) it = dir->subdirs.emplace(std::string(part), DirBuild()).first;
+        dir = &it->second;
+      }
+      last_dir = dir;
+      last_prefix = prefix;
+    }
+    last_dir->files.emplace_back(last_slash == std::string_view::npos ? p : p.substr(last_slash + 1), &entry);
   }
-  TUSK_ASSIGN_OR_RETURN(input->read_tree, WriteDir(repo, session, input_root, root));
+  TUSK_ASSIGN_OR_RETURN(input->read_tree, WriteDir(repo, session, input_root, 0, root));
   input->files_read = reads.files.size();
   input->dirs_listed = reads.dirs.size();
   input->listed = ObjectId();

@@ -21,6 +21,7 @@
 #include <iostream>
 #include <random>
 #include <set>
+#include <thread>
 
 #include "fs/run_view.h"
 #include "store/importer.h"
@@ -183,6 +184,26 @@ void SweepDeadRuns(const std::string& runs_dir) {
   }
 }
 
+// Unmounting a view evicts every inode the kernel holds for it (seconds
+// after a million files were read), and freeing its nodes takes about as
+// long: both go on in a thread of their own while the run is recorded and
+// its output committed, and are waited for before the mount points go.
+class ViewTeardown {
+ public:
+  explicit ViewTeardown(std::unique_ptr<fs::RunView> view)
+      : thread_([view = std::move(view)]() mutable {
+          view->Unmount();
+          view.reset();
+        }) {}
+  ~ViewTeardown() { Wait(); }
+  void Wait() {
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::thread thread_;
+};
+
 // tusk run's own failure: the message, and a status no command's is taken for.
 int RunFail(const Status& status) {
   Fail(status);
@@ -302,7 +323,16 @@ int RunRunImpl(const RunOpts& o, Cli& cli, RunOutcome* outcome) {
     if (attempt == 10) return RunFail("could not set up a run directory in " + store_dir + "/runs");
   }
   std::unique_ptr<int, void (*)(int*)> lock_guard(&lock_fd, [](int* fd) { ::close(*fd); });
-  auto remove_run_dir = [&] { std::filesystem::remove_all(run_dir, ec); };
+  std::optional<ViewTeardown> teardown;  // the input views, once the command is done
+  // The mount points go only after the views are unmounted.
+  auto remove_inputs = [&] {
+    if (teardown) teardown->Wait();
+    std::filesystem::remove_all(run_dir + "/in", ec);
+  };
+  auto remove_run_dir = [&] {
+    if (teardown) teardown->Wait();
+    std::filesystem::remove_all(run_dir, ec);
+  };
   std::vector<std::pair<std::string, std::string>> env;
   std::vector<fs::ViewInput> views;
   for (const auto& in : inputs) {
@@ -336,9 +366,14 @@ int RunRunImpl(const RunOpts& o, Cli& cli, RunOutcome* outcome) {
   run.start_ns = NowNs();
   fs::CommandResult result = fs::RunCommand(o.command, env);
   run.end_ns = NowNs();
-  (*view)->Unmount();
+  std::vector<ReadSet> reads;
+  for (size_t i = 0; i < inputs.size(); i++) reads.push_back((*view)->TakeReads(i));
+  teardown.emplace(std::move(view).value());
+  // Once recorded for good, the read sets are freed beside the rest (a
+  // million paths take a second).
+  std::jthread reads_free;
+  auto free_reads = [&] { reads_free = std::jthread([r = std::move(reads)]() mutable { r.clear(); }); };
   if (!result.started) {
-    view->reset();
     remove_run_dir();
     std::cerr << "tusk: error: " << result.error << "; nothing was run or recorded" << std::endl;
     return 127;
@@ -348,8 +383,6 @@ int RunRunImpl(const RunOpts& o, Cli& cli, RunOutcome* outcome) {
   // The run record, with the read set of every input. When the output is
   // committed, the record goes into the commit's session: one pack and one
   // transaction per run, so lineage reads one pack per step.
-  std::vector<ReadSet> reads;
-  for (size_t i = 0; i < inputs.size(); i++) reads.push_back((*view)->TakeReads(i));
   auto record = [&](WriteSession& session) -> Result<ObjectId> {
     run.inputs.clear();
     for (size_t i = 0; i < inputs.size(); i++) {
@@ -382,7 +415,7 @@ int RunRunImpl(const RunOpts& o, Cli& cli, RunOutcome* outcome) {
     run_id = *id;
   }
   outcome->run = run_id;
-  view->reset();
+  if (!commit_output) free_reads();
   for (const auto& in : run.inputs)
     std::cerr << "tusk: input " << in.name << " = " << Printable(in.dataset) << "@" << in.commit.ShortHex() << ": "
               << in.files_read << " file(s) read, " << in.dirs_listed << " director" << (in.dirs_listed == 1 ? "y" : "ies")
@@ -394,7 +427,7 @@ int RunRunImpl(const RunOpts& o, Cli& cli, RunOutcome* outcome) {
                                 : "exited with status " + std::to_string(result.exit_status));
     if (out) {
       std::cerr << "; nothing was committed to " << o.out << "; its output is kept in " << out_dir;
-      std::filesystem::remove_all(run_dir + "/in", ec);
+      remove_inputs();
     } else {
       remove_run_dir();
     }
@@ -402,8 +435,8 @@ int RunRunImpl(const RunOpts& o, Cli& cli, RunOutcome* outcome) {
     return result.exit_status;
   }
   if (!out) {
-    remove_run_dir();
     std::cerr << "tusk: run:" << run_id.ShortHex() << " recorded (exit status 0)" << std::endl;
+    remove_run_dir();
     return 0;
   }
 
@@ -419,7 +452,7 @@ int RunRunImpl(const RunOpts& o, Cli& cli, RunOutcome* outcome) {
   options.session = commit_session.get();
   auto imported = ImportDirectory(repo, out_dir, out->dataset, out->rev, options);
   if (!imported.ok()) {
-    std::filesystem::remove_all(run_dir + "/in", ec);
+    remove_inputs();
     // The shared session is dropped with everything in it (no commit that
     // never landed may reach a pack); the run is recorded on its own.
     commit_session.reset();
@@ -431,9 +464,10 @@ int RunRunImpl(const RunOpts& o, Cli& cli, RunOutcome* outcome) {
                                            out_dir + ")"));
   }
   outcome->output = imported->commit;
-  remove_run_dir();
+  free_reads();
   std::cerr << "tusk: run:" << run_id.ShortHex() << " committed " << imported->commit->ShortHex() << " to " << o.out << ": "
             << imported->files << " file(s), " << HumanBytes(imported->total_bytes) << std::endl;
+  remove_run_dir();
   return 0;
 }
 
