@@ -359,6 +359,11 @@ CommandResult RunCommand(const std::vector<std::string>& argv, const std::vector
       }
     }
   }
+  // Orphans of the command's tree that ended meanwhile were reparented here
+  // (the subreaper): reap them, so that a long `tusk update --all` does not
+  // collect zombies.
+  while (::waitpid(-1, nullptr, WNOHANG) > 0) {
+  }
   ::sigaction(SIGINT, &old_int, nullptr);
   ::sigaction(SIGQUIT, &old_quit, nullptr);
   return result;
