@@ -808,6 +808,7 @@ void AddLineageCommands(CLI::App& app, Cli& cli) {
   CLI::App* rerun = app.add_subcommand(
       "rerun", "Run a recorded command again on its recorded inputs and compare its output with the recorded one");
   rerun->add_option("target", *rerun_target, "run:ID, or DATASET@REF made by a run")->required();
+  rerun->footer("Exit status: 0 identical, 3 the output differs, 1 an error or the command failed.");
   rerun->callback([rerun_target, &cli] { cli.exit_code = RunRerun(cli, *rerun_target); });
 }
 

@@ -647,7 +647,9 @@ void AddRunCommands(CLI::App& app, Cli& cli) {
   run->add_option("--meta", o->meta, "KEY=VALUE metadata of the run and its output commit (repeatable)");
   run->add_option("--env", o->env, "NAME: record this environment variable's value (repeatable)");
   // main() splits off everything after "--": the command, options and all.
-  run->footer("The command and its arguments follow --: tusk run --in data=ds@main -- python3 train.py --lr 0.1");
+  run->footer(
+      "The command and its arguments follow --: tusk run --in data=ds@main -- python3 train.py --lr 0.1\n"
+      "Exit status: the command's; 127 when it cannot be executed; 125 when tusk run itself fails.");
   run->callback([o, &cli] {
     o->command = cli.command;
     cli.exit_code = RunRun(*o, cli);
