@@ -584,7 +584,13 @@ Result<WsCommitResult> Workspace::Commit(const WsCommitOptions& options) {
   TUSK_RETURN_IF_ERROR(c.FollowBranchIfClean(&diverged));
   result.parent = c.base;
   TUSK_ASSIGN_OR_RETURN(bool staged, c.Staged());
-  if (!staged) return result;
+  // Nothing staged, but perhaps only since an unlink whose removal is not
+  // durable yet (a new file made, synced, then deleted): made durable now,
+  // or a power loss would bring the staged file back after this returned.
+  if (!staged) {
+    TUSK_RETURN_IF_ERROR(c.SyncUpperNames(""));
+    return result;
+  }
   const std::string name = c.dataset + "@" + c.branch;
   if (diverged) {
     TUSK_ASSIGN_OR_RETURN(std::optional<ObjectId> head, c.repo->GetBranch(c.dataset, c.branch));

@@ -13,7 +13,8 @@
 //
 // What a local disk promises must hold afterwards:
 // - a file that was fsynced reads back what it held then, or something
-//   written after; a path removed and then made durable by an fsync of the
+//   written after (also through a later name: a rename the loss undoes
+//   brings the old name back on the same file); a path removed and then made durable by an fsync of the
 //   root stays removed (or comes back only with a later value);
 // - every commit reported done is the branch head (or the parent of a
 //   commit the loss interrupted, which may have landed), with its tree;
@@ -236,7 +237,16 @@ class Workload {
   void Changed(History& h, const std::string& path) {
     auto it = view_.find(path);
     h.allowed[path].push_back(it == view_.end() ? Value() : Value(it->second));
+    // A rename that is not durable yet may be undone by the loss, bringing
+    // the old name back on the same file; staged contents are written
+    // outside the env and never cut, so that name shows what the file holds
+    // at the loss: any value the file took since.
+    if (it != view_.end())
+      for (const auto& earlier : earlier_names_[path]) h.allowed[earlier].push_back(Value(it->second));
   }
+  // After SyncDir of the root, a commit or a reset every name is durable:
+  // no rename can be undone.
+  void NamesDurable() { earlier_names_.clear(); }
 
   Status Apply(Workspace& ws, const Op& op, History& h) {
     switch (op.kind) {
@@ -267,6 +277,7 @@ class Workload {
         if (!view_.count(op.path)) return Status::Ok();
         TUSK_RETURN_IF_ERROR(ws.Unlink(op.path));
         view_.erase(op.path);
+        earlier_names_.erase(op.path);  // the file takes no value after this
         Changed(h, op.path);
         return Status::Ok();
       case OpKind::kRename:
@@ -274,6 +285,15 @@ class Workload {
         TUSK_RETURN_IF_ERROR(ws.Rename(op.path, op.to, 0));
         view_[op.to] = view_[op.path];
         view_.erase(op.path);
+        {
+          // The file at op.to (renamed over) is gone; op.to's file is
+          // op.path's, with the names a loss may give back to it.
+          std::set<std::string> earlier = std::move(earlier_names_[op.path]);
+          earlier_names_.erase(op.path);
+          earlier.insert(op.path);
+          earlier.erase(op.to);
+          earlier_names_[op.to] = std::move(earlier);
+        }
         Changed(h, op.path);
         Changed(h, op.to);
         return Status::Ok();
@@ -291,6 +311,7 @@ class Workload {
         // durable only by its own fsync.)
         for (const auto& name : Names())
           if (!view_.count(name)) Durable(h, name);
+        NamesDurable();
         return Status::Ok();
       case OpKind::kCommit: {
         h.interrupted_commit_view = view_;
@@ -305,6 +326,7 @@ class Workload {
           h.head_tree = view_;
         }
         for (const auto& name : Names()) Durable(h, name);
+        NamesDurable();
         return Status::Ok();
       }
       case OpKind::kReset: {
@@ -316,6 +338,7 @@ class Workload {
         TUSK_RETURN_IF_ERROR(ws.Reset());
         view_ = h.head_tree;
         for (const auto& name : Names()) Durable(h, name);
+        NamesDurable();
         return Status::Ok();
       }
     }
@@ -326,6 +349,8 @@ class Workload {
   View base_;
   bool verbose_;
   View view_;
+  // Per path, the names its file had before renames that are not durable yet.
+  std::map<std::string, std::set<std::string>> earlier_names_;
 };
 
 using tusk::test_scale::EnvNumber;
