@@ -124,7 +124,6 @@ int Serve(const MountOptions& o, const std::string& mountpoint, int report_fd) {
   // freed buffers reusable (no page faults per chunk) and the heap compact.
   mallopt(M_MMAP_THRESHOLD, 4 << 20);
   mallopt(M_ARENA_MAX, 2);
-  mallopt(M_TRIM_THRESHOLD, 64 << 20);
   bool read_only = o.ref || o.read_only;
   auto repo = Repository::Open(o.store_dir, read_only ? StoreAccess::kReadOnly : StoreAccess::kReadWrite);
   if (!repo.ok()) return fail(repo.status().message());

@@ -137,17 +137,11 @@ struct RunView::Session {
 
 Result<std::unique_ptr<RunView>> RunView::Mount(Repository* repo, const std::vector<ViewInput>& inputs) {
   std::unique_ptr<RunView> view(new RunView());
-  // As tusk mount: reads check each record's CRC32C, and re-hashing every
-  // chunk (SHA-256) is left to fsck; it cost a third of a large read here.
-  view->repo_ = repo;
-  view->verify_chunk_hashes_ = repo->verify_chunk_hashes();
-  repo->set_verify_chunk_hashes(false);
   uint64_t ns = MountNamespaceOf(::getpid());
   // As for `tusk mount` (fs/mount.cc): chunk buffers come and go all the
   // time; two arenas and a fixed mmap threshold keep the heap compact.
   mallopt(M_MMAP_THRESHOLD, 4 << 20);
   mallopt(M_ARENA_MAX, 2);
-  mallopt(M_TRIM_THRESHOLD, 64 << 20);
   for (const auto& in : inputs) {
     auto s = std::make_unique<Session>();
     s->input = in;
@@ -208,16 +202,11 @@ RunView::~RunView() { Unmount(); }
 ReadSet RunView::TakeReads(size_t i) { return sessions_.at(i)->log->Take(); }
 
 void RunView::Unmount() {
-  bool all_ended = true;
   for (auto& s : sessions_) {
     // A loop that did not end still uses its session: leak it rather
     // than free what a worker thread may touch.
-    if (s && !s->Stop()) {
-      (void)s.release();
-      all_ended = false;
-    }
+    if (s && !s->Stop()) (void)s.release();
   }
-  if (repo_ && all_ended) repo_->set_verify_chunk_hashes(verify_chunk_hashes_);
 }
 
 namespace {

@@ -56,8 +56,6 @@ class RunView {
   struct Session;
   RunView() = default;
   std::vector<std::unique_ptr<Session>> sessions_;
-  Repository* repo_ = nullptr;
-  bool verify_chunk_hashes_ = true;  // the repository's setting before Mount
 };
 
 // The result of running a command.

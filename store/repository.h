@@ -183,7 +183,6 @@ class Repository : public ObjectSource {
   // Chunks are re-hashed on every read unless this is turned off (the CRC
   // is always checked).
   void set_verify_chunk_hashes(bool on) { verify_chunk_hashes_ = on; }
-  bool verify_chunk_hashes() const { return verify_chunk_hashes_; }
 
   // Datasets.
   Status CreateDataset(const std::string& name);
@@ -280,7 +279,7 @@ class Repository : public ObjectSource {
   StoreConfig config_;
   std::unique_ptr<LmdbEnv> env_;
   std::unique_ptr<PackDirectory> packs_;
-  std::atomic<bool> verify_chunk_hashes_{true};  // set by a run's view while others read
+  bool verify_chunk_hashes_ = true;
   bool read_only_ = false;
 };
 

@@ -212,7 +212,7 @@ Status WriteReadSet(Repository& repo, WriteSession& session, const ObjectId& inp
     std::string_view p(path);
     size_t last_slash = p.rfind('/');
     std::string_view prefix = last_slash == std::string_view::npos ? std::string_view() : p.substr(0, last_slash);
-    if (prefix != last_prefix || last_dir == nullptr) {
+    if (prefix != last_prefix) {
       DirBuild* dir = &root;
       size_t start = 0;
       for (size_t slash; start < prefix.size(); start = slash + 1) {

@@ -279,6 +279,34 @@ TEST_F(RunTest, BadInputIsRefusedWithAMessageAndNothingIsRunOrRecorded) {
   EXPECT_FALSE(fs::exists(store_ + "/runs") && !fs::is_empty(store_ + "/runs")) << "a refused run left a directory";
 }
 
+TEST_F(RunTest, TheCommandIsFoundAsExecvpWouldFindIt) {
+  // tusk run searches PATH itself (before fork): a script without #! runs
+  // under /bin/sh, and a file that is not executable is refused as execvp
+  // refuses it.
+  std::string script = work_ + "/no-shebang.sh";
+  Write(script, "cat \"$TUSK_IN_raw/a.txt\"\n");
+  fs::permissions(script, fs::perms::owner_all);
+  RunResult shell = Run({"--in", "raw=raw@main", "--", script});
+  EXPECT_EQ(shell.exit_code, 0) << shell;
+  EXPECT_EQ(shell.out, "alpha\n") << shell;
+  std::string plain = work_ + "/not-executable";
+  Write(plain, "true\n");
+  fs::permissions(plain, fs::perms::owner_read | fs::perms::owner_write);
+  RunResult refused = Run({"--in", "raw=raw@main", "--", plain});
+  EXPECT_EQ(refused.exit_code, 127) << refused;
+  EXPECT_TRUE(HasSubstr(refused.err, "Permission denied")) << refused;
+  std::string bin = work_ + "/bin";
+  fs::create_directories(bin);
+  fs::copy_file(script, bin + "/from-path");
+  fs::permissions(bin + "/from-path", fs::perms::owner_all);
+  std::string old_path = std::getenv("PATH") ? std::getenv("PATH") : "";
+  ::setenv("PATH", (bin + ":" + old_path).c_str(), 1);
+  RunResult found = Run({"--in", "raw=raw@main", "--", "from-path"});
+  ::setenv("PATH", old_path.c_str(), 1);
+  EXPECT_EQ(found.exit_code, 0) << found;
+  EXPECT_EQ(found.out, "alpha\n") << found;
+}
+
 TEST_F(RunTest, AnOutputBranchThatMovesDuringTheRunIsNotOverwrittenAndTheRunIsStillRecorded) {
   // The command itself moves the output branch (as a colleague's commit
   // would): the compare-and-set refuses the run's output, keeps it on disk,

@@ -578,27 +578,22 @@ def cmd_report(outdir):
         rows.append(('3', '… the reader\'s own wall (s)', '', cell(fig(lab, 'run', 'r_wall_s'), 's'), '', ''))
         rows.append(('3', '… before the reader: tusk run\'s start to the reader\'s first line (s)', '',
                      cell(fig(lab, 'run', 'pre_s'), 's'), '', ''))
-        recorded = fig(lab, 'run', 'recorded_s')
-        ok = None if not recorded else statistics.median(recorded) < READSET_POST_S
-        if bad:
-            ok = False
-        verdicts.append(('read set: the reader\'s end to the run recorded (its read set and record durable) under '
-                         '%g s (median)' % READSET_POST_S, ok,
-                         (fmt_s(statistics.median(recorded)) + (', max ' + fmt_s(max(recorded))
-                                                                 if len(recorded) > 1 else '')) if recorded else 'no figure'))
-        rows.append(('3', '… **after the reader: its end to the run recorded** (tusk run\'s "recorded" line: the read '
-                     'set and the run durable) (s)', '', cell(recorded, 's'), '', '< %g s: %s' % (READSET_POST_S,
-                                                                                               verdict(ok))))
+        def under_post_target(figs, what, row):
+            ok = None if not figs else statistics.median(figs) < READSET_POST_S
+            if bad:
+                ok = False
+            verdicts.append(('read set: the reader\'s end to %s under %g s (median)' % (what, READSET_POST_S), ok,
+                             (fmt_s(statistics.median(figs)) + (', max ' + fmt_s(max(figs)) if len(figs) > 1 else ''))
+                             if figs else 'no figure'))
+            rows.append(('3', row, '', cell(figs, 's'), '', '< %g s: %s' % (READSET_POST_S, verdict(ok))))
+
+        under_post_target(fig(lab, 'run', 'recorded_s'), 'the run recorded (its read set and record durable)',
+                          '… **after the reader: its end to the run recorded** (tusk run\'s "recorded" line: the '
+                          'read set and the run durable) (s)')
         post = fig(lab, 'run', 'post_s')
-        ok = None if not post else statistics.median(post) < READSET_POST_S
-        if bad:
-            ok = False
-        verdicts.append(('read set: the reader\'s end to tusk run\'s exit (unmount, storing the read set) under %g s '
-                         '(median)' % READSET_POST_S, ok,
-                         (fmt_s(statistics.median(post)) + (', max ' + fmt_s(max(post)) if len(post) > 1 else ''))
-                         if post else 'no figure'))
-        rows.append(('3', '… **after the reader: its end to tusk run\'s exit** (unmount, storing the read set and the '
-                     'run) (s)', '', cell(post, 's'), '', '< %g s: %s' % (READSET_POST_S, verdict(ok))))
+        under_post_target(post, 'tusk run\'s exit (unmount, storing the read set)',
+                          '… **after the reader: its end to tusk run\'s exit** (unmount, storing the read set and '
+                          'the run) (s)')
         g = values(lab + '-growth', 'run', 2.0**20)
         ok = None if not g else max(g) < READSET_STORE_MIB
         if bad:

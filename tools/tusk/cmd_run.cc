@@ -184,26 +184,6 @@ void SweepDeadRuns(const std::string& runs_dir) {
   }
 }
 
-// Unmounting a view evicts every inode the kernel holds for it (seconds
-// after a million files were read), and freeing its nodes takes about as
-// long: both go on in a thread of their own while the run is recorded and
-// its output committed, and are waited for before the mount points go.
-class ViewTeardown {
- public:
-  explicit ViewTeardown(std::unique_ptr<fs::RunView> view)
-      : thread_([view = std::move(view)]() mutable {
-          view->Unmount();
-          view.reset();
-        }) {}
-  ~ViewTeardown() { Wait(); }
-  void Wait() {
-    if (thread_.joinable()) thread_.join();
-  }
-
- private:
-  std::thread thread_;
-};
-
 // tusk run's own failure: the message, and a status no command's is taken for.
 int RunFail(const Status& status) {
   Fail(status);
@@ -323,14 +303,17 @@ int RunRunImpl(const RunOpts& o, Cli& cli, RunOutcome* outcome) {
     if (attempt == 10) return RunFail("could not set up a run directory in " + store_dir + "/runs");
   }
   std::unique_ptr<int, void (*)(int*)> lock_guard(&lock_fd, [](int* fd) { ::close(*fd); });
-  std::optional<ViewTeardown> teardown;  // the input views, once the command is done
-  // The mount points go only after the views are unmounted.
+  // Unmounting a view evicts every inode the kernel holds for it (seconds
+  // after a million files were read), and freeing its nodes takes about as
+  // long: once the command is done, both go on in this thread while the run
+  // is recorded and its output committed. The mount points go only after.
+  std::jthread teardown;
   auto remove_inputs = [&] {
-    if (teardown) teardown->Wait();
+    if (teardown.joinable()) teardown.join();
     std::filesystem::remove_all(run_dir + "/in", ec);
   };
   auto remove_run_dir = [&] {
-    if (teardown) teardown->Wait();
+    if (teardown.joinable()) teardown.join();
     std::filesystem::remove_all(run_dir, ec);
   };
   std::vector<std::pair<std::string, std::string>> env;
@@ -357,6 +340,10 @@ int RunRunImpl(const RunOpts& o, Cli& cli, RunOutcome* outcome) {
     remove_run_dir();
     return RunFail(st);
   }
+  // As tusk mount: the views' reads check each record's CRC32C, and
+  // re-hashing every chunk (SHA-256) is left to fsck (it cost a third of a
+  // large read). This process reads no chunk for anything else.
+  repo.set_verify_chunk_hashes(false);
   auto view = fs::RunView::Mount(&repo, views);
   if (!view.ok()) {
     remove_run_dir();
@@ -368,7 +355,7 @@ int RunRunImpl(const RunOpts& o, Cli& cli, RunOutcome* outcome) {
   run.end_ns = NowNs();
   std::vector<ReadSet> reads;
   for (size_t i = 0; i < inputs.size(); i++) reads.push_back((*view)->TakeReads(i));
-  teardown.emplace(std::move(view).value());
+  teardown = std::jthread([view = std::move(view).value()]() mutable { view.reset(); });  // ~RunView unmounts
   // Once recorded for good, the read sets are freed beside the rest (a
   // million paths take a second).
   std::jthread reads_free;

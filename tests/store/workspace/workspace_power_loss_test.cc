@@ -572,6 +572,18 @@ TEST(WorkspacePowerLossTest, WhatWasSyncedOrCommittedSurvivesAPowerLossAtAnyCall
               static_cast<unsigned long long>(runs), static_cast<unsigned long long>(ops));
 }
 
+// Seeds that once failed, kept as fixed cases:
+// - 2869859613: a new file synced by name, unlinked, then a commit with
+//   nothing staged; the loss must not bring the file back as staged.
+// - 4164991896: a file fsynced, renamed (not durably) and truncated; the
+//   loss gives the old name back on the truncated file, which is allowed.
+TEST(WorkspacePowerLossTest, SeedsThatOnceFailedPass) {
+  for (uint64_t seed : {uint64_t{2869859613}, uint64_t{4164991896}}) {
+    WsPowerLossRun run(seed, "seed " + std::to_string(seed), /*verbose=*/false);
+    run.Go();
+  }
+}
+
 // What durability costs: a directory fsync is a device flush, so the
 // workspace syncs a directory only when a name in it may not be durable yet.
 TEST(WorkspaceSyncCostTest, DirectoriesAreSyncedOnlyWhenANameMayNotBeDurable) {
