@@ -1,5 +1,7 @@
 #include "fs/control_socket.h"
 
+#include "fs/check_runner.h"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -153,6 +155,7 @@ std::string EncodeWsRequest(const WsRequest& r) {
     e.PutString(p.dataset);
     e.PutBytes(p.commit.view());
   }
+  e.PutString(r.commit.skip_checks_reason);
   return e.Take();
 }
 
@@ -180,6 +183,7 @@ Result<WsRequest> DecodeWsRequest(std::string_view bytes) {
     p.commit = ObjectId::FromBytes(reinterpret_cast<const uint8_t*>(id.data()));
     r.commit.provenance.push_back(std::move(p));
   }
+  if (!GetString(d, &r.commit.skip_checks_reason)) return bad();
   if (!d.empty()) return bad();
   return r;
 }
@@ -251,7 +255,9 @@ WsReply RunWorkspaceRequest(Repository* repo, Workspace& ws, const WsRequest& re
       break;
     }
     case WsRequest::Op::kCommit: {
-      auto result = ws.Commit(request.commit);
+      WsCommitOptions options = request.commit;
+      options.prepare_commit = fs::CheckHook(repo, ws.dataset(), options.skip_checks_reason, options.author);
+      auto result = ws.Commit(options);
       if (!result.ok()) reply.status = result.status();
       else reply.commit = *result;
       break;

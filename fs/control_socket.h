@@ -50,7 +50,8 @@ struct WsRequest {
   WsCommitOptions commit;  // kCommit
 };
 
-inline constexpr uint8_t kWsProtocolVersion = 1;
+// 2: a commit request carries --skip-checks' reason.
+inline constexpr uint8_t kWsProtocolVersion = 2;
 inline constexpr uint32_t kMaxWsMessage = 64u << 20;
 
 struct WsReply {

@@ -209,10 +209,6 @@ void RunView::Unmount() {
   }
 }
 
-namespace {
-
-// Where execvp would find `name`: itself when it holds a '/', else the first
-// executable file of that name in $PATH. 0, or the errno execvp would give.
 int FindProgram(const std::string& name, std::string* path) {
   if (name.empty()) return ENOENT;
   if (name.find('/') != std::string::npos) {
@@ -240,8 +236,6 @@ int FindProgram(const std::string& name, std::string* path) {
   }
   return found_err;
 }
-
-}  // namespace
 
 CommandResult RunCommand(const std::vector<std::string>& argv, const std::vector<std::pair<std::string, std::string>>& env) {
   CommandResult result;

@@ -73,6 +73,11 @@ struct CommandResult {
 sigset_t RunSignals();
 void BlockRunSignals();
 
+// Where execvp would find `name`: itself when it holds a '/', else the first
+// executable file of that name in $PATH. 0, or the errno execvp would give.
+// (Done before fork: a child of a multi-threaded process must not allocate.)
+int FindProgram(const std::string& name, std::string* path);
+
 // Runs argv (PATH is searched) with `env` added to this process's
 // environment, and waits for it. SIGINT and SIGQUIT (a Ctrl-C at the
 // terminal reaches the command as well) are ignored meanwhile; SIGTERM and

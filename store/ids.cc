@@ -84,6 +84,7 @@ const char* ObjectTypeName(ObjectType type) {
     case ObjectType::kCommit: return "commit";
     case ObjectType::kRef: return "ref record";
     case ObjectType::kRun: return "run record";
+    case ObjectType::kSettings: return "settings";
   }
   return "unknown";
 }
@@ -93,6 +94,7 @@ ObjectId HashObject(ObjectType type, std::string_view encoding) {
   const char* prefix = type == ObjectType::kTree   ? "tusk-tree"
                        : type == ObjectType::kRef  ? "tusk-ref"
                        : type == ObjectType::kRun  ? "tusk-run"
+                       : type == ObjectType::kSettings ? "tusk-settings"
                                                    : "tusk-commit";
   hasher.Update(prefix, std::strlen(prefix) + 1);  // includes the NUL
   hasher.Update(encoding);

@@ -69,7 +69,9 @@ class Sha256 {
 
 // kRef: a ref-update record (store/internal/ref_record.h), format 2 on.
 // kRun: a run record (store/lineage/lineage.h), format 3 on.
-enum class ObjectType : uint8_t { kChunk = 1, kTree = 2, kCommit = 3, kRef = 4, kRun = 5 };
+// kSettings: a version of a dataset's settings (store/settings/settings.h),
+// format 4 on.
+enum class ObjectType : uint8_t { kChunk = 1, kTree = 2, kCommit = 3, kRef = 4, kRun = 5, kSettings = 6 };
 const char* ObjectTypeName(ObjectType type);
 
 // The id of a tree or commit: SHA-256 of its domain prefix and its encoding.

@@ -445,6 +445,7 @@ Result<ImportResult> Importer::Run(const std::string& source, const std::string&
   commit.run = options_.run;
   commit.file_count = result_.files;
   commit.total_bytes = result_.total_bytes;
+  if (options_.prepare_commit) TUSK_RETURN_IF_ERROR(options_.prepare_commit(&commit, *session));
   TUSK_ASSIGN_OR_RETURN(ObjectId id, session->CommitToBranch(commit, branch, head));
   result_.commit = id;
   result_.new_objects = session->new_objects() - objects_before;

@@ -51,6 +51,8 @@ struct ImportOptions {
   // wrote there (a run's record) lands in the same pack and transaction as
   // the commit. The session is flushed (or committed) on success only.
   WriteSession* session = nullptr;
+  // Runs before the commit lands (checks); an error aborts the import.
+  PrepareCommit prepare_commit;
 };
 
 struct ImportResult {

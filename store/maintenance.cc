@@ -15,6 +15,7 @@
 #include "store/internal/tables.h"
 #include "store/internal/varint.h"
 #include "store/lease.h"
+#include "store/settings/settings.h"
 #include "store/workspace/workspace.h"
 #include "store/repository.h"
 
@@ -43,6 +44,7 @@ Status AllRefHeads(LmdbEnv& env, const std::optional<std::string>& only_dataset,
   return txn.ScanPrefix(env.db(tables::kRefs), prefix, [&](std::string_view k, std::string_view v) {
     tables::RefKeyParts ref;
     if (v.size() != ObjectId::kSize || !tables::ParseRefKey(k, &ref)) return true;  // a branch with no commits
+    if (ref.kind == tables::kSettingsKind) return true;  // not a commit: MarkReachable keeps settings
     out->push_back({std::string(ref.dataset) + "@" + std::string(ref.name), IdFromView(v)});
     return true;
   });
@@ -300,6 +302,27 @@ Status Repository::MarkReachable(IdSet* live, Progress* progress) {
     auto present = Contains(id);
     if (present.ok() && *present) heads.push_back({"a workspace", id});
   }
+  // Every version of every dataset's settings stays: `tusk log` shows the
+  // history, and commits name the version they were checked against.
+  {
+    std::vector<ObjectId> settings_heads;
+    {
+      TUSK_ASSIGN_OR_RETURN(LmdbTxn txn, env_->BeginRead());
+      TUSK_RETURN_IF_ERROR(txn.ScanPrefix(env_->db(tables::kRefs), "", [&](std::string_view k, std::string_view v) {
+        tables::RefKeyParts ref;
+        if (tables::ParseRefKey(k, &ref) && ref.kind == tables::kSettingsKind && v.size() == ObjectId::kSize)
+          settings_heads.push_back(IdFromView(v));
+        return true;
+      }));
+    }
+    for (std::optional<ObjectId> at : settings_heads) {
+      while (at && !live->count(*at)) {
+        live->insert(*at);
+        TUSK_ASSIGN_OR_RETURN(DatasetSettings s, ReadSettings(*this, *at));
+        at = s.parent;
+      }
+    }
+  }
   // Run records are roots: they keep their read sets, and their input
   // commits, so that a run can be reproduced.
   std::vector<ObjectId> read_trees;
@@ -547,6 +570,7 @@ Result<FsckReport> Repository::Check(Progress* progress) {
     if (st.ok() && o.loc.type == ObjectType::kCommit) st = DecodeCommit(plain).status();
     if (st.ok() && o.loc.type == ObjectType::kRef) st = RefRecord::Decode(plain).status();
     if (st.ok() && o.loc.type == ObjectType::kRun) st = DecodeRun(plain).status();
+    if (st.ok() && o.loc.type == ObjectType::kSettings) st = DecodeSettings(plain).status();
     if (!st.ok()) bad[o.id] = std::string(ObjectTypeName(o.loc.type)) + ": " + st.message();
     report.objects_checked++;
     report.bytes_checked += o.loc.raw_len;

@@ -16,7 +16,9 @@ constexpr uint8_t kCommitFormat = 1;
 // ascending tag order; even tags may be skipped by readers that do not know
 // them, odd ones may not.
 constexpr uint8_t kCommitFormatExtended = 2;
-constexpr uint64_t kCommitExtensionRun = 2;  // 32-byte id of a run record
+constexpr uint64_t kCommitExtensionRun = 2;       // 32-byte id of a run record
+constexpr uint64_t kCommitExtensionSettings = 4;  // 32-byte id of the settings checked against
+constexpr uint64_t kCommitExtensionChecks = 6;    // check results (FORMAT.md, "Commits")
 constexpr uint8_t kLeafPage = 0;
 constexpr uint8_t kIndexPage = 1;
 // The shortest encodings of a leaf entry and of an index page's child.
@@ -506,9 +508,39 @@ Status ForEachPage(ObjectSource& source, const ObjectId& root, const std::functi
   return Status::Ok();
 }
 
+namespace {
+
+Status DecodeCheckResults(std::string_view bytes, Commit* c) {
+  auto bad = [] { return Status::Corruption("bad check results in a commit"); };
+  Decoder d(bytes);
+  uint64_t n;
+  if (!d.GetVarint(&n) || n > d.remaining()) return bad();
+  std::string_view s;
+  for (uint64_t i = 0; i < n; i++) {
+    CheckResult r;
+    uint8_t outcome;
+    if (!d.GetString(&s)) return bad();
+    r.name.assign(s);
+    if (!d.GetU8(&outcome) || outcome < 1 || outcome > 3 || !d.GetVarint(&r.duration_ms) || !d.GetString(&s))
+      return bad();
+    r.outcome = static_cast<CheckResult::Outcome>(outcome);
+    r.output_tail.assign(s);
+    c->checks.push_back(std::move(r));
+  }
+  if (!d.GetString(&s)) return bad();
+  c->checks_skipped_by.assign(s);
+  if (!d.GetString(&s)) return bad();
+  c->checks_skipped_reason.assign(s);
+  if (!d.empty()) return bad();
+  return Status::Ok();
+}
+
+}  // namespace
+
 std::string EncodeCommit(const Commit& c) {
   Encoder e;
-  e.PutU8(c.run ? kCommitFormatExtended : kCommitFormat);
+  bool checked = c.settings || !c.checks.empty() || !c.checks_skipped_reason.empty();
+  e.PutU8(c.run || checked ? kCommitFormatExtended : kCommitFormat);
   e.PutString(c.dataset);
   e.PutBytes(c.root.view());
   e.PutVarint(c.parents.size());
@@ -528,10 +560,30 @@ std::string EncodeCommit(const Commit& c) {
   }
   e.PutVarint(c.file_count);
   e.PutVarint(c.total_bytes);
-  if (c.run) {
-    e.PutVarint(1);
-    e.PutVarint(kCommitExtensionRun);
-    e.PutString(c.run->view());
+  if (c.run || checked) {
+    e.PutVarint((c.run ? 1 : 0) + (c.settings ? 1 : 0) + (checked ? 1 : 0));
+    if (c.run) {
+      e.PutVarint(kCommitExtensionRun);
+      e.PutString(c.run->view());
+    }
+    if (c.settings) {
+      e.PutVarint(kCommitExtensionSettings);
+      e.PutString(c.settings->view());
+    }
+    if (checked) {
+      Encoder checks;
+      checks.PutVarint(c.checks.size());
+      for (const auto& r : c.checks) {
+        checks.PutString(r.name);
+        checks.PutU8(static_cast<uint8_t>(r.outcome));
+        checks.PutVarint(r.duration_ms);
+        checks.PutString(r.output_tail);
+      }
+      checks.PutString(c.checks_skipped_by);
+      checks.PutString(c.checks_skipped_reason);
+      e.PutVarint(kCommitExtensionChecks);
+      e.PutString(checks.Take());
+    }
   }
   return e.Take();
 }
@@ -585,6 +637,11 @@ Result<Commit> DecodeCommit(std::string_view bytes) {
       if (tag == kCommitExtensionRun) {
         if (s.size() != ObjectId::kSize) return bad();
         c.run = ObjectId::FromBytes(reinterpret_cast<const uint8_t*>(s.data()));
+      } else if (tag == kCommitExtensionSettings) {
+        if (s.size() != ObjectId::kSize) return bad();
+        c.settings = ObjectId::FromBytes(reinterpret_cast<const uint8_t*>(s.data()));
+      } else if (tag == kCommitExtensionChecks) {
+        TUSK_RETURN_IF_ERROR(DecodeCheckResults(s, &c));
       } else if (tag % 2 == 1) {
         return Status::Unsupported("commit extension " + std::to_string(tag) + " is not supported");
       }

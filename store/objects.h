@@ -143,6 +143,17 @@ struct Provenance {
   bool operator==(const Provenance&) const = default;
 };
 
+// What one check (store/settings/settings.h) said about a commit.
+struct CheckResult {
+  enum class Outcome : uint8_t { kPassed = 1, kFailed = 2, kSkipped = 3 };
+  std::string name;
+  Outcome outcome = Outcome::kPassed;
+  uint64_t duration_ms = 0;
+  std::string output_tail;  // the last lines of its output (at most kCheckOutputTail bytes)
+  bool operator==(const CheckResult&) const = default;
+};
+inline constexpr size_t kCheckOutputTail = 4096;
+
 struct Commit {
   std::string dataset;
   ObjectId root;
@@ -155,8 +166,15 @@ struct Commit {
   uint64_t file_count = 0;   // regular files in the tree
   uint64_t total_bytes = 0;  // sum of their sizes
   // The run record (store/lineage/lineage.h) whose output this commit is.
-  // A commit with a run is encoded in commit format 2; without, format 1.
+  // A commit with a run, settings or check results is encoded in commit
+  // format 2 (with extensions); without, format 1.
   std::optional<ObjectId> run;
+  // The version of the dataset's settings this commit was checked against,
+  // and what each of its checks said; with --skip-checks, who skipped them
+  // and why (the checks are then listed as kSkipped).
+  std::optional<ObjectId> settings;
+  std::vector<CheckResult> checks;
+  std::string checks_skipped_by, checks_skipped_reason;
   bool operator==(const Commit&) const = default;
 };
 

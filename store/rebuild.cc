@@ -166,6 +166,10 @@ Result<RebuildReport> Repository::RebuildIndex(const std::string& dir, Progress*
   for (const auto& [key, commit] : refs) {
     tables::RefKeyParts parts;
     if (!tables::ParseRefKey(key, &parts)) continue;
+    if (parts.kind == tables::kSettingsKind) {
+      report.settings++;
+      continue;
+    }
     (parts.kind == 'b' ? report.branches : report.tags)++;
     if (commit.size() == ObjectId::kSize && !objects.count(tables::IdFromView(commit)))
       report.warnings.push_back(EscapeForDisplay(std::string(parts.dataset) + "@" + std::string(parts.name)) +

@@ -160,11 +160,11 @@ Result<std::unique_ptr<Repository>> Repository::Open(const std::string& dir, Sto
     // store) is read as it is; every write would fail anyway.
     if (!st.ok() && st.sys_errno() != EACCES && st.sys_errno() != EPERM && st.sys_errno() != EROFS)
       return st.Annotate("upgrading " + dir + " from store format 1");
-  } else if (config.format_version == 2) {
+  } else if (config.format_version < kStoreFormatVersion) {
     TUSK_RETURN_IF_ERROR(repo->CheckIndexComplete());
-    Status st = repo->UpgradeFromFormat2();
+    Status st = repo->UpgradeConfigVersion();
     if (!st.ok() && st.sys_errno() != EACCES && st.sys_errno() != EPERM && st.sys_errno() != EROFS)
-      return st.Annotate("upgrading " + dir + " from store format 2");
+      return st.Annotate("upgrading " + dir + " from store format " + std::to_string(config.format_version));
   } else {
     TUSK_RETURN_IF_ERROR(repo->CheckIndexComplete());
   }
@@ -383,7 +383,8 @@ Result<std::vector<DatasetInfo>> Repository::ListDatasets() {
     TUSK_RETURN_IF_ERROR(txn.ScanPrefix(env_->db(tables::kRefs), tables::DatasetPrefix(info.name),
                                         [&](std::string_view k, std::string_view) {
                                           char kind = k[info.name.size() + 1];
-                                          (kind == 'b' ? info.branch_count : info.tag_count)++;
+                                          if (kind == 'b') info.branch_count++;
+                                          if (kind == 't') info.tag_count++;
                                           return true;
                                         }));
   }
@@ -676,6 +677,33 @@ Status WriteSession::Flush() {
 Result<ObjectId> WriteSession::CommitToBranch(const Commit& commit, const std::string& branch,
                                               const std::optional<ObjectId>& expected) {
   TUSK_ASSIGN_OR_RETURN(ObjectId id, WriteObject(ObjectType::kCommit, EncodeCommit(commit)));
+  LmdbEnv* env = repo_->env_.get();
+  auto describe = [](const std::optional<ObjectId>& c) { return c ? c->ShortHex() : std::string("(none)"); };
+  TUSK_RETURN_IF_ERROR(MoveRef(commit.dataset, 'b', branch, id, [&](LmdbTxn& txn, const std::optional<ObjectId>& head) -> Status {
+    if (head != expected)
+      return Status::Conflict("branch " + commit.dataset + "@" + branch + " moved to " + describe(head) +
+                              " while this commit was prepared on " + describe(expected) +
+                              "; nothing was committed, run the command again");
+    TUSK_RETURN_IF_ERROR(txn.Put(env->db(tables::kCommits), tables::DatasetPrefix(commit.dataset) + std::string(id.view()), ""));
+    if (commit.run) TUSK_RETURN_IF_ERROR(txn.Put(env->db(tables::kRunLinks), tables::RunOutputKey(*commit.run, id), ""));
+    return Status::Ok();
+  }));
+  return id;
+}
+
+Status WriteSession::SetSettingsHead(const std::string& dataset, const ObjectId& settings,
+                                     const std::optional<ObjectId>& expected) {
+  return MoveRef(dataset, tables::kSettingsKind, tables::kSettingsRefName, settings,
+                 [&](LmdbTxn&, const std::optional<ObjectId>& head) -> Status {
+                   if (head != expected)
+                     return Status::Conflict("the settings of dataset '" + dataset +
+                                             "' changed meanwhile; nothing was changed, run the command again");
+                   return Status::Ok();
+                 });
+}
+
+Status WriteSession::MoveRef(const std::string& dataset, char kind, const std::string& name, const ObjectId& to,
+                             const std::function<Status(LmdbTxn&, const std::optional<ObjectId>&)>& check_and_apply) {
   std::lock_guard lock(mu_);
   TUSK_RETURN_IF_ERROR(WaitForSealsLocked());
   if (!broken_.ok()) return broken_;
@@ -685,7 +713,7 @@ Result<ObjectId> WriteSession::CommitToBranch(const Commit& commit, const std::s
   };
   LmdbEnv* env = repo_->env_.get();
   if (!writer_) {
-    // Nothing new but the ref record (the commit object existed already).
+    // Nothing new but the ref record (the object existed already).
     auto w = CreatePendingPack(*env, repo_->packs_.get());
     if (!w.ok()) return fail(w.status());
     writer_ = std::move(w).value();
@@ -694,37 +722,47 @@ Result<ObjectId> WriteSession::CommitToBranch(const Commit& commit, const std::s
   // so that the seal under it only adds the ref record and the footer.
   if (Status synced = writer_->Sync(); !synced.ok()) return fail(synced);
   RefBatch batch;
-  batch.records.push_back(RefRecord::ForRef(RefRecord::Op::kRefSet, commit.dataset, 'b', branch, id, NowNs()));
+  batch.records.push_back(RefRecord::ForRef(RefRecord::Op::kRefSet, dataset, kind, name, to, NowNs()));
   Status st = env->Update([&](LmdbTxn& txn) -> Status {
-    if (!txn.Get(env->db(tables::kDatasets), commit.dataset).ok())
-      return Status::NotFound("dataset '" + commit.dataset + "' was deleted meanwhile");
-    std::string ref_key = tables::RefKey(commit.dataset, 'b', branch);
+    if (!txn.Get(env->db(tables::kDatasets), dataset).ok())
+      return Status::NotFound("dataset '" + dataset + "' was deleted meanwhile");
+    std::string ref_key = tables::RefKey(dataset, kind, name);
     auto current = txn.Get(env->db(tables::kRefs), ref_key);
-    if (!current.ok()) return Status::NotFound("branch '" + branch + "' of dataset '" + commit.dataset + "' was deleted meanwhile");
     std::optional<ObjectId> head;
-    if (current->size() == ObjectId::kSize) head = IdFromView(*current);
-    if (head != expected)
-      return Status::Conflict("branch " + commit.dataset + "@" + branch + " moved to " +
-                              (head ? head->ShortHex() : std::string("(none)")) + " while this commit was prepared on " +
-                              (expected ? expected->ShortHex() : std::string("(none)")) + "; nothing was committed, run the command again");
-    // The compare-and-set held: only now is the move recorded, so a writer
-    // that loses the race leaves no record behind.
+    if (current.ok()) {
+      if (current->size() == ObjectId::kSize) head = IdFromView(*current);
+    } else if (kind == 'b') {
+      return Status::NotFound("branch '" + name + "' of dataset '" + dataset + "' was deleted meanwhile");
+    }
+    // The compare-and-set (in `check_and_apply`) must hold: only then is the
+    // move recorded, so a writer that loses the race leaves no record behind.
+    TUSK_RETURN_IF_ERROR(check_and_apply(txn, head));
     TUSK_RETURN_IF_ERROR(StageRefBatch(*env, txn, &batch, writer_.get()));
     TUSK_RETURN_IF_ERROR(writer_->Seal());
     KillPointForTests("ref-record-durable");
     TUSK_RETURN_IF_ERROR(RegisterPack(*env, txn, *writer_));
-    TUSK_RETURN_IF_ERROR(txn.Put(env->db(tables::kRefs), ref_key, id.view()));
-    TUSK_RETURN_IF_ERROR(txn.Put(env->db(tables::kCommits), tables::DatasetPrefix(commit.dataset) + std::string(id.view()), ""));
+    TUSK_RETURN_IF_ERROR(txn.Put(env->db(tables::kRefs), ref_key, to.view()));
     for (const auto& [k, v] : file_stats_) TUSK_RETURN_IF_ERROR(txn.Put(env->db(tables::kFileStats), k, v));
     for (const auto& [t, k, v] : index_puts_) TUSK_RETURN_IF_ERROR(txn.Put(env->db(t), k, v));
-    if (commit.run) TUSK_RETURN_IF_ERROR(txn.Put(env->db(tables::kRunLinks), tables::RunOutputKey(*commit.run, id), ""));
     return Status::Ok();
   });
   if (!st.ok()) return fail(st);
   writer_.reset();
   file_stats_.clear();
   index_puts_.clear();
-  return id;
+  return Status::Ok();
+}
+
+Result<std::optional<ObjectId>> Repository::GetSettingsHead(const std::string& dataset) {
+  TUSK_RETURN_IF_ERROR(CheckDataset(dataset));
+  TUSK_ASSIGN_OR_RETURN(LmdbTxn txn, env_->BeginRead());
+  auto v = txn.Get(env_->db(tables::kRefs), tables::RefKey(dataset, tables::kSettingsKind, tables::kSettingsRefName));
+  if (!v.ok()) {
+    if (v.status().code() == Status::Code::kNotFound) return std::optional<ObjectId>();
+    return v.status();
+  }
+  if (v->size() != ObjectId::kSize) return Status::Corruption("the settings head of dataset '" + dataset + "' is not an id");
+  return std::optional<ObjectId>(IdFromView(*v));
 }
 
 // ---- format upgrade ----
@@ -787,14 +825,14 @@ Status Repository::UpgradeFromFormat1() {
   return Status::Ok();
 }
 
-Status Repository::UpgradeFromFormat2() {
+Status Repository::UpgradeConfigVersion() {
   TUSK_ASSIGN_OR_RETURN(Fd lock, LockStore(true));
   std::string config_path = JoinPath(dir_, kConfigFile);
   TUSK_ASSIGN_OR_RETURN(std::string text, ReadWholeFile(files_, config_path));
   TUSK_ASSIGN_OR_RETURN(StoreConfig current, StoreConfig::Parse(text, config_path));
-  if (current.format_version == 2) {
-    // The index opened read-write, so its new tables exist (empty: a
-    // format-2 store has no runs).
+  if (current.format_version >= 2 && current.format_version < kStoreFormatVersion) {
+    // The index opened read-write, so its new tables exist (empty: an older
+    // store has no runs and no settings).
     current.format_version = kStoreFormatVersion;
     TUSK_RETURN_IF_ERROR(WriteFileAtomically(files_, config_path, current.Encode()));
   }

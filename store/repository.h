@@ -52,8 +52,10 @@ class PackWriter;
 class Fd;
 
 // Format 2 added ref records, format 3 run records and commits that name
-// their run (store/FORMAT.md); an older store is upgraded when opened.
-inline constexpr int kStoreFormatVersion = 3;
+// their run, format 4 dataset settings (checks, table keys) and commits that
+// record their checks (store/FORMAT.md); an older store is upgraded when
+// opened.
+inline constexpr int kStoreFormatVersion = 4;
 
 struct StoreConfig {
   ChunkerParams chunker;
@@ -123,6 +125,7 @@ struct RebuildReport {
   uint64_t tags = 0;
   uint64_t commits = 0;
   uint64_t runs = 0;
+  uint64_t settings = 0;  // datasets with settings
   std::string old_index;  // where the previous index was moved; empty if there was none
   std::vector<std::string> warnings;
 };
@@ -214,6 +217,10 @@ class Repository : public ObjectSource {
   Result<std::vector<ObjectId>> RunsReading(const ObjectId& commit);
   Result<std::vector<ObjectId>> RunOutputs(const ObjectId& run);
 
+  // The current version of a dataset's settings (store/settings/settings.h);
+  // nullopt while it has none.
+  Result<std::optional<ObjectId>> GetSettingsHead(const std::string& dataset);
+
   // Starts writing. Takes the store's shared writer lock.
   Result<std::unique_ptr<WriteSession>> BeginWrite();
 
@@ -253,9 +260,10 @@ class Repository : public ObjectSource {
   // Writes ref records for every dataset and ref of a format-1 store, then
   // bumps its config to the current format.
   Status UpgradeFromFormat1();
-  // Format 2 -> 3 adds only index tables (created when the index opens) and
-  // object kinds that a format-2 store cannot hold yet: the config says 3.
-  Status UpgradeFromFormat2();
+  // Formats 2 -> 3 -> 4 add only index tables (created when the index
+  // opens) and object kinds that the older store cannot hold yet: the config
+  // is rewritten with the current version.
+  Status UpgradeConfigVersion();
   // A missing index (index/ or its data.mdb): an error naming the rebuild
   // if packs exist (LMDB would say ENOENT, or make an empty one), else the
   // directory is made for a new empty index.
@@ -283,6 +291,12 @@ class Repository : public ObjectSource {
   bool read_only_ = false;
 };
 
+// Called with a commit about to land (its tree written to `session`, not
+// yet durable), before the branch moves: it may fill in the commit's check
+// fields (Commit::settings, checks) and may refuse, in which case nothing
+// lands. Checks (fs/check_runner.h) are run this way.
+using PrepareCommit = std::function<Status(Commit* commit, WriteSession& session)>;
+
 class WriteSession : public ObjectSink {
  public:
   ~WriteSession() override;
@@ -305,6 +319,9 @@ class WriteSession : public ObjectSink {
                                   const std::optional<ObjectId>& expected);
   // Makes everything written so far durable and indexed, with no ref change.
   Status Flush();
+  // Like CommitToBranch for the dataset's settings head
+  // (store/settings/settings.h): `settings` must be written already.
+  Status SetSettingsHead(const std::string& dataset, const ObjectId& settings, const std::optional<ObjectId>& expected);
 
   uint64_t new_objects() const { return new_objects_; }
   uint64_t new_stored_bytes() const { return new_stored_bytes_; }
@@ -323,6 +340,12 @@ class WriteSession : public ObjectSink {
   void RotateLocked();
   // Waits for every background seal; returns the first failure. Needs mu_.
   Status WaitForSealsLocked();
+  // Makes everything durable and sets dataset's ref (kind, name) to `to`
+  // with a ref record, in one index transaction that first runs
+  // `check_and_apply` with the ref's current value (it refuses: the
+  // compare-and-set, or adds its own index entries). Takes mu_.
+  Status MoveRef(const std::string& dataset, char kind, const std::string& name, const ObjectId& to,
+                 const std::function<Status(LmdbTxn&, const std::optional<ObjectId>&)>& check_and_apply);
 
   Repository* repo_;
   std::unique_ptr<Fd> lock_;

@@ -3,7 +3,7 @@
 # those that are missing. Idempotent; needs root (or sudo).
 set -euo pipefail
 PACKAGES=(cmake g++ make pkg-config libfuse3-dev fuse3 liblmdb-dev libzstd-dev libssl-dev libcli11-dev
-          libgtest-dev python3 rsync git sqlite3 clang libclang-rt-14-dev)
+          libgtest-dev libgit2-dev nlohmann-json3-dev python3 rsync git sqlite3 clang libclang-rt-14-dev)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

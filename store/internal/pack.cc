@@ -50,7 +50,8 @@ std::string EncodeRecordHeader(const RecordHeader& h) {
 
 constexpr uint8_t kFlagRangeTable = 1;
 
-bool ValidType(uint8_t t) { return t >= 1 && t <= 5; }  // 4: ref records (format 2), 5: run records (format 3)
+// 4: ref records (format 2), 5: run records (format 3), 6: settings (format 4)
+bool ValidType(uint8_t t) { return t >= 1 && t <= 6; }
 
 Result<RecordHeader> DecodeRecordHeader(std::string_view bytes, const std::string& where) {
   if (bytes.size() != kRecordHeaderSize) return Status::Corruption(where + ": short record header");

@@ -73,14 +73,18 @@ Result<RefRecord> RefRecord::Decode(std::string_view bytes) {
   if (r.is_dataset()) {
     if (r.kind != kDatasetKind || !r.name.empty()) return bad("dataset record with a ref name");
   } else {
-    if ((r.kind != 'b' && r.kind != 't') || !ValidateName("ref", r.name).ok()) return bad("invalid ref");
+    if (r.kind == tables::kSettingsKind) {
+      if (r.name != tables::kSettingsRefName) return bad("a settings record with a name other than 'settings'");
+    } else if ((r.kind != 'b' && r.kind != 't') || !ValidateName("ref", r.name).ok()) {
+      return bad("invalid ref");
+    }
   }
   if (r.op == Op::kRefSet) {
     uint8_t has = 0;
     std::string_view commit;
     if (!d.GetU8(&has) || has > 1 || (has && !d.GetBytes(ObjectId::kSize, &commit))) return bad("bad commit");
     if (has) r.commit = IdFrom(commit);
-    if (r.kind == 't' && !r.commit) return bad("a tag with no commit");
+    if ((r.kind == 't' || r.kind == tables::kSettingsKind) && !r.commit) return bad("a tag or settings with no id");
   }
   if (!d.empty()) return bad("trailing bytes");
   // Records are named by their hash: one change has one encoding.

@@ -45,6 +45,10 @@ inline std::string RefKey(std::string_view dataset, char kind, std::string_view 
 }
 // The parts of a `refs` / `refrecords` key; false for a key without the
 // NUL and kind byte (damage).
+// The kind of the refs-table entry (and ref record) that holds a dataset's
+// settings head (store/settings/settings.h); its name is always "settings".
+inline constexpr char kSettingsKind = 's';
+inline constexpr char kSettingsRefName[] = "settings";
 struct RefKeyParts {
   std::string_view dataset;
   char kind = 0;

@@ -622,6 +622,7 @@ Result<WsCommitResult> Workspace::Commit(const WsCommitOptions& options) {
   commit.provenance = options.provenance;
   commit.file_count = static_cast<uint64_t>(static_cast<int64_t>(c.base_files) + build.files_delta);
   commit.total_bytes = static_cast<uint64_t>(static_cast<int64_t>(c.base_bytes) + build.bytes_delta);
+  if (options.prepare_commit) TUSK_RETURN_IF_ERROR(options.prepare_commit(&commit, *session));
 
   // `next` names the commit before the branch can move to it: a crash after
   // the move is finished by the next Open.

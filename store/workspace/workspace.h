@@ -184,6 +184,13 @@ struct WsCommitOptions {
   std::string author;
   std::vector<std::pair<std::string, std::string>> metadata;
   std::vector<Provenance> provenance;
+  // --skip-checks REASON: land without running the dataset's checks; the
+  // commit records who skipped them and why.
+  std::string skip_checks_reason;
+  // Runs before the commit lands (checks), while the workspace is frozen:
+  // an error aborts the commit and the staged changes stay. Not sent over
+  // the control socket: the process that commits sets it.
+  PrepareCommit prepare_commit;
 };
 
 struct WsCommitResult {

@@ -81,6 +81,13 @@ class ProgressDisplay {
   int64_t start_ns_;
 };
 
+// Adds --skip-checks REASON (land without running the dataset's checks).
+inline void AddSkipChecksOption(CLI::App* sub, std::string* reason) {
+  sub->add_option("--skip-checks", *reason,
+                  "Land without running the dataset's checks; the commit records who skipped them and REASON")
+      ->check([](const std::string& r) { return r.empty() ? std::string("the reason must not be empty") : std::string(); });
+}
+
 // Adds --json to a subcommand.
 inline void AddJsonFlag(CLI::App* sub, bool* json) { sub->add_flag("--json", *json, "Print machine-readable JSON"); }
 
@@ -96,6 +103,8 @@ void AddMaintenanceCommands(CLI::App& app, Cli& cli);  // gc, fsck, stats
 void AddMountCommands(CLI::App& app, Cli& cli);        // mount, umount
 void AddWorkspaceCommands(CLI::App& app, Cli& cli);    // status, commit, reset
 void AddRunCommands(CLI::App& app, Cli& cli);          // run, runs
+void AddMergeCommand(CLI::App& app, Cli& cli);
+void AddCheckCommands(CLI::App& app, Cli& cli);  // check, table
 
 inline constexpr char kTuskVersion[] = "tusk 0.1.0";
 
@@ -105,6 +114,7 @@ struct RunOpts {
   std::vector<std::string> meta;  // KEY=VALUE
   std::vector<std::string> env;   // names of variables to record
   std::string out, message, author;
+  std::string skip_checks;  // --skip-checks REASON for the output commit
   std::vector<std::string> command;
 };
 struct RunOutcome {

@@ -1,6 +1,7 @@
 // tusk import DIR DATASET@BRANCH -m MSG: one commit whose tree is DIR.
 #include <iostream>
 
+#include "fs/check_runner.h"
 #include "store/diff.h"
 #include "store/importer.h"
 #include "tools/tusk/cli_util.h"
@@ -9,7 +10,7 @@ namespace tusk::cli {
 namespace {
 
 struct ImportOpts {
-  std::string dir, target, message, author;
+  std::string dir, target, message, author, skip_checks;
   std::vector<std::string> meta, from;
 };
 
@@ -30,6 +31,7 @@ int RunImport(const ImportOpts& o, Cli& cli) {
   if (!provenance.ok()) return Fail(provenance.status());
   options.provenance = std::move(provenance).value();
   options.warn = [](const std::string& msg) { Warn(msg); };
+  options.prepare_commit = fs::CheckHook(&repo, spec->dataset, o.skip_checks, options.author);
   Progress progress;
   options.progress = &progress;
   Result<ImportResult> result = Status::Ok();
@@ -75,6 +77,7 @@ void AddImportCommand(CLI::App& app, Cli& cli) {
   sub->add_option("--author", o->author, "Author (default $TUSK_AUTHOR, else $USER)");
   sub->add_option("--meta", o->meta, "KEY=VALUE metadata (repeatable)");
   sub->add_option("--from", o->from, "DATASET@REF this version was derived from (repeatable)");
+  AddSkipChecksOption(sub, &o->skip_checks);
   sub->callback([o, &cli] { cli.exit_code = RunImport(*o, cli); });
 }
 

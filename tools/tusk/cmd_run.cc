@@ -23,6 +23,7 @@
 #include <set>
 #include <thread>
 
+#include "fs/check_runner.h"
 #include "fs/run_view.h"
 #include "store/importer.h"
 #include "store/lineage/lineage.h"
@@ -437,6 +438,7 @@ int RunRunImpl(const RunOpts& o, Cli& cli, RunOutcome* outcome) {
   options.run = run_id;
   options.warn = [](const std::string& msg) { Warn(msg); };
   options.session = commit_session.get();
+  options.prepare_commit = fs::CheckHook(&repo, run.out_dataset, o.skip_checks, options.author);
   auto imported = ImportDirectory(repo, out_dir, out->dataset, out->rev, options);
   if (!imported.ok()) {
     remove_inputs();
@@ -633,6 +635,7 @@ void AddRunCommands(CLI::App& app, Cli& cli) {
   run->add_option("--author", o->author, "Author of the output commit (default $TUSK_AUTHOR, else $USER)");
   run->add_option("--meta", o->meta, "KEY=VALUE metadata of the run and its output commit (repeatable)");
   run->add_option("--env", o->env, "NAME: record this environment variable's value (repeatable)");
+  AddSkipChecksOption(run, &o->skip_checks);
   // main() splits off everything after "--": the command, options and all.
   run->footer(
       "The command and its arguments follow --: tusk run --in data=ds@main -- python3 train.py --lr 0.1\n"

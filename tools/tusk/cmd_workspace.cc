@@ -84,7 +84,7 @@ int RunStatus(Cli& cli, const std::string& target, bool json) {
 }
 
 struct CommitOpts {
-  std::string target, message, author;
+  std::string target, message, author, skip_checks;
   std::vector<std::string> meta, from;
 };
 
@@ -95,6 +95,7 @@ int RunCommit(Cli& cli, const CommitOpts& o) {
   request.op = WsRequest::Op::kCommit;
   request.commit.message = o.message;
   request.commit.author = o.author.empty() ? DefaultAuthor() : o.author;
+  request.commit.skip_checks_reason = o.skip_checks;
   auto metadata = ParseMetadataFlags(o.meta);
   if (!metadata.ok()) return Fail(metadata.status());
   request.commit.metadata = std::move(metadata).value();
@@ -161,6 +162,7 @@ void AddWorkspaceCommands(CLI::App& app, Cli& cli) {
   commit->add_option("--author", o->author, "Author (default $TUSK_AUTHOR, else $USER)");
   commit->add_option("--meta", o->meta, "KEY=VALUE metadata (repeatable)");
   commit->add_option("--from", o->from, "DATASET@REF this version was derived from (repeatable)");
+  AddSkipChecksOption(commit, &o->skip_checks);
   commit->callback([o, &cli] { cli.exit_code = RunCommit(cli, *o); });
 
   auto reset_target = std::make_shared<std::string>();

@@ -37,6 +37,8 @@ int main(int argc, char** argv) {
   AddReadCommands(app, cli);
   AddLogCommands(app, cli);
   AddDiffCommand(app, cli);
+  AddMergeCommand(app, cli);
+  AddCheckCommands(app, cli);
   AddRefCommands(app, cli);
   AddMaintenanceCommands(app, cli);
   AddMountCommands(app, cli);
@@ -71,9 +73,10 @@ int main(int argc, char** argv) {
                 << std::endl;
       return 2;
     }
-    // `tusk run [OPTIONS] -- CMD ARGS...`: what follows -- is the command,
-    // options and all, never parsed here.
-    if (arg == "run") {
+    // `tusk run [OPTIONS] -- CMD ARGS...` and `tusk check add D N -- CMD
+    // ARGS...`: what follows -- is the command, options and all, never
+    // parsed here.
+    if (arg == "run" || arg == "check") {
       for (int j = i + 1; j < argc; j++) {
         if (std::string(argv[j]) != "--") continue;
         cli.command.assign(argv + j + 1, argv + argc);

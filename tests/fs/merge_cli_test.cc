@@ -1,0 +1,201 @@
+// tusk merge from the command line and through the mount: two labellers on
+// two branches, clean merges by row and by line, conflicts that change
+// nothing, the refusals, and a mounted branch that shows the merged version.
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "store/repository.h"
+#include "store/workspace/workspace.h"
+#include "tests/fs/fs_test_util.h"
+
+namespace tusk::fstest {
+namespace {
+
+namespace fs = std::filesystem;
+
+const char kLabels[] =
+    "id,label,annotator,score\n"
+    "1,cat,ann,0.5\n"
+    "2,dog,bob,0.7\n"
+    "3,cat,ann,0.9\n"
+    "4,bird,bob,0.1\n";
+
+class MergeCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store_ = tmp_.Sub("store");
+    Must(Tusk(store_, {"init"}));
+    Must(Tusk(store_, {"dataset", "create", "labels"}));
+    Version("base", {{"labels.csv", kLabels}, {"notes.txt", "a\nb\nc\nd\ne\nf\ng\n"}});
+    Must(Tusk(store_, {"import", tmp_.Sub("base"), "labels@main", "-m", "base"}));
+    Must(Tusk(store_, {"branch", "labels@fix", "main"}));
+  }
+
+  static void Must(const RunResult& r) { ASSERT_EQ(r.exit_code, 0) << r; }
+
+  // Writes a directory `name` holding `files`, for an import.
+  void Version(const std::string& name, const std::map<std::string, std::string>& files) {
+    fs::remove_all(tmp_.Sub(name));
+    for (const auto& [path, content] : files) {
+      fs::create_directories(fs::path(tmp_.Sub(name + "/" + path)).parent_path());
+      ASSERT_TRUE(WriteFile(tmp_.Sub(name + "/" + path), content));
+    }
+  }
+  // Commits `labels` (and the base notes) to labels@BRANCH.
+  void Labels(const std::string& branch, const std::string& labels) {
+    Version(branch, {{"labels.csv", labels}, {"notes.txt", "a\nb\nc\nd\ne\nf\ng\n"}});
+    Must(Tusk(store_, {"import", tmp_.Sub(branch), "labels@" + branch, "-m", "edit on " + branch}));
+  }
+  std::string Cat(const std::string& ref, const std::string& path) {
+    RunResult r = Tusk(store_, {"cat", ref, path});
+    EXPECT_EQ(r.exit_code, 0) << r;
+    return r.out;
+  }
+  std::string Head(const std::string& ref) {
+    RunResult r = Tusk(store_, {"log", ref, "-n", "1", "--json"});
+    EXPECT_EQ(r.exit_code, 0) << r;
+    return r.out;
+  }
+
+  TempDir tmp_;
+  std::string store_;
+};
+
+TEST_F(MergeCliTest, TwoLabellersEditingNeighbouringRowsCellsAndAppendingMergeCleanlyByKey) {
+  Labels("main",
+         "id,label,annotator,score\n1,cat,ann,0.5\n2,wolf,bob,0.7\n3,cat,ann,0.9\n4,bird,bob,0.1\n5,fish,cy,0.3\n");
+  Labels("fix",
+         "id,label,annotator,score\n1,cat,ann,0.5\n2,dog,bob,0.75\n3,lynx,ann,0.9\n4,bird,bob,0.1\n6,ant,dee,0.2\n");
+  RunResult r = Tusk(store_, {"merge", "labels@fix", "labels@main"});
+  ASSERT_EQ(r.exit_code, 0) << r;
+  EXPECT_TRUE(HasSubstr(r.out, "merged labels.csv by table, key id")) << r;
+  EXPECT_TRUE(HasSubstr(r.out, "merged labels@fix into labels@main: commit ")) << r;
+  EXPECT_EQ(Cat("labels@main", "labels.csv"),
+            "id,label,annotator,score\n1,cat,ann,0.5\n2,wolf,bob,0.75\n3,lynx,ann,0.9\n4,bird,bob,0.1\n"
+            "5,fish,cy,0.3\n6,ant,dee,0.2\n");
+  RunResult show = Tusk(store_, {"show", "labels@main"});
+  EXPECT_TRUE(HasSubstr(show.out, "Parents: ")) << show;
+  RunResult graph = Tusk(store_, {"log", "--graph", "labels"});
+  EXPECT_TRUE(HasSubstr(graph.out, "(main) merge labels@fix into labels@main")) << graph;
+  EXPECT_TRUE(HasSubstr(graph.out, "|\\")) << graph;
+  EXPECT_TRUE(HasSubstr(graph.out, "(fix) edit on fix")) << graph;
+  // Merging again changes nothing.
+  RunResult again = Tusk(store_, {"merge", "labels@fix", "labels@main"});
+  EXPECT_EQ(again.exit_code, 0) << again;
+  EXPECT_TRUE(HasSubstr(again.out, "already up to date")) << again;
+}
+
+TEST_F(MergeCliTest, AConflictNamesEveryCellAndChangesNothing) {
+  Labels("main", "id,label,annotator,score\n1,cat,ann,0.5\n2,wolf,bob,0.7\n3,cat,ann,0.9\n4,bird,bob,0.1\n");
+  Labels("fix", "id,label,annotator,score\n1,cat,ann,0.5\n2,fox,bob,0.7\n3,cat,ann,0.9\n4,bird,bob,0.1\n");
+  std::string before = Head("labels@main");
+  RunResult r = Tusk(store_, {"merge", "labels@fix", "labels@main"});
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_TRUE(HasSubstr(r.out, "CONFLICT (table) labels.csv")) << r;
+  EXPECT_TRUE(HasSubstr(r.out, "id=2 column label: base 'dog', ours 'wolf', theirs 'fox'")) << r;
+  EXPECT_TRUE(HasSubstr(r.err, "nothing was merged: 1 conflict")) << r;
+  EXPECT_EQ(Head("labels@main"), before);
+  RunResult json = Tusk(store_, {"merge", "labels@fix", "labels@main", "--json"});
+  EXPECT_EQ(json.exit_code, 1) << json;
+  EXPECT_TRUE(HasSubstr(json.out, "\"outcome\":\"conflicts\"")) << json;
+  EXPECT_TRUE(HasSubstr(json.out, "\"theirs\":\"fox\"")) << json;
+}
+
+TEST_F(MergeCliTest, TheirsResolvesEveryConflictForTheMergedSide) {
+  Labels("main", "id,label,annotator,score\n1,cat,ann,0.5\n2,wolf,bob,0.7\n3,cat,ann,0.9\n4,bird,bob,0.1\n");
+  Labels("fix", "id,label,annotator,score\n1,cat,ann,0.6\n2,fox,bob,0.7\n3,cat,ann,0.9\n4,bird,bob,0.1\n");
+  RunResult r = Tusk(store_, {"merge", "labels@fix", "labels@main", "--theirs"});
+  ASSERT_EQ(r.exit_code, 0) << r;
+  EXPECT_EQ(Cat("labels@main", "labels.csv"),
+            "id,label,annotator,score\n1,cat,ann,0.6\n2,fox,bob,0.7\n3,cat,ann,0.9\n4,bird,bob,0.1\n");
+}
+
+TEST_F(MergeCliTest, ABranchThatHasNotMovedFastForwards) {
+  Labels("fix", "id,label,annotator,score\n1,cat,ann,0.5\n");
+  RunResult r = Tusk(store_, {"merge", "labels@fix", "labels@main"});
+  ASSERT_EQ(r.exit_code, 0) << r;
+  EXPECT_TRUE(HasSubstr(r.out, "fast-forward labels@main: ")) << r;
+  EXPECT_EQ(Head("labels@main"), Head("labels@fix"));
+}
+
+TEST_F(MergeCliTest, BadRequestsAreRefusedWithAMessageAndChangeNothing) {
+  std::string before = Head("labels@main");
+  RunResult self = Tusk(store_, {"merge", "labels@main", "labels@main"});
+  EXPECT_EQ(self.exit_code, 1) << self;
+  EXPECT_TRUE(HasSubstr(self.err, "cannot merge labels@main into itself")) << self;
+  RunResult missing = Tusk(store_, {"merge", "labels@nope", "labels@main"});
+  EXPECT_EQ(missing.exit_code, 1) << missing;
+  RunResult no_branch = Tusk(store_, {"merge", "labels@fix", "labels@nope"});
+  EXPECT_EQ(no_branch.exit_code, 1) << no_branch;
+  EXPECT_TRUE(HasSubstr(no_branch.err, "no branch 'nope'")) << no_branch;
+  RunResult both = Tusk(store_, {"merge", "labels@fix", "labels@main", "--ours", "--theirs"});
+  EXPECT_EQ(both.exit_code, 1) << both;
+  // Another dataset.
+  Version("other", {{"other.txt", "x\n"}});
+  Must(Tusk(store_, {"dataset", "create", "other"}));
+  Must(Tusk(store_, {"import", tmp_.Sub("other"), "other@main", "-m", "x"}));
+  RunResult cross = Tusk(store_, {"merge", "other@main", "labels@main"});
+  EXPECT_EQ(cross.exit_code, 1) << cross;
+  EXPECT_TRUE(HasSubstr(cross.err, "merges happen within one dataset")) << cross;
+  EXPECT_EQ(Head("labels@main"), before);
+}
+
+TEST_F(MergeCliTest, UnrelatedHistoriesMergeOnlyWhenAllowed) {
+  // Two branches made before the dataset had a commit share no history.
+  Must(Tusk(store_, {"dataset", "create", "u"}));
+  Must(Tusk(store_, {"branch", "u@side"}));
+  Version("one", {{"one.txt", "1\n"}});
+  Version("two", {{"two.txt", "2\n"}});
+  Must(Tusk(store_, {"import", tmp_.Sub("one"), "u@main", "-m", "one"}));
+  Must(Tusk(store_, {"import", tmp_.Sub("two"), "u@side", "-m", "two"}));
+  std::string before = Head("u@main");
+  RunResult unrelated = Tusk(store_, {"merge", "u@side", "u@main"});
+  EXPECT_EQ(unrelated.exit_code, 1) << unrelated;
+  EXPECT_TRUE(HasSubstr(unrelated.err, "share no history")) << unrelated;
+  EXPECT_TRUE(HasSubstr(unrelated.err, "--allow-unrelated")) << unrelated;
+  EXPECT_EQ(Head("u@main"), before);
+  RunResult allowed = Tusk(store_, {"merge", "u@side", "u@main", "--allow-unrelated"});
+  EXPECT_EQ(allowed.exit_code, 0) << allowed;
+  EXPECT_EQ(Cat("u@main", "one.txt"), "1\n");
+  EXPECT_EQ(Cat("u@main", "two.txt"), "2\n");
+}
+
+TEST_F(MergeCliTest, ATargetWithStagedChangesIsRefused) {
+  Labels("fix", "id,label,annotator,score\n1,cat,ann,0.5\n");
+  {
+    auto repo = Repository::Open(store_);
+    ASSERT_TRUE(repo.ok()) << repo.status().ToString();
+    auto ws = Workspace::Open(repo->get(), "labels", "main");
+    ASSERT_TRUE(ws.ok()) << ws.status().ToString();
+    auto f = (*ws)->Create("staged.txt", 0644, true, WsCaller{});
+    ASSERT_TRUE(f.ok()) << f.status().ToString();
+    ASSERT_TRUE((*f)->Write(0, "staged\n").ok());
+  }
+  RunResult r = Tusk(store_, {"merge", "labels@fix", "labels@main"});
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_TRUE(HasSubstr(r.err, "labels@main has 1 staged change(s) in its workspace")) << r;
+  RunResult status = Tusk(store_, {"status", "labels@main"});
+  EXPECT_TRUE(HasSubstr(status.out, "A  staged.txt")) << status;
+}
+
+TEST_F(MergeCliTest, AMountedBranchShowsTheMergedVersion) {
+  std::string mnt = tmp_.Sub("mnt");
+  fs::create_directories(mnt);
+  MountGuard mounts;
+  ASSERT_TRUE(mounts.StartForeground(store_, {}, mnt, tmp_.Sub("mount.log")));
+  Labels("main", "id,label,annotator,score\n1,cat,ann,0.5\n2,wolf,bob,0.7\n3,cat,ann,0.9\n4,bird,bob,0.1\n");
+  Labels("fix", "id,label,annotator,score\n1,cat,ann,0.5\n2,dog,bob,0.7\n3,cat,ann,0.9\n4,heron,bob,0.1\n");
+  // Reading the branch directory before the merge makes the mount hold its
+  // workspace: the merge must still land, and the mount follow it.
+  EXPECT_TRUE(HasSubstr(ReadOr(mnt + "/labels/main/labels.csv"), "2,wolf"));
+  RunResult r = Tusk(store_, {"merge", "labels@fix", "labels@main"});
+  ASSERT_EQ(r.exit_code, 0) << r;
+  std::string want = "id,label,annotator,score\n1,cat,ann,0.5\n2,wolf,bob,0.7\n3,cat,ann,0.9\n4,heron,bob,0.1\n";
+  EXPECT_TRUE(WaitUntil([&] { return ReadOr(mnt + "/labels/main/labels.csv") == want; }, 10))
+      << ReadOr(mnt + "/labels/main/labels.csv");
+  mounts.CleanupAll();
+}
+
+}  // namespace
+}  // namespace tusk::fstest
