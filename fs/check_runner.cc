@@ -242,15 +242,14 @@ std::string FormatCheckResult(const CheckResult& r) {
          std::to_string(r.duration_ms) + "\t" + Hex(r.output_tail) + "\n";
 }
 
-Result<std::vector<CheckResult>> RunChecks(Repository& repo, const DatasetSettings& settings, const ObjectId& candidate,
+Result<std::vector<CheckResult>> RunChecks(Repository& repo, const DatasetSettings& settings, const CheckTarget& target,
                                            const CheckRunOptions& options) {
-  TUSK_ASSIGN_OR_RETURN(Commit commit, repo.ReadCommit(candidate));
   std::optional<ObjectId> parent_root;
   if (options.parent && !options.all_paths) {
     TUSK_ASSIGN_OR_RETURN(Commit parent, repo.ReadCommit(*options.parent));
     parent_root = parent.root;
   }
-  TUSK_ASSIGN_OR_RETURN(ChangedPaths paths, Changed(repo, commit.root, parent_root));
+  TUSK_ASSIGN_OR_RETURN(ChangedPaths paths, Changed(repo, target.root, parent_root));
   bool all_paths = !parent_root;
 
   // The view and the path lists are made only when a command check needs them.
@@ -280,7 +279,8 @@ Result<std::vector<CheckResult>> RunChecks(Repository& repo, const DatasetSettin
     };
     TUSK_RETURN_IF_ERROR(write_list(scratch + "/changed", paths.changed));
     TUSK_RETURN_IF_ERROR(write_list(scratch + "/deleted", paths.deleted));
-    TUSK_ASSIGN_OR_RETURN(view, RunView::Mount(&repo, {{"candidate", commit.dataset, candidate, mountpoint}}));
+    ViewInput in{"candidate", target.dataset, ObjectId(), mountpoint, target.root};
+    TUSK_ASSIGN_OR_RETURN(view, RunView::Mount(&repo, {in}));
     return Status::Ok();
   };
 
@@ -290,7 +290,7 @@ Result<std::vector<CheckResult>> RunChecks(Repository& repo, const DatasetSettin
     r.name = def.name;
     int64_t start = NowMs();
     if (!def.builtin.empty()) {
-      auto b = RunBuiltinCheck(repo, commit.root, def.builtin, def.args, paths.changed, all_paths);
+      auto b = RunBuiltinCheck(repo, target.root, def.builtin, def.args, paths.changed, all_paths);
       if (!b.ok()) {
         r.outcome = CheckResult::Outcome::kFailed;
         r.output_tail = "the built-in check could not run: " + b.status().message() + "\n";
@@ -305,11 +305,11 @@ Result<std::vector<CheckResult>> RunChecks(Repository& repo, const DatasetSettin
         cleanup();
         return st.Annotate("the view for check '" + def.name + "'");
       }
-      Captured c = RunCaptured(def.command,
-                               {"TUSK_CHECK_TREE=" + mountpoint, "TUSK_CHECK_CHANGED=" + scratch + "/changed",
-                                "TUSK_CHECK_DELETED=" + scratch + "/deleted", "TUSK_CHECK_NAME=" + def.name,
-                                "TUSK_DATASET=" + commit.dataset, "TUSK_CHECK_COMMIT=" + candidate.Hex()},
-                               mountpoint, def.timeout_sec);
+      std::vector<std::string> env = {"TUSK_CHECK_TREE=" + mountpoint, "TUSK_CHECK_CHANGED=" + scratch + "/changed",
+                                      "TUSK_CHECK_DELETED=" + scratch + "/deleted", "TUSK_CHECK_NAME=" + def.name,
+                                      "TUSK_DATASET=" + target.dataset};
+      if (target.commit) env.push_back("TUSK_CHECK_COMMIT=" + target.commit->Hex());
+      Captured c = RunCaptured(def.command, env, mountpoint, def.timeout_sec);
       r.outcome = c.exit_status == 0 && !c.timed_out ? CheckResult::Outcome::kPassed : CheckResult::Outcome::kFailed;
       r.output_tail = c.output;
       if (r.outcome == CheckResult::Outcome::kFailed && !c.timed_out)
@@ -397,14 +397,10 @@ PrepareCommit CheckHook(Repository* repo, const std::string& dataset, const std:
                                      "; read them ('tusk check list " + dataset + "'), then 'tusk check trust " +
                                      dataset + "' (or --skip-checks REASON)");
     }
-    // The candidate: the commit as it would land, durable so that the
-    // check's process can read it. If it does not land, gc reclaims it.
-    Commit candidate = *commit;
-    candidate.settings.reset();
-    candidate.message = "candidate: " + candidate.message;
-    TUSK_ASSIGN_OR_RETURN(ObjectId candidate_id, session.WriteObject(ObjectType::kCommit, EncodeCommit(candidate)));
+    // The candidate tree, durable so that the checks' process can read it
+    // (no commit names it yet; if it does not land, gc reclaims it).
     TUSK_RETURN_IF_ERROR(session.Flush());
-    std::vector<std::string> argv = {ExePath(), "--store", repo->dir(), "check-candidate", dataset, candidate_id.Hex(),
+    std::vector<std::string> argv = {ExePath(), "--store", repo->dir(), "check-candidate", dataset, commit->root.Hex(),
                                      cur.id->Hex()};
     if (!commit->parents.empty()) argv.push_back(commit->parents[0].Hex());
     // The child's stderr passes through (a mount daemon logs it); stdout

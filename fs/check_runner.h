@@ -9,7 +9,9 @@
 //                       the parent, one per line (every file when there is
 //                       no parent, or for `tusk check run --all-paths`)
 //   TUSK_CHECK_DELETED  a file listing the paths deleted, one per line
-//   TUSK_CHECK_NAME, TUSK_DATASET, TUSK_CHECK_COMMIT (the candidate's id)
+//   TUSK_CHECK_NAME, TUSK_DATASET
+//   TUSK_CHECK_COMMIT   the commit checked (`tusk check run`); unset for a
+//                       version about to land (it has no commit yet)
 // It passes when it exits 0. Its standard output and error are merged; the
 // last kCheckOutputTail bytes are kept (it may print megabytes). A check
 // still running after its timeout is killed (its whole process group) and
@@ -44,11 +46,21 @@ namespace tusk::fs {
 // With no checks defined it only records the settings version (if any).
 // With `skip_reason` it runs nothing and records the checks as skipped by
 // `who`. Otherwise: untrusted definitions refuse the commit (naming them);
-// the candidate commit is written and made durable (unreferenced: gc
-// reclaims it if the commit does not land), checked, and a failing check
-// refuses with its output; else the results go into the commit.
+// the session is made durable (so the candidate tree can be read by the
+// checks' process; no commit object is written before the checks pass,
+// and what does not land is garbage for gc), the tree is checked, and a
+// failing check refuses with its output; else the results go into the
+// commit.
 PrepareCommit CheckHook(Repository* repo, const std::string& dataset, const std::string& skip_reason,
                         const std::string& who);
+
+// What the checks run on: a tree of `dataset`, the commit it is (if it is
+// one yet), and the commit it follows.
+struct CheckTarget {
+  std::string dataset;
+  ObjectId root;
+  std::optional<ObjectId> commit;
+};
 
 struct CheckRunOptions {
   std::optional<ObjectId> parent;  // changed paths are against its tree; none: every file counts as changed
@@ -57,12 +69,11 @@ struct CheckRunOptions {
   std::function<void(const CheckResult&)> on_result;
 };
 
-// Runs every check of `settings` on the tree of commit `candidate`, in
-// name order, in this process (which must have entered a private mount
+// Runs every check of `settings` on `target`, in name order, in this process (which must have entered a private mount
 // namespace: EnterPrivateNamespace). Errors only for what keeps checks
 // from running at all; a check that cannot start fails with the reason as
 // its output.
-Result<std::vector<CheckResult>> RunChecks(Repository& repo, const DatasetSettings& settings, const ObjectId& candidate,
+Result<std::vector<CheckResult>> RunChecks(Repository& repo, const DatasetSettings& settings, const CheckTarget& target,
                                            const CheckRunOptions& options);
 
 // One result as `tusk check-candidate` prints it for CheckHook (one line).

@@ -146,7 +146,10 @@ Result<std::unique_ptr<RunView>> RunView::Mount(Repository* repo, const std::vec
     auto s = std::make_unique<Session>();
     s->input = in;
     auto lease = ReaderLease::Acquire(repo->dir());
-    if (lease.ok()) {
+    if (in.tree) {
+      // Not a commit: the writer that made it holds the store's writer
+      // lock until it lands, so gc cannot take it away meanwhile.
+    } else if (lease.ok()) {
       TUSK_RETURN_IF_ERROR((*lease)->Add(in.commit));
       s->lease = std::move(lease).value();
     } else if (!repo->read_only()) {
@@ -154,7 +157,8 @@ Result<std::unique_ptr<RunView>> RunView::Mount(Repository* repo, const std::vec
     }
     FsOptions options;
     options.pinned_dataset = in.dataset;
-    options.pinned_commit = in.commit;
+    if (in.tree) options.pinned_tree = in.tree;
+    else options.pinned_commit = in.commit;
     ReaderLease* lease_ptr = s->lease.get();
     options.on_commit = [lease_ptr](const ObjectId& id) { return lease_ptr ? lease_ptr->Add(id) : Status::Ok(); };
     s->fs = std::make_unique<SnapshotFs>(repo, options);

@@ -30,6 +30,9 @@ struct ViewInput {
   std::string dataset;
   ObjectId commit;
   std::string mountpoint;  // an existing empty directory
+  // Serve this tree instead of `commit` (which is then ignored): a version
+  // not committed yet, as checks see it.
+  std::optional<ObjectId> tree;
 };
 
 // Moves this process into a new mount namespace whose mounts do not

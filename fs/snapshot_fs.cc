@@ -44,7 +44,14 @@ SnapshotFs::SnapshotFs(Repository* repo, FsOptions options)
   root->ino = kRootIno;
   root->key = "/";
   root->lookups = 1;
-  if (options_.pinned_commit) {
+  if (options_.pinned_tree) {
+    root->kind = NodeKind::kCommitRoot;
+    root->dataset = *options_.pinned_dataset;
+    root->candidate = true;
+    root->entry.tree = *options_.pinned_tree;
+    root->commit_time = mount_time_;
+    root->path = root->dataset + "@candidate:";
+  } else if (options_.pinned_commit) {
     root->kind = NodeKind::kCommitRoot;
     root->dataset = *options_.pinned_dataset;
     root->commit = *options_.pinned_commit;
@@ -319,7 +326,8 @@ Result<std::shared_ptr<SnapshotFs::Node>> SnapshotFs::MakeChild(const Node& pare
     }
     case NodeKind::kCommitRoot:
     case NodeKind::kDir: {
-      if (parent.kind == NodeKind::kCommitRoot && !parent.commit) return Status::NotFound("empty branch");
+      if (parent.kind == NodeKind::kCommitRoot && !parent.commit && !parent.candidate)
+        return Status::NotFound("empty branch");
       TUSK_ASSIGN_OR_RETURN(std::optional<TreeEntry> e, trees_.Lookup(parent.entry.tree, parent.entry.size, name));
       if (!e) return Status::NotFound("no such file");
       return ChildFromEntry(parent, *e);
@@ -436,7 +444,7 @@ Result<uint64_t> SnapshotFs::OpenDir(uint64_t ino, bool* immutable) {
     case NodeKind::kCommitRoot:
     case NodeKind::kDir:
       *immutable = true;
-      if (node->kind == NodeKind::kCommitRoot && !node->commit) {
+      if (node->kind == NodeKind::kCommitRoot && !node->commit && !node->candidate) {
         handle->listing = std::make_shared<const std::vector<TreeEntry>>();
       } else {
         auto listing = trees_.List(node->entry.tree);

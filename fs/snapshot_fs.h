@@ -90,6 +90,10 @@ struct FsOptions {
   // Mount one commit at the root instead of the whole store.
   std::optional<std::string> pinned_dataset;
   std::optional<ObjectId> pinned_commit;
+  // Or serve this tree at the root: a version about to be committed (the
+  // tree a check runs on), which no commit names yet. Hard links show as
+  // separate files (their link counts come from commits).
+  std::optional<ObjectId> pinned_tree;
   std::function<void(const std::string&)> log;  // errors worth an operator's attention
   // Called with every commit before its objects are first read (the mount
   // records them in its reader lease so gc keeps them).

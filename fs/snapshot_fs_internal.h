@@ -21,7 +21,10 @@ struct SnapshotFs::Node {
   std::string key;   // identity: "<parent ino>/<name>[#commit]"
   std::string path;  // for messages: dataset@commit:/a/b
   std::string dataset;
-  std::optional<ObjectId> commit;  // empty: a branch with no commits yet
+  std::optional<ObjectId> commit;  // empty: a branch with no commits yet (unless `candidate`)
+  // The root of a view of a tree that is not a commit yet (FsOptions::
+  // pinned_tree): `entry.tree` is served though `commit` is empty.
+  bool candidate = false;
   int64_t commit_time = 0;
   bool volatile_name = false;  // branch, tag, dataset, root: re-resolve after 1 s
   TreeEntry entry;             // kDir/kFile/kSymlink; kCommitRoot: entry.tree is the root tree

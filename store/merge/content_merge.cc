@@ -62,12 +62,18 @@ Result<ContentMergeOutput> MergeFileContent(Repository& repo, WriteSession& sess
 
   if (auto format = TableFormatForPath(in.path)) {
     KeySpec key = options.table_key ? options.table_key(in.path) : std::nullopt;
-    auto merged = MergeTables(base, ours, theirs, *format, key);
+    TableFavor favor = options.favor == MergeFavor::kOurs     ? TableFavor::kOurs
+                       : options.favor == MergeFavor::kTheirs ? TableFavor::kTheirs
+                                                              : TableFavor::kNone;
+    auto merged = MergeTables(base, ours, theirs, *format, key, favor);
     if (merged.ok()) {
       out.method = std::string("table, ") + merged->key.Describe();
       if (merged->clean || options.favor != MergeFavor::kNone) {
         if (!merged->clean) {
-          // TODO(favor): resolve the conflicting cells for the favoured side.
+          // Only schema conflicts remain (MergeTables resolved the rest):
+          // the favoured side's whole file.
+          out.note = "columns changed differently on both sides: took " +
+                     std::string(options.favor == MergeFavor::kOurs ? "ours" : "theirs") + " whole";
           keep_favoured();
           return out;
         }

@@ -1,11 +1,12 @@
 // The small public pieces of the table library: formats by path, names,
 // the conflict notation and its detection, and the encoders shared by diff
 // and merge.
+#include "store/merge/table.h"
+
 #include <algorithm>
 #include <cctype>
 #include <nlohmann/json.hpp>
 
-#include "store/merge/table.h"
 #include "store/merge/table_internal.h"
 
 namespace tusk {

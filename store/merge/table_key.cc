@@ -65,8 +65,8 @@ uint32_t HashKey(std::string_view key) {
   return static_cast<uint32_t>(h ^ (h >> 32));
 }
 
-bool KeyIndex::Build(const Table& t, const KeyPlan& plan, const std::vector<std::string>& identity_columns,
-                     bool lookup, std::string* why) {
+bool KeyIndex::Build(const Table& t, const KeyPlan& plan, const std::vector<std::string>& identity_columns, bool lookup,
+                     std::string* why) {
   t_ = &t;
   names_ = plan.columns;
   keyless_ = names_.empty();
@@ -96,8 +96,7 @@ bool KeyIndex::Build(const Table& t, const KeyPlan& plan, const std::vector<std:
         int c = parts[i];
         if (c < 0 || !cells[c].present) {
           if (!keyless_) {
-            *why = "line " + std::to_string(t.RowLine(r)) + " of " + std::string(t.version()) + " has no " +
-                   names_[i];
+            *why = "line " + std::to_string(t.RowLine(r)) + " of " + std::string(t.version()) + " has no " + names_[i];
             return false;
           }
           key.push_back('\0');  // absent, unlike any present value

@@ -10,6 +10,11 @@ namespace tusk {
 
 Result<TableMergeResult> MergeTables(std::string_view base, std::string_view ours, std::string_view theirs,
                                      TableFormat format, const KeySpec& key) {
+  return MergeTables(base, ours, theirs, format, key, TableFavor::kNone);
+}
+
+Result<TableMergeResult> MergeTables(std::string_view base, std::string_view ours, std::string_view theirs,
+                                     TableFormat format, const KeySpec& key, TableFavor favor) {
   using table::Table;
   TUSK_ASSIGN_OR_RETURN(Table b, Table::Parse(base, format, "base"));
   TUSK_ASSIGN_OR_RETURN(Table o, Table::Parse(ours, format, "ours"));
@@ -18,7 +23,9 @@ Result<TableMergeResult> MergeTables(std::string_view base, std::string_view our
   std::vector<table::RowMatch> matches;
   TableMergeResult result;
   TUSK_ASSIGN_OR_RETURN(result.key, table::ChooseKey({&b, &o, &t}, key, &indexes, &matches));
-  TUSK_RETURN_IF_ERROR(table::Merger({&b, &o, &t}, &indexes, &matches, &result).Run());
+  table::Merger merger({&b, &o, &t}, &indexes, &matches, &result);
+  merger.set_favor(favor);
+  TUSK_RETURN_IF_ERROR(merger.Run());
   result.clean = result.conflicts.empty();
   return result;
 }
@@ -246,8 +253,7 @@ void Merger::WriteRows() {
       anchor = q_to_p[q] + 1;
     }
   }
-  std::stable_sort(floating.begin(), floating.end(),
-                   [](const auto& x, const auto& y) { return x.first < y.first; });
+  std::stable_sort(floating.begin(), floating.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
   auto emit_p = [&](uint32_t p) {
     if (primary_theirs) return EmitRow(t_to_b_[p], t_to_o_[p], p);
     EmitRow(o_to_b_[p], p, o_to_t_[p]);

@@ -109,6 +109,8 @@ void Merger::EmitRow(uint32_t b, uint32_t o, uint32_t t) {
         merged[i] = *vt;
       } else if (*vt == *vb) {
         merged[i] = *vo;
+      } else if (Favoured() != kBase) {
+        merged[i] = Favoured() == kOurs ? *vo : *vt;
       } else {
         conflict(i, {vo, "(absent)"}, {vb, "(absent)"}, {vt, "(absent)"});
         TableConflict tc;
@@ -126,19 +128,25 @@ void Merger::EmitRow(uint32_t b, uint32_t o, uint32_t t) {
   } else if (has_[kBase]) {
     if (!has_[kOurs] && !has_[kTheirs]) return;
     const Side kept = has_[kOurs] ? kOurs : kTheirs;
-    if (!Modified(kept)) return;  // a deletion wins over a row the other side left alone
-    // Delete/modify: the row as the modifying side has it, each cell it
-    // changed in the notation with "(deleted)" for the deleting side.
-    for (size_t i = 0; i < n; i++) {
-      const OutColumn& c = cols_[i];
-      const Cell *vb = CellAt(kBase, c), *v = CellAt(kept, c);
-      merged[i] = *v;
-      bool counts = jsonl || (c.idx[kBase] >= 0 && c.idx[kept] >= 0);
-      if (!counts || *v == *vb) continue;
-      NotationSide gone{nullptr, "(deleted)"}, changed{v, "(absent)"};
-      conflict(i, kept == kOurs ? changed : gone, {vb, "(absent)"}, kept == kOurs ? gone : changed);
+    if (!Modified(kept)) return;                            // a deletion wins over a row the other side left alone
+    if (Favoured() != kBase && Favoured() != kept) return;  // the favoured side deleted it
+    if (Favoured() == kept) {
+      for (size_t i = 0; i < n; i++) merged[i] = *CellAt(kept, cols_[i]);
+      (kept == kOurs ? res_->rows_from_ours : res_->rows_from_theirs)++;
+    } else {
+      // Delete/modify: the row as the modifying side has it, each cell it
+      // changed in the notation with "(deleted)" for the deleting side.
+      for (size_t i = 0; i < n; i++) {
+        const OutColumn& c = cols_[i];
+        const Cell *vb = CellAt(kBase, c), *v = CellAt(kept, c);
+        merged[i] = *v;
+        bool counts = jsonl || (c.idx[kBase] >= 0 && c.idx[kept] >= 0);
+        if (!counts || *v == *vb) continue;
+        NotationSide gone{nullptr, "(deleted)"}, changed{v, "(absent)"};
+        conflict(i, kept == kOurs ? changed : gone, {vb, "(absent)"}, kept == kOurs ? gone : changed);
+      }
+      RecordRowConflict(TableConflict::Kind::kDeleteModify, b, o, t);
     }
-    RecordRowConflict(TableConflict::Kind::kDeleteModify, b, o, t);
   } else if (has_[kOurs] && has_[kTheirs]) {
     // Inserted on both under one key: the cells they agree on once, the
     // others in the notation with the base "(absent)".
@@ -149,6 +157,10 @@ void Merger::EmitRow(uint32_t b, uint32_t o, uint32_t t) {
       // A column one side does not have at all is no disagreement.
       if (*vo == *vt || c.idx[kTheirs] < 0 || c.idx[kOurs] < 0) {
         merged[i] = c.idx[kOurs] < 0 ? *vt : *vo;
+        continue;
+      }
+      if (Favoured() != kBase) {
+        merged[i] = Favoured() == kOurs ? *vo : *vt;
         continue;
       }
       conflict(i, {vo, "(absent)"}, {nullptr, "(absent)"}, {vt, "(absent)"});

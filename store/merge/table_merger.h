@@ -31,6 +31,7 @@ class Merger {
       : v_(v), idx_(*indexes), matches_(*matches), res_(result) {}
   // InvalidArgument when the merge leaves a CSV/TSV table no column.
   Status Run();
+  void set_favor(TableFavor favor) { favor_ = favor; }
 
  private:
   static constexpr uint32_t kNone = KeyIndex::kNone;
@@ -52,17 +53,22 @@ class Merger {
   void RecordRowConflict(TableConflict::Kind kind, uint32_t b, uint32_t o, uint32_t t);
   std::string KeyOf(uint32_t b, uint32_t o, uint32_t t) const;
 
+  // The side a conflict resolves to (kBase: none, conflicts are written).
+  Side Favoured() const {
+    return favor_ == TableFavor::kOurs ? kOurs : favor_ == TableFavor::kTheirs ? kTheirs : kBase;
+  }
+  TableFavor favor_ = TableFavor::kNone;
   std::array<const Table*, 3> v_;
   std::vector<KeyIndex>& idx_;
   std::vector<RowMatch>& matches_;
   TableMergeResult* res_;
   std::vector<uint32_t> o_to_b_, o_to_t_, t_to_b_, t_to_o_;
   std::vector<OutColumn> cols_;
-  bool same_layout_ = false;   // the three versions have the same columns in the same order
-  bool ours_prefix_ = false;   // the output's columns are ours', then some appended
-  bool theirs_layout_ = false; // the output's columns are theirs'
+  bool same_layout_ = false;    // the three versions have the same columns in the same order
+  bool ours_prefix_ = false;    // the output's columns are ours', then some appended
+  bool theirs_layout_ = false;  // the output's columns are theirs'
   std::string newline_;
-  bool line_open_ = false;  // the output's last line has no line ending yet
+  bool line_open_ = false;                // the output's last line has no line ending yet
   std::vector<size_t> conflict_offsets_;  // per conflict: where its row starts in the output
   // The current row: present flags and decoded cells per version.
   std::array<bool, 3> has_{};

@@ -57,6 +57,35 @@ std::string_view DecodeField(std::string_view raw, bool quoted, std::string* scr
   return *scratch;
 }
 
+// High bit set in each byte of `x` that is zero (exact: no carries
+// between bytes, as (b & 0x7F) + 0x7F <= 0xFE).
+inline uint64_t ZeroBytes(uint64_t x) {
+  constexpr uint64_t kLow7 = 0x7F7F7F7F7F7F7F7FULL;
+  return ~(((x & kLow7) + kLow7) | x) & ~kLow7;
+}
+
+// Separators in [p, p + n) and whether a quote is among them, eight bytes
+// at a time: this loop sees every byte of every row, the most of a merge's
+// own time.
+size_t CountSeparators(const char* p, size_t n, char sep, bool* quote) {
+  const uint64_t seps = 0x0101010101010101ULL * static_cast<unsigned char>(sep);
+  const uint64_t quotes = 0x0101010101010101ULL * static_cast<unsigned char>('"');
+  size_t count = 0, i = 0;
+  uint64_t any_quote = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    std::memcpy(&w, p + i, 8);
+    count += __builtin_popcountll(ZeroBytes(w ^ seps));
+    any_quote |= ZeroBytes(w ^ quotes);
+  }
+  for (; i < n; i++) {
+    count += p[i] == sep;
+    any_quote |= p[i] == '"';
+  }
+  *quote = any_quote != 0;
+  return count;
+}
+
 uint64_t CountNewlines(const char* p, size_t n) {
   uint64_t count = 0;
   if (n == 0) return 0;  // p may be null then, which memchr must not see
@@ -174,12 +203,8 @@ Status Table::ParseCsv() {
     // Fast path: a line without quotes is a whole record; count separators.
     const void* nl = std::memchr(p + pos, '\n', n - pos);
     size_t line_end = nl ? static_cast<const char*>(nl) - p : n;
-    size_t seps = 0;
     bool quote = false;
-    for (size_t i = pos; i < line_end; i++) {
-      seps += p[i] == sep_;
-      quote |= p[i] == '"';
-    }
+    size_t seps = CountSeparators(p + pos, line_end - pos, sep_, &quote);
     if (!quote) {
       r.fields = seps + 1;
       r.newlines = 0;

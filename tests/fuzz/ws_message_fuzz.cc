@@ -14,7 +14,8 @@ using namespace tusk;
 
 bool SameRequest(const WsRequest& a, const WsRequest& b) {
   return a.op == b.op && a.commit.message == b.commit.message && a.commit.author == b.commit.author &&
-         a.commit.metadata == b.commit.metadata && a.commit.provenance == b.commit.provenance;
+         a.commit.metadata == b.commit.metadata && a.commit.provenance == b.commit.provenance &&
+         a.commit.skip_checks_reason == b.commit.skip_checks_reason;
 }
 
 // Known and reported (issue 9, defect 5's code): DecodeWsReply accepts an

@@ -206,7 +206,7 @@ int RunCheckRun(Cli& cli, const RunOpts2& o) {
       if (r.outcome == CheckResult::Outcome::kFailed) std::cout << Indented(r.output_tail);
       std::cout << std::flush;
     };
-    auto results = fs::RunChecks(**repo, cur->settings, id, options);
+    auto results = fs::RunChecks(**repo, cur->settings, {spec->dataset, c->root, id}, options);
     if (!results.ok()) return Fail(results.status());
     bool failed = false;
     if (o.json) {
@@ -225,15 +225,15 @@ int RunCheckRun(Cli& cli, const RunOpts2& o) {
   return failed_commits ? 1 : 0;
 }
 
-// tusk check-candidate DATASET COMMIT SETTINGS [PARENT]: CheckHook's worker.
+// tusk check-candidate DATASET TREE SETTINGS [PARENT]: CheckHook's worker.
 int RunCandidate(Cli& cli, const std::vector<std::string>& args) {
-  if (args.size() < 3 || args.size() > 4) return Fail("check-candidate: DATASET COMMIT SETTINGS [PARENT]");
+  if (args.size() < 3 || args.size() > 4) return Fail("check-candidate: DATASET TREE SETTINGS [PARENT]");
   if (Status st = fs::EnterPrivateNamespace(); !st.ok()) return Fail(st);
-  auto commit = ObjectId::FromHex(args[1]);
+  auto tree = ObjectId::FromHex(args[1]);
   auto settings_id = ObjectId::FromHex(args[2]);
   std::optional<ObjectId> parent;
   if (args.size() == 4) parent = ObjectId::FromHex(args[3]);
-  if (!commit || !settings_id || (args.size() == 4 && !parent)) return Fail("check-candidate: bad id");
+  if (!tree || !settings_id || (args.size() == 4 && !parent)) return Fail("check-candidate: bad id");
   auto repo = cli.OpenStore(StoreAccess::kReadOnly);
   if (!repo.ok()) return Fail(repo.status());
   auto settings = ReadSettings(**repo, *settings_id);
@@ -241,7 +241,7 @@ int RunCandidate(Cli& cli, const std::vector<std::string>& args) {
   fs::CheckRunOptions options;
   options.parent = parent;
   options.on_result = [](const CheckResult& r) { std::cout << fs::FormatCheckResult(r) << std::flush; };
-  auto results = fs::RunChecks(**repo, *settings, *commit, options);
+  auto results = fs::RunChecks(**repo, *settings, {args[0], *tree, std::nullopt}, options);
   if (!results.ok()) return Fail(results.status());
   return 0;
 }

@@ -76,8 +76,9 @@ TEST(TableDiff, KeylessRowsAreAddedOrRemovedAndShownShortened) {
 }
 
 TEST(TableDiff, JsonlComparesValuesNotText) {
-  TableDiff d = Diff("{\"id\":1,\"o\":{\"a\":1,\"b\":2},\"n\":1}\n{\"id\":2,\"n\":5}\n",
-                     "{\"n\":1.0,\"id\":1,\"o\":{\"b\":2,\"a\":1}}\n{\"id\":2,\"n\":6,\"t\":[1]}\n", TableFormat::kJsonl);
+  TableDiff d =
+      Diff("{\"id\":1,\"o\":{\"a\":1,\"b\":2},\"n\":1}\n{\"id\":2,\"n\":5}\n",
+           "{\"n\":1.0,\"id\":1,\"o\":{\"b\":2,\"a\":1}}\n{\"id\":2,\"n\":6,\"t\":[1]}\n", TableFormat::kJsonl);
   ASSERT_EQ(d.rows.size(), 1u);
   EXPECT_EQ(d.rows[0].key, "id=2");
   ASSERT_EQ(d.rows[0].cells.size(), 2u);

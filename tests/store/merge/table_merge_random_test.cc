@@ -65,7 +65,8 @@ class Gen {
   size_t Below(size_t n) { return std::uniform_int_distribution<size_t>(0, n - 1)(rng_); }
   bool Chance(double p) { return std::bernoulli_distribution(p)(rng_); }
   std::string Label() {
-    static const char* const kWords[] = {"cat", "dog", "emu", "a,b", "say \"hi\"", "two\nlines", " sp ", "", "\xff\xfe"};
+    static const char* const kWords[] = {"cat",        "dog",  "emu", "a,b",     "say \"hi\"",
+                                         "two\nlines", " sp ", "",    "\xff\xfe"};
     return kWords[Below(std::size(kWords))];
   }
   std::string Score() { return "0." + std::to_string(Below(20)); }
@@ -112,7 +113,8 @@ Version Edit(Gen& g, const Version& base, int s, const Edits& e, const std::vect
       if (r.id == id && g.Chance(0.5)) edit_cell(r);
     }
   }
-  for (size_t k = 0, n = g.Below(4); k < n && !v.rows.empty(); k++) v.rows.erase(v.rows.begin() + g.Below(v.rows.size()));
+  for (size_t k = 0, n = g.Below(4); k < n && !v.rows.empty(); k++)
+    v.rows.erase(v.rows.begin() + g.Below(v.rows.size()));
   for (size_t k = 0, n = g.Below(4); k < n; k++) {
     // New ids: a side's own range, sometimes a range both sides insert into.
     bool shared = g.Chance(0.2);
@@ -124,7 +126,8 @@ Version Edit(Gen& g, const Version& base, int s, const Edits& e, const std::vect
     v.rows.insert(v.rows.begin() + g.Below(v.rows.size() + 1), r);
   }
   if (e.reorder) {
-    std::stable_sort(v.rows.begin(), v.rows.end(), [](const Row& a, const Row& b) { return a.v.at("score") < b.v.at("score"); });
+    std::stable_sort(v.rows.begin(), v.rows.end(),
+                     [](const Row& a, const Row& b) { return a.v.at("score") < b.v.at("score"); });
   }
   if (!e.added_column.empty()) {
     v.columns.push_back(e.added_column);
@@ -140,7 +143,7 @@ struct Expected {
   std::set<std::tuple<TableConflict::Kind, std::string, std::string>> conflicts;  // kind, key, column
   std::vector<std::string> columns;
   std::vector<std::pair<std::string, Values>> rows;  // clean: in order
-  std::set<std::string> untouched;                  // ids neither side changed
+  std::set<std::string> untouched;                   // ids neither side changed
 };
 
 bool Reordered(const Version& base, const Version& side) {
@@ -182,7 +185,8 @@ Expected Model(const Version& b, const Version& o, const Version& t) {
       bool touched = false;
       for (const auto& c : x.columns) {
         auto vb = Get(rb->v, c), vo = Get(ro->v, c), vt = Get(rt->v, c);
-        touched |= (in(o.columns, c) && in(b.columns, c) && vo != vb) || (in(t.columns, c) && in(b.columns, c) && vt != vb);
+        touched |=
+            (in(o.columns, c) && in(b.columns, c) && vo != vb) || (in(t.columns, c) && in(b.columns, c) && vt != vb);
         std::optional<std::string> m;
         if (vo == vt) {
           m = vo;
@@ -239,7 +243,7 @@ Expected Model(const Version& b, const Version& o, const Version& t) {
     size_t at = 0;
     if (!anchor.empty()) at = std::find(order.begin(), order.end(), anchor) - order.begin() + 1;
     while (at < order.size() && !in_q(order[at])) at++;  // past the primary's own rows
-    at += inserted_after[anchor];  // after the other side's rows placed here before
+    at += inserted_after[anchor];                        // after the other side's rows placed here before
     inserted_after[anchor]++;
     order.insert(order.begin() + std::min(at, order.size()), r.id);
   }
@@ -289,8 +293,11 @@ void RunOnce(uint32_t seed, Tally* tally) {
     const auto& [id, values] = x.rows[i];
     std::vector<std::string> want;
     for (const auto& c : x.columns) want.push_back(values.at(c));
-    ASSERT_EQ(rows[i + 1], want) << "row " << i << "\nbase:\n" << bb << "ours:\n" << ob << "theirs:\n" << tb
-                                 << "merged:\n" << m->merged;
+    ASSERT_EQ(rows[i + 1], want) << "row " << i << "\nbase:\n"
+                                 << bb << "ours:\n"
+                                 << ob << "theirs:\n"
+                                 << tb << "merged:\n"
+                                 << m->merged;
     if (x.untouched.count(id)) {
       // Untouched rows keep ours' bytes, plus any cell of a column only theirs added.
       std::string text(ours.Find(id)->text);

@@ -18,7 +18,8 @@ using Rows = std::vector<std::vector<std::string>>;
 // "id,label,score" and n rows: i, label<i>, 0.<i>.
 std::vector<std::string> Base(int n) {
   std::vector<std::string> lines{"id,label,score"};
-  for (int i = 1; i <= n; i++) lines.push_back(std::to_string(i) + ",label" + std::to_string(i) + ",0." + std::to_string(i));
+  for (int i = 1; i <= n; i++)
+    lines.push_back(std::to_string(i) + ",label" + std::to_string(i) + ",0." + std::to_string(i));
   return lines;
 }
 
@@ -33,8 +34,10 @@ TEST(TableMerge, EachSideRelabelsDifferentRowsCleanly) {
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   EXPECT_TRUE(m->clean);
   auto expect = base;
-  for (int id : {3, 17, 41}) expect[id] = std::to_string(id) + ",ours" + std::to_string(id) + ",0." + std::to_string(id);
-  for (int id : {8, 22, 49}) expect[id] = std::to_string(id) + ",theirs" + std::to_string(id) + ",0." + std::to_string(id);
+  for (int id : {3, 17, 41})
+    expect[id] = std::to_string(id) + ",ours" + std::to_string(id) + ",0." + std::to_string(id);
+  for (int id : {8, 22, 49})
+    expect[id] = std::to_string(id) + ",theirs" + std::to_string(id) + ",0." + std::to_string(id);
   EXPECT_EQ(m->merged, Lines(expect));
   EXPECT_EQ(m->key.Describe(), "key id");
   EXPECT_EQ(m->cells_merged, 6u);
@@ -156,8 +159,8 @@ TEST(TableMerge, DeletedOnOneSideAndChangedOnTheOtherIsDeleteModify) {
   EXPECT_EQ(c.line, 3u);
   Rows rows = Decode(m->merged);
   ASSERT_EQ(rows.size(), 3u);
-  EXPECT_EQ(rows[2], (std::vector<std::string>{"2", "dog",
-                                               "<<<<<<< ours: (deleted) ||||||| base: 0.7 ======= theirs: 0.9 >>>>>>>"}))
+  EXPECT_EQ(rows[2], (std::vector<std::string>{
+                         "2", "dog", "<<<<<<< ours: (deleted) ||||||| base: 0.7 ======= theirs: 0.9 >>>>>>>"}))
       << "the changing side's row, each changed cell in the notation";
 }
 
@@ -183,7 +186,8 @@ TEST(TableMerge, InsertedOnBothWithOneKeyIsOnceIfEqualElseInsertInsert) {
   EXPECT_FALSE(differ->conflicts[0].base_present);
   Rows rows = Decode(differ->merged);
   ASSERT_EQ(rows.size(), 3u);
-  EXPECT_EQ(rows[2], (std::vector<std::string>{"2", "<<<<<<< ours: dog ||||||| base: (absent) ======= theirs: wolf >>>>>>>"}));
+  EXPECT_EQ(rows[2],
+            (std::vector<std::string>{"2", "<<<<<<< ours: dog ||||||| base: (absent) ======= theirs: wolf >>>>>>>"}));
 }
 
 TEST(TableMerge, ColumnAddedOnOneSideAppendsACellToEveryRow) {
@@ -361,6 +365,51 @@ TEST(TableMerge, NotATableOrBrokenKeyIsAnErrorForTheLineMergeFallback) {
   auto repeated = Merge("id,v\n1,a\n", "id,v\n1,a\n1,b\n", "id,v\n1,a\n", TableFormat::kCsv, key);
   EXPECT_EQ(repeated.status().code(), Status::Code::kInvalidArgument);
   EXPECT_NE(repeated.status().message().find("line 3 of ours"), std::string::npos) << repeated.status().message();
+}
+
+}  // namespace
+}  // namespace tusk
+
+namespace tusk {
+namespace {
+
+// tusk merge --ours / --theirs: conflicts resolve for one side, clean
+// edits of the other side stay.
+TEST(TableMergeFavor, ConflictingCellsTakeTheFavouredSideAndCleanEditsStay) {
+  std::string base = "id,label,score\n1,cat,0.1\n2,dog,0.2\n3,owl,0.3\n";
+  std::string ours = "id,label,score\n1,lynx,0.1\n2,dog,0.25\n3,owl,0.3\n";
+  std::string theirs = "id,label,score\n1,puma,0.1\n2,dog,0.2\n3,emu,0.3\n";
+  auto t = MergeTables(base, ours, theirs, TableFormat::kCsv, std::nullopt, TableFavor::kTheirs);
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  EXPECT_TRUE(t->clean);
+  EXPECT_EQ(t->merged, "id,label,score\n1,puma,0.1\n2,dog,0.25\n3,emu,0.3\n");
+  auto o = MergeTables(base, ours, theirs, TableFormat::kCsv, std::nullopt, TableFavor::kOurs);
+  ASSERT_TRUE(o.ok()) << o.status().ToString();
+  EXPECT_TRUE(o->clean);
+  EXPECT_EQ(o->merged, "id,label,score\n1,lynx,0.1\n2,dog,0.25\n3,emu,0.3\n");
+}
+
+TEST(TableMergeFavor, ADeleteAgainstAChangeFollowsTheFavouredSide) {
+  std::string base = "id,label\n1,cat\n2,dog\n";
+  std::string ours = "id,label\n1,cat\n";           // deletes 2
+  std::string theirs = "id,label\n1,cat\n2,wolf\n";  // changes 2
+  auto o = MergeTables(base, ours, theirs, TableFormat::kCsv, std::nullopt, TableFavor::kOurs);
+  ASSERT_TRUE(o.ok());
+  EXPECT_TRUE(o->clean);
+  EXPECT_EQ(o->merged, "id,label\n1,cat\n");
+  auto t = MergeTables(base, ours, theirs, TableFormat::kCsv, std::nullopt, TableFavor::kTheirs);
+  ASSERT_TRUE(t.ok());
+  EXPECT_TRUE(t->clean);
+  EXPECT_EQ(t->merged, "id,label\n1,cat\n2,wolf\n");
+}
+
+TEST(TableMergeFavor, ARowInsertedOnBothSidesTakesTheFavouredCells) {
+  std::string base = "id,label\n1,cat\n";
+  auto t = MergeTables(base, "id,label\n1,cat\n7,ant\n", "id,label\n1,cat\n7,bee\n", TableFormat::kCsv, std::nullopt,
+                       TableFavor::kTheirs);
+  ASSERT_TRUE(t.ok());
+  EXPECT_TRUE(t->clean);
+  EXPECT_EQ(t->merged, "id,label\n1,cat\n7,bee\n");
 }
 
 }  // namespace

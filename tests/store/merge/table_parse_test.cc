@@ -133,9 +133,10 @@ TEST(TableParse, JsonlFieldsAreColumnsInOrderOfFirstAppearance) {
 }
 
 TEST(TableParse, JsonlValuesCompareAsValues) {
-  auto t = Table::Parse("{\"n\":1.0,\"o\":{\"b\":1,\"a\":[2.0,{\"y\":1,\"x\":2}]}}\n"
-                        "{\"n\":1,\"o\":{\"a\":[2,{\"x\":2,\"y\":1}],\"b\":1}}\n",
-                        TableFormat::kJsonl, "ours");
+  auto t = Table::Parse(
+      "{\"n\":1.0,\"o\":{\"b\":1,\"a\":[2.0,{\"y\":1,\"x\":2}]}}\n"
+      "{\"n\":1,\"o\":{\"a\":[2,{\"x\":2,\"y\":1}],\"b\":1}}\n",
+      TableFormat::kJsonl, "ours");
   ASSERT_TRUE(t.ok());
   EXPECT_EQ(Cells(*t, 0), Cells(*t, 1)) << "1.0 == 1 and key order inside objects is irrelevant";
   std::vector<Cell> cells;
@@ -150,7 +151,7 @@ TEST(TableParse, JsonlLineThatIsNotAnObjectIsRefused) {
   EXPECT_NE(ParseError("{\"id\":1}\n{\"id\":\n", TableFormat::kJsonl).message().find("line 2: not valid JSON"),
             std::string::npos);
   EXPECT_FALSE(ParseError("{\"id\":1}\n\n{\"id\":2}\n", TableFormat::kJsonl).ok()) << "a blank line";
-  EXPECT_FALSE(ParseError(std::string(600, '[') , TableFormat::kJsonl).ok());
+  EXPECT_FALSE(ParseError(std::string(600, '['), TableFormat::kJsonl).ok());
   EXPECT_TRUE(ParseError("", TableFormat::kJsonl).ok()) << "an empty JSONL file is a table of no rows";
 }
 
