@@ -1,5 +1,6 @@
 // Built-in data quality checks: the one-line checks a dataset's settings can
-// name instead of a command (`tusk check add NAME --builtin csv '*.csv'`).
+// name instead of a command (`tusk check add DATASET NAME --builtin -- csv
+// '*.csv'`).
 //
 // Terms.
 // - The *tree* is the candidate version being checked: a tree id of the

@@ -292,3 +292,65 @@ TEST_F(DiffTest, JsonWithoutStatOrPatchIsUnchanged) {
 
 }  // namespace
 }  // namespace tusk::cli_test
+
+namespace tusk::cli_test {
+namespace {
+
+// --rows: tables compared by key and cell, with the rules merge uses.
+class DiffRowsTest : public DiffTest {
+ protected:
+  // Commits `before` as labels.csv, then `after`: d@main~1 and d@main.
+  void Versions(const std::string& name, const std::string& before, const std::string& after) {
+    Write(name, before);
+    ASSERT_NO_FATAL_FAILURE(Commit());
+    Write(name, after);
+    ASSERT_NO_FATAL_FAILURE(Commit());
+  }
+};
+
+TEST_F(DiffRowsTest, RowsShowAddedRemovedAndChangedCellsByKey) {
+  ASSERT_NO_FATAL_FAILURE(Versions("labels.csv", "id,label,score\n1,cat,0.5\n2,dog,0.7\n42,cat,0.1\n",
+                                   "id,label,score\n1,cat,0.5\n42,dog,0.1\n7,owl,0.9\n"));
+  RunResult r = Diff("--rows");
+  ASSERT_EQ(r.exit_code, 0) << r;
+  EXPECT_EQ(r.out,
+            "M  labels.csv (CSV, key id): 1 row added, 1 removed, 1 changed (1 cell)\n"
+            "   - id=2\n"
+            "   ~ id=42: label cat -> dog\n"
+            "   + id=7\n");
+  RunResult json = Diff("--rows", "--json");
+  ASSERT_EQ(json.exit_code, 0) << json;
+  EXPECT_TRUE(HasSubstr(json.out, "{\"column\":\"label\",\"old\":\"cat\",\"new\":\"dog\"}")) << json;
+  EXPECT_TRUE(HasSubstr(json.out, "\"key\":[\"id\"]")) << json;
+}
+
+TEST_F(DiffRowsTest, AKeyCanBeGivenAndMustHold) {
+  ASSERT_NO_FATAL_FAILURE(Versions("labels.csv", "file,label\na.png,cat\nb.png,dog\n", "file,label\na.png,owl\nb.png,dog\n"));
+  RunResult by_label = Diff("--rows", "--key", "label");
+  ASSERT_EQ(by_label.exit_code, 0) << by_label;
+  EXPECT_TRUE(HasSubstr(by_label.out, "key label (declared)")) << by_label;
+  EXPECT_TRUE(HasSubstr(by_label.out, "+ label=owl")) << by_label;
+  RunResult missing = Diff("--rows", "--key", "nope");
+  EXPECT_EQ(missing.exit_code, 1) << missing;
+  EXPECT_TRUE(HasSubstr(missing.err, "nope")) << missing;
+  RunResult usage = Run("diff", "d@main~1", "d@main", "--key", "id");
+  EXPECT_EQ(usage.exit_code, 2) << "--key needs --rows" << usage;
+}
+
+TEST_F(DiffRowsTest, AFileThatIsNotATableIsNamedWithItsLineAndFails) {
+  ASSERT_NO_FATAL_FAILURE(Versions("t.csv", "id,a\n1,x\n", "id,a\n1,x\n2\n"));
+  RunResult r = Diff("--rows");
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_TRUE(HasSubstr(r.err, "t.csv: not a CSV table: new line 3")) << r;
+}
+
+TEST_F(DiffRowsTest, OtherFilesAreListedAsWithoutRows) {
+  Write("a.txt", "changed\n");
+  ASSERT_NO_FATAL_FAILURE(Commit());
+  RunResult r = Diff("--rows");
+  ASSERT_EQ(r.exit_code, 0) << r;
+  EXPECT_TRUE(HasSubstr(r.out, "M  a.txt")) << r;
+}
+
+}  // namespace
+}  // namespace tusk::cli_test

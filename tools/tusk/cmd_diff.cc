@@ -16,6 +16,8 @@
 #include "store/diff.h"
 #include "store/exporter.h"
 #include "store/merge/text.h"
+#include "store/merge/table.h"
+#include "store/settings/settings.h"
 #include "tools/tusk/cli_util.h"
 
 namespace tusk::cli {
@@ -28,7 +30,8 @@ struct DiffOpts {
   bool inputs = false;
   bool stat = false;
   bool patch = false;
-  // --rows [--key COLUMN] goes here (see "---- --rows" below).
+  bool rows = false;
+  std::string key;  // --key COLUMN[,COLUMN...]
 };
 
 // The two versions compared and the changes shown.
@@ -474,16 +477,127 @@ Status PrintContentJson(Versions& v, const DiffOpts& o) {
 
 // ---- --rows [--key COLUMN] ----
 //
-// To come: table files (store/merge/table.h) compared row by row. It takes
-// the same Versions (the path filters applied), reads each side with
-// ReadSide, and is dispatched in RunDiff below; AddDiffCommand registers
-// its flags next to --stat and -p (and --inputs excludes them).
+// Table files (store/merge/table.h) compared row by row, with the parser
+// and key rules that merge uses: what diff shows as changed cells is what
+// a merge combines. Other changes are listed as without --rows.
+
+const char* RowKindName(RowChange::Kind k) {
+  switch (k) {
+    case RowChange::Kind::kAdded: return "added";
+    case RowChange::Kind::kRemoved: return "removed";
+    case RowChange::Kind::kChanged: return "changed";
+  }
+  return "?";
+}
+
+std::string Plural(uint64_t n, const char* one, const char* many) {
+  return std::to_string(n) + " " + (n == 1 ? one : many);
+}
+
+void PrintTableDiff(const std::string& path, const TableDiff& d) {
+  std::cout << "M  " << Printable(path) << " (" << TableFormatName(d.format) << ", " << d.key.Describe()
+            << "): " << Plural(d.rows_added, "row", "rows") << " added, " << d.rows_removed << " removed, "
+            << d.rows_changed << " changed (" << Plural(d.cells_changed, "cell", "cells") << ")";
+  if (d.reordered) std::cout << ", rows reordered";
+  std::cout << "\n";
+  for (const auto& c : d.columns_added) std::cout << "   + column " << Printable(c) << "\n";
+  for (const auto& c : d.columns_removed) std::cout << "   - column " << Printable(c) << "\n";
+  for (const auto& r : d.rows) {
+    char mark = r.kind == RowChange::Kind::kAdded ? '+' : r.kind == RowChange::Kind::kRemoved ? '-' : '~';
+    std::cout << "   " << mark << " " << Printable(r.key);
+    for (size_t i = 0; i < r.cells.size(); i++) {
+      const auto& c = r.cells[i];
+      std::cout << (i == 0 ? ": " : "; ") << Printable(c.column) << " " << Printable(c.old_value) << " -> "
+                << Printable(c.new_value);
+    }
+    std::cout << "\n";
+  }
+}
+
+void TableDiffJson(Json& j, const std::string& path, const TableDiff& d) {
+  j.BeginObject().Key("path").String(path).Key("format").String(TableFormatName(d.format));
+  j.Key("key").BeginArray();
+  for (const auto& k : d.key.columns) j.String(k);
+  j.EndArray().Key("key_description").String(d.key.Describe());
+  j.Key("columns_added").BeginArray();
+  for (const auto& c : d.columns_added) j.String(c);
+  j.EndArray().Key("columns_removed").BeginArray();
+  for (const auto& c : d.columns_removed) j.String(c);
+  j.EndArray();
+  j.Key("rows_added").Number(d.rows_added).Key("rows_removed").Number(d.rows_removed);
+  j.Key("rows_changed").Number(d.rows_changed).Key("cells_changed").Number(d.cells_changed);
+  j.Key("reordered").Bool(d.reordered).Key("rows").BeginArray();
+  for (const auto& r : d.rows) {
+    j.BeginObject().Key("change").String(RowKindName(r.kind)).Key("key").String(r.key);
+    j.Key("old_line").Number(r.old_line).Key("new_line").Number(r.new_line).Key("cells").BeginArray();
+    for (const auto& c : r.cells)
+      j.BeginObject().Key("column").String(c.column).Key("old").String(c.old_value).Key("new").String(c.new_value).EndObject();
+    j.EndArray().EndObject();
+  }
+  j.EndArray().EndObject();
+}
+
+// The key for `path`: --key, else the dataset's table rules, else detected.
+KeySpec KeyFor(const std::string& path, const std::string& flag, const DatasetSettings* settings) {
+  if (!flag.empty()) {
+    std::vector<std::string> cols;
+    size_t start = 0;
+    while (start <= flag.size()) {
+      size_t comma = flag.find(',', start);
+      cols.push_back(flag.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+    return cols;
+  }
+  return settings ? TableKeyFor(*settings, path) : std::nullopt;
+}
+
+int PrintRows(Versions& v, const DiffOpts& o) {
+  if (!o.key.empty() && o.key.find(",,") != std::string::npos) return Fail("--key has an empty column name");
+  std::optional<DatasetSettings> settings;
+  if (auto spec = ParseRef(o.b, true); spec.ok()) {
+    auto cur = ReadCurrentSettings(*v.repo, spec->dataset);
+    if (cur.ok()) settings = std::move(cur->settings);
+  }
+  Json j;
+  j.BeginArray();
+  std::vector<Change> others;
+  int not_tables = 0;
+  for (const auto& c : v.changes) {
+    auto format = TableFormatForPath(c.path);
+    bool both = c.kind == Change::Kind::kModified || c.kind == Change::Kind::kRenamed;
+    if (!format || !both || (c.kind == Change::Kind::kModified && !c.content_changed)) {
+      others.push_back(c);
+      continue;
+    }
+    auto d = ReadFileDiff(v, c);
+    if (!d.ok()) return Fail(d.status());
+    if (d->TooLarge()) return Fail(Printable(c.path) + " is larger than 64 MiB: too large to compare by row");
+    auto diff = DiffTables(d->old_side.text, d->new_side.text, *format, KeyFor(c.path, o.key, settings ? &*settings : nullptr));
+    if (!diff.ok()) {
+      // Not a table: say why, with the line, and go on with the others.
+      std::cerr << "tusk: " << Printable(c.path) << ": " << diff.status().message() << std::endl;
+      not_tables++;
+      continue;
+    }
+    if (o.json) TableDiffJson(j, c.path, *diff);
+    else PrintTableDiff(c.path, *diff);
+  }
+  if (o.json) {
+    j.EndArray().Print();
+  } else if (!others.empty()) {
+    PrintChangeList(others, false);
+  }
+  if (not_tables) return Fail(std::to_string(not_tables) + " file(s) could not be compared as tables (above)");
+  return 0;
+}
 
 int RunDiff(Cli& cli, const DiffOpts& o) {
   if (o.inputs) return DiffInputs(cli, o.a, o.b, o.json);
   auto v = LoadVersions(cli, o);
   if (!v.ok()) return Fail(v.status());
-  // --rows: dispatched here.
+  if (o.rows) return PrintRows(*v, o);
   if (!o.stat && !o.patch) {
     PrintChangeList(v->changes, o.json);
     return 0;
@@ -513,12 +627,21 @@ void AddDiffCommand(CLI::App& app, Cli& cli) {
   CLI::Option* patch = sub->add_flag(
       "-p,--patch", o->patch,
       "The unified diff of each changed text file (binary and larger than 64 MiB files are named as such)");
+  CLI::Option* rows = sub->add_flag(
+      "--rows", o->rows,
+      "CSV/TSV/JSONL files row by row: rows added, removed and changed, with the changed cells (as tusk merge keys them)");
+  CLI::Option* key = sub->add_option("--key", o->key, "With --rows: the key column(s), comma-separated (default: the "
+                                                      "dataset's table rules, else detected)")
+                         ->needs(rows);
+  rows->excludes(stat)->excludes(patch);
   AddJsonFlag(sub, &o->json);
   sub->add_flag("--inputs", o->inputs,
                 "Compare what two runs read: files read by only one, and read by both with different content")
       ->excludes(paths)
       ->excludes(stat)
-      ->excludes(patch);
+      ->excludes(patch)
+      ->excludes(rows)
+      ->excludes(key);
   sub->callback([o, &cli] { cli.exit_code = RunDiff(cli, *o); });
 }
 
