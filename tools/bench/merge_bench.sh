@@ -16,8 +16,9 @@
 #        one.  daff: `daff merge --id id --output OUT base ours theirs` on the same three
 #        files (stopped after DAFF_TIMEOUT s, then not run again at that size).
 #        Targets at 1,000,000 rows: wall < 1 s, peak RSS < 256 MiB.
-#   c/d  diff of ours and theirs: `tusk diff --stat labels@ours labels@side` vs
-#        `daff diff --id id`.
+#   c/d  diff of ours and theirs cell by cell: `tusk diff --rows labels@ours labels@side` (when
+#        the binary has --rows) vs `daff diff --id id`;
+#   e/f  the same by line: `tusk diff --stat labels@ours labels@side` vs `daff diff --id id`.
 # and, unless FILES_N=0, a dataset of FILES_N files of 1-4 KiB in FILES_N/1000 directories:
 #   a/b  `tusk diff` of two commits that differ in DIFF_FILES files (target < 1 s at 1M files)
 #   c/d  `tusk merge` of two branches that each changed FILES_CHANGES different files
@@ -96,6 +97,7 @@ command -v node >/dev/null && command -v npm >/dev/null || ensure_packages nodej
 for c in merge diff table; do
   "$TUSK_BIN" help "$c" >/dev/null 2>&1 || die "$TUSK_BIN has no \`tusk $c\` (an older build? set TUSK_BIN)"
 done
+HAS_ROWS=0; "$TUSK_BIN" help diff 2>/dev/null | grep -q -- '--rows' && HAS_ROWS=1   # tusk diff --rows (cells)
 
 take_lock
 
@@ -239,7 +241,17 @@ phase_table() {
   for r in $(seq 1 "$RUNS"); do
     log "-- $n rows, round $r/$RUNS: merge (tusk, daff; $( ((r % 2)) && echo 'tusk first' || echo 'daff first')), diff"
     if ((r % 2)); then merge_tusk; merge_daff; else merge_daff; merge_tusk; fi
-    # diff of ours and theirs: 2 x TABLE_CHANGES rows differ
+    # diff of ours and theirs: 2 x TABLE_CHANGES rows differ; cell by cell (a tusk with --rows), by line
+    if ((HAS_ROWS)); then
+      timed "rows-t$n" tusk "$r" "$NATIVE/rows-tusk.txt" "$STEP_TIMEOUT" -- \
+        "$TUSK_BIN" --store "$st" diff --rows labels@ours labels@side
+      if ((TRC == 0)); then
+        ok=0
+        grep -q "^M  labels.csv (CSV, key id): 0 rows added, 0 removed, $((2 * TABLE_CHANGES)) changed ($((2 * TABLE_CHANGES)) cells)" \
+          "$NATIVE/rows-tusk.txt" && [[ $(grep -c '^ *~ id=' "$NATIVE/rows-tusk.txt") == $((2 * TABLE_CHANGES)) ]] || ok=1
+        verify "$ph" tusk "$r" "diff --rows" $ok "$(head -n 1 "$NATIVE/rows-tusk.txt")"
+      fi
+    fi
     timed "diff-t$n" tusk "$r" "$NATIVE/diff-tusk.txt" "$STEP_TIMEOUT" -- \
       "$TUSK_BIN" --store "$st" diff --stat labels@ours labels@side
     if ((TRC == 0)); then
@@ -257,7 +269,7 @@ phase_table() {
         daff_diff_off=$TRC; log "   daff diff: exit $TRC$( ((TRC == 124)) && echo " (timeout after $DAFF_TIMEOUT s)"); not run again at $n rows"
       fi
     fi
-    rm -f "$NATIVE"/diff-*
+    rm -f "$NATIVE"/diff-* "$NATIVE/rows-tusk.txt"
   done
 }
 # (helpers of phase_table: they use its locals n, ph, d, st, r)

@@ -413,8 +413,8 @@ def cmd_report(outdir):
             return 'failed (rc %d%s)' % (r['rc'], (': ' + r['err'][:80]) if r.get('err') else '')
         return 'FAILED' if phase in failed else '—'
 
-    def ratio(label, key):
-        t, d = fig(label, 'tusk', key), fig(label, 'daff', key)
+    def ratio(label, key, dlabel=None):
+        t, d = fig(label, 'tusk', key), fig(dlabel or label, 'daff', key)
         if not t or not d or statistics.median(d) <= 0:
             return '—'
         x = statistics.median(t) / statistics.median(d)
@@ -450,13 +450,17 @@ def cmd_report(outdir):
                      ratio(lm, 'cpu'), '—', ''))
         rows.append((num + 'b', '… peak RSS', show(lm, 'tusk', 'rss', ph), show(lm, 'daff', 'rss', ph),
                      ratio(lm, 'rss')) + tr)
-        rows.append((num + 'c', 'diff of ours and theirs (%s rows differ): `tusk diff --stat` vs `daff diff`, wall'
-                     % nfmt(2 * C), show(ld, 'tusk', 'wall', ph), show(ld, 'daff', 'wall', ph), ratio(ld, 'wall'),
-                     '—', ''))
-        rows.append((num + 'c', '… CPU (user+sys)', show(ld, 'tusk', 'cpu', ph), show(ld, 'daff', 'cpu', ph),
-                     ratio(ld, 'cpu'), '—', ''))
-        rows.append((num + 'd', '… peak RSS', show(ld, 'tusk', 'rss', ph), show(ld, 'daff', 'rss', ph),
-                     ratio(ld, 'rss'), '—', ''))
+        diffs = [('c', 'd', 'rows-t%d' % n, 'cell by cell: `tusk diff --rows` vs `daff diff`'),
+                 ('e', 'f', ld, 'lines: `tusk diff --stat` vs `daff diff` (cells)')]
+        for l1, l2, lt, what in diffs:
+            if not attempts(lt, 'tusk'):
+                continue                # (--rows: a tusk without it)
+            rows.append((num + l1, 'diff of ours and theirs (%s rows differ), %s, wall' % (nfmt(2 * C), what),
+                         show(lt, 'tusk', 'wall', ph), show(ld, 'daff', 'wall', ph), ratio(lt, 'wall', ld), '—', ''))
+            rows.append((num + l1, '… CPU (user+sys)', show(lt, 'tusk', 'cpu', ph), show(ld, 'daff', 'cpu', ph),
+                         ratio(lt, 'cpu', ld), '—', ''))
+            rows.append((num + l2, '… peak RSS', show(lt, 'tusk', 'rss', ph), show(ld, 'daff', 'rss', ph),
+                         ratio(lt, 'rss', ld), '—', ''))
     if P.get('files_n'):
         N, num, ph = P['files_n'], str(len(P['table_rows']) + 1), 'files'
         note = '' if N >= 1000000 else ' (target at 1,000,000 files; here %s)' % nfmt(N)
