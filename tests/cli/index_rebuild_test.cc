@@ -479,3 +479,55 @@ TEST_F(Format2StoreTest, OpensUpgradesToTheCurrentFormatKeepsEveryCommitAndRebui
 
 }  // namespace
 }  // namespace tusk::cli_test
+
+namespace tusk::cli_test {
+namespace {
+
+// ---- a store written by the previous release (format 3) ----
+
+class Format3StoreTest : public OldStoreTest {
+ protected:
+  // tests/cli/data/format3-store.tar.gz was made by tusk 28af424 (the last
+  // format-3 release; see tests/cli/data/README.md), with a run record.
+  void Unpack() { UnpackFixture("format3-store.tar.gz"); }
+  static constexpr char kMain[] = "c9db9399c9b5d76790da315a19e6174a2141350c286341499920d53df360146d";
+  static constexpr char kV1[] = "719b0c264286bc97ea575935fe471be98ebecf62e8256f48e21b5e2bffb3c426";
+  static constexpr char kDev[] = "8fbd0396ec13a592e16f07d802d92947d06d5bf5aa64d308bd396d8e86c32082";
+  static constexpr char kDerived[] = "8e8fba0eef5737967dded2935727e1281f2a06ba053747807a11867012b81174";
+};
+
+TEST_F(Format3StoreTest, OpensUpgradesToFormat4KeepsCommitsAndRunsAndTakesSettings) {
+  ASSERT_NO_FATAL_FAILURE(Unpack());
+  EXPECT_TRUE(HasSubstr(ReadFileOrDie(store() + "/config"), "tusk-store-format 3\n"));
+  EXPECT_EQ(CommitOf("photos@main"), kMain);
+  EXPECT_TRUE(HasSubstr(ReadFileOrDie(store() + "/config"), "tusk-store-format 4\n")) << "the first command upgraded it";
+  EXPECT_EQ(CommitOf("photos@v1"), kV1);
+  EXPECT_EQ(CommitOf("photos@dev"), kDev);
+  EXPECT_EQ(CommitOf("derived@main"), kDerived);
+  RunResult runs = Run("runs");
+  EXPECT_EQ(runs.exit_code, 0) << runs;
+  EXPECT_TRUE(HasSubstr(runs.out, "9b82d3c5b664")) << runs;
+  RunResult lineage = Run("lineage", "derived@main");
+  EXPECT_EQ(lineage.exit_code, 0) << lineage;
+  EXPECT_TRUE(HasSubstr(lineage.out, "photos@c9db9399c9b5")) << lineage;
+  ExpectFsckClean();
+  std::string state = RefState();
+  ASSERT_EQ(::unlink((store() + "/index/data.mdb").c_str()), 0);
+  RunResult rebuilt = Run("fsck", "--rebuild-index");
+  ASSERT_EQ(rebuilt.exit_code, 0) << rebuilt;
+  EXPECT_EQ(RefState(), state);
+  // The upgraded store takes settings and checked commits.
+  RunResult add = Run("check", "add", "photos", "nonempty", "--builtin", "--", "nonempty");
+  ASSERT_EQ(add.exit_code, 0) << add;
+  MakeTree(Path("src"), {File("e.txt", "echo\n")});
+  Import(Path("src"), "photos@main", "after the upgrade");
+  RunResult show = Run("show", "photos@main");
+  EXPECT_TRUE(HasSubstr(show.out, "passed  nonempty")) << show;
+  ExpectFsckClean();
+  RunResult gc = Run("gc");
+  EXPECT_EQ(gc.exit_code, 0) << gc;
+  EXPECT_EQ(CommitOf("photos@dev"), kDev);
+}
+
+}  // namespace
+}  // namespace tusk::cli_test
