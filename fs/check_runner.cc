@@ -73,8 +73,16 @@ Captured RunCaptured(const std::vector<std::string>& argv, const std::vector<std
     out.exit_status = 127;
     return out;
   }
+  // The check's variables replace any of the same name (a check run from
+  // inside another check's command, say): getenv finds the first.
   std::vector<std::string> env_storage;
-  for (char** e = environ; *e; e++) env_storage.emplace_back(*e);
+  for (char** e = environ; *e; e++) {
+    std::string_view kv = *e;
+    std::string_view key = kv.substr(0, kv.find('=') + 1);
+    bool replaced = false;
+    for (const auto& add : env_add) replaced = replaced || add.compare(0, key.size(), key) == 0;
+    if (!replaced) env_storage.emplace_back(kv);
+  }
   for (const auto& kv : env_add) env_storage.push_back(kv);
   std::vector<char*> envp, args;
   for (auto& e : env_storage) envp.push_back(e.data());
