@@ -2,9 +2,7 @@
 # The test command (README, .ci/run): installs what is missing, builds, and runs
 #   1. the whole suite on the normal build (build/), which replays every
 #      checked-in fuzz corpus too (the fuzz_replay.* tests);
-#   2. the daemon-side tests on a ThreadSanitizer build (tools/test-tsan.sh,
-#      build-tsan/: all but a few volume tests; TUSK_TEST_TSAN=0 skips);
-#   3. every fuzz target for TUSK_FUZZ_SECONDS (default 10; 0 skips) under
+#   2. every fuzz target for TUSK_FUZZ_SECONDS (default 10; 0 skips) under
 #      libFuzzer in a clang ASan + UBSan build (build-fuzz/), starting from its
 #      corpus; a crash fails the run and leaves its input in
 #      build-fuzz/fuzz-crashes/<target>/ (tools/fuzz/run.sh).
@@ -15,7 +13,10 @@
 #       build (build-sanitize/; TUSK_TEST_SANITIZE=1 adds this pass to the
 #       short command, =0 drops it from --long);
 #     - all the daemon-side tests, the store-level and real-program tests on
-#       the ThreadSanitizer build (tools/test-tsan.sh --all);
+#       the ThreadSanitizer build (tools/test-tsan.sh --all; TUSK_TEST_TSAN=1
+#       adds the daemon-side ones, tools/test-tsan.sh, to the short command:
+#       DECISIONS puts the TSan build in the long command, to keep the short
+#       one under 30 minutes);
 #     - on the normal build, the full damage campaign (1200 flips;
 #       TUSK_DAMAGE_FLIPS, default 160 in the suite), 400 power-loss runs of
 #       the store (TUSK_POWER_LOSS_RUNS, default 25) and 800 of a workspace
@@ -52,7 +53,7 @@ run_suite 0
 if [ "${TUSK_TEST_SANITIZE:-$long}" = 1 ]; then
   run_suite 1
 fi
-if [ "${TUSK_TEST_TSAN:-1}" = 1 ]; then
+if [ "${TUSK_TEST_TSAN:-$long}" = 1 ]; then
   stage "ThreadSanitizer build and tests"
   if [ $long = 1 ]; then tools/test-tsan.sh --all; else tools/test-tsan.sh; fi
 fi
