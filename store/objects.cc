@@ -508,6 +508,15 @@ Status ForEachPage(ObjectSource& source, const ObjectId& root, const std::functi
   return Status::Ok();
 }
 
+const char* CheckOutcomeName(CheckResult::Outcome outcome) {
+  switch (outcome) {
+    case CheckResult::Outcome::kPassed: return "passed";
+    case CheckResult::Outcome::kFailed: return "failed";
+    case CheckResult::Outcome::kSkipped: return "skipped";
+  }
+  return "?";
+}
+
 namespace {
 
 Status DecodeCheckResults(std::string_view bytes, Commit* c) {

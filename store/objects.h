@@ -153,6 +153,7 @@ struct CheckResult {
   bool operator==(const CheckResult&) const = default;
 };
 inline constexpr size_t kCheckOutputTail = 4096;
+const char* CheckOutcomeName(CheckResult::Outcome outcome);  // "passed", "failed", "skipped"
 
 struct Commit {
   std::string dataset;

@@ -300,4 +300,17 @@ Result<std::vector<Provenance>> ResolveFromFlags(Repository& repo, const std::ve
   return out;
 }
 
+Result<std::vector<std::string>> ParseKeyColumns(const std::string& flag) {
+  std::vector<std::string> cols;
+  size_t start = 0;
+  for (;;) {
+    size_t comma = flag.find(',', start);
+    std::string col = flag.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (col.empty()) return Status::InvalidArgument("--key has an empty column name: '" + flag + "'");
+    cols.push_back(std::move(col));
+    if (comma == std::string::npos) return cols;
+    start = comma + 1;
+  }
+}
+
 }  // namespace tusk::cli

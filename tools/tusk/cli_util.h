@@ -159,6 +159,10 @@ Status RemoveWorkspacesForDelete(Repository& repo, const std::string& dataset, c
 // tusk-ls(1) documents it.
 std::string Printable(std::string_view bytes);
 
+// --key COL[,COL...] (tusk table set, tusk diff --rows): the key columns,
+// none of them empty.
+Result<std::vector<std::string>> ParseKeyColumns(const std::string& flag);
+
 std::string DefaultAuthor();  // $TUSK_AUTHOR, else $USER, else the login name
 // --meta KEY=VALUE flags, in order.
 Result<std::vector<std::pair<std::string, std::string>>> ParseMetadataFlags(const std::vector<std::string>& flags);

@@ -12,15 +12,6 @@
 namespace tusk::cli {
 namespace {
 
-const char* OutcomeName(CheckResult::Outcome o) {
-  switch (o) {
-    case CheckResult::Outcome::kPassed: return "passed";
-    case CheckResult::Outcome::kFailed: return "failed";
-    case CheckResult::Outcome::kSkipped: return "skipped";
-  }
-  return "?";
-}
-
 std::string Indented(const std::string& text) {
   std::string out;
   size_t start = 0;
@@ -202,7 +193,7 @@ int RunCheckRun(Cli& cli, const RunOpts2& o) {
     if (!o.json) std::cout << "commit " << id.ShortHex() << " " << Printable(c->message.substr(0, c->message.find('\n'))) << "\n";
     options.on_result = [&](const CheckResult& r) {
       if (o.json) return;
-      std::cout << "  " << OutcomeName(r.outcome) << "  " << r.name << " (" << r.duration_ms << " ms)\n";
+      std::cout << "  " << CheckOutcomeName(r.outcome) << "  " << r.name << " (" << r.duration_ms << " ms)\n";
       if (r.outcome == CheckResult::Outcome::kFailed) std::cout << Indented(r.output_tail);
       std::cout << std::flush;
     };
@@ -212,7 +203,7 @@ int RunCheckRun(Cli& cli, const RunOpts2& o) {
     if (o.json) {
       j.BeginObject().Key("commit").String(id.Hex()).Key("checks").BeginArray();
       for (const auto& r : *results) {
-        j.BeginObject().Key("name").String(r.name).Key("outcome").String(OutcomeName(r.outcome));
+        j.BeginObject().Key("name").String(r.name).Key("outcome").String(CheckOutcomeName(r.outcome));
         j.Key("duration_ms").Number(r.duration_ms).Key("output").String(r.output_tail).EndObject();
       }
       j.EndArray().EndObject();
@@ -253,14 +244,10 @@ int RunTableSet(Cli& cli, const std::string& dataset, const std::string& pattern
   if (pattern.empty()) return Fail("the path pattern is empty");
   TableRule rule;
   rule.pattern = pattern;
-  size_t start = 0;
-  while (!keyless && start <= key.size()) {
-    size_t comma = key.find(',', start);
-    std::string col = key.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    if (col.empty()) return Fail("--key has an empty column name: '" + key + "'");
-    rule.key.push_back(col);
-    if (comma == std::string::npos) break;
-    start = comma + 1;
+  if (!keyless) {
+    auto cols = ParseKeyColumns(key);
+    if (!cols.ok()) return Fail(cols.status());
+    rule.key = std::move(cols).value();
   }
   auto repo = cli.OpenStore();
   if (!repo.ok()) return Fail(repo.status());

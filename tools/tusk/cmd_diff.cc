@@ -537,24 +537,20 @@ void TableDiffJson(Json& j, const std::string& path, const TableDiff& d) {
   j.EndArray().EndObject();
 }
 
-// The key for `path`: --key, else the dataset's table rules, else detected.
-KeySpec KeyFor(const std::string& path, const std::string& flag, const DatasetSettings* settings) {
-  if (!flag.empty()) {
-    std::vector<std::string> cols;
-    size_t start = 0;
-    while (start <= flag.size()) {
-      size_t comma = flag.find(',', start);
-      cols.push_back(flag.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
-      if (comma == std::string::npos) break;
-      start = comma + 1;
-    }
-    return cols;
-  }
+// The key for `path`: --key (`flag_key`), else the dataset's table rules,
+// else detected.
+KeySpec KeyFor(const std::string& path, const KeySpec& flag_key, const DatasetSettings* settings) {
+  if (flag_key) return flag_key;
   return settings ? TableKeyFor(*settings, path) : std::nullopt;
 }
 
 int PrintRows(Versions& v, const DiffOpts& o) {
-  if (!o.key.empty() && o.key.find(",,") != std::string::npos) return Fail("--key has an empty column name");
+  KeySpec flag_key;
+  if (!o.key.empty()) {
+    auto cols = ParseKeyColumns(o.key);
+    if (!cols.ok()) return Fail(cols.status());
+    flag_key = std::move(cols).value();
+  }
   std::optional<DatasetSettings> settings;
   if (auto spec = ParseRef(o.b, true); spec.ok()) {
     auto cur = ReadCurrentSettings(*v.repo, spec->dataset);
@@ -574,7 +570,7 @@ int PrintRows(Versions& v, const DiffOpts& o) {
     auto d = ReadFileDiff(v, c);
     if (!d.ok()) return Fail(d.status());
     if (d->TooLarge()) return Fail(Printable(c.path) + " is larger than 64 MiB: too large to compare by row");
-    auto diff = DiffTables(d->old_side.text, d->new_side.text, *format, KeyFor(c.path, o.key, settings ? &*settings : nullptr));
+    auto diff = DiffTables(d->old_side.text, d->new_side.text, *format, KeyFor(c.path, flag_key, settings ? &*settings : nullptr));
     if (!diff.ok()) {
       // Not a table: say why, with the line, and go on with the others.
       std::cerr << "tusk: " << Printable(c.path) << ": " << diff.status().message() << std::endl;

@@ -9,14 +9,6 @@
 namespace tusk::cli {
 namespace {
 
-const char* CheckOutcomeName(CheckResult::Outcome o) {
-  switch (o) {
-    case CheckResult::Outcome::kPassed: return "passed";
-    case CheckResult::Outcome::kFailed: return "failed";
-    case CheckResult::Outcome::kSkipped: return "skipped";
-  }
-  return "?";
-}
 
 void CommitJson(Json& j, const ObjectId& id, const Commit& c) {
   j.BeginObject().Key("commit").String(id.Hex()).Key("dataset").String(c.dataset).Key("tree").String(c.root.Hex());
