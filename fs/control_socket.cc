@@ -1,6 +1,7 @@
 #include "fs/control_socket.h"
 
 #include "fs/check_runner.h"
+#include "store/merge/merge.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -131,6 +132,22 @@ bool GetString(Decoder& d, std::string* out) {
   return true;
 }
 
+void PutOptionalMerge(Encoder& e, const std::optional<WsMerge>& merge) {
+  e.PutU8(merge ? 1 : 0);
+  if (merge) e.PutString(EncodeWsMerge(*merge));
+}
+
+Status GetOptionalMerge(Decoder& d, std::optional<WsMerge>* merge) {
+  uint8_t present = 0;
+  std::string_view bytes;
+  if (!d.GetU8(&present) || present > 1 || (present && !d.GetString(&bytes)))
+    return Status::Corruption("bad workspace message: a staged merge");
+  if (!present) return Status::Ok();
+  TUSK_ASSIGN_OR_RETURN(WsMerge m, DecodeWsMerge(bytes, "a staged merge in a workspace message"));
+  *merge = std::move(m);
+  return Status::Ok();
+}
+
 }  // namespace
 
 std::string WorkspaceSocketName(const std::string& dataset, const std::string& branch) {
@@ -156,6 +173,9 @@ std::string EncodeWsRequest(const WsRequest& r) {
     e.PutBytes(p.commit.view());
   }
   e.PutString(r.commit.skip_checks_reason);
+  PutOptionalMerge(e, r.merge);
+  e.PutVarint(r.paths.size());
+  for (const auto& p : r.paths) e.PutString(p);
   return e.Take();
 }
 
@@ -166,7 +186,7 @@ Result<WsRequest> DecodeWsRequest(std::string_view bytes) {
   uint64_t n = 0;
   auto bad = [] { return Status::Corruption("bad workspace request"); };
   TUSK_RETURN_IF_ERROR(CheckHeader(d, kRequestMagic, "workspace request"));
-  if (!d.GetU8(&op) || op < 1 || op > 3) return bad();
+  if (!d.GetU8(&op) || op < 1 || op > 5) return bad();
   r.op = static_cast<WsRequest::Op>(op);
   if (!GetString(d, &r.commit.message) || !GetString(d, &r.commit.author) || !d.GetVarint(&n) || n > bytes.size())
     return bad();
@@ -184,6 +204,11 @@ Result<WsRequest> DecodeWsRequest(std::string_view bytes) {
     r.commit.provenance.push_back(std::move(p));
   }
   if (!GetString(d, &r.commit.skip_checks_reason)) return bad();
+  TUSK_RETURN_IF_ERROR(GetOptionalMerge(d, &r.merge));
+  if (!d.GetVarint(&n) || n > bytes.size()) return bad();
+  r.paths.resize(n);
+  for (auto& p : r.paths)
+    if (!GetString(d, &p)) return bad();
   if (!d.empty()) return bad();
   return r;
 }
@@ -209,6 +234,7 @@ std::string EncodeWsReply(const WsReply& r) {
   e.PutVarint(r.commit.files_changed);
   e.PutVarint(r.commit.new_objects);
   e.PutVarint(r.commit.new_stored_bytes);
+  PutOptionalMerge(e, r.merge);
   return e.Take();
 }
 
@@ -238,8 +264,10 @@ Result<WsReply> DecodeWsReply(std::string_view bytes) {
   }
   if (!GetOptionalId(d, &r.commit.commit) || !GetOptionalId(d, &r.commit.parent) ||
       !d.GetVarint(&r.commit.files_changed) || !d.GetVarint(&r.commit.new_objects) ||
-      !d.GetVarint(&r.commit.new_stored_bytes) || !d.empty())
+      !d.GetVarint(&r.commit.new_stored_bytes))
     return bad();
+  TUSK_RETURN_IF_ERROR(GetOptionalMerge(d, &r.merge));
+  if (!d.empty()) return bad();
   return r;
 }
 
@@ -252,8 +280,17 @@ WsReply RunWorkspaceRequest(Repository* repo, Workspace& ws, const WsRequest& re
       else reply.changes = std::move(changes).value();
       auto diverged = ws.Diverged();
       if (diverged.ok()) reply.diverged = *diverged;
+      reply.merge = ws.StagedMerge();
+      if (reply.merge && reply.status.ok()) reply.status = FindMarkedLines(ws, &*reply.merge);
       break;
     }
+    case WsRequest::Op::kStageMerge:
+      reply.status = request.merge ? ws.StageMerge(*request.merge)
+                                   : Status::InvalidArgument("a stage request without a merge");
+      break;
+    case WsRequest::Op::kResolve:
+      reply.status = ResolveStagedConflicts(ws, request.paths);
+      break;
     case WsRequest::Op::kCommit: {
       WsCommitOptions options = request.commit;
       options.prepare_commit = fs::CheckHook(repo, ws.dataset(), options.skip_checks_reason, options.author);

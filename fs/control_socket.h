@@ -45,13 +45,22 @@
 namespace tusk {
 
 struct WsRequest {
-  enum class Op : uint8_t { kStatus = 1, kCommit = 2, kReset = 3 };
+  enum class Op : uint8_t {
+    kStatus = 1,
+    kCommit = 2,
+    kReset = 3,
+    kStageMerge = 4,  // tusk merge --stage: Workspace::StageMerge(merge)
+    kResolve = 5,     // tusk resolve: ResolveStagedConflicts(paths)
+  };
   Op op = Op::kStatus;
-  WsCommitOptions commit;  // kCommit
+  WsCommitOptions commit;           // kCommit
+  std::optional<WsMerge> merge;     // kStageMerge
+  std::vector<std::string> paths;   // kResolve
 };
 
 // 2: a commit request carries --skip-checks' reason.
-inline constexpr uint8_t kWsProtocolVersion = 2;
+// 3: staged merges (kStageMerge, kResolve, WsReply::merge).
+inline constexpr uint8_t kWsProtocolVersion = 3;
 inline constexpr uint32_t kMaxWsMessage = 64u << 20;
 
 struct WsReply {
@@ -61,6 +70,9 @@ struct WsReply {
   bool diverged = false;            // kStatus: the branch moved away from the base
   std::optional<ObjectId> head;     // the branch head now
   std::vector<WsChange> changes;    // kStatus
+  // kStatus: the merge staged, if any, with the lines of each unresolved
+  // text or table conflict that still hold markers (FindMarkedLines).
+  std::optional<WsMerge> merge;
   WsCommitResult commit;            // kCommit
 };
 

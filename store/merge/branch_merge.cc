@@ -26,6 +26,9 @@ Result<BranchMergeResult> MergeIntoBranch(Repository& repo, const BranchMergeReq
     return session->CommitToBranch(commit, request.branch, r.ours);
   };
 
+  if (!r.ours && request.stage)
+    return Status::InvalidArgument(target + " has no commits: there is nothing to merge into; "
+                                   "without --stage the merge makes it " + request.source_name);
   if (!r.ours) {
     // A branch with no commits takes the source as it is.
     r.outcome = BranchMergeResult::Outcome::kFastForward;
@@ -42,7 +45,7 @@ Result<BranchMergeResult> MergeIntoBranch(Repository& repo, const BranchMergeReq
     return Status::InvalidArgument(request.source_name + " and " + target +
                                    " share no history (no common commit); nothing was merged. "
                                    "--allow-unrelated merges them against an empty tree");
-  if (r.base && *r.base == *r.ours && !request.no_ff) {
+  if (r.base && *r.base == *r.ours && !request.no_ff && !request.stage) {
     r.outcome = BranchMergeResult::Outcome::kFastForward;
     // Re-encoding a decoded commit gives its bytes back, so this writes no
     // new commit: only the branch moves.
@@ -52,7 +55,9 @@ Result<BranchMergeResult> MergeIntoBranch(Repository& repo, const BranchMergeReq
     return r;
   }
 
-  TUSK_ASSIGN_OR_RETURN(r.tree, MergeTrees(repo, *session, r.base, *r.ours, request.source, request.tree));
+  TreeMergeOptions tree_options = request.tree;
+  tree_options.stage = request.stage;
+  TUSK_ASSIGN_OR_RETURN(r.tree, MergeTrees(repo, *session, r.base, *r.ours, request.source, tree_options));
   if (!r.tree.root) {
     r.outcome = BranchMergeResult::Outcome::kConflicts;
     return r;  // the session is dropped: nothing it wrote is registered
@@ -66,6 +71,16 @@ Result<BranchMergeResult> MergeIntoBranch(Repository& repo, const BranchMergeReq
   merge.message = request.message.empty() ? "merge " + request.source_name + " into " + target : request.message;
   merge.file_count = r.tree.file_count;
   merge.total_bytes = r.tree.total_bytes;
+  if (request.stage) {
+    // Durable, so the workspace process can read it; the workspace's merge
+    // state names it, which keeps it (and so everything it uses) from gc.
+    // With conflicts the file counts are not known (the workspace's commit
+    // counts its own tree).
+    TUSK_ASSIGN_OR_RETURN(r.staged, session->WriteObject(ObjectType::kCommit, EncodeCommit(merge)));
+    TUSK_RETURN_IF_ERROR(session->Flush());
+    r.outcome = BranchMergeResult::Outcome::kStaged;
+    return r;
+  }
   r.outcome = BranchMergeResult::Outcome::kMerged;
   TUSK_ASSIGN_OR_RETURN(r.commit, land(merge, false));
   return r;

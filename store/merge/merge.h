@@ -29,6 +29,7 @@
 #include "store/merge/table.h"
 #include "store/merge/text.h"
 #include "store/repository.h"
+#include "store/workspace/workspace.h"
 
 namespace tusk {
 
@@ -63,6 +64,11 @@ struct MergeConflict {
   // kText and kTable: the merged content with conflict markers (text) or
   // the in-cell notation (tables), as `tusk merge --stage` writes it.
   std::string marked;
+  // With TreeMergeOptions::stage: where theirs' entry was placed beside
+  // ours' ("labels.bin~theirs"); empty when it was not (text and table
+  // conflicts hold both sides in the file; mode, owner and xattrs
+  // conflicts keep ours'; theirs deleted the path).
+  std::string theirs_path;
 };
 const char* MergeConflictKindName(MergeConflict::Kind kind);  // "text", "table", "modify/delete", ...
 
@@ -83,17 +89,23 @@ struct TreeMergeOptions {
   // The declared table key for a path (dataset settings); nullopt: detect.
   std::function<KeySpec(const std::string& path)> table_key;
   LineMergeLabels labels;
+  // `tusk merge --stage`: the merged tree is made even with conflicts, as a
+  // person resolves them: a conflicting text or table file holds its
+  // markers or in-cell notation; any other conflict keeps ours' entry at
+  // the path (none, if ours deleted it) and puts theirs' beside it as
+  // NAME~theirs (NAME~theirs.2, ... when that name is taken).
+  bool stage = false;
 };
 
 struct TreeMergeResult {
   // The merged root tree, written to the session; set when `conflicts` is
-  // empty.
+  // empty, and always with TreeMergeOptions::stage.
   std::optional<ObjectId> root;
   std::vector<MergeConflict> conflicts;  // sorted by path
   std::vector<ContentMerge> merged_files;  // sorted by path
   uint64_t paths_from_theirs = 0;  // entries (files or whole subtrees) taken from theirs
   // Regular files and their bytes in the merged tree (Commit::file_count,
-  // total_bytes), when `root` is set.
+  // total_bytes), when `root` is set and there are no conflicts.
   uint64_t file_count = 0, total_bytes = 0;
 };
 
@@ -113,6 +125,11 @@ struct BranchMergeRequest {
   std::string author;
   bool no_ff = false;            // a merge commit even when a fast-forward would do
   bool allow_unrelated = false;  // merge histories with no common commit (against an empty base)
+  // --stage: nothing lands. The merged tree, conflicts and all (`tree.stage`
+  // is set), is written as a commit object no ref points to, with parents
+  // ours and theirs (BranchMergeResult::staged), for the workspace to show
+  // (Workspace::StageMerge). A fast-forward is staged as a merge.
+  bool stage = false;
   TreeMergeOptions tree;
   // Called with the merge commit about to land (checks); an error aborts
   // the merge with that error. For a fast-forward it gets a copy of the
@@ -127,11 +144,13 @@ struct BranchMergeResult {
     kFastForward,  // the branch moved to the source
     kMerged,       // a merge commit with two parents
     kConflicts,    // nothing changed; `tree.conflicts` lists why
+    kStaged,       // request.stage: `staged` holds the merge (`tree.conflicts` what is left to resolve)
   };
   Outcome outcome = Outcome::kUpToDate;
   std::optional<ObjectId> ours;  // the branch head before (nullopt: no commits)
   std::optional<ObjectId> base;
   std::optional<ObjectId> commit;  // the branch head after a fast-forward or merge
+  std::optional<ObjectId> staged;  // kStaged: the unlanded commit of the staged tree (durable in the store)
   TreeMergeResult tree;
 };
 
@@ -140,5 +159,23 @@ struct BranchMergeResult {
 // Conflict when the branch moved during the merge (nothing lands). The
 // caller refuses a target whose workspace has staged changes.
 Result<BranchMergeResult> MergeIntoBranch(Repository& repo, const BranchMergeRequest& request);
+
+// ---- A merge staged in a workspace (tusk merge --stage) -------------------
+
+// What the workspace keeps of a staged merge (Workspace::StageMerge):
+// `result` is kStaged.
+WsMerge StagedMergeOf(const BranchMergeRequest& request, const BranchMergeResult& result);
+// One line for a conflicting cell: "cell id=42 column label: base 'cat',
+// ours 'dog', theirs 'bird'".
+std::string DescribeTableConflict(const TableConflict& cell);
+// Marks `paths` of the merge staged in `ws` resolved, all or none. Refused
+// (InvalidArgument, naming the path and lines) while a text file still
+// holds conflict markers, a table the in-cell notation, or theirs' version
+// still sits beside the path (NAME~theirs: move it over the path or remove
+// it first). A path now deleted is resolved as deleted.
+Status ResolveStagedConflicts(Workspace& ws, const std::vector<std::string>& paths);
+// Sets `marked_lines` of each unresolved text or table conflict of `merge`
+// (staged in `ws`) from its file as it is now, for `tusk status`.
+Status FindMarkedLines(Workspace& ws, WsMerge* merge);
 
 }  // namespace tusk

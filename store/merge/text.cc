@@ -126,6 +126,23 @@ bool IsMarkerLine(std::string_view line) {
 
 }  // namespace
 
+std::vector<uint64_t> ConflictMarkerLines(std::string_view text) {
+  std::vector<uint64_t> out;
+  uint64_t line = 1;
+  for (size_t at = 0; at < text.size(); line++) {
+    size_t end = text.find('\n', at);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view l = text.substr(at, end - at);
+    if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
+    bool marker = l == "=======";
+    for (std::string_view m : {"<<<<<<< ", "||||||| ", ">>>>>>> "})
+      if (l.substr(0, m.size()) == m || l == m.substr(0, 7)) marker = true;
+    if (marker) out.push_back(line);
+    at = end + 1;
+  }
+  return out;
+}
+
 bool LooksLikeText(std::string_view content) {
   if (!FitsLineMerge(content.size())) return false;
   return std::memchr(content.data(), '\0', std::min(content.size(), kTextProbeBytes)) == nullptr;

@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "store/status.h"
 
@@ -70,6 +71,11 @@ struct LineMergeResult {
 // InvalidArgument if a side is not text (above).
 Result<LineMergeResult> MergeLines(std::string_view base, std::string_view ours, std::string_view theirs,
                                    const LineMergeLabels& labels);
+
+// The 1-based lines that look like a conflict marker MergeLines writes: a
+// line starting "<<<<<<< ", "||||||| " or ">>>>>>> ", or one that is
+// "=======" (CR LF or LF endings). `tusk resolve` refuses while any is left.
+std::vector<uint64_t> ConflictMarkerLines(std::string_view text);
 
 struct LineCounts {
   uint64_t added = 0, removed = 0;

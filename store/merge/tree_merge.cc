@@ -57,6 +57,14 @@ class TreeMerger {
                      TreeEntry* out);
   void Conflict(MergeConflict::Kind kind, const std::string& path, std::string detail,
                 std::vector<TableConflict> cells = {});
+  // Staging (TreeMergeOptions::stage): theirs' entry `t` (if any) goes
+  // beside the path of the conflict just recorded; MergeDir names it.
+  Status PutBeside(const TreeEntry* t);
+  bool staging() const { return options_.stage && options_.favor == MergeFavor::kNone; }
+  // Names the entries PutBeside left for the directory being merged and
+  // adds them to `merged` (kept sorted).
+  Status PlaceBeside(std::vector<TreeEntry>& merged, const std::vector<TreeEntry>& o_entries,
+                     const std::vector<TreeEntry>& t_entries, const std::string& prefix, size_t mark);
   // The entry a conflict resolves to: the favoured side's, else ours.
   const TreeEntry* Favoured(const TreeEntry* o, const TreeEntry* t) const {
     return options_.favor == MergeFavor::kTheirs ? t : o;
@@ -77,6 +85,11 @@ class TreeMerger {
   // number (both sides number their new groups from the base's largest).
   std::map<uint64_t, uint64_t> renumbered_;
   uint64_t next_group_ = 0;
+  struct Beside {
+    TreeEntry entry;  // theirs', under its own name until PlaceBeside renames it
+    size_t conflict;  // index into result.conflicts
+  };
+  std::vector<Beside> beside_;
 
  public:
   ObjectId ours_root, theirs_root;
@@ -86,6 +99,45 @@ void TreeMerger::Conflict(MergeConflict::Kind kind, const std::string& path, std
                           std::vector<TableConflict> cells) {
   if (options_.favor != MergeFavor::kNone) return;  // resolved for the favoured side by the caller
   result.conflicts.push_back({kind, path, std::move(detail), std::move(cells)});
+}
+
+Status TreeMerger::PutBeside(const TreeEntry* t) {
+  if (!staging() || !t || result.conflicts.empty()) return Status::Ok();
+  TreeEntry e = *t;
+  TUSK_RETURN_IF_ERROR(RenumberLinkGroup(&e));
+  beside_.push_back({std::move(e), result.conflicts.size() - 1});
+  return Status::Ok();
+}
+
+Status TreeMerger::PlaceBeside(std::vector<TreeEntry>& merged, const std::vector<TreeEntry>& o_entries,
+                               const std::vector<TreeEntry>& t_entries, const std::string& prefix, size_t mark) {
+  if (beside_.size() == mark) return Status::Ok();
+  auto by_name = [](const TreeEntry& e, const std::string& n) { return e.name < n; };
+  auto in = [&](const std::vector<TreeEntry>& v, const std::string& n) {
+    auto it = std::lower_bound(v.begin(), v.end(), n, by_name);
+    return it != v.end() && it->name == n;
+  };
+  std::vector<TreeEntry> placed;
+  for (size_t x = mark; x < beside_.size(); x++) {
+    Beside& b = beside_[x];
+    std::string name = b.entry.name + "~theirs";
+    for (int n = 2; in(o_entries, name) || in(t_entries, name) || in(merged, name) || in(placed, name); n++)
+      name = b.entry.name + "~theirs." + std::to_string(n);
+    if (name.size() > 255)
+      return Status::InvalidArgument("cannot stage the merge: " + prefix + b.entry.name +
+                                     " conflicts, and its name is too long to put theirs' version beside it");
+    b.entry.name = name;
+    result.conflicts[b.conflict].theirs_path = prefix + name;
+    placed.insert(std::lower_bound(placed.begin(), placed.end(), name, by_name), std::move(b.entry));
+  }
+  beside_.resize(mark);
+  std::vector<TreeEntry> all;
+  all.reserve(merged.size() + placed.size());
+  std::merge(std::make_move_iterator(merged.begin()), std::make_move_iterator(merged.end()),
+             std::make_move_iterator(placed.begin()), std::make_move_iterator(placed.end()), std::back_inserter(all),
+             [](const TreeEntry& x, const TreeEntry& y) { return x.name < y.name; });
+  merged = std::move(all);
+  return Status::Ok();
 }
 
 Result<ObjectId> TreeMerger::EmptyDir() {
@@ -153,6 +205,7 @@ Result<TreeMerger::Dir> TreeMerger::MergeDir(const ObjectId* base, const Dir& ou
   TUSK_ASSIGN_OR_RETURN(auto t_entries, ReadDir(theirs.id));
   std::vector<TreeEntry> merged;
   merged.reserve(o_entries.size());
+  const size_t beside_mark = beside_.size();
   size_t i = 0, j = 0, k = 0;
   while (i < b_entries.size() || j < o_entries.size() || k < t_entries.size()) {
     // The smallest name among the three cursors.
@@ -168,6 +221,7 @@ Result<TreeMerger::Dir> TreeMerger::MergeDir(const ObjectId* base, const Dir& ou
     TUSK_ASSIGN_OR_RETURN(auto entry, MergeEntry(b, o, t, prefix + current));
     if (entry) merged.push_back(std::move(*entry));
   }
+  TUSK_RETURN_IF_ERROR(PlaceBeside(merged, o_entries, t_entries, prefix, beside_mark));
   TUSK_ASSIGN_OR_RETURN(ObjectId id, WriteDirectory(session_, merged));
   return Dir{id, merged.size()};
 }
@@ -199,6 +253,7 @@ Result<std::optional<TreeEntry>> TreeMerger::MergeEntry(const TreeEntry* b, cons
   if (o_dir != t_dir) {
     Conflict(MergeConflict::Kind::kFileDirectory, path,
              std::string("a directory in ") + (o_dir ? "ours" : "theirs") + ", not in " + (o_dir ? "theirs" : "ours"));
+    TUSK_RETURN_IF_ERROR(PutBeside(t));
     return copy(Favoured(o, t));
   }
   if (o->kind != t->kind || (o->mode & S_IFMT) != (t->mode & S_IFMT)) {
@@ -207,6 +262,7 @@ Result<std::optional<TreeEntry>> TreeMerger::MergeEntry(const TreeEntry* b, cons
     } else {
       Conflict(MergeConflict::Kind::kType, path, "changed to a different kind of entry on each side");
     }
+    TUSK_RETURN_IF_ERROR(PutBeside(t));
     return copy(Favoured(o, t));
   }
   TreeEntry empty;
@@ -244,7 +300,9 @@ Result<std::optional<TreeEntry>> TreeMerger::MergeDeletedAgainstChanged(const Tr
   Conflict(MergeConflict::Kind::kModifyDelete, path,
            std::string("deleted in ") + (ours_deleted ? "ours" : "theirs") + ", changed in " +
                (ours_deleted ? "theirs" : "ours"));
-  const TreeEntry* pick = options_.favor == MergeFavor::kNone ? kept : Favoured(o, t);
+  // Staged: ours at the path (nothing, if ours deleted it), theirs beside.
+  const TreeEntry* pick = staging() ? o : options_.favor == MergeFavor::kNone ? kept : Favoured(o, t);
+  TUSK_RETURN_IF_ERROR(PutBeside(t));
   // The counts formula took the change and the deletion; the result is `pick`.
   TUSK_ASSIGN_OR_RETURN(Counts kc, CountOf(kept));
   TUSK_ASSIGN_OR_RETURN(Counts pc, CountOf(pick));
@@ -316,15 +374,20 @@ Result<TreeEntry> TreeMerger::MergeSameKind(const TreeEntry& base, bool has_base
     }
     case EntryKind::kSymlink: {
       auto target = Pick3(b ? &b->target : nullptr, o.target, t.target);
-      if (!target)
+      if (!target) {
         Conflict(MergeConflict::Kind::kSymlink, path, "points to '" + o.target + "' in ours, '" + t.target + "' in theirs");
+        TUSK_RETURN_IF_ERROR(PutBeside(&t));
+      }
       out.target = target.value_or(Favoured(&o, &t)->target);
       out.size = out.target.size();
       return out;
     }
     case EntryKind::kSpecial: {
       auto rdev = Pick3(b ? &b->rdev : nullptr, o.rdev, t.rdev);
-      if (!rdev) Conflict(MergeConflict::Kind::kType, path, "device numbers differ");
+      if (!rdev) {
+        Conflict(MergeConflict::Kind::kType, path, "device numbers differ");
+        TUSK_RETURN_IF_ERROR(PutBeside(&t));
+      }
       out.rdev = rdev.value_or(Favoured(&o, &t)->rdev);
       return out;
     }
@@ -340,14 +403,22 @@ Result<TreeEntry> TreeMerger::MergeSameKind(const TreeEntry& base, bool has_base
   ContentMergeInput in{path, b, &o, &t};
   TUSK_ASSIGN_OR_RETURN(ContentMergeOutput merged, MergeFileContent(repo_, session_, in, options_));
   if (!merged.method.empty()) result.merged_files.push_back({path, merged.method, merged.note});
-  if (merged.conflict) {
-    MergeConflict c = std::move(*merged.conflict);
-    c.path = path;
-    c.marked = std::move(merged.marked);
-    if (options_.favor == MergeFavor::kNone) result.conflicts.push_back(std::move(c));
-  }
   out.chunks = std::move(merged.chunks);
   out.size = merged.size;
+  if (merged.conflict && options_.favor == MergeFavor::kNone) {
+    MergeConflict c = std::move(*merged.conflict);
+    c.path = path;
+    bool has_marks = c.kind == MergeConflict::Kind::kText || c.kind == MergeConflict::Kind::kTable;
+    if (staging() && has_marks) {
+      // The file as a person resolves it: both sides in it, marked.
+      TUSK_ASSIGN_OR_RETURN(out.chunks, StoreContent(repo_, session_, merged.marked));
+      out.size = merged.marked.size();
+    } else {
+      c.marked = std::move(merged.marked);
+    }
+    result.conflicts.push_back(std::move(c));
+    if (!has_marks) TUSK_RETURN_IF_ERROR(PutBeside(&t));
+  }
   return out;
 }
 
@@ -386,6 +457,7 @@ Result<TreeMergeResult> MergeTrees(Repository& repo, WriteSession& session, cons
   auto by_path = [](const auto& x, const auto& y) { return x.path < y.path; };
   std::stable_sort(r.conflicts.begin(), r.conflicts.end(), by_path);
   std::stable_sort(r.merged_files.begin(), r.merged_files.end(), by_path);
+  if (options.stage) r.root = root.id;
   if (r.conflicts.empty()) {
     r.root = root.id;
     int64_t files = static_cast<int64_t>(o.file_count) + static_cast<int64_t>(t.file_count) -

@@ -69,9 +69,10 @@ Result<HeldWorkspace> Take(int dataset_fd, const std::string& dataset, const std
     if (errno == EWOULDBLOCK) return Status::Busy("workspace " + name + " is held by another process (a mount serving it)");
     return Status::FromErrno(errno, "lock workspace " + name);
   }
-  // Staged: anything in upper/, or a commit in progress (next).
+  // Staged: anything in upper/, a commit in progress (next), or a merge.
   struct stat st;
-  if (::fstatat(dir, "next", &st, AT_SYMLINK_NOFOLLOW) == 0) w.staged = true;
+  for (const char* file : {"next", "merge", "merge.staging"})
+    if (::fstatat(dir, file, &st, AT_SYMLINK_NOFOLLOW) == 0) w.staged = true;
   int upper = ::openat(dir, "upper", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (upper >= 0) {
     Fd upper_fd(upper);

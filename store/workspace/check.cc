@@ -17,6 +17,8 @@ namespace tusk {
 namespace {
 
 using ws::Sidecar;
+using ws::ReadMergeFile;
+using ws::kMergeFile;
 
 Result<std::optional<ObjectId>> ReadIdFile(const std::string& path) {
   TUSK_ASSIGN_OR_RETURN(std::string text, ReadWholeFile(path));
@@ -47,6 +49,7 @@ class WorkspaceChecker {
 
   void Run() {
     for (const char* file : {"base", "next"}) CheckIdFile(file);
+    CheckMergeFile();
     // Only the sidecars upper files name: the others are garbage the next
     // sweep removes (see WsCore::SyncUpperNames), and may name chunks gc
     // has since deleted.
@@ -73,6 +76,19 @@ class WorkspaceChecker {
     if (std::string_view(file) == "next") return;
     auto commit = repo_->ReadCommit(**id);
     if (!commit.ok()) Report(std::string(file) + " commit " + (*id)->Hex() + ": " + commit.status().message());
+  }
+
+  // A staged merge: decodes, and the commits it names exist (its tree's
+  // chunks are checked through the sidecars of the files staged).
+  void CheckMergeFile() {
+    auto merge = ReadMergeFile(Env::Default(), dir_, kMergeFile);
+    if (!merge.ok()) return Report(merge.status().message());
+    if (!*merge) return;
+    for (auto [what, id] : {std::pair("ours", (*merge)->ours), std::pair("theirs", (*merge)->theirs),
+                            std::pair("staged", (*merge)->staged)}) {
+      auto commit = repo_->ReadCommit(id);
+      if (!commit.ok()) Report(std::string("merge file: the ") + what + " commit " + id.Hex() + ": " + commit.status().message());
+    }
   }
 
   // Whether the sidecar `id` (from an upper file's xattr: untrusted) exists

@@ -582,6 +582,27 @@ Result<WsCommitResult> Workspace::Commit(const WsCommitOptions& options) {
   WsCommitResult result;
   bool diverged;
   TUSK_RETURN_IF_ERROR(c.FollowBranchIfClean(&diverged));
+  const std::string name = c.dataset + "@" + c.branch;
+  if (c.merge) {
+    if (size_t left = c.merge->Unresolved()) {
+      std::string paths;
+      size_t shown = 0;
+      for (const auto& x : c.merge->conflicts) {
+        if (x.resolved) continue;
+        if (shown++ == 5) {
+          paths += ", ...";
+          break;
+        }
+        paths += (paths.empty() ? "" : ", ") + ws::QuotedRel(x.path);
+      }
+      return Status::InvalidArgument("cannot commit the merge of " + c.merge->source + " into " + name + ": " +
+                                     std::to_string(left) + " conflicting path" + (left == 1 ? " is" : "s are") +
+                                     " unresolved (" + paths + "); fix them, then 'tusk resolve " + name +
+                                     " PATH' (or 'tusk reset " + name + "' to drop the merge)");
+    }
+  } else if (options.message.empty()) {
+    return Status::InvalidArgument("a commit needs a message (-m)");
+  }
   result.parent = c.base;
   TUSK_ASSIGN_OR_RETURN(bool staged, c.Staged());
   // Nothing staged, but perhaps only since an unlink whose removal is not
@@ -591,7 +612,6 @@ Result<WsCommitResult> Workspace::Commit(const WsCommitOptions& options) {
     TUSK_RETURN_IF_ERROR(c.SyncUpperNames(""));
     return result;
   }
-  const std::string name = c.dataset + "@" + c.branch;
   if (diverged) {
     TUSK_ASSIGN_OR_RETURN(std::optional<ObjectId> head, c.repo->GetBranch(c.dataset, c.branch));
     return Status::Conflict("cannot commit the workspace of " + name + ": the branch moved to " +
@@ -606,7 +626,7 @@ Result<WsCommitResult> Workspace::Commit(const WsCommitOptions& options) {
   TUSK_ASSIGN_OR_RETURN(ws::Build build, ws::BuildTree(c, session.get(), &sink));
   result.new_objects = session->new_objects();
   result.new_stored_bytes = session->new_stored_bytes();
-  if (c.base_root && build.root == *c.base_root) {
+  if (c.base_root && build.root == *c.base_root && !c.merge) {
     TUSK_RETURN_IF_ERROR(session->Flush());
     return result;  // staged, but the same tree: nothing to commit
   }
@@ -615,9 +635,10 @@ Result<WsCommitResult> Workspace::Commit(const WsCommitOptions& options) {
   commit.dataset = c.dataset;
   commit.root = build.root;
   if (c.base) commit.parents.push_back(*c.base);
+  if (c.merge) commit.parents.push_back(c.merge->theirs);
   commit.author = options.author;
   commit.time_sec = static_cast<int64_t>(::time(nullptr));
-  commit.message = options.message;
+  commit.message = options.message.empty() && c.merge ? c.merge->message : options.message;
   commit.metadata = options.metadata;
   commit.provenance = options.provenance;
   commit.file_count = static_cast<uint64_t>(static_cast<int64_t>(c.base_files) + build.files_delta);
@@ -646,6 +667,10 @@ Result<WsCommitResult> Workspace::Commit(const WsCommitOptions& options) {
   result.new_stored_bytes = session->new_stored_bytes();
   TUSK_RETURN_IF_ERROR(c.SetBase(*landed, true));
   TUSK_RETURN_IF_ERROR(ws::CleanupAfterCommit(c, build));
+  if (c.merge) {
+    c.merge.reset();
+    TUSK_RETURN_IF_ERROR(c.SaveMerge());
+  }
   // Durably gone before anything new is staged: a `next` that came back
   // would make the next Open clear those new changes too.
   TUSK_RETURN_IF_ERROR(c.RemoveNextFile());
@@ -659,6 +684,10 @@ Status Workspace::Reset() {
   c.DetachAllNodes();
   c.generation++;
   TUSK_RETURN_IF_ERROR(ws::ClearUpperAndSidecars(&c));
+  if (c.merge) {
+    c.merge.reset();
+    TUSK_RETURN_IF_ERROR(c.SaveMerge());
+  }
   bool diverged;
   return c.FollowBranchIfClean(&diverged);
 }

@@ -5,7 +5,7 @@
 #include <fstream>
 #include <memory>
 
-#include "store/workspace/workspace.h"
+#include "store/workspace/workspace_core.h"
 
 namespace tusk {
 namespace {
@@ -34,6 +34,13 @@ Result<std::vector<ObjectId>> WorkspaceBases(const std::string& store_dir) {
         auto id = ObjectId::FromHex(hex);
         if (!id) return Status::Corruption(ws + file + ": not a commit id: " + hex);
         out.push_back(*id);
+      }
+      // A staged merge's tree (a commit object, parents ours and theirs)
+      // and theirs, whose chunks the staged files read.
+      for (const char* file : {ws::kMergeFile, ws::kMergeStagingFile}) {
+        auto merge = ws::ReadMergeFile(Env::Default(), ws, file);
+        if (!merge.ok()) return merge.status();
+        if (*merge) out.insert(out.end(), {(*merge)->staged, (*merge)->theirs});
       }
     }
   }

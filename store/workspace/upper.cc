@@ -326,8 +326,6 @@ Status WsCore::RestoreTimes(const std::string& rel, const struct stat& st) {
   return Status::Ok();
 }
 
-namespace {
-
 Status StatAt(WsCore* core, const std::string& rel, struct stat* st) {
   TUSK_ASSIGN_OR_RETURN(UpperAt at, core->At(rel));
   if (::fstatat(at.fd(), at.c_name(), st, AT_SYMLINK_NOFOLLOW) != 0) return Err(errno, "stat", rel);
@@ -376,8 +374,6 @@ Status MakeUpperSpecial(WsCore* core, const std::string& rel, const TreeEntry& e
     return Err(errno, "mknod", rel);
   return ApplyBaseMeta(core, rel, e);
 }
-
-}  // namespace
 
 Status WsCore::EnsureUpperDir(const std::vector<std::string>& parts) {
   std::string rel;
@@ -433,8 +429,6 @@ Result<std::string> WsCore::CreateSidecar(const Sidecar& side, Fd* out) {
   return id;
 }
 
-namespace {
-
 // A metacopy of the base file `e` at `rel` (whose parent is an upper
 // directory): a sparse upper file of the same size and metadata, named
 // only once complete, so a crash never leaves a half-made one.
@@ -467,8 +461,6 @@ Result<Fd> MakeMetacopy(WsCore* core, const std::string& rel, const TreeEntry& e
   *meta_id = id;
   return fd;
 }
-
-}  // namespace
 
 Status WsCore::CopyUp(const Lookup& l) {
   if (!l.base_only()) return Status::Ok();

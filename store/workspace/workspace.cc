@@ -137,6 +137,7 @@ Status WsCore::SetBase(const std::optional<ObjectId>& commit, bool write_file) {
 }
 
 Result<bool> WsCore::Staged() {
+  if (merge) return true;  // even a merge that changed nothing makes a merge commit
   bool any = false;
   TUSK_RETURN_IF_ERROR(ForEachDirectoryEntry(upper_fd.get(), upper_path, [&](const char*, unsigned char) {
     any = true;
@@ -266,10 +267,12 @@ Result<std::unique_ptr<Workspace>> Workspace::Open(Repository* repo, const std::
       if (landed) {
         TUSK_RETURN_IF_ERROR(core->SetBase(*next, true));
         TUSK_RETURN_IF_ERROR(ws::ClearUpperAndSidecars(core.get()));
+        TUSK_RETURN_IF_ERROR(core->SaveMerge());  // the merge it made, if any, is done
       }
     }
     TUSK_RETURN_IF_ERROR(core->RemoveNextFile());
   }
+  TUSK_RETURN_IF_ERROR(core->LoadMerge());
   // Sidecars no upper file names (left by an unlink, or by a crash between
   // creating one and linking its file) are garbage. When there is some, the
   // upper directories are synced first, so that only sidecars no durable

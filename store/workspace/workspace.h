@@ -179,6 +179,34 @@ class WsFile {
   virtual Status DropSetIdForWrite() = 0;
 };
 
+// A merge staged into the workspace (`tusk merge --stage`, store/merge/merge.h):
+// the workspace shows the merged tree, conflicts written as a person
+// resolves them, and its next commit is the merge commit, with `theirs` as
+// second parent. Kept in STORE/workspaces/D/B/merge (FORMAT.md).
+struct WsMergeConflict {
+  std::string kind;         // "text", "table", "binary", "modify/delete", ... (tusk-merge(1))
+  std::string path;
+  std::string theirs_path;  // where theirs' entry was staged beside it; empty: nowhere
+  std::string detail;
+  std::vector<std::string> cells;  // tables: one line per conflicting cell, as the merge reported it
+  bool resolved = false;
+  // Status replies only (not kept): lines of the file that still hold
+  // conflict markers or notation.
+  std::vector<uint64_t> marked_lines;
+};
+struct WsMerge {
+  ObjectId ours;        // the workspace's base when the merge was staged
+  ObjectId theirs;      // the commit merged in: the merge commit's second parent
+  ObjectId staged;      // the staged tree's commit object (BranchMergeResult::staged)
+  std::string source;   // as the user named it: "labels@fix"
+  std::string message;  // the merge commit's message unless `tusk commit -m` gives one
+  std::vector<WsMergeConflict> conflicts;  // sorted by path
+  size_t Unresolved() const;
+};
+std::string EncodeWsMerge(const WsMerge& merge);
+// Untrusted bytes: every length is checked; Corruption naming `what`.
+Result<WsMerge> DecodeWsMerge(std::string_view bytes, const std::string& what);
+
 struct WsCommitOptions {
   std::string message;
   std::string author;
@@ -259,8 +287,24 @@ class Workspace {
   // id, so writing the same bytes back is not a change).
   Result<std::vector<WsChange>> Changes();
   Result<WsCommitResult> Commit(const WsCommitOptions& options);
-  // Drops every staged change; open files keep their data but are detached.
+  // Drops every staged change (and a staged merge); open files keep their
+  // data but are detached.
   Status Reset();
+
+  // Stages a merge: the merged view becomes the tree of `merge.staged`
+  // (files as metacopies of its chunks: nothing is copied), and the next
+  // Commit makes the merge commit. Refused (InvalidArgument) while changes
+  // or another merge are staged or when the base is not `merge.ours`; on
+  // failure nothing stays staged. A crash while staging leaves nothing
+  // staged either (the next Open clears it).
+  Status StageMerge(const WsMerge& merge);
+  // The merge staged, if any.
+  std::optional<WsMerge> StagedMerge() const;
+  // Marks conflicting paths of the staged merge resolved, all or none
+  // (NotFound: a path is not one of its conflicts). Whether the content is
+  // resolved is the caller's to judge (ResolveStagedConflicts,
+  // store/merge/merge.h). Commit refuses while any conflict is unresolved.
+  Status MarkResolved(const std::vector<std::string>& paths);
 
  private:
   struct Impl;

@@ -238,12 +238,19 @@ class WsCore {
   std::optional<ObjectId> base_root;
   uint64_t generation = 0;  // bumped whenever the merged view changes wholesale
   uint64_t base_files = 0, base_bytes = 0;
+  std::optional<WsMerge> merge;  // the merge staged (its file is `dir`/merge)
   std::optional<std::pair<std::optional<ObjectId>, BaseLinks>> base_links;  // for base_root, see LinksOfBase
 
   // ---- base (workspace.cc) ----
   Status SetBase(const std::optional<ObjectId>& commit, bool write_file);
   Result<bool> Staged();
   Status FollowBranchIfClean(bool* diverged);
+
+  // ---- staged merge (merge_state.cc) ----
+  // Loads the merge file at Open; rolls back a StageMerge a crash cut short.
+  Status LoadMerge();
+  // Writes `merge` to its file (durably), or removes the file when unset.
+  Status SaveMerge();
 
   // ---- durability (workspace.cc) ----
   // What a local file system gives fsync(2) of a file in `dir_rel` (an
@@ -375,6 +382,25 @@ class WsCore {
 
 // Empties upper/ and meta/ (no open file may need them).
 Status ClearUpperAndSidecars(WsCore* core);
+
+// ---- making upper entries from tree entries (upper.cc) ----
+// Each needs the parent of `rel` in upper and nothing at `rel` itself.
+Status StatAt(WsCore* core, const std::string& rel, struct stat* st);
+// Xattrs (added, not replaced), owner, mode and mtime of `e` onto the upper
+// entry at `rel`.
+Status ApplyBaseMeta(WsCore* core, const std::string& rel, const TreeEntry& e);
+Status MakeUpperDir(WsCore* core, const std::string& rel, const TreeEntry& e);
+Status MakeUpperSymlink(WsCore* core, const std::string& rel, const TreeEntry& e);
+Status MakeUpperSpecial(WsCore* core, const std::string& rel, const TreeEntry& e);
+// A metacopy of the file `e`: every chunk still read from the store.
+Result<Fd> MakeMetacopy(WsCore* core, const std::string& rel, const TreeEntry& e, std::string* meta_id);
+
+// ---- a staged merge (merge_state.cc) ----
+// STORE/workspaces/D/B/merge, and merge.staging while StageMerge applies it.
+inline constexpr char kMergeFile[] = "merge";
+inline constexpr char kMergeStagingFile[] = "merge.staging";
+// Reads the merge file of the workspace directory `dir`, if any.
+Result<std::optional<WsMerge>> ReadMergeFile(Env* files, const std::string& dir, const char* name);
 
 }  // namespace ws
 

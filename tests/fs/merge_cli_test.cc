@@ -197,5 +197,145 @@ TEST_F(MergeCliTest, AMountedBranchShowsTheMergedVersion) {
   mounts.CleanupAll();
 }
 
+// ---- tusk merge --stage, tusk resolve, and the merge commit ----------------
+
+TEST_F(MergeCliTest, AStagedMergeIsResolvedInTheMountedWorkspaceThenCommittedWithTwoParents) {
+  std::string mnt = tmp_.Sub("mnt");
+  fs::create_directories(mnt);
+  MountGuard mounts;
+  ASSERT_TRUE(mounts.StartForeground(store_, {}, mnt, tmp_.Sub("mount.log")));
+  std::string ws = mnt + "/labels/main";
+  // Two labellers change one cell differently, and one line of the notes,
+  // and both replace a binary file; theirs also adds a file.
+  Version("main", {{"labels.csv", "id,label,annotator,score\n1,cat,ann,0.5\n2,wolf,bob,0.7\n3,cat,ann,0.9\n4,bird,bob,0.1\n"},
+                   {"notes.txt", "a\nb\nOURS\nd\ne\nf\ng\n"},
+                   {"img.bin", std::string("\0ours", 5)}});
+  Must(Tusk(store_, {"import", tmp_.Sub("main"), "labels@main", "-m", "ours"}));
+  Version("fix", {{"labels.csv", "id,label,annotator,score\n1,cat,ann,0.5\n2,fox,bob,0.7\n3,cat,ann,0.9\n4,bird,bob,0.2\n"},
+                  {"notes.txt", "a\nb\nTHEIRS\nd\ne\nf\ng\n"},
+                  {"img.bin", std::string("\0theirs", 7)},
+                  {"extra.txt", "from fix\n"}});
+  Must(Tusk(store_, {"import", tmp_.Sub("fix"), "labels@fix", "-m", "theirs"}));
+  std::string ours = Head("labels@main");
+  EXPECT_TRUE(HasSubstr(ReadOr(ws + "/labels.csv"), "2,wolf"));  // the mount holds the workspace
+
+  RunResult staged = Tusk(store_, {"merge", "labels@fix", "labels@main", "--stage"});
+  ASSERT_EQ(staged.exit_code, 0) << staged;
+  EXPECT_TRUE(HasSubstr(staged.out, "staged the merge of labels@fix into labels@main's workspace")) << staged;
+  EXPECT_TRUE(HasSubstr(staged.out, "3 conflicts to resolve")) << staged;
+  EXPECT_EQ(Head("labels@main"), ours);  // nothing landed
+  // The workspace shows the merge, conflicts written for a person (the
+  // mount looks the branch directory up again within a second).
+  std::string table;
+  const std::string want_table =
+      "id,label,annotator,score\n1,cat,ann,0.5\n"
+      "2,<<<<<<< ours: wolf ||||||| base: dog ======= theirs: fox >>>>>>>,bob,0.7\n"
+      "3,cat,ann,0.9\n4,bird,bob,0.2\n";
+  EXPECT_TRUE(WaitUntil([&] { return (table = ReadOr(ws + "/labels.csv")) == want_table; }, 10)) << table;
+  EXPECT_TRUE(HasSubstr(ReadOr(ws + "/notes.txt"), "<<<<<<< labels@main\nOURS\n"));
+  EXPECT_EQ(ReadOr(ws + "/img.bin"), std::string("\0ours", 5));
+  EXPECT_EQ(ReadOr(ws + "/img.bin~theirs"), std::string("\0theirs", 7));
+  EXPECT_EQ(ReadOr(ws + "/extra.txt"), "from fix\n");
+
+  RunResult status = Tusk(store_, {"status", "labels@main"});
+  ASSERT_EQ(status.exit_code, 0) << status;
+  EXPECT_TRUE(HasSubstr(status.out, "merging labels@fix")) << status;
+  EXPECT_TRUE(HasSubstr(status.out, "3 unresolved conflicts")) << status;
+  EXPECT_TRUE(HasSubstr(status.out, "UNRESOLVED (table) labels.csv")) << status;
+  EXPECT_TRUE(HasSubstr(status.out, "cell id=2 column label: base 'dog', ours 'wolf', theirs 'fox'")) << status;
+  EXPECT_TRUE(HasSubstr(status.out, "notation left on line 3")) << status;
+  EXPECT_TRUE(HasSubstr(status.out, "theirs' version: img.bin~theirs")) << status;
+  RunResult json = Tusk(store_, {"status", "labels@main", "--json"});
+  EXPECT_TRUE(HasSubstr(json.out, "\"unresolved\":3")) << json;
+
+  // Refused while markers, notation or theirs' copy remain; and commit too.
+  RunResult early = Tusk(store_, {"resolve", "labels@main", "labels.csv"});
+  EXPECT_EQ(early.exit_code, 1) << early;
+  EXPECT_TRUE(HasSubstr(early.err, "conflict notation remains on line 3")) << early;
+  RunResult text_early = Tusk(store_, {"resolve", "labels@main", "notes.txt"});
+  EXPECT_TRUE(HasSubstr(text_early.err, "conflict markers remain on lines")) << text_early;
+  RunResult bin_early = Tusk(store_, {"resolve", "labels@main", "img.bin"});
+  EXPECT_TRUE(HasSubstr(bin_early.err, "theirs' version is still at 'img.bin~theirs'")) << bin_early;
+  RunResult not_one = Tusk(store_, {"resolve", "labels@main", "extra.txt"});
+  EXPECT_EQ(not_one.exit_code, 1) << not_one;
+  EXPECT_TRUE(HasSubstr(not_one.err, "is not a conflict of the merge")) << not_one;
+  RunResult commit_early = Tusk(store_, {"commit", "labels@main"});
+  EXPECT_EQ(commit_early.exit_code, 1) << commit_early;
+  EXPECT_TRUE(HasSubstr(commit_early.err, "3 conflicting paths are unresolved")) << commit_early;
+  RunResult merge_again = Tusk(store_, {"merge", "labels@fix", "labels@main"});
+  EXPECT_TRUE(HasSubstr(merge_again.err, "is staged in labels@main's workspace")) << merge_again;
+
+  // Resolved with ordinary tools through the mount.
+  ASSERT_TRUE(WriteFile(ws + "/labels.csv",
+                        "id,label,annotator,score\n1,cat,ann,0.5\n2,fox,bob,0.7\n3,cat,ann,0.9\n4,bird,bob,0.2\n"));
+  ASSERT_TRUE(WriteFile(ws + "/notes.txt", "a\nb\nBOTH\nd\ne\nf\ng\n"));
+  fs::rename(ws + "/img.bin~theirs", ws + "/img.bin");
+  RunResult resolved = Tusk(store_, {"resolve", "labels@main", "labels.csv", "notes.txt", "img.bin"});
+  ASSERT_EQ(resolved.exit_code, 0) << resolved;
+  EXPECT_TRUE(HasSubstr(resolved.out, "every conflict resolved")) << resolved;
+  RunResult commit = Tusk(store_, {"commit", "labels@main"});
+  ASSERT_EQ(commit.exit_code, 0) << commit;
+  EXPECT_EQ(Cat("labels@main", "notes.txt"), "a\nb\nBOTH\nd\ne\nf\ng\n");
+  EXPECT_EQ(Cat("labels@main", "img.bin"), std::string("\0theirs", 7));
+  EXPECT_EQ(Cat("labels@main", "extra.txt"), "from fix\n");
+  RunResult show = Tusk(store_, {"show", "labels@main"});
+  EXPECT_TRUE(HasSubstr(show.out, "merge labels@fix into labels@main")) << show;
+  RunResult graph = Tusk(store_, {"log", "--graph", "labels"});
+  EXPECT_TRUE(HasSubstr(graph.out, "|\\")) << graph;
+  // The merge is in the history: merging again changes nothing.
+  RunResult again = Tusk(store_, {"merge", "labels@fix", "labels@main"});
+  EXPECT_TRUE(HasSubstr(again.out, "already up to date")) << again;
+  RunResult after = Tusk(store_, {"status", "labels@main"});
+  EXPECT_TRUE(HasSubstr(after.out, "nothing staged")) << after;
+  mounts.CleanupAll();
+}
+
+TEST_F(MergeCliTest, WithoutAMountAStagedMergeCanBeInspectedAndDroppedByReset) {
+  Labels("main", "id,label,annotator,score\n1,cat,ann,0.5\n2,wolf,bob,0.7\n3,cat,ann,0.9\n4,bird,bob,0.1\n");
+  Labels("fix", "id,label,annotator,score\n1,cat,ann,0.5\n2,fox,bob,0.7\n3,cat,ann,0.9\n4,bird,bob,0.1\n");
+  std::string ours = Head("labels@main");
+  RunResult staged = Tusk(store_, {"merge", "labels@fix", "labels@main", "--stage", "--json"});
+  ASSERT_EQ(staged.exit_code, 0) << staged;
+  EXPECT_TRUE(HasSubstr(staged.out, "\"outcome\":\"staged\"")) << staged;
+  RunResult status = Tusk(store_, {"status", "labels@main"});
+  EXPECT_TRUE(HasSubstr(status.out, "UNRESOLVED (table) labels.csv")) << status;
+  EXPECT_TRUE(HasSubstr(status.out, "M  labels.csv")) << status;
+  // A second merge is refused while one is staged.
+  RunResult run = Tusk(store_, {"merge", "labels@fix", "labels@main", "--stage"});
+  EXPECT_EQ(run.exit_code, 1) << run;
+  Must(Tusk(store_, {"reset", "labels@main"}));
+  RunResult clean = Tusk(store_, {"status", "labels@main"});
+  EXPECT_TRUE(HasSubstr(clean.out, "nothing staged")) << clean;
+  EXPECT_FALSE(HasSubstr(clean.out, "merging")) << clean;
+  EXPECT_EQ(Head("labels@main"), ours);
+  RunResult none = Tusk(store_, {"resolve", "labels@main", "labels.csv"});
+  EXPECT_EQ(none.exit_code, 1) << none;
+  EXPECT_TRUE(HasSubstr(none.err, "no merge is staged")) << none;
+  // Without a staged merge a commit needs its message.
+  RunResult no_message = Tusk(store_, {"commit", "labels@main"});
+  EXPECT_EQ(no_message.exit_code, 1) << no_message;
+  EXPECT_TRUE(HasSubstr(no_message.err, "a commit needs a message (-m)")) << no_message;
+}
+
+TEST_F(MergeCliTest, ChecksRunWhenTheStagedMergeIsCommitted) {
+  Labels("fix", "id,label,annotator,score\n1,cat,ann,0.5\n2,dog,bob,0.7\n3,cat,ann,0.9\n4,bird,bob,0.1\n5,x\n");
+  Must(Tusk(store_, {"check", "add", "labels", "schema", "--builtin", "--", "csv", "*.csv"}));
+  RunResult staged = Tusk(store_, {"merge", "labels@fix", "labels@main", "--stage"});
+  ASSERT_EQ(staged.exit_code, 0) << staged;  // a fast-forward, staged as a merge: no conflicts
+  EXPECT_TRUE(HasSubstr(staged.out, "0 conflicts to resolve")) << staged;
+  std::string before = Head("labels@main");
+  RunResult refused = Tusk(store_, {"commit", "labels@main"});
+  EXPECT_EQ(refused.exit_code, 1) << refused;
+  EXPECT_TRUE(HasSubstr(refused.err + refused.out, "schema")) << refused;
+  EXPECT_EQ(Head("labels@main"), before);
+  RunResult status = Tusk(store_, {"status", "labels@main"});
+  EXPECT_TRUE(HasSubstr(status.out, "every conflict resolved")) << status;  // the merge stays staged
+  RunResult skipped = Tusk(store_, {"commit", "labels@main", "--skip-checks", "known ragged row"});
+  ASSERT_EQ(skipped.exit_code, 0) << skipped;
+  RunResult show = Tusk(store_, {"show", "labels@main"});
+  EXPECT_TRUE(HasSubstr(show.out, "known ragged row")) << show;
+  EXPECT_TRUE(HasSubstr(show.out, "Parents: ")) << show;
+}
+
 }  // namespace
 }  // namespace tusk::fstest

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "fs/control_socket.h"
 #include "store/repository.h"
 
 namespace tusk::cli {
@@ -143,6 +144,10 @@ int ShowRun(Cli& cli, const std::string& run, bool json, bool files);
 // How many changes are staged in the workspace of dataset@branch (0 when it
 // has none), asking the mount that serves it if one does (cmd_workspace.cc).
 Result<size_t> StagedChangeCount(Repository& repo, const std::string& dataset, const std::string& branch);
+// Runs a workspace request in the process that serves dataset@branch (a
+// mount), or here when none does (cmd_workspace.cc).
+Result<WsReply> RunWorkspaceCommand(Repository& repo, const std::string& dataset, const std::string& branch,
+                                    const WsRequest& request);
 
 // Commit options shared by import and commit.
 // Removes the workspaces of dataset@branch (or of the whole dataset) before

@@ -12,7 +12,7 @@ namespace {
 
 struct MergeOpts {
   std::string source, into, message, author, skip_checks;
-  bool no_ff = false, allow_unrelated = false, ours = false, theirs = false, json = false;
+  bool no_ff = false, allow_unrelated = false, ours = false, theirs = false, json = false, stage = false;
 };
 
 std::string Value(const std::string& v, bool present) { return present ? "'" + Printable(v) + "'" : "(none)"; }
@@ -42,6 +42,7 @@ void PrintJson(const BranchMergeResult& r, const char* outcome) {
   id("ours", r.ours);
   id("base", r.base);
   id("commit", r.commit);
+  id("staged", r.staged);
   j.Key("merged_files").BeginArray();
   for (const auto& m : r.tree.merged_files) {
     j.BeginObject().Key("path").String(m.path).Key("method").String(m.method);
@@ -52,6 +53,7 @@ void PrintJson(const BranchMergeResult& r, const char* outcome) {
   for (const auto& c : r.tree.conflicts) {
     j.BeginObject().Key("kind").String(MergeConflictKindName(c.kind)).Key("path").String(c.path);
     j.Key("detail").String(c.detail);
+    if (!c.theirs_path.empty()) j.Key("theirs_path").String(c.theirs_path);
     if (!c.cells.empty()) {
       j.Key("cells").BeginArray();
       for (const auto& cell : c.cells) {
@@ -92,10 +94,16 @@ int RunMerge(Cli& cli, const MergeOpts& o) {
   auto source = r.Resolve(*source_spec);
   if (!source.ok()) return Fail(source.status());
 
-  auto staged = StagedChangeCount(r, into->dataset, branch);
-  if (!staged.ok()) return Fail(staged.status().Annotate("nothing was merged"));
-  if (*staged > 0)
-    return Fail("nothing was merged: " + target + " has " + std::to_string(*staged) +
+  WsRequest status;
+  status.op = WsRequest::Op::kStatus;
+  auto ws = RunWorkspaceCommand(r, into->dataset, branch, status);
+  if (ws.ok() && !ws->status.ok()) ws = ws->status;
+  if (!ws.ok()) return Fail(ws.status().Annotate("nothing was merged"));
+  if (ws->merge)
+    return Fail("nothing was merged: a merge of " + ws->merge->source + " is staged in " + target +
+                "'s workspace; finish it ('tusk resolve', 'tusk commit') or drop it ('tusk reset " + target + "') first");
+  if (!ws->changes.empty())
+    return Fail("nothing was merged: " + target + " has " + std::to_string(ws->changes.size()) +
                 " staged change(s) in its workspace; commit or reset them first (tusk status " + target + ")");
 
   BranchMergeRequest request;
@@ -107,6 +115,7 @@ int RunMerge(Cli& cli, const MergeOpts& o) {
   request.author = o.author.empty() ? DefaultAuthor() : o.author;
   request.no_ff = o.no_ff;
   request.allow_unrelated = o.allow_unrelated;
+  request.stage = o.stage;
   request.tree.favor = o.ours ? MergeFavor::kOurs : o.theirs ? MergeFavor::kTheirs : MergeFavor::kNone;
   request.tree.labels.ours = target;
   request.tree.labels.theirs = o.source;
@@ -123,7 +132,16 @@ int RunMerge(Cli& cli, const MergeOpts& o) {
   const char* outcome = m.outcome == Outcome::kUpToDate      ? "up-to-date"
                         : m.outcome == Outcome::kFastForward ? "fast-forward"
                         : m.outcome == Outcome::kMerged      ? "merged"
+                        : m.outcome == Outcome::kStaged      ? "staged"
                                                              : "conflicts";
+  if (m.outcome == Outcome::kStaged) {
+    WsRequest stage;
+    stage.op = WsRequest::Op::kStageMerge;
+    stage.merge = StagedMergeOf(request, m);
+    auto staged = RunWorkspaceCommand(r, into->dataset, branch, stage);
+    if (staged.ok() && !staged->status.ok()) staged = staged->status;
+    if (!staged.ok()) return Fail(staged.status().Annotate("nothing was staged"));
+  }
   if (o.json) {
     PrintJson(m, outcome);
     return m.outcome == Outcome::kConflicts ? 1 : 0;
@@ -144,6 +162,20 @@ int RunMerge(Cli& cli, const MergeOpts& o) {
       std::cout << "merged " << o.source << " into " << target << ": commit " << short_id(m.commit) << " (parents "
                 << short_id(m.ours) << " " << source->ShortHex() << ", base " << short_id(m.base) << ")" << std::endl;
       return 0;
+    case Outcome::kStaged: {
+      size_t n = m.tree.conflicts.size();
+      PrintConflicts(m.tree.conflicts);
+      std::cout << "staged the merge of " << o.source << " into " << target << "'s workspace (base "
+                << short_id(m.base) << "): " << m.tree.paths_from_theirs << " path(s) from theirs, " << n
+                << (n == 1 ? " conflict" : " conflicts") << " to resolve\n";
+      if (n > 0)
+        std::cout << "fix them in the workspace (conflict markers in text, in-cell notation in tables, NAME~theirs "
+                     "beside the rest), then 'tusk resolve "
+                  << target << " PATH'; 'tusk status " << target << "' lists what is left\n";
+      std::cout << "'tusk commit " << target << "' makes the merge commit; 'tusk reset " << target
+                << "' drops the merge" << std::endl;
+      return 0;
+    }
     case Outcome::kConflicts: break;
   }
   PrintConflicts(m.tree.conflicts);
@@ -151,7 +183,8 @@ int RunMerge(Cli& cli, const MergeOpts& o) {
   std::cout << std::flush;
   return Fail("nothing was merged: " + std::to_string(n) + (n == 1 ? " conflict" : " conflicts") + " between " +
               target + " and " + o.source + " (base " + short_id(m.base) +
-              "); --ours or --theirs resolves every conflict for one side");
+              "); --ours or --theirs resolves every conflict for one side, --stage stages the merge in the "
+              "branch's workspace to resolve by hand");
 }
 
 }  // namespace
@@ -167,11 +200,14 @@ void AddMergeCommand(CLI::App& app, Cli& cli) {
   sub->add_flag("--ours", o->ours, "Resolve every conflict for the target branch's side");
   sub->add_flag("--theirs", o->theirs, "Resolve every conflict for the merged version's side");
   sub->add_flag("--allow-unrelated", o->allow_unrelated, "Merge histories that share no commit (against an empty tree)");
+  sub->add_flag("--stage", o->stage,
+                "Stage the merge in the branch's workspace instead of committing it, conflicts written for a person "
+                "to resolve; then tusk resolve and tusk commit");
   AddSkipChecksOption(sub, &o->skip_checks);
   AddJsonFlag(sub, &o->json);
   sub->footer(
-      "Exit status: 0 merged (or fast-forwarded, or already up to date), 1 conflicts or an error (nothing changed), "
-      "2 usage error.\nRules: man tusk-merge.");
+      "Exit status: 0 merged (or fast-forwarded, or already up to date, or staged), 1 conflicts or an error "
+      "(nothing changed), 2 usage error.\nRules: man tusk-merge.");
   sub->callback([o, &cli] { cli.exit_code = RunMerge(cli, *o); });
 }
 

@@ -163,7 +163,7 @@ class MergeTest : public ::testing::Test {
   }
 
   Result<BranchMergeResult> Merge(const std::string& from, const std::string& into = "main",
-                                  MergeFavor favor = MergeFavor::kNone, bool no_ff = false) {
+                                  MergeFavor favor = MergeFavor::kNone, bool no_ff = false, bool stage = false) {
     TUSK_ASSIGN_OR_RETURN(ObjectId source, repo_->Resolve("d@" + from));
     BranchMergeRequest r;
     r.dataset = "d";
@@ -173,6 +173,7 @@ class MergeTest : public ::testing::Test {
     r.author = "tester";
     r.tree.favor = favor;
     r.no_ff = no_ff;
+    r.stage = stage;
     return MergeIntoBranch(*repo_, r);
   }
 
@@ -407,6 +408,87 @@ TEST_F(MergeTest, BinaryContentChangedOnBothSidesConflicts) {
   TUSK_ASSERT_OK_AND_ASSIGN(auto r, Merge("side"));
   ASSERT_EQ(r.outcome, BranchMergeResult::Outcome::kConflicts);
   EXPECT_EQ(r.tree.conflicts[0].kind, MergeConflict::Kind::kBinary);
+}
+
+TEST_F(MergeTest, StagingWritesEveryConflictAsAPersonResolvesItAndMovesNoBranch) {
+  ObjectId b = CommitFiles("main", {{"notes.txt", {Lines(5)}},
+                                    {"img.bin", {std::string("\0\1\2", 3)}},
+                                    {"gone", {"g"}},
+                                    {"p", {"file"}},
+                                    {"q", {"q"}},
+                                    {"same", {"s"}}});
+  Branch("side", b);
+  ObjectId ours = CommitFiles("main", {{"notes.txt", {Lines(5, {{2, "ours"}})}},
+                                       {"img.bin", {std::string("\0\1\3", 3)}},
+                                       {"p", {"file, ours"}},
+                                       {"q", {"q, ours"}},
+                                       {"q~theirs", {"a file of ours with that name"}},
+                                       {"same", {"s"}},
+                                       {"mine", {"m"}}});
+  CommitFiles("side", {{"notes.txt", {Lines(5, {{2, "theirs"}})}},
+                       {"img.bin", {std::string("\0\1\4", 3)}},
+                       {"gone", {"changed in theirs"}},
+                       {"p/inner", {"dir"}},
+                       {"q", {"q, theirs"}},
+                       {"same", {"s"}},
+                       {"yours", {"y"}}});
+  TUSK_ASSERT_OK_AND_ASSIGN(auto r, Merge("side", "main", MergeFavor::kNone, false, true));
+  ASSERT_EQ(r.outcome, BranchMergeResult::Outcome::kStaged);
+  TUSK_ASSERT_OK_AND_ASSIGN(auto head, repo_->GetBranch("d", "main"));
+  EXPECT_EQ(head, ours);
+  ASSERT_TRUE(r.staged.has_value());
+  TUSK_ASSERT_OK_AND_ASSIGN(Commit staged, repo_->ReadCommit(*r.staged));
+  EXPECT_EQ(staged.parents, (std::vector<ObjectId>{ours, *repo_->Resolve("d@side")}));
+
+  std::map<std::string, std::pair<MergeConflict::Kind, std::string>> conflicts;
+  for (const auto& c : r.tree.conflicts) conflicts[c.path] = {c.kind, c.theirs_path};
+  using K = MergeConflict::Kind;
+  EXPECT_EQ(conflicts["notes.txt"], std::pair(K::kText, std::string()));
+  EXPECT_EQ(conflicts["img.bin"], std::pair(K::kBinary, std::string("img.bin~theirs")));
+  EXPECT_EQ(conflicts["gone"], std::pair(K::kModifyDelete, std::string("gone~theirs")));
+  EXPECT_EQ(conflicts["p"], std::pair(K::kFileDirectory, std::string("p~theirs")));
+  EXPECT_EQ(conflicts["q"], std::pair(K::kText, std::string()));
+  EXPECT_EQ(conflicts.size(), 5u);
+
+  Files got = ReadFiles(*r.staged);
+  EXPECT_TRUE(got["notes.txt"].content.find("<<<<<<< ") != std::string::npos) << got["notes.txt"].content;
+  EXPECT_EQ(got["img.bin"].content, std::string("\0\1\3", 3));          // ours at the path
+  EXPECT_EQ(got["img.bin~theirs"].content, std::string("\0\1\4", 3));   // theirs beside it
+  EXPECT_FALSE(got.count("gone"));                                      // ours deleted it
+  EXPECT_EQ(got["gone~theirs"].content, "changed in theirs");
+  EXPECT_EQ(got["p"].content, "file, ours");
+  EXPECT_EQ(got["p~theirs/inner"].content, "dir");
+  EXPECT_EQ(got["q~theirs"].content, "a file of ours with that name");  // not overwritten
+  EXPECT_EQ(got["mine"].content, "m");
+  EXPECT_EQ(got["yours"].content, "y");
+  EXPECT_EQ(got["same"].content, "s");
+}
+
+TEST_F(MergeTest, ATheirsNameTakenOnEitherSideGetsANumber) {
+  ObjectId b = CommitFiles("main", {{"x", {std::string("\0a", 2)}}});
+  Branch("side", b);
+  CommitFiles("main", {{"x", {std::string("\0b", 2)}}, {"x~theirs", {"ours"}}});
+  CommitFiles("side", {{"x", {std::string("\0c", 2)}}, {"x~theirs.2", {"theirs"}}});
+  TUSK_ASSERT_OK_AND_ASSIGN(auto r, Merge("side", "main", MergeFavor::kNone, false, true));
+  ASSERT_EQ(r.outcome, BranchMergeResult::Outcome::kStaged);
+  ASSERT_EQ(r.tree.conflicts.size(), 1u);
+  EXPECT_EQ(r.tree.conflicts[0].theirs_path, "x~theirs.3");
+  Files got = ReadFiles(*r.staged);
+  EXPECT_EQ(got["x~theirs.3"].content, std::string("\0c", 2));
+  EXPECT_EQ(got["x~theirs"].content, "ours");
+  EXPECT_EQ(got["x~theirs.2"].content, "theirs");
+}
+
+TEST_F(MergeTest, StagingABranchThatCouldFastForwardStagesAMerge) {
+  ObjectId b = CommitFiles("main", {{"x", {"1"}}});
+  Branch("side", b);
+  CommitFiles("side", {{"x", {"2"}}});
+  TUSK_ASSERT_OK_AND_ASSIGN(auto r, Merge("side", "main", MergeFavor::kNone, false, true));
+  ASSERT_EQ(r.outcome, BranchMergeResult::Outcome::kStaged);
+  EXPECT_TRUE(r.tree.conflicts.empty());
+  ExpectSameFiles(ReadFiles(*r.staged), {{"x", {"2"}}});
+  TUSK_ASSERT_OK_AND_ASSIGN(auto head, repo_->GetBranch("d", "main"));
+  EXPECT_EQ(head, b);
 }
 
 TEST_F(MergeTest, UnrelatedHistoriesAreRefusedUnlessAllowed) {

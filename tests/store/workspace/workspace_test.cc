@@ -1891,5 +1891,208 @@ TEST_F(WorkspaceTest, BadPathsAndMissingEntriesGiveTheirErrno) {
   EXPECT_TRUE(ChangeLines().empty());
 }
 
+// ---- A staged merge (tusk merge --stage) ---------------------------------
+
+class StagedMergeTest : public WorkspaceTest {
+ protected:
+  // A merge of d@side (imported from `theirs`) whose staged tree is `staged`
+  // (the tree store/merge would have made), with `conflicts` left.
+  WsMerge MakeMerge(const FileMap& theirs, const FileMap& staged, std::vector<std::string> conflicts = {}) {
+    TUSK_EXPECT_OK(repo_->CreateBranch("d", "side", first_));
+    ImportOptions options;
+    options.message = "theirs";
+    auto side = ImportDirectory(*repo_, NewSource(theirs), "d", "side", options);
+    EXPECT_TRUE(side.ok() && side->commit);
+    // The staged tree: imported to a scratch branch, its root reused.
+    TUSK_EXPECT_OK(repo_->CreateBranch("d", "scratch", first_));
+    // What the staged tree keeps of the base keeps its times too (src0 is
+    // the base's source), as a merge keeps unchanged entries whole.
+    std::string src = NewSource(staged);
+    std::string base_src = tmp_.Sub("src0");
+    std::vector<std::string> dirs;
+    for (auto it = fs::recursive_directory_iterator(src); it != fs::recursive_directory_iterator(); ++it) {
+      std::string rel = fs::relative(it->path(), src).string();
+      if (it->is_directory()) dirs.push_back(rel);
+      else if (fs::exists(base_src + "/" + rel) && ReadFile(base_src + "/" + rel) == ReadFile(it->path().string()))
+        fs::last_write_time(it->path(), fs::last_write_time(base_src + "/" + rel));
+    }
+    for (const auto& rel : dirs)
+      if (fs::is_directory(base_src + "/" + rel))
+        fs::last_write_time(src + "/" + rel, fs::last_write_time(base_src + "/" + rel));
+    auto tree = ImportDirectory(*repo_, src, "d", "scratch", options);
+    EXPECT_TRUE(tree.ok());
+    // No commit: the same tree as the base.
+    auto scratch = repo_->ReadCommit(tree.ok() && tree->commit ? *tree->commit : first_);
+    EXPECT_TRUE(scratch.ok());
+    tusk::Commit merge;
+    merge.dataset = "d";
+    merge.root = scratch->root;
+    merge.parents = {first_, *side->commit};
+    merge.message = "staged";
+    auto session = repo_->BeginWrite();
+    EXPECT_TRUE(session.ok());
+    auto id = (*session)->WriteObject(ObjectType::kCommit, EncodeCommit(merge));
+    EXPECT_TRUE(id.ok());
+    TUSK_EXPECT_OK((*session)->Flush());
+    WsMerge m;
+    m.ours = first_;
+    m.theirs = *side->commit;
+    m.staged = *id;
+    m.source = "d@side";
+    m.message = "merge d@side into d@main";
+    for (auto& path : conflicts) m.conflicts.push_back({"text", path, "", "1 conflicting hunk", {}, false, {}});
+    return m;
+  }
+  FileMap Base() const {
+    return {{"a.txt", "alpha\n"}, {"dir/b.txt", "bravo\n"}, {"dir/sub/c.txt", "charlie\n"}, {"m.bin", m_bin_}};
+  }
+};
+
+TEST_F(StagedMergeTest, TheWorkspaceShowsTheStagedTreeAndCommitsItWithTwoParents) {
+  FileMap staged = Base();
+  staged["a.txt"] = "alpha, merged\n";
+  staged.erase("dir/sub/c.txt");
+  staged["dir/new.txt"] = "new\n";
+  staged["x/y.txt"] = "deep\n";
+  WsMerge merge = MakeMerge({{"a.txt", "theirs\n"}}, staged);
+  TUSK_ASSERT_OK(ws_->StageMerge(merge));
+  EXPECT_EQ(Get("a.txt"), "alpha, merged\n");
+  EXPECT_EQ(Get("dir/new.txt"), "new\n");
+  EXPECT_EQ(Get("x/y.txt"), "deep\n");
+  EXPECT_TRUE(Get("m.bin") == m_bin_);
+  EXPECT_ERRNO(StatusOf(ws_->Stat("dir/sub/c.txt")), ENOENT);
+  EXPECT_EQ(ChangeLines(), (std::vector<std::string>{"M a.txt", "A dir/new.txt", "D dir/sub/c.txt", "A x/y.txt"}));
+  // Staged files are metacopies of the staged tree's chunks: nothing copied.
+  struct stat st;
+  ASSERT_EQ(::stat((UpperDir() + "/a.txt").c_str(), &st), 0);
+  EXPECT_EQ(st.st_blocks, 0);
+  ASSERT_TRUE(ws_->StagedMerge().has_value());
+  EXPECT_TRUE(fs::exists(WsDir() + "/merge"));
+
+  auto r = Commit("");  // no message: the merge's own
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_TRUE(r->commit.has_value());
+  TUSK_ASSERT_OK_AND_ASSIGN(tusk::Commit c, repo_->ReadCommit(*r->commit));
+  EXPECT_EQ(c.parents, (std::vector<ObjectId>{first_, merge.theirs}));
+  EXPECT_EQ(c.message, "merge d@side into d@main");
+  EXPECT_EQ(c.file_count, 5u);
+  EXPECT_EQ(CommittedContent(*r->commit, "a.txt"), "alpha, merged\n");
+  EXPECT_EQ(CommittedContent(*r->commit, "x/y.txt"), "deep\n");
+  EXPECT_FALSE(ws_->StagedMerge().has_value());
+  EXPECT_FALSE(fs::exists(WsDir() + "/merge"));
+  EXPECT_TRUE(ChangeLines().empty());
+}
+
+TEST_F(StagedMergeTest, AMergeThatChangedNothingStillCommitsWithTwoParents) {
+  WsMerge merge = MakeMerge({{"a.txt", "theirs\n"}}, Base());
+  TUSK_ASSERT_OK(ws_->StageMerge(merge));
+  EXPECT_TRUE(ChangeLines().empty());
+  ObjectId c = CommitOk("kept ours");
+  TUSK_ASSERT_OK_AND_ASSIGN(tusk::Commit commit, repo_->ReadCommit(c));
+  EXPECT_EQ(commit.parents.size(), 2u);
+  EXPECT_EQ(commit.root, repo_->ReadCommit(first_)->root);
+}
+
+TEST_F(StagedMergeTest, CommitRefusesWhileAConflictIsUnresolved) {
+  FileMap staged = Base();
+  staged["a.txt"] = "<<<<<<< ours\nx\n=======\ny\n>>>>>>> theirs\n";
+  WsMerge merge = MakeMerge({{"a.txt", "y\n"}}, staged, {"a.txt", "dir/b.txt"});
+  TUSK_ASSERT_OK(ws_->StageMerge(merge));
+  auto refused = Commit("m");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("2 conflicting paths are unresolved ('a.txt', 'dir/b.txt')"),
+            std::string::npos)
+      << refused.status().ToString();
+  EXPECT_EQ(ws_->MarkResolved({"a.txt", "nope"}).code(), Status::Code::kNotFound);
+  EXPECT_EQ(ws_->StagedMerge()->Unresolved(), 2u);  // all or none
+  TUSK_ASSERT_OK(ws_->MarkResolved({"a.txt"}));
+  // Kept across a restart of the workspace's owner.
+  OpenWs();
+  ASSERT_TRUE(ws_->StagedMerge().has_value());
+  EXPECT_EQ(ws_->StagedMerge()->Unresolved(), 1u);
+  EXPECT_EQ(Get("a.txt"), staged["a.txt"]);
+  ASSERT_FALSE(Commit("m").ok());
+  TUSK_ASSERT_OK(ws_->MarkResolved({"dir/b.txt"}));
+  CommitOk("m");
+}
+
+TEST_F(StagedMergeTest, StagingIsRefusedOverStagedWorkOrAMovedBranch) {
+  WsMerge merge = MakeMerge({{"a.txt", "theirs\n"}}, {{"a.txt", "merged\n"}});
+  Put("mine.txt", "mine\n");
+  Status busy = ws_->StageMerge(merge);
+  EXPECT_EQ(busy.code(), Status::Code::kInvalidArgument) << busy.ToString();
+  EXPECT_NE(busy.message().find("has staged changes"), std::string::npos) << busy.ToString();
+  TUSK_ASSERT_OK(ws_->Reset());
+  WsMerge stale = merge;
+  stale.ours = merge.theirs;
+  EXPECT_NE(ws_->StageMerge(stale).message().find("merge again"), std::string::npos);
+  TUSK_ASSERT_OK(ws_->StageMerge(merge));
+  Status twice = ws_->StageMerge(merge);
+  EXPECT_NE(twice.message().find("is already staged"), std::string::npos) << twice.ToString();
+  // The branch moved from outside while the merge was staged: the commit
+  // is refused, the merge kept.
+  Import({{"other.txt", "moved\n"}});
+  EXPECT_TRUE(*ws_->Diverged());
+  EXPECT_EQ(Commit("m").status().code(), Status::Code::kConflict);
+  EXPECT_TRUE(ws_->StagedMerge().has_value());
+}
+
+TEST_F(StagedMergeTest, ResetDropsTheMerge) {
+  WsMerge merge = MakeMerge({{"a.txt", "theirs\n"}}, {{"a.txt", "merged\n"}});
+  TUSK_ASSERT_OK(ws_->StageMerge(merge));
+  EXPECT_EQ(Get("a.txt"), "merged\n");
+  TUSK_ASSERT_OK(ws_->Reset());
+  EXPECT_FALSE(ws_->StagedMerge().has_value());
+  EXPECT_FALSE(fs::exists(WsDir() + "/merge"));
+  EXPECT_EQ(Get("a.txt"), "alpha\n");
+  EXPECT_TRUE(ChangeLines().empty());
+  EXPECT_TRUE(UpperEntries().empty());
+}
+
+TEST_F(StagedMergeTest, AStagingCutShortByACrashIsRolledBack) {
+  WsMerge merge = MakeMerge({{"a.txt", "theirs\n"}}, {{"a.txt", "merged\n"}});
+  // What a crash halfway through StageMerge leaves: part of the tree in
+  // upper/ and the merge.staging file.
+  Put("a.txt", "half-staged\n");
+  ws_.reset();
+  WriteFile(WsDir() + "/merge.staging", EncodeWsMerge(merge));
+  OpenWs();
+  EXPECT_FALSE(ws_->StagedMerge().has_value());
+  EXPECT_FALSE(fs::exists(WsDir() + "/merge.staging"));
+  EXPECT_TRUE(UpperEntries().empty());
+  EXPECT_EQ(Get("a.txt"), "alpha\n");
+}
+
+TEST_F(StagedMergeTest, GcKeepsTheStagedTreeAndTheirs) {
+  WsMerge merge = MakeMerge({{"a.txt", "theirs\n"}}, {{"a.txt", "merged\n"}});
+  TUSK_ASSERT_OK(ws_->StageMerge(merge));
+  TUSK_ASSERT_OK_AND_ASSIGN(auto roots, WorkspaceBases(store_dir_));
+  EXPECT_NE(std::find(roots.begin(), roots.end(), merge.staged), roots.end());
+  EXPECT_NE(std::find(roots.begin(), roots.end(), merge.theirs), roots.end());
+}
+
+TEST(WsMergeEncodingTest, RoundTripsAndRefusesDamage) {
+  WsMerge m;
+  m.ours = Sha256::Of("o", 1);
+  m.theirs = Sha256::Of("t", 1);
+  m.staged = Sha256::Of("s", 1);
+  m.source = "d@side";
+  m.message = "merge";
+  m.conflicts.push_back({"table", "labels.csv", "", "1 conflict", {"cell id=1 column label: ..."}, false, {2, 9}});
+  m.conflicts.push_back({"binary", "x.bin", "x.bin~theirs", "binary", {}, true, {}});
+  std::string bytes = EncodeWsMerge(m);
+  TUSK_ASSERT_OK_AND_ASSIGN(WsMerge back, DecodeWsMerge(bytes, "test"));
+  EXPECT_EQ(EncodeWsMerge(back), bytes);
+  EXPECT_EQ(back.conflicts[1].theirs_path, "x.bin~theirs");
+  EXPECT_TRUE(back.conflicts[1].resolved);
+  EXPECT_EQ(back.conflicts[0].marked_lines, (std::vector<uint64_t>{2, 9}));
+  for (size_t i = 0; i < bytes.size(); i += 7) {
+    std::string bad = bytes;
+    bad[i] ^= 0x40;
+    EXPECT_FALSE(DecodeWsMerge(bad, "test").ok()) << "flip at " << i;
+  }
+  for (size_t n = 0; n < bytes.size(); n++) EXPECT_FALSE(DecodeWsMerge(bytes.substr(0, n), "test").ok()) << n;
+}
+
 }  // namespace
 }  // namespace tusk
