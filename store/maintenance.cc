@@ -360,6 +360,13 @@ Status Repository::MarkReachable(IdSet* live, Progress* progress) {
     return Status::Ok();
   };
   for (const auto& t : read_trees) TUSK_RETURN_IF_ERROR(walk_tree(t).Annotate("the read set of a run"));
+  // Merges staged in workspaces (tusk merge --stage): their trees are no
+  // commit's yet.
+  TUSK_ASSIGN_OR_RETURN(std::vector<ObjectId> staged_trees, WorkspaceStagedTrees(dir_));
+  for (const auto& t : staged_trees) {
+    auto present = Contains(t);
+    if (present.ok() && *present) TUSK_RETURN_IF_ERROR(walk_tree(t).Annotate("a merge staged in a workspace"));
+  }
   for (const auto& head : heads) {
     std::vector<ObjectId> stack{head.commit};
     while (!stack.empty()) {

@@ -408,6 +408,10 @@ Result<TreePage> DecodeTreePage(std::string_view bytes) {
 }
 
 Result<ObjectId> WriteDirectory(ObjectSink& sink, const std::vector<TreeEntry>& entries) {
+  return WriteDirectory(sink, std::vector<TreeEntry>(entries));
+}
+
+Result<ObjectId> WriteDirectory(ObjectSink& sink, std::vector<TreeEntry>&& entries) {
   for (size_t i = 0; i < entries.size(); i++) {
     TUSK_RETURN_IF_ERROR(CheckEntry(entries[i]));
     if (i > 0 && !(entries[i - 1].name < entries[i].name))
@@ -415,7 +419,7 @@ Result<ObjectId> WriteDirectory(ObjectSink& sink, const std::vector<TreeEntry>& 
   }
   if (entries.size() <= kMaxLeafEntries) {
     TreePage page;
-    page.entries = entries;
+    page.entries = std::move(entries);
     return WritePage(sink, page);
   }
   std::vector<TreePage::Child> children;
@@ -453,11 +457,21 @@ Status ForEachEntry(ObjectSource& source, const ObjectId& root, const std::funct
 }
 
 Result<std::vector<TreeEntry>> ReadDirectory(ObjectSource& source, const ObjectId& root) {
+  // Entries are moved out of each decoded page, not copied: merges and
+  // diffs read thousands of directories, and a copy allocates per entry.
   std::vector<TreeEntry> out;
-  TUSK_RETURN_IF_ERROR(ForEachEntry(source, root, [&](const TreeEntry& t) {
-    out.push_back(t);
-    return true;
-  }));
+  std::function<Status(const ObjectId&, int)> visit = [&](const ObjectId& id, int depth) -> Status {
+    if (depth > 64) return Status::Corruption("tree " + root.ShortHex() + " is nested too deeply");
+    TUSK_ASSIGN_OR_RETURN(TreePage page, ReadPage(source, id));
+    if (!page.is_index) {
+      if (out.empty()) return (out = std::move(page.entries), Status::Ok());
+      out.insert(out.end(), std::make_move_iterator(page.entries.begin()), std::make_move_iterator(page.entries.end()));
+      return Status::Ok();
+    }
+    for (const auto& c : page.children) TUSK_RETURN_IF_ERROR(visit(c.id, depth + 1));
+    return Status::Ok();
+  };
+  TUSK_RETURN_IF_ERROR(visit(root, 0));
   return out;
 }
 

@@ -123,6 +123,8 @@ Status CheckEntry(const TreeEntry& entry);
 // and each pass CheckEntry (InvalidArgument otherwise). Returns the id of its
 // root page.
 Result<ObjectId> WriteDirectory(ObjectSink& sink, const std::vector<TreeEntry>& entries);
+// The same, taking the entries (no copy of them is made).
+Result<ObjectId> WriteDirectory(ObjectSink& sink, std::vector<TreeEntry>&& entries);
 
 // Calls fn for every entry of the directory in name order; stops early when
 // fn returns false.

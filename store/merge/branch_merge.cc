@@ -62,6 +62,14 @@ Result<BranchMergeResult> MergeIntoBranch(Repository& repo, const BranchMergeReq
     r.outcome = BranchMergeResult::Outcome::kConflicts;
     return r;  // the session is dropped: nothing it wrote is registered
   }
+  if (request.stage) {
+    // Durable, so the workspace process can read it; the workspace's merge
+    // state names it, which keeps it from gc.
+    TUSK_RETURN_IF_ERROR(session->Flush());
+    r.staged = *r.tree.root;
+    r.outcome = BranchMergeResult::Outcome::kStaged;
+    return r;
+  }
   Commit merge;
   merge.dataset = request.dataset;
   merge.root = *r.tree.root;
@@ -71,16 +79,6 @@ Result<BranchMergeResult> MergeIntoBranch(Repository& repo, const BranchMergeReq
   merge.message = request.message.empty() ? "merge " + request.source_name + " into " + target : request.message;
   merge.file_count = r.tree.file_count;
   merge.total_bytes = r.tree.total_bytes;
-  if (request.stage) {
-    // Durable, so the workspace process can read it; the workspace's merge
-    // state names it, which keeps it (and so everything it uses) from gc.
-    // With conflicts the file counts are not known (the workspace's commit
-    // counts its own tree).
-    TUSK_ASSIGN_OR_RETURN(r.staged, session->WriteObject(ObjectType::kCommit, EncodeCommit(merge)));
-    TUSK_RETURN_IF_ERROR(session->Flush());
-    r.outcome = BranchMergeResult::Outcome::kStaged;
-    return r;
-  }
   r.outcome = BranchMergeResult::Outcome::kMerged;
   TUSK_ASSIGN_OR_RETURN(r.commit, land(merge, false));
   return r;

@@ -126,9 +126,10 @@ struct BranchMergeRequest {
   bool no_ff = false;            // a merge commit even when a fast-forward would do
   bool allow_unrelated = false;  // merge histories with no common commit (against an empty base)
   // --stage: nothing lands. The merged tree, conflicts and all (`tree.stage`
-  // is set), is written as a commit object no ref points to, with parents
-  // ours and theirs (BranchMergeResult::staged), for the workspace to show
-  // (Workspace::StageMerge). A fast-forward is staged as a merge.
+  // is set), is written and made durable (BranchMergeResult::staged), for
+  // the workspace to show (Workspace::StageMerge), which commits it later.
+  // No commit object is written: one that never landed would show up in
+  // the index after a rebuild. A fast-forward is staged as a merge.
   bool stage = false;
   TreeMergeOptions tree;
   // Called with the merge commit about to land (checks); an error aborts
@@ -150,7 +151,7 @@ struct BranchMergeResult {
   std::optional<ObjectId> ours;  // the branch head before (nullopt: no commits)
   std::optional<ObjectId> base;
   std::optional<ObjectId> commit;  // the branch head after a fast-forward or merge
-  std::optional<ObjectId> staged;  // kStaged: the unlanded commit of the staged tree (durable in the store)
+  std::optional<ObjectId> staged;  // kStaged: the root of the staged tree (durable in the store)
   TreeMergeResult tree;
 };
 

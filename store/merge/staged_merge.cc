@@ -14,6 +14,9 @@ namespace {
 // file of a line or table merge is far smaller (kMaxLineMergeBytes).
 constexpr uint64_t kMaxMarkerScanBytes = 1ull << 30;
 
+// Conflicting cells listed per file in the merge state (`tusk status`).
+constexpr size_t kMaxListedCells = 1000;
+
 bool HasMarks(const std::string& kind) { return kind == "text" || kind == "table"; }
 
 // The file at `path`, or nullopt when the path holds no regular file (a
@@ -78,7 +81,13 @@ WsMerge StagedMergeOf(const BranchMergeRequest& request, const BranchMergeResult
     x.path = c.path;
     x.theirs_path = c.theirs_path;
     x.detail = c.detail;
-    for (const auto& cell : c.cells) x.cells.push_back(DescribeTableConflict(cell));
+    // The file itself holds every conflicting cell; the list is for
+    // reading, and must fit a control-socket message.
+    for (size_t i = 0; i < c.cells.size() && i < kMaxListedCells; i++)
+      x.cells.push_back(DescribeTableConflict(c.cells[i]));
+    if (c.cells.size() > kMaxListedCells)
+      x.cells.push_back("... and " + std::to_string(c.cells.size() - kMaxListedCells) +
+                        " more (each marked in the file)");
     // One path can have several conflicts (content and mode): one entry.
     if (!m.conflicts.empty() && m.conflicts.back().path == x.path) {
       WsMergeConflict& prev = m.conflicts.back();

@@ -16,14 +16,20 @@ struct Counts {
   int64_t files = 0, bytes = 0;
 };
 
+// Every field of an entry but its name. A new TreeEntry field must be
+// added here (the size check below is a reminder).
+auto AllButName(const TreeEntry& e) {
+  return std::tie(e.kind, e.mode, e.uid, e.gid, e.size, e.mtime_sec, e.mtime_nsec, e.chunks, e.tree, e.target, e.rdev,
+                  e.xattrs, e.link_group, e.extensions);
+}
+static_assert(sizeof(TreeEntry) == 240, "TreeEntry changed: update AllButName");
+
 // Whether two entries (either may be absent) are the same in every
-// respect but their name.
+// respect but their name. Compared in place: this runs for every entry of
+// every directory both sides changed.
 bool SameEntry(const TreeEntry* x, const TreeEntry* y) {
   if (!x || !y) return x == y;
-  TreeEntry a = *x, b = *y;
-  a.name.clear();
-  b.name.clear();
-  return a == b;
+  return AllButName(*x) == AllButName(*y);
 }
 
 class TreeMerger {
@@ -45,8 +51,8 @@ class TreeMerger {
   Counts correction;  // actual counts minus (ours + theirs - base)
 
  private:
-  Result<std::optional<TreeEntry>> MergeEntry(const TreeEntry* b, const TreeEntry* o, const TreeEntry* t,
-                                              const std::string& path);
+  // `o` and `t` may be moved from.
+  Result<std::optional<TreeEntry>> MergeEntry(const TreeEntry* b, TreeEntry* o, TreeEntry* t, const std::string& path);
   Result<std::optional<TreeEntry>> MergeDeletedAgainstChanged(const TreeEntry* b, const TreeEntry* o,
                                                               const TreeEntry* t, const std::string& path);
   Result<TreeEntry> MergeSameKind(const TreeEntry& b_or_empty, bool has_base, const TreeEntry& o, const TreeEntry& t,
@@ -63,8 +69,7 @@ class TreeMerger {
   bool staging() const { return options_.stage && options_.favor == MergeFavor::kNone; }
   // Names the entries PutBeside left for the directory being merged and
   // adds them to `merged` (kept sorted).
-  Status PlaceBeside(std::vector<TreeEntry>& merged, const std::vector<TreeEntry>& o_entries,
-                     const std::vector<TreeEntry>& t_entries, const std::string& prefix, size_t mark);
+  Status PlaceBeside(std::vector<TreeEntry>& merged, const std::string& prefix, size_t mark);
   // The entry a conflict resolves to: the favoured side's, else ours.
   const TreeEntry* Favoured(const TreeEntry* o, const TreeEntry* t) const {
     return options_.favor == MergeFavor::kTheirs ? t : o;
@@ -109,8 +114,7 @@ Status TreeMerger::PutBeside(const TreeEntry* t) {
   return Status::Ok();
 }
 
-Status TreeMerger::PlaceBeside(std::vector<TreeEntry>& merged, const std::vector<TreeEntry>& o_entries,
-                               const std::vector<TreeEntry>& t_entries, const std::string& prefix, size_t mark) {
+Status TreeMerger::PlaceBeside(std::vector<TreeEntry>& merged, const std::string& prefix, size_t mark) {
   if (beside_.size() == mark) return Status::Ok();
   auto by_name = [](const TreeEntry& e, const std::string& n) { return e.name < n; };
   auto in = [&](const std::vector<TreeEntry>& v, const std::string& n) {
@@ -121,7 +125,7 @@ Status TreeMerger::PlaceBeside(std::vector<TreeEntry>& merged, const std::vector
   for (size_t x = mark; x < beside_.size(); x++) {
     Beside& b = beside_[x];
     std::string name = b.entry.name + "~theirs";
-    for (int n = 2; in(o_entries, name) || in(t_entries, name) || in(merged, name) || in(placed, name); n++)
+    for (int n = 2; in(merged, name) || in(placed, name); n++)
       name = b.entry.name + "~theirs." + std::to_string(n);
     if (name.size() > 255)
       return Status::InvalidArgument("cannot stage the merge: " + prefix + b.entry.name +
@@ -142,7 +146,7 @@ Status TreeMerger::PlaceBeside(std::vector<TreeEntry>& merged, const std::vector
 
 Result<ObjectId> TreeMerger::EmptyDir() {
   if (!empty_dir_) {
-    TUSK_ASSIGN_OR_RETURN(ObjectId id, WriteDirectory(session_, {}));
+    TUSK_ASSIGN_OR_RETURN(ObjectId id, WriteDirectory(session_, std::vector<TreeEntry>()));
     empty_dir_ = id;
   }
   return *empty_dir_;
@@ -216,19 +220,21 @@ Result<TreeMerger::Dir> TreeMerger::MergeDir(const ObjectId* base, const Dir& ou
       if (n && (!name || *n < *name)) name = n;
     std::string current = *name;
     const TreeEntry* b = i < b_entries.size() && b_entries[i].name == current ? &b_entries[i++] : nullptr;
-    const TreeEntry* o = j < o_entries.size() && o_entries[j].name == current ? &o_entries[j++] : nullptr;
-    const TreeEntry* t = k < t_entries.size() && t_entries[k].name == current ? &t_entries[k++] : nullptr;
+    TreeEntry* o = j < o_entries.size() && o_entries[j].name == current ? &o_entries[j++] : nullptr;
+    TreeEntry* t = k < t_entries.size() && t_entries[k].name == current ? &t_entries[k++] : nullptr;
     TUSK_ASSIGN_OR_RETURN(auto entry, MergeEntry(b, o, t, prefix + current));
     if (entry) merged.push_back(std::move(*entry));
   }
-  TUSK_RETURN_IF_ERROR(PlaceBeside(merged, o_entries, t_entries, prefix, beside_mark));
-  TUSK_ASSIGN_OR_RETURN(ObjectId id, WriteDirectory(session_, merged));
-  return Dir{id, merged.size()};
+  TUSK_RETURN_IF_ERROR(PlaceBeside(merged, prefix, beside_mark));
+  uint64_t count = merged.size();
+  TUSK_ASSIGN_OR_RETURN(ObjectId id, WriteDirectory(session_, std::move(merged)));
+  return Dir{id, count};
 }
 
-Result<std::optional<TreeEntry>> TreeMerger::MergeEntry(const TreeEntry* b, const TreeEntry* o, const TreeEntry* t,
+Result<std::optional<TreeEntry>> TreeMerger::MergeEntry(const TreeEntry* b, TreeEntry* o, TreeEntry* t,
                                                         const std::string& path) {
-  auto copy = [](const TreeEntry* e) { return e ? std::optional<TreeEntry>(*e) : std::nullopt; };
+  // The entries are the caller's copies, used once: moved, not copied.
+  auto copy = [](TreeEntry* e) { return e ? std::optional<TreeEntry>(std::move(*e)) : std::nullopt; };
   if (SameEntry(o, t)) {
     if (!SameEntry(b, o)) {
       // Both sides made this change: the counts formula has it twice.
@@ -254,7 +260,7 @@ Result<std::optional<TreeEntry>> TreeMerger::MergeEntry(const TreeEntry* b, cons
     Conflict(MergeConflict::Kind::kFileDirectory, path,
              std::string("a directory in ") + (o_dir ? "ours" : "theirs") + ", not in " + (o_dir ? "theirs" : "ours"));
     TUSK_RETURN_IF_ERROR(PutBeside(t));
-    return copy(Favoured(o, t));
+    return copy(options_.favor == MergeFavor::kTheirs ? t : o);
   }
   if (o->kind != t->kind || (o->mode & S_IFMT) != (t->mode & S_IFMT)) {
     if (!b) {
@@ -263,7 +269,7 @@ Result<std::optional<TreeEntry>> TreeMerger::MergeEntry(const TreeEntry* b, cons
       Conflict(MergeConflict::Kind::kType, path, "changed to a different kind of entry on each side");
     }
     TUSK_RETURN_IF_ERROR(PutBeside(t));
-    return copy(Favoured(o, t));
+    return copy(options_.favor == MergeFavor::kTheirs ? t : o);
   }
   TreeEntry empty;
   bool has_base = b && b->kind == o->kind && (b->mode & S_IFMT) == (o->mode & S_IFMT);
@@ -417,7 +423,13 @@ Result<TreeEntry> TreeMerger::MergeSameKind(const TreeEntry& base, bool has_base
       c.marked = std::move(merged.marked);
     }
     result.conflicts.push_back(std::move(c));
-    if (!has_marks) TUSK_RETURN_IF_ERROR(PutBeside(&t));
+    if (!has_marks && staging()) {
+      // Ours whole at the path, its own time too (not theirs', which would
+      // make the file look changed against ours).
+      out.mtime_sec = o.mtime_sec;
+      out.mtime_nsec = o.mtime_nsec;
+      TUSK_RETURN_IF_ERROR(PutBeside(&t));
+    }
   }
   return out;
 }

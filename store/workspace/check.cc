@@ -84,11 +84,12 @@ class WorkspaceChecker {
     auto merge = ReadMergeFile(Env::Default(), dir_, kMergeFile);
     if (!merge.ok()) return Report(merge.status().message());
     if (!*merge) return;
-    for (auto [what, id] : {std::pair("ours", (*merge)->ours), std::pair("theirs", (*merge)->theirs),
-                            std::pair("staged", (*merge)->staged)}) {
+    for (auto [what, id] : {std::pair("ours", (*merge)->ours), std::pair("theirs", (*merge)->theirs)}) {
       auto commit = repo_->ReadCommit(id);
       if (!commit.ok()) Report(std::string("merge file: the ") + what + " commit " + id.Hex() + ": " + commit.status().message());
     }
+    auto tree = ReadDirectory(*repo_, (*merge)->staged);
+    if (!tree.ok()) Report("merge file: the staged tree " + (*merge)->staged.Hex() + ": " + tree.status().message());
   }
 
   // Whether the sidecar `id` (from an upper file's xattr: untrusted) exists

@@ -458,7 +458,7 @@ Result<Build> BuildTree(WsCore& c, WriteSession* session, RecordingStore* sink) 
   if (c.base_root) {
     build.old_root = *c.base_root;
   } else {
-    TUSK_ASSIGN_OR_RETURN(build.old_root, WriteDirectory(*sink, {}));
+    TUSK_ASSIGN_OR_RETURN(build.old_root, WriteDirectory(*sink, std::vector<TreeEntry>()));
   }
   build.files_delta = builder.files_delta;
   build.bytes_delta = builder.bytes_delta;
@@ -597,11 +597,10 @@ Result<WsCommitResult> Workspace::Commit(const WsCommitOptions& options) {
       }
       return Status::InvalidArgument("cannot commit the merge of " + c.merge->source + " into " + name + ": " +
                                      std::to_string(left) + " conflicting path" + (left == 1 ? " is" : "s are") +
-                                     " unresolved (" + paths + "); fix them, then 'tusk resolve " + name +
+                                     " unresolved (" + paths + "); fix " + (left == 1 ? "it" : "them") +
+                                     ", then 'tusk resolve " + name +
                                      " PATH' (or 'tusk reset " + name + "' to drop the merge)");
     }
-  } else if (options.message.empty()) {
-    return Status::InvalidArgument("a commit needs a message (-m)");
   }
   result.parent = c.base;
   TUSK_ASSIGN_OR_RETURN(bool staged, c.Staged());
@@ -612,6 +611,7 @@ Result<WsCommitResult> Workspace::Commit(const WsCommitOptions& options) {
     TUSK_RETURN_IF_ERROR(c.SyncUpperNames(""));
     return result;
   }
+  if (!c.merge && options.message.empty()) return Status::InvalidArgument("a commit needs a message (-m)");
   if (diverged) {
     TUSK_ASSIGN_OR_RETURN(std::optional<ObjectId> head, c.repo->GetBranch(c.dataset, c.branch));
     return Status::Conflict("cannot commit the workspace of " + name + ": the branch moved to " +

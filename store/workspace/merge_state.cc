@@ -295,7 +295,6 @@ Status Workspace::StageMerge(const WsMerge& merge) {
     return Status::InvalidArgument("cannot stage the merge: " + name + " moved to " +
                                    (c.base ? c.base->ShortHex() : std::string("(none)")) +
                                    " since the merge was made from " + merge.ours.ShortHex() + "; merge again");
-  TUSK_ASSIGN_OR_RETURN(tusk::Commit staged_commit, c.repo->ReadCommit(merge.staged));
 
   std::unique_lock freeze(c.freeze);
   // Files open now keep reading the version they opened.
@@ -311,7 +310,7 @@ Status Workspace::StageMerge(const WsMerge& merge) {
     return failed;
   };
   ws::Stager stager(&c);
-  Status st = stager.Dir(c.base_root, staged_commit.root, {});
+  Status st = stager.Dir(c.base_root, merge.staged, {});
   // Directories' metadata last, deepest first: making entries inside
   // changed their times.
   for (size_t i = 0; st.ok() && i < stager.dir_meta.size(); i++)

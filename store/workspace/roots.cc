@@ -35,12 +35,25 @@ Result<std::vector<ObjectId>> WorkspaceBases(const std::string& store_dir) {
         if (!id) return Status::Corruption(ws + file + ": not a commit id: " + hex);
         out.push_back(*id);
       }
-      // A staged merge's tree (a commit object, parents ours and theirs)
-      // and theirs, whose chunks the staged files read.
+      // A staged merge's theirs (its tree: WorkspaceStagedTrees).
       for (const char* file : {ws::kMergeFile, ws::kMergeStagingFile}) {
         auto merge = ws::ReadMergeFile(Env::Default(), ws, file);
         if (!merge.ok()) return merge.status();
-        if (*merge) out.insert(out.end(), {(*merge)->staged, (*merge)->theirs});
+        if (*merge) out.push_back((*merge)->theirs);
+      }
+    }
+  }
+  return out;
+}
+
+Result<std::vector<ObjectId>> WorkspaceStagedTrees(const std::string& store_dir) {
+  std::vector<ObjectId> out;
+  for (const auto& dataset : Subdirectories(store_dir + "/workspaces")) {
+    for (const auto& ws : Subdirectories(dataset)) {
+      for (const char* file : {ws::kMergeFile, ws::kMergeStagingFile}) {
+        auto merge = ws::ReadMergeFile(Env::Default(), ws, file);
+        if (!merge.ok()) return merge.status();
+        if (*merge) out.push_back((*merge)->staged);
       }
     }
   }

@@ -197,7 +197,7 @@ struct WsMergeConflict {
 struct WsMerge {
   ObjectId ours;        // the workspace's base when the merge was staged
   ObjectId theirs;      // the commit merged in: the merge commit's second parent
-  ObjectId staged;      // the staged tree's commit object (BranchMergeResult::staged)
+  ObjectId staged;      // the root of the staged tree (BranchMergeResult::staged)
   std::string source;   // as the user named it: "labels@fix"
   std::string message;  // the merge commit's message unless `tusk commit -m` gives one
   std::vector<WsMergeConflict> conflicts;  // sorted by path
@@ -291,7 +291,7 @@ class Workspace {
   // data but are detached.
   Status Reset();
 
-  // Stages a merge: the merged view becomes the tree of `merge.staged`
+  // Stages a merge: the merged view becomes the tree `merge.staged`
   // (files as metacopies of its chunks: nothing is copied), and the next
   // Commit makes the merge commit. Refused (InvalidArgument) while changes
   // or another merge are staged or when the base is not `merge.ours`; on
@@ -316,6 +316,10 @@ class Workspace {
 // was in the middle of making): gc keeps them, so staged changes never lose
 // the committed data they build on, even if their branch is deleted.
 Result<std::vector<ObjectId>> WorkspaceBases(const std::string& store_dir);
+// The trees of merges staged in workspaces (WsMerge::staged): gc keeps
+// them, with every chunk the staged files read. (The merges' `theirs`
+// commits are among WorkspaceBases.)
+Result<std::vector<ObjectId>> WorkspaceStagedTrees(const std::string& store_dir);
 
 // fsck of every workspace's files: the base file (a commit id the store can
 // read), the next file (a commit id; the commit may be missing, as a crash

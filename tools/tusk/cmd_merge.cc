@@ -77,6 +77,9 @@ void PrintJson(const BranchMergeResult& r, const char* outcome) {
 
 int RunMerge(Cli& cli, const MergeOpts& o) {
   if (o.ours && o.theirs) return Fail("--ours and --theirs exclude each other");
+  if (o.stage && !o.skip_checks.empty())
+    return Fail("--skip-checks has no effect with --stage: checks run when the staged merge is committed, so give it "
+                "to 'tusk commit'");
   auto into = ParseRef(o.into, true);
   if (!into.ok()) return Fail(into.status());
   if (into->ancestors > 0) return Fail("the target must be a branch: " + o.into);
@@ -166,8 +169,7 @@ int RunMerge(Cli& cli, const MergeOpts& o) {
       size_t n = m.tree.conflicts.size();
       PrintConflicts(m.tree.conflicts);
       std::cout << "staged the merge of " << o.source << " into " << target << "'s workspace (base "
-                << short_id(m.base) << "): " << m.tree.paths_from_theirs << " path(s) from theirs, " << n
-                << (n == 1 ? " conflict" : " conflicts") << " to resolve\n";
+                << short_id(m.base) << "): " << n << (n == 1 ? " conflict" : " conflicts") << " to resolve\n";
       if (n > 0)
         std::cout << "fix them in the workspace (conflict markers in text, in-cell notation in tables, NAME~theirs "
                      "beside the rest), then 'tusk resolve "

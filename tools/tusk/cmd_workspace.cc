@@ -248,7 +248,8 @@ void AddWorkspaceCommands(CLI::App& app, Cli& cli) {
   CLI::App* commit = app.add_subcommand("commit", "Commit a branch workspace's staged changes as the branch's new head");
   commit->add_option("target", o->target, "DATASET@BRANCH")->required();
   commit->add_option("-m,--message", o->message,
-                     "Commit message (required, except for a staged merge: default 'merge SOURCE into BRANCH')");
+                     "Commit message (required, except for a staged merge: default the one given to tusk merge -m, "
+                     "else 'merge SOURCE into DATASET@BRANCH')");
   commit->add_option("--author", o->author, "Author (default $TUSK_AUTHOR, else $USER)");
   commit->add_option("--meta", o->meta, "KEY=VALUE metadata (repeatable)");
   commit->add_option("--from", o->from, "DATASET@REF this version was derived from (repeatable)");
@@ -263,7 +264,7 @@ void AddWorkspaceCommands(CLI::App& app, Cli& cli) {
   resolve->add_option("paths", *resolve_paths, "PATH in the workspace, as 'tusk status' lists it")->required();
   resolve->footer(
       "Refused while a text file still holds conflict markers, a table the in-cell notation, or theirs' version "
-      "still sits beside the path (PATH~theirs). man tusk-merge.");
+      "still sits beside the path (PATH~theirs). man tusk-resolve.");
   resolve->callback([resolve_target, resolve_paths, &cli] {
     cli.exit_code = RunResolve(cli, *resolve_target, *resolve_paths);
   });

@@ -1924,20 +1924,10 @@ class StagedMergeTest : public WorkspaceTest {
     // No commit: the same tree as the base.
     auto scratch = repo_->ReadCommit(tree.ok() && tree->commit ? *tree->commit : first_);
     EXPECT_TRUE(scratch.ok());
-    tusk::Commit merge;
-    merge.dataset = "d";
-    merge.root = scratch->root;
-    merge.parents = {first_, *side->commit};
-    merge.message = "staged";
-    auto session = repo_->BeginWrite();
-    EXPECT_TRUE(session.ok());
-    auto id = (*session)->WriteObject(ObjectType::kCommit, EncodeCommit(merge));
-    EXPECT_TRUE(id.ok());
-    TUSK_EXPECT_OK((*session)->Flush());
     WsMerge m;
     m.ours = first_;
     m.theirs = *side->commit;
-    m.staged = *id;
+    m.staged = scratch->root;
     m.source = "d@side";
     m.message = "merge d@side into d@main";
     for (auto& path : conflicts) m.conflicts.push_back({"text", path, "", "1 conflicting hunk", {}, false, {}});
@@ -1991,6 +1981,14 @@ TEST_F(StagedMergeTest, AMergeThatChangedNothingStillCommitsWithTwoParents) {
   TUSK_ASSERT_OK_AND_ASSIGN(tusk::Commit commit, repo_->ReadCommit(c));
   EXPECT_EQ(commit.parents.size(), 2u);
   EXPECT_EQ(commit.root, repo_->ReadCommit(first_)->root);
+}
+
+TEST_F(StagedMergeTest, OnlyAStagedMergeMayBeCommittedWithoutAMessage) {
+  Put("new.txt", "new\n");
+  auto r = Commit("");
+  EXPECT_EQ(r.status().code(), Status::Code::kInvalidArgument) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("a commit needs a message (-m)"), std::string::npos);
+  EXPECT_EQ(ChangeLines(), std::vector<std::string>{"A new.txt"});
 }
 
 TEST_F(StagedMergeTest, CommitRefusesWhileAConflictIsUnresolved) {
@@ -2067,8 +2065,17 @@ TEST_F(StagedMergeTest, GcKeepsTheStagedTreeAndTheirs) {
   WsMerge merge = MakeMerge({{"a.txt", "theirs\n"}}, {{"a.txt", "merged\n"}});
   TUSK_ASSERT_OK(ws_->StageMerge(merge));
   TUSK_ASSERT_OK_AND_ASSIGN(auto roots, WorkspaceBases(store_dir_));
-  EXPECT_NE(std::find(roots.begin(), roots.end(), merge.staged), roots.end());
   EXPECT_NE(std::find(roots.begin(), roots.end(), merge.theirs), roots.end());
+  TUSK_ASSERT_OK_AND_ASSIGN(auto trees, WorkspaceStagedTrees(store_dir_));
+  EXPECT_EQ(trees, std::vector<ObjectId>{merge.staged});
+  // Nothing else keeps the staged tree: gc must (the scratch branch that
+  // made it goes).
+  TUSK_ASSERT_OK(repo_->DeleteBranch("d", "scratch"));
+  TUSK_ASSERT_OK(repo_->CollectGarbage(false, nullptr).status());
+  EXPECT_EQ(Get("a.txt"), "merged\n");
+  auto r = Commit("m");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(CommittedContent(*r->commit, "a.txt"), "merged\n");
 }
 
 TEST(WsMergeEncodingTest, RoundTripsAndRefusesDamage) {
