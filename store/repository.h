@@ -55,7 +55,7 @@ class Fd;
 // their run, format 4 dataset settings (checks, table keys) and commits that
 // record their checks (store/FORMAT.md); an older store is upgraded when
 // opened.
-inline constexpr int kStoreFormatVersion = 4;
+inline constexpr int kStoreFormatVersion = 5;
 
 struct StoreConfig {
   ChunkerParams chunker;

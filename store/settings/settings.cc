@@ -8,7 +8,9 @@
 namespace tusk {
 namespace {
 
-constexpr uint8_t kSettingsFormat = 1;
+// 1: table rules of pattern and key; 2 (store format 5): and a format, and
+// a key that may be left to detection.
+constexpr uint8_t kSettingsFormat = 2;
 constexpr uint8_t kCheckCommand = 1, kCheckBuiltin = 2;
 
 void EncodeCheckBody(Encoder& e, const CheckDefinition& c) {
@@ -115,8 +117,11 @@ std::string EncodeSettings(const DatasetSettings& s) {
   e.PutVarint(s.tables.size());
   for (const auto& t : s.tables) {
     e.PutString(t.pattern);
-    e.PutVarint(t.key.size());
-    for (const auto& k : t.key) e.PutString(k);
+    e.PutU8(static_cast<uint8_t>(t.format));
+    e.PutU8(t.key ? 1 : 0);
+    if (!t.key) continue;
+    e.PutVarint(t.key->size());
+    for (const auto& k : *t.key) e.PutString(k);
   }
   return e.Take();
 }
@@ -129,7 +134,7 @@ Result<DatasetSettings> DecodeSettings(std::string_view bytes) {
   std::string_view v;
   uint64_t n;
   if (!d.GetU8(&format)) return bad("empty");
-  if (format != kSettingsFormat)
+  if (format != 1 && format != kSettingsFormat)
     return Status::Unsupported("settings format " + std::to_string(format) + " (written by a newer tusk?)");
   if (!d.GetString(&v)) return bad("truncated");
   s.dataset.assign(v);
@@ -172,12 +177,22 @@ Result<DatasetSettings> DecodeSettings(std::string_view bytes) {
   for (uint64_t i = 0; i < n; i++) {
     TableRule t;
     uint64_t keys;
+    uint8_t file_format = 0, has_key = 1;
     if (!d.GetString(&v) || v.empty()) return bad("bad table pattern");
     t.pattern.assign(v);
-    if (!d.GetVarint(&keys) || keys > d.remaining()) return bad("bad key count");
-    for (uint64_t k = 0; k < keys; k++) {
-      if (!d.GetString(&v) || v.empty()) return bad("bad key column");
-      t.key.emplace_back(v);
+    if (format >= 2) {
+      if (!d.GetU8(&file_format) || file_format > static_cast<uint8_t>(FileFormat::kBinary))
+        return bad("unknown file format in a table rule");
+      if (!d.GetU8(&has_key) || has_key > 1) return bad("bad key flag");
+    }
+    t.format = static_cast<FileFormat>(file_format);
+    if (has_key) {
+      if (!d.GetVarint(&keys) || keys > d.remaining()) return bad("bad key count");
+      t.key.emplace();
+      for (uint64_t k = 0; k < keys; k++) {
+        if (!d.GetString(&v) || v.empty()) return bad("bad key column");
+        t.key->emplace_back(v);
+      }
     }
     s.tables.push_back(std::move(t));
   }
@@ -244,9 +259,34 @@ Result<std::vector<std::pair<ObjectId, DatasetSettings>>> SettingsHistory(Reposi
   return out;
 }
 
-std::optional<std::vector<std::string>> TableKeyFor(const DatasetSettings& settings, std::string_view path) {
+const TableRule* TableRuleFor(const DatasetSettings& settings, std::string_view path) {
   for (const auto& rule : settings.tables)
-    if (GlobMatch(rule.pattern, path)) return rule.key;
+    if (GlobMatch(rule.pattern, path)) return &rule;
+  return nullptr;
+}
+
+std::optional<std::vector<std::string>> TableKeyFor(const DatasetSettings& settings, std::string_view path) {
+  const TableRule* rule = TableRuleFor(settings, path);
+  return rule ? rule->key : std::nullopt;
+}
+
+FileFormat FileFormatFor(const DatasetSettings& settings, std::string_view path) {
+  const TableRule* rule = TableRuleFor(settings, path);
+  return rule ? rule->format : FileFormat::kDetect;
+}
+
+namespace {
+constexpr const char* kFileFormatNames[] = {"detect", "csv", "tsv", "jsonl", "text", "binary"};
+}  // namespace
+
+const char* FileFormatName(FileFormat format) {
+  auto i = static_cast<size_t>(format);
+  return i < std::size(kFileFormatNames) ? kFileFormatNames[i] : "?";
+}
+
+std::optional<FileFormat> ParseFileFormat(std::string_view name) {
+  for (size_t i = 0; i < std::size(kFileFormatNames); i++)
+    if (name == kFileFormatNames[i]) return static_cast<FileFormat>(i);
   return std::nullopt;
 }
 

@@ -12,8 +12,9 @@
 //   not to a branch: one set governs every branch.
 // - A *check* is a named command, or a built-in, run against a candidate
 //   tree before it lands (fs/check_runner.h runs them).
-// - A *table rule* names the key columns of the tables whose paths match a
-//   glob (GlobMatch), used by merge and `diff --rows`.
+// - A *table rule* says, for the paths matching a glob (GlobMatch), how
+//   merge and diff read them: their format (detected by default) and, for
+//   tables, their key columns.
 //
 // Thread-safety: values and reentrant functions.
 #pragma once
@@ -48,9 +49,23 @@ struct CheckDefinition {
   bool operator==(const CheckDefinition&) const = default;
 };
 
+// How files are read by merge and diff (tusk table set --format).
+enum class FileFormat : uint8_t {
+  kDetect = 0,  // by name (.csv, .tsv, .jsonl/.ndjson) and content (text or binary)
+  kCsv = 1,     // a CSV table whatever its name
+  kTsv = 2,
+  kJsonl = 3,
+  kText = 4,    // text merged by line, never as a table
+  kBinary = 5,  // never merged or diffed by line: changed on both sides is a conflict
+};
+const char* FileFormatName(FileFormat format);  // "detect", "csv", "tsv", "jsonl", "text", "binary"
+std::optional<FileFormat> ParseFileFormat(std::string_view name);
+
 struct TableRule {
-  std::string pattern;              // glob over the path in the tree
-  std::vector<std::string> key;     // key columns; empty: the table is keyless
+  std::string pattern;  // glob over the path in the tree
+  // Key columns; empty: keyless; nullopt: detected, as without a rule.
+  std::optional<std::vector<std::string>> key;
+  FileFormat format = FileFormat::kDetect;
   bool operator==(const TableRule&) const = default;
 };
 
@@ -94,9 +109,12 @@ Result<ObjectId> UpdateSettings(Repository& repo, const std::string& dataset, co
 // Every version of a dataset's settings, newest first.
 Result<std::vector<std::pair<ObjectId, DatasetSettings>>> SettingsHistory(Repository& repo, const std::string& dataset);
 
-// The key the table rules declare for `path` (the first rule whose pattern
-// matches it), or nullopt (detect).
+// The first table rule whose pattern matches `path`, or null.
+const TableRule* TableRuleFor(const DatasetSettings& settings, std::string_view path);
+// The key the table rules declare for `path`, or nullopt (detect).
 std::optional<std::vector<std::string>> TableKeyFor(const DatasetSettings& settings, std::string_view path);
+// The format the table rules declare for `path` (kDetect: none).
+FileFormat FileFormatFor(const DatasetSettings& settings, std::string_view path);
 // The glob match of table rules and built-in checks, as .gitignore does it:
 // `*` matches within one path component, `?` one character of it, `**`
 // any number of components; a pattern without '/' matches the last

@@ -406,7 +406,7 @@ TEST_F(Format1StoreTest, OpensUpgradesToTheCurrentFormatAndThenRebuildsFromItsPa
   ASSERT_NO_FATAL_FAILURE(Unpack());
   EXPECT_TRUE(HasSubstr(ReadFileOrDie(store() + "/config"), "tusk-store-format 1\n"));
   ASSERT_NO_FATAL_FAILURE(ExpectFixtureContent("upgraded"));
-  EXPECT_TRUE(HasSubstr(ReadFileOrDie(store() + "/config"), "tusk-store-format 4\n")) << "the first command upgraded it";
+  EXPECT_TRUE(HasSubstr(ReadFileOrDie(store() + "/config"), "tusk-store-format 5\n")) << "the first command upgraded it";
   ExpectFsckClean();
   std::string state = RefState();
 
@@ -432,11 +432,11 @@ TEST_F(Format1StoreTest, ARebuildOfAFormat1StoreIsRefusedWithTheReason) {
 
 TEST_F(Format1StoreTest, AStoreOfANewerFormatIsRefusedWithTheVersions) {
   ASSERT_NO_FATAL_FAILURE(Unpack());
-  WriteFileOrDie(store() + "/config", "tusk-store-format 5\nchunk-min 65536\nchunk-avg 262144\nchunk-max 1048576\ncompression-level 1\n");
+  WriteFileOrDie(store() + "/config", "tusk-store-format 6\nchunk-min 65536\nchunk-avg 262144\nchunk-max 1048576\ncompression-level 1\n");
   RunResult r = Run("dataset", "list");
   EXPECT_NE(r.exit_code, 0) << r;
-  EXPECT_TRUE(HasSubstr(r.err, "store format version 5")) << r;
-  EXPECT_TRUE(HasSubstr(r.err, "reads versions 1 to 4")) << r;
+  EXPECT_TRUE(HasSubstr(r.err, "store format version 6")) << r;
+  EXPECT_TRUE(HasSubstr(r.err, "reads versions 1 to 5")) << r;
   EXPECT_TRUE(HasSubstr(r.err, "not supported by this tusk")) << r;
 }
 
@@ -456,7 +456,7 @@ TEST_F(Format2StoreTest, OpensUpgradesToTheCurrentFormatKeepsEveryCommitAndRebui
   ASSERT_NO_FATAL_FAILURE(Unpack());
   EXPECT_TRUE(HasSubstr(ReadFileOrDie(store() + "/config"), "tusk-store-format 2\n"));
   EXPECT_EQ(CommitOf("photos@main"), kMain);
-  EXPECT_TRUE(HasSubstr(ReadFileOrDie(store() + "/config"), "tusk-store-format 4\n")) << "the first command upgraded it";
+  EXPECT_TRUE(HasSubstr(ReadFileOrDie(store() + "/config"), "tusk-store-format 5\n")) << "the first command upgraded it";
   EXPECT_EQ(CommitOf("photos@v1"), kV1);
   EXPECT_EQ(CommitOf("photos@dev"), kDev);
   Export("photos@main", Path("main"));
@@ -500,7 +500,7 @@ TEST_F(Format3StoreTest, OpensUpgradesToFormat4KeepsCommitsAndRunsAndTakesSettin
   ASSERT_NO_FATAL_FAILURE(Unpack());
   EXPECT_TRUE(HasSubstr(ReadFileOrDie(store() + "/config"), "tusk-store-format 3\n"));
   EXPECT_EQ(CommitOf("photos@main"), kMain);
-  EXPECT_TRUE(HasSubstr(ReadFileOrDie(store() + "/config"), "tusk-store-format 4\n")) << "the first command upgraded it";
+  EXPECT_TRUE(HasSubstr(ReadFileOrDie(store() + "/config"), "tusk-store-format 5\n")) << "the first command upgraded it";
   EXPECT_EQ(CommitOf("photos@v1"), kV1);
   EXPECT_EQ(CommitOf("photos@dev"), kDev);
   EXPECT_EQ(CommitOf("derived@main"), kDerived);
@@ -527,6 +527,56 @@ TEST_F(Format3StoreTest, OpensUpgradesToFormat4KeepsCommitsAndRunsAndTakesSettin
   RunResult gc = Run("gc");
   EXPECT_EQ(gc.exit_code, 0) << gc;
   EXPECT_EQ(CommitOf("photos@dev"), kDev);
+}
+
+// ---- a store written by the previous release (format 4) ----
+
+class Format4StoreTest : public OldStoreTest {
+ protected:
+  // tests/cli/data/format4-store.tar.gz: store format 4 (settings format 1),
+  // with a table rule, a check, a checked commit and a run (see
+  // tests/cli/data/README.md).
+  void Unpack() { UnpackFixture("format4-store.tar.gz"); }
+  static constexpr char kMain[] = "4a57a6c80d5cf77227f077f1deee1b41089ca9a9d8fba78fe009d41c12c20525";
+  static constexpr char kV1[] = "5a0973e6bab28223f815253a938cdec4e8116c922a873c7f31162c87af16dae1";
+  static constexpr char kDev[] = "efd38bd5157862a93ad71f833135612b1a7d4410edd6b92f2502f1814e226f7c";
+  static constexpr char kDerived[] = "56b67ab2cb52c48e0512a20134946444aa14519fe839a7bdc9d28dbcc5f4c608";
+};
+
+TEST_F(Format4StoreTest, OpensUpgradesToFormat5KeepsSettingsAndTakesFileFormats) {
+  ASSERT_NO_FATAL_FAILURE(Unpack());
+  EXPECT_TRUE(HasSubstr(ReadFileOrDie(store() + "/config"), "tusk-store-format 4\n"));
+  EXPECT_EQ(CommitOf("photos@main"), kMain);
+  EXPECT_TRUE(HasSubstr(ReadFileOrDie(store() + "/config"), "tusk-store-format 5\n")) << "the first command upgraded it";
+  EXPECT_EQ(CommitOf("photos@v1"), kV1);
+  EXPECT_EQ(CommitOf("photos@dev"), kDev);
+  EXPECT_EQ(CommitOf("derived@main"), kDerived);
+  // The format-1 settings record reads: its rule and check are there.
+  RunResult tables = Run("table", "list", "photos");
+  EXPECT_EQ(tables.exit_code, 0) << tables;
+  EXPECT_TRUE(HasSubstr(tables.out, "*.csv  key id")) << tables;
+  RunResult checks = Run("check", "list", "photos");
+  EXPECT_TRUE(HasSubstr(checks.out, "nonempty")) << checks;
+  RunResult show = Run("show", "photos@main");
+  EXPECT_TRUE(HasSubstr(show.out, "passed  nonempty")) << show;
+  ExpectFsckClean();
+  std::string state = RefState();
+  ASSERT_EQ(::unlink((store() + "/index/data.mdb").c_str()), 0);
+  RunResult rebuilt = Run("fsck", "--rebuild-index");
+  ASSERT_EQ(rebuilt.exit_code, 0) << rebuilt;
+  EXPECT_EQ(RefState(), state);
+  // The upgraded store takes a rule with a file format (settings format 2)
+  // after the old record, and keeps both through gc.
+  RunResult set = Run("table", "set", "photos", "*.log", "--format", "text");
+  ASSERT_EQ(set.exit_code, 0) << set;
+  RunResult after = Run("table", "list", "photos");
+  EXPECT_TRUE(HasSubstr(after.out, "*.csv  key id")) << after;
+  EXPECT_TRUE(HasSubstr(after.out, "*.log  format text")) << after;
+  RunResult gc = Run("gc");
+  EXPECT_EQ(gc.exit_code, 0) << gc;
+  ExpectFsckClean();
+  RunResult log = Run("log", "photos");
+  EXPECT_EQ(log.exit_code, 0) << log;
 }
 
 }  // namespace

@@ -29,7 +29,12 @@ DatasetSettings Sample() {
   b.builtin = "csv";
   b.args = {"labels/*.csv", "--numeric", "score"};
   s.checks = {a, b};
-  s.tables = {{"labels/*.csv", {"id"}}, {"boxes/**", {"image", "box"}}, {"*.jsonl", {}}};
+  s.tables = {{"labels/*.csv", std::vector<std::string>{"id"}, FileFormat::kDetect},
+              {"boxes/**", std::vector<std::string>{"image", "box"}, FileFormat::kDetect},
+              {"*.jsonl", std::vector<std::string>{}, FileFormat::kDetect},
+              {"data/*.txt", std::nullopt, FileFormat::kCsv},
+              {"*.log", std::nullopt, FileFormat::kText},
+              {"*.bin", std::nullopt, FileFormat::kBinary}};
   return s;
 }
 
@@ -45,11 +50,42 @@ TEST(SettingsCodecTest, RefusesWhatItCannotTrust) {
   EXPECT_FALSE(DecodeSettings(good + "x").ok()) << "trailing bytes";
   for (size_t cut = 1; cut < good.size(); cut += 7) EXPECT_FALSE(DecodeSettings(good.substr(0, cut)).ok()) << cut;
   std::string newer = good;
-  newer[0] = 2;
+  newer[0] = 3;
   EXPECT_EQ(DecodeSettings(newer).status().code(), Status::Code::kUnsupported);
   DatasetSettings unsorted = Sample();
   std::swap(unsorted.checks[0], unsorted.checks[1]);
   EXPECT_FALSE(DecodeSettings(EncodeSettings(unsorted)).ok()) << "checks must be sorted by name";
+  // An unknown file format in a table rule: the last rule's format byte.
+  DatasetSettings one;
+  one.dataset = "labels";
+  one.tables = {{"x", std::nullopt, FileFormat::kText}};
+  std::string bytes = EncodeSettings(one);
+  bytes[bytes.size() - 2] = 9;
+  EXPECT_FALSE(DecodeSettings(bytes).ok());
+}
+
+TEST(SettingsCodecTest, ReadsFormat1WhoseRulesAllHaveKeys) {
+  // A format-1 record (store format 4): dataset "labels", no parent, one
+  // rule "*.csv" keyed by id, as tusk 0.1 at store format 4 wrote it.
+  std::string v1;
+  v1 += '\x01';
+  v1 += '\x06';
+  v1 += "labels";
+  v1 += '\x00';                 // no parent
+  v1 += '\x00';                 // author ""
+  v1 += '\x00';                 // time 0
+  v1 += '\x00';                 // change ""
+  v1 += '\x00';                 // no checks
+  v1 += '\x01';                 // one rule
+  v1 += '\x05';
+  v1 += "*.csv";
+  v1 += '\x01';
+  v1 += '\x02';
+  v1 += "id";
+  TUSK_ASSERT_OK_AND_ASSIGN(DatasetSettings s, DecodeSettings(v1));
+  ASSERT_EQ(s.tables.size(), 1u);
+  EXPECT_EQ(s.tables[0].key, std::optional(std::vector<std::string>{"id"}));
+  EXPECT_EQ(s.tables[0].format, FileFormat::kDetect);
 }
 
 TEST(SettingsCodecTest, ADefinitionsDigestIgnoresItsName) {
@@ -88,6 +124,15 @@ TEST(GlobTest, TheFirstMatchingTableRuleWins) {
   EXPECT_EQ(TableKeyFor(s, "boxes/x/y.csv"), std::optional(std::vector<std::string>{"image", "box"}));
   EXPECT_EQ(TableKeyFor(s, "notes/a.jsonl"), std::optional(std::vector<std::string>{})) << "keyless";
   EXPECT_EQ(TableKeyFor(s, "other.csv"), std::nullopt) << "no rule: detect";
+  EXPECT_EQ(TableKeyFor(s, "data/a.txt"), std::nullopt) << "a format alone: the key is detected";
+  EXPECT_EQ(FileFormatFor(s, "data/a.txt"), FileFormat::kCsv);
+  EXPECT_EQ(FileFormatFor(s, "x/run.log"), FileFormat::kText);
+  EXPECT_EQ(FileFormatFor(s, "labels/a.csv"), FileFormat::kDetect);
+  EXPECT_EQ(FileFormatFor(s, "other.csv"), FileFormat::kDetect);
+  for (auto f : {FileFormat::kDetect, FileFormat::kCsv, FileFormat::kTsv, FileFormat::kJsonl, FileFormat::kText,
+                 FileFormat::kBinary})
+    EXPECT_EQ(ParseFileFormat(FileFormatName(f)), f);
+  EXPECT_EQ(ParseFileFormat("xml"), std::nullopt);
 }
 
 class SettingsStoreTest : public ::testing::Test {

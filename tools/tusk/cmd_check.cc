@@ -239,12 +239,35 @@ int RunCandidate(Cli& cli, const std::vector<std::string>& args) {
 
 // ---- tables ----
 
-int RunTableSet(Cli& cli, const std::string& dataset, const std::string& pattern, const std::string& key, bool keyless) {
-  if (key.empty() == !keyless) return Fail("give --key COLUMN[,COLUMN...] or --keyless");
+// "key id", "keyless", "format csv, key id", "format text", ...
+std::string DescribeRule(const TableRule& t) {
+  std::string out;
+  if (t.format != FileFormat::kDetect) out = std::string("format ") + FileFormatName(t.format);
+  if (t.key) {
+    std::string key;
+    for (const auto& k : *t.key) key += (key.empty() ? "" : ",") + k;
+    out += (out.empty() ? "" : ", ") + (t.key->empty() ? std::string("keyless") : "key " + key);
+  }
+  return out;
+}
+
+int RunTableSet(Cli& cli, const std::string& dataset, const std::string& pattern, const std::string& key, bool keyless,
+                const std::string& format) {
+  if (!key.empty() && keyless) return Fail("--key and --keyless exclude each other");
+  if (key.empty() && !keyless && format.empty()) return Fail("give --key COLUMN[,COLUMN...], --keyless or --format");
   if (pattern.empty()) return Fail("the path pattern is empty");
   TableRule rule;
   rule.pattern = pattern;
-  if (!keyless) {
+  if (!format.empty()) {
+    auto f = ParseFileFormat(format);
+    if (!f) return Fail("unknown --format '" + format + "': use csv, tsv, jsonl, text, binary or detect");
+    rule.format = *f;
+  }
+  bool not_a_table = rule.format == FileFormat::kText || rule.format == FileFormat::kBinary;
+  if (not_a_table && (keyless || !key.empty()))
+    return Fail(std::string("--format ") + FileFormatName(rule.format) + " files are not tables: they have no key");
+  if (keyless) rule.key.emplace();
+  if (!key.empty()) {
     auto cols = ParseKeyColumns(key);
     if (!cols.ok()) return Fail(cols.status());
     rule.key = std::move(cols).value();
@@ -252,7 +275,7 @@ int RunTableSet(Cli& cli, const std::string& dataset, const std::string& pattern
   auto repo = cli.OpenStore();
   if (!repo.ok()) return Fail(repo.status());
   if (Status st = (*repo)->CheckDataset(dataset); !st.ok()) return Fail(st);
-  std::string what = keyless ? "keyless" : "key " + key;
+  std::string what = DescribeRule(rule);
   auto id = UpdateSettings(**repo, dataset, DefaultAuthor(), "table set " + pattern + " " + what, [&](DatasetSettings* s) {
     for (auto& t : s->tables) {
       if (t.pattern != pattern) continue;
@@ -263,9 +286,14 @@ int RunTableSet(Cli& cli, const std::string& dataset, const std::string& pattern
     return Status::Ok();
   });
   if (!id.ok()) return Fail(id.status());
-  std::cout << "tables matching '" << Printable(pattern) << "' in " << dataset << " are merged and compared by "
-            << (keyless ? "whole rows (keyless)" : "key " + Printable(key)) << "; settings " << id->ShortHex()
-            << std::endl;
+  std::cout << "files matching '" << Printable(pattern) << "' in " << dataset << " are merged and compared ";
+  if (rule.format == FileFormat::kText) std::cout << "as text, by line";
+  else if (rule.format == FileFormat::kBinary) std::cout << "as binary (changed on both sides: a conflict)";
+  else {
+    if (rule.format != FileFormat::kDetect) std::cout << "as " << FileFormatName(rule.format) << " tables, ";
+    std::cout << "by " << (!rule.key ? std::string("a detected key") : rule.key->empty() ? std::string("whole rows (keyless)") : "key " + Printable(key));
+  }
+  std::cout << "; settings " << id->ShortHex() << std::endl;
   return 0;
 }
 
@@ -296,14 +324,18 @@ int RunTableList(Cli& cli, const std::string& dataset, bool json) {
   j.BeginArray();
   for (const auto& t : cur->settings.tables) {
     if (json) {
-      j.BeginObject().Key("pattern").String(t.pattern).Key("key").BeginArray();
-      for (const auto& k : t.key) j.String(k);
-      j.EndArray().EndObject();
+      j.BeginObject().Key("pattern").String(t.pattern).Key("format").String(FileFormatName(t.format)).Key("key");
+      if (!t.key) {
+        j.Null();
+      } else {
+        j.BeginArray();
+        for (const auto& k : *t.key) j.String(k);
+        j.EndArray();
+      }
+      j.EndObject();
       continue;
     }
-    std::string key;
-    for (const auto& k : t.key) key += (key.empty() ? "" : ",") + k;
-    std::cout << Printable(t.pattern) << "  " << (t.key.empty() ? "keyless" : "key " + Printable(key)) << "\n";
+    std::cout << Printable(t.pattern) << "  " << Printable(DescribeRule(t)) << "\n";
   }
   if (json) j.EndArray().Print();
   else if (cur->settings.tables.empty())
@@ -359,19 +391,25 @@ void AddCheckCommands(CLI::App& app, Cli& cli) {
   cand->add_option("args", *candidate)->required();
   cand->callback([candidate, &cli] { cli.exit_code = RunCandidate(cli, *candidate); });
 
-  CLI::App* table = app.add_subcommand("table", "How tables (CSV, TSV, JSONL) of a dataset are keyed for merge and diff");
+  CLI::App* table = app.add_subcommand(
+      "table", "How files of a dataset are read by merge and diff: tables (CSV, TSV, JSONL) and their keys, text, binary");
   table->require_subcommand(1);
   struct SetOpts {
-    std::string dataset, pattern, key;
+    std::string dataset, pattern, key, format;
     bool keyless = false;
   };
   auto set = std::make_shared<SetOpts>();
-  CLI::App* s = table->add_subcommand("set", "Declare the key of the tables matching a path pattern");
+  CLI::App* s = table->add_subcommand("set", "Declare the format and key of the files matching a path pattern");
   s->add_option("dataset", set->dataset, "DATASET")->required();
   s->add_option("pattern", set->pattern, "Path pattern ('labels/*.csv', '*.jsonl', 'labels/**')")->required();
   s->add_option("--key", set->key, "Key column(s), comma-separated");
   s->add_flag("--keyless", set->keyless, "No key: rows are matched by their whole content");
-  s->callback([set, &cli] { cli.exit_code = RunTableSet(cli, set->dataset, set->pattern, set->key, set->keyless); });
+  s->add_option("--format", set->format,
+                "csv, tsv or jsonl (a table whatever its name), text (merged by line, never as a table), binary "
+                "(never merged or diffed by line), detect (by name and content: the default)");
+  s->callback([set, &cli] {
+    cli.exit_code = RunTableSet(cli, set->dataset, set->pattern, set->key, set->keyless, set->format);
+  });
   auto tl = std::make_shared<std::pair<std::string, bool>>();
   CLI::App* tls = table->add_subcommand("list", "List the table rules of a dataset");
   tls->add_option("dataset", tl->first, "DATASET")->required();
