@@ -129,7 +129,8 @@ Status Repository::Create(const std::string& dir, const StoreConfig& config, Env
   return WriteFileAtomically(files, JoinPath(dir, kConfigFile), config.Encode());
 }
 
-Result<std::unique_ptr<Repository>> Repository::Open(const std::string& dir, StoreAccess access, Env* files) {
+Result<std::unique_ptr<Repository>> Repository::Open(const std::string& dir, StoreAccess access, Env* files,
+                                                     bool index_verified) {
   LmdbAccess lmdb;
   TUSK_RETURN_IF_ERROR(CheckStoreAccess(dir, access, &lmdb));
   std::string config_path = JoinPath(dir, kConfigFile);
@@ -153,7 +154,7 @@ Result<std::unique_ptr<Repository>> Repository::Open(const std::string& dir, Sto
     return Status::Unsupported("store " + dir + " was written by an older tusk (store format " +
                                std::to_string(config.format_version) + ") and must be upgraded "
                                "once by a user who can write it: run any tusk command on it as its owner");
-  TUSK_ASSIGN_OR_RETURN(repo->env_, LmdbEnv::Open(JoinPath(dir, "index"), tables::Names(), lmdb));
+  TUSK_ASSIGN_OR_RETURN(repo->env_, LmdbEnv::Open(JoinPath(dir, "index"), tables::Names(), lmdb, !index_verified));
   if (config.format_version == 1) {
     Status st = repo->UpgradeFromFormat1();
     // A store this user may not write (read-only media, another owner's

@@ -160,9 +160,13 @@ class Repository : public ObjectSource {
   static Status Create(const std::string& dir, const StoreConfig& config, Env* files = Env::Default());
   // A store of another user opens only read-only, and only if it is shared
   // (or otherwise readable); errors name the owner.
+  // `index_verified`: the caller's parent, a tusk process that has the
+  // store open, verified the index (every page walked) a moment ago, so this
+  // open checks only its meta pages. The walk costs ~0.35 s at a million
+  // files; a check subprocess (fs/check_runner.h) would pay it per commit.
   static Result<std::unique_ptr<Repository>> Open(const std::string& dir,
                                                   StoreAccess access = StoreAccess::kReadWrite,
-                                                  Env* files = Env::Default());
+                                                  Env* files = Env::Default(), bool index_verified = false);
   ~Repository() override;
 
   const std::string& dir() const { return dir_; }

@@ -150,7 +150,7 @@ Status LmdbTxn::Commit() {
 }
 
 Result<std::unique_ptr<LmdbEnv>> LmdbEnv::Open(const std::string& dir, const std::vector<std::string>& db_names,
-                                               LmdbAccess access) {
+                                               LmdbAccess access, bool verify) {
   std::unique_ptr<LmdbEnv> env(new LmdbEnv());
   env->dir_ = dir;
   env->read_only_ = access != LmdbAccess::kReadWrite;
@@ -170,7 +170,7 @@ Result<std::unique_ptr<LmdbEnv>> LmdbEnv::Open(const std::string& dir, const std
   rc = mdb_env_set_mapsize(env->env_, 0);
   if (rc != 0) return LmdbError(rc, "map index " + dir);
   // Before the first table is opened, which reads the tree through the map.
-  TUSK_RETURN_IF_ERROR(env->Verify().status());
+  if (verify) TUSK_RETURN_IF_ERROR(env->Verify().status());
   if (env->read_only_) {
     TUSK_ASSIGN_OR_RETURN(LmdbTxn txn, env->BeginRead());
     for (const auto& name : db_names) {

@@ -94,8 +94,11 @@ class LmdbEnv {
   // Names of the databases opened (and, read-write, created when absent) in
   // the env. Read-only, a missing database is NotFound, and Update answers
   // ReadOnly.
+  // `verify` false skips the walk of every page (not the meta checks):
+  // only for a process whose parent opened the same index, verified, a
+  // moment ago (Repository::Open's `index_verified`).
   static Result<std::unique_ptr<LmdbEnv>> Open(const std::string& dir, const std::vector<std::string>& db_names,
-                                               LmdbAccess access = LmdbAccess::kReadWrite);
+                                               LmdbAccess access = LmdbAccess::kReadWrite, bool verify = true);
   ~LmdbEnv();
   LmdbEnv(const LmdbEnv&) = delete;
   LmdbEnv& operator=(const LmdbEnv&) = delete;

@@ -20,7 +20,7 @@ std::string Cli::StoreDir() const {
 }
 
 Result<std::unique_ptr<Repository>> Cli::OpenStore(StoreAccess access) const {
-  return Repository::Open(StoreDir(), access);
+  return Repository::Open(StoreDir(), access, Env::Default(), index_verified);
 }
 
 int Fail(const std::string& message) {

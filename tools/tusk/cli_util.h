@@ -26,6 +26,9 @@ struct Cli {
   // Commands that only read open with StoreAccess::kReadOnly, so they work
   // on a store this user may read but not write.
   Result<std::unique_ptr<Repository>> OpenStore(StoreAccess access = StoreAccess::kReadWrite) const;
+  // Internal subprocesses of a tusk process that has the store open and
+  // verified (check-candidate): skip the walk of the whole index.
+  bool index_verified = false;
 };
 
 // Prints "tusk: error: ..." and returns the exit code 1.
