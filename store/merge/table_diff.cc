@@ -40,11 +40,16 @@ std::vector<std::pair<int, int>> ComparedColumns(const Table& a, const Table& b,
 Result<TableDiff> DiffTables(std::string_view old_bytes, std::string_view new_bytes, TableFormat format,
                              const KeySpec& key) {
   TUSK_ASSIGN_OR_RETURN(Table a, Table::Parse(old_bytes, format, "old"));
-  TUSK_ASSIGN_OR_RETURN(Table b, Table::Parse(new_bytes, format, "new"));
+  // Most of the new version's rows are the old one's: taken from it, not scanned.
+  TUSK_ASSIGN_OR_RETURN(Table b, Table::Parse(new_bytes, format, "new", &a));
+  return table::DiffParsed(a, b, key);
+}
+
+Result<TableDiff> table::DiffParsed(const Table& a, const Table& b, const KeySpec& key) {
   std::vector<KeyIndex> idx;
   std::vector<table::RowMatch> matches;
   TableDiff d;
-  d.format = format;
+  d.format = a.format();
   TUSK_ASSIGN_OR_RETURN(d.key, table::ChooseKey({&a, &b}, key, &idx, &matches));
   for (const auto& c : b.columns()) {
     if (a.ColumnIndex(c) < 0) d.columns_added.push_back(c);
@@ -53,8 +58,8 @@ Result<TableDiff> DiffTables(std::string_view old_bytes, std::string_view new_by
     if (b.ColumnIndex(c) < 0) d.columns_removed.push_back(c);
   }
 
-  const std::vector<uint32_t> new_to_old = std::move(matches[1].to_base);
-  const std::vector<uint32_t> old_to_new = std::move(matches[1].from_base);
+  const table::RowVector<uint32_t> new_to_old = std::move(matches[1].to_base);
+  const table::RowVector<uint32_t> old_to_new = std::move(matches[1].from_base);
   idx[0].ReleaseLookup();
   idx[1].ReleaseLookup();
 
@@ -72,7 +77,7 @@ Result<TableDiff> DiffTables(std::string_view old_bytes, std::string_view new_by
 
   std::vector<std::string> names;
   const auto cols = ComparedColumns(a, b, &names);
-  const bool same_columns = a.columns() == b.columns() || format == TableFormat::kJsonl;
+  const bool same_columns = a.columns() == b.columns() || a.format() == TableFormat::kJsonl;
   std::vector<Cell> ca, cb;
   const Cell absent;
   uint32_t last_old = 0;

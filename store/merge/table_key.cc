@@ -61,8 +61,28 @@ std::string Unquoted(const Cell& cell) {
 }  // namespace
 
 uint32_t HashKey(std::string_view key) {
-  size_t h = std::hash<std::string_view>()(key);
-  return static_cast<uint32_t>(h ^ (h >> 32));
+  // Eight bytes at a time, each mixed in with a multiply, then a final
+  // avalanche (MurmurHash3's): keys are short (ids, names, paths) and a
+  // merge hashes one per base row. Nothing stores these values.
+  constexpr uint64_t kMul = 0xff51afd7ed558ccdULL;
+  const char* p = key.data();
+  size_t n = key.size();
+  uint64_t h = 0x9E3779B97F4A7C15ULL ^ n;
+  for (; n >= 8; p += 8, n -= 8) {
+    uint64_t w;
+    std::memcpy(&w, p, 8);
+    h = (h ^ w) * kMul;
+    h ^= h >> 29;
+  }
+  if (n) {
+    uint64_t w = 0;
+    std::memcpy(&w, p, n);
+    h = (h ^ w) * kMul;
+  }
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ULL;
+  h ^= h >> 33;
+  return static_cast<uint32_t>(h);
 }
 
 bool KeyIndex::Build(const Table& t, const KeyPlan& plan, const std::vector<std::string>& identity_columns, bool lookup,
@@ -122,15 +142,17 @@ bool KeyIndex::Build(const Table& t, const KeyPlan& plan, const std::vector<std:
   // cache misses, and this lets them overlap.
   constexpr size_t kBatch = 16;
   uint32_t hashes[kBatch];
-  std::string scratch;
+  std::string_view keys[kBatch];
+  std::string scratch[kBatch];  // keys built per row (composite) live here meanwhile
   for (size_t start = 0; start < rows; start += kBatch) {
     size_t end = std::min(rows, start + kBatch);
     for (size_t r = start; r < end; r++) {
-      hashes[r - start] = HashKey(Key(r, &scratch));
+      keys[r - start] = Key(r, &scratch[r - start]);
+      hashes[r - start] = HashKey(keys[r - start]);
       __builtin_prefetch(&slots_[hashes[r - start] & (slots - 1)]);
     }
     for (size_t r = start; r < end; r++) {
-      if (!Insert(static_cast<uint32_t>(r), hashes[r - start], why)) return false;
+      if (!Insert(static_cast<uint32_t>(r), keys[r - start], hashes[r - start], why)) return false;
     }
   }
   return true;
@@ -148,9 +170,7 @@ std::string_view KeyIndex::Key(size_t row, std::string* scratch) const {
   return *scratch;
 }
 
-bool KeyIndex::Insert(uint32_t row, uint32_t h, std::string* why) {
-  std::string scratch;
-  std::string_view key = Key(row, &scratch);
+bool KeyIndex::Insert(uint32_t row, std::string_view key, uint32_t h, std::string* why) {
   const uint64_t tag = uint64_t{h} << 32;
   const size_t mask = slots_.size() - 1;
   for (size_t i = h & mask;; i = (i + 1) & mask) {
@@ -228,13 +248,20 @@ bool MatchToBase(const KeyIndex& base, const KeyIndex& side, RowMatch* m, std::s
   std::unordered_map<std::string, uint32_t> fresh;  // keys the base lacks: few, so strings are fine
   std::string scratch;
   uint32_t next = 0;
+  // A row parsed as a copy of a base row has that row's key, which is the
+  // base's only row with it (the base's keys are unique): no key to build.
+  const bool same_rows_same_key = side.SameBytesSameKey(base);
+  size_t hint = 0;
   for (uint32_t s = 0; s < side.rows(); s++) {
-    std::string_view key = side.Key(s, &scratch);
-    uint32_t b = base.Find(key, next);
-    if (b == KeyIndex::kNone) {
-      auto [it, inserted] = fresh.emplace(key, s);
-      if (!inserted) return *why = side.Repeats(s, it->second), false;
-      continue;
+    uint32_t b = same_rows_same_key ? side.table().SameAs(s, &hint) : Table::kNoRow;
+    if (b == Table::kNoRow) {
+      std::string_view key = side.Key(s, &scratch);
+      b = base.Find(key, next);
+      if (b == KeyIndex::kNone) {
+        auto [it, inserted] = fresh.emplace(key, s);
+        if (!inserted) return *why = side.Repeats(s, it->second), false;
+        continue;
+      }
     }
     if (m->from_base[b] != KeyIndex::kNone) return *why = side.Repeats(s, m->from_base[b]), false;
     m->from_base[b] = s;

@@ -17,20 +17,26 @@ Result<TableMergeResult> MergeTables(std::string_view base, std::string_view our
                                      TableFormat format, const KeySpec& key, TableFavor favor) {
   using table::Table;
   TUSK_ASSIGN_OR_RETURN(Table b, Table::Parse(base, format, "base"));
-  TUSK_ASSIGN_OR_RETURN(Table o, Table::Parse(ours, format, "ours"));
-  TUSK_ASSIGN_OR_RETURN(Table t, Table::Parse(theirs, format, "theirs"));
-  std::vector<table::KeyIndex> indexes;
-  std::vector<table::RowMatch> matches;
+  // Most of ours' and theirs' rows are the base's: taken from it, not scanned.
+  TUSK_ASSIGN_OR_RETURN(Table o, Table::Parse(ours, format, "ours", &b));
+  TUSK_ASSIGN_OR_RETURN(Table t, Table::Parse(theirs, format, "theirs", &b));
+  return table::MergeParsed(b, o, t, key, favor);
+}
+
+namespace table {
+
+Result<TableMergeResult> MergeParsed(const Table& b, const Table& o, const Table& t, const KeySpec& key,
+                                     TableFavor favor) {
+  std::vector<KeyIndex> indexes;
+  std::vector<RowMatch> matches;
   TableMergeResult result;
-  TUSK_ASSIGN_OR_RETURN(result.key, table::ChooseKey({&b, &o, &t}, key, &indexes, &matches));
-  table::Merger merger({&b, &o, &t}, &indexes, &matches, &result);
+  TUSK_ASSIGN_OR_RETURN(result.key, ChooseKey({&b, &o, &t}, key, &indexes, &matches));
+  Merger merger({&b, &o, &t}, &indexes, &matches, &result);
   merger.set_favor(favor);
   TUSK_RETURN_IF_ERROR(merger.Run());
   result.clean = result.conflicts.empty();
   return result;
 }
-
-namespace table {
 
 Status Merger::Run() {
   newline_ = std::string(v_[kOurs]->newline());
@@ -42,6 +48,7 @@ Status Merger::Run() {
     return Status::InvalidArgument("not a table after merging: the two sides removed every column");
   }
   res_->merged.reserve(v_[kOurs]->bytes().size() + v_[kOurs]->bytes().size() / 8 + 4096);
+  AdviseHugePages(res_->merged.data(), res_->merged.capacity());
   WriteHeader();
   WriteRows();
   SetConflictLines();
@@ -74,7 +81,7 @@ void Merger::Match() {
   for (auto& index : idx_) index.ReleaseLookup();
 }
 
-bool Merger::Reordered(const std::vector<uint32_t>& to_base) const {
+bool Merger::Reordered(const RowVector<uint32_t>& to_base) const {
   uint32_t last = 0;
   bool any = false;
   for (uint32_t b : to_base) {
@@ -264,15 +271,44 @@ void Merger::WriteRows() {
   };
   const auto& p_to_q = primary_theirs ? t_to_o_ : o_to_t_;
   size_t f = 0;
-  for (uint32_t p = 0; p < np; p++) {
+  for (uint32_t p = 0; p < np;) {
     // Held back past the primary side's own new rows at the same place, so
     // where both inserted, the primary's rows come first.
     if (p_to_q[p] != kNone) {
       for (; f < floating.size() && floating[f].first <= p; f++) emit_q(floating[f].second);
     }
-    emit_p(p);
+    if (!primary_theirs) {
+      // Rows the same in all three versions, in a row in ours with nothing
+      // to place between them: what EmitRow writes for each, ours' bytes,
+      // written at once.
+      uint32_t end = SameRun(p, f < floating.size() ? std::max(p + 1, floating[f].first) : np);
+      if (end > p) {
+        std::string& out = res_->merged;
+        if (line_open_) out += newline_;
+        out += v_[kOurs]->RowsBytes(p, end);  // only the last of them can lack a line ending
+        line_open_ = v_[kOurs]->RowEol(end - 1).empty();
+        p = end;
+        continue;
+      }
+    }
+    emit_p(p++);
   }
   for (; f < floating.size(); f++) emit_q(floating[f].second);
+}
+
+// The end of the run of ours' rows from `o` (before `limit`) that the base
+// and theirs have with the same bytes, as parsing found them (Table::SameAs);
+// `o` itself when it is not such a row.
+uint32_t Merger::SameRun(uint32_t o, uint32_t limit) {
+  const Table &O = *v_[kOurs], &T = *v_[kTheirs];
+  if (!same_layout_ || O.like() != v_[kBase] || T.like() != v_[kBase]) return o;
+  for (; o < limit; o++) {
+    uint32_t b = o_to_b_[o], t = o_to_t_[o];
+    if (b == kNone || t == kNone || O.SameAs(o, &same_hint_[kOurs]) != b || T.SameAs(t, &same_hint_[kTheirs]) != b) {
+      break;
+    }
+  }
+  return o;
 }
 
 void Merger::SetConflictLines() {

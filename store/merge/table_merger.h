@@ -37,12 +37,13 @@ class Merger {
   static constexpr uint32_t kNone = KeyIndex::kNone;
   // table_merge.cc: matching, columns, order.
   void Match();
-  bool Reordered(const std::vector<uint32_t>& to_base) const;
+  bool Reordered(const RowVector<uint32_t>& to_base) const;
   void PlanColumns();
   bool SideChangedColumn(Side side, int base_col, int side_col);
   void AddSchemaConflict(const std::string& column, const std::string* ours, const std::string* theirs);
   void WriteHeader();
   void WriteRows();
+  uint32_t SameRun(uint32_t o, uint32_t limit);
   void SetConflictLines();
   // table_merge_rows.cc: one row.
   void EmitRow(uint32_t b, uint32_t o, uint32_t t);
@@ -62,7 +63,7 @@ class Merger {
   std::vector<KeyIndex>& idx_;
   std::vector<RowMatch>& matches_;
   TableMergeResult* res_;
-  std::vector<uint32_t> o_to_b_, o_to_t_, t_to_b_, t_to_o_;
+  RowVector<uint32_t> o_to_b_, o_to_t_, t_to_b_, t_to_o_;
   std::vector<OutColumn> cols_;
   bool same_layout_ = false;    // the three versions have the same columns in the same order
   bool ours_prefix_ = false;    // the output's columns are ours', then some appended
@@ -73,6 +74,7 @@ class Merger {
   // The current row: present flags and decoded cells per version.
   std::array<bool, 3> has_{};
   std::array<std::vector<Cell>, 3> cells_;
+  std::array<size_t, 3> same_hint_{};  // SameRun's walks along Table::SameAs
 };
 
 }  // namespace tusk::table

@@ -4,6 +4,9 @@
 #include <cstring>
 #include <iterator>
 #include <unordered_set>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "store/merge/table_internal.h"
 
@@ -57,40 +60,83 @@ std::string_view DecodeField(std::string_view raw, bool quoted, std::string* scr
   return *scratch;
 }
 
-// High bit set in each byte of `x` that is zero (exact: no carries
-// between bytes, as (b & 0x7F) + 0x7F <= 0xFE).
-inline uint64_t ZeroBytes(uint64_t x) {
-  constexpr uint64_t kLow7 = 0x7F7F7F7F7F7F7F7FULL;
-  return ~(((x & kLow7) + kLow7) | x) & ~kLow7;
+// Bits set in `x`, without the POPCNT instruction the baseline x86-64
+// target lacks (__builtin_popcount would be a libgcc call per use).
+inline unsigned Popcount(uint64_t x) {
+  x = x - ((x >> 1) & 0x5555555555555555ULL);
+  x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
+  x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0FULL;
+  return static_cast<unsigned>((x * 0x0101010101010101ULL) >> 56);
 }
 
-// Separators in [p, p + n) and whether a quote is among them, eight bytes
-// at a time: this loop sees every byte of every row, the most of a merge's
-// own time.
-size_t CountSeparators(const char* p, size_t n, char sep, bool* quote) {
-  const uint64_t seps = 0x0101010101010101ULL * static_cast<unsigned char>(sep);
-  const uint64_t quotes = 0x0101010101010101ULL * static_cast<unsigned char>('"');
-  size_t count = 0, i = 0;
-  uint64_t any_quote = 0;
-  for (; i + 8 <= n; i += 8) {
-    uint64_t w;
-    std::memcpy(&w, p + i, 8);
-    count += __builtin_popcountll(ZeroBytes(w ^ seps));
-    any_quote |= ZeroBytes(w ^ quotes);
+// One line from `pos`: where it ends (its '\n', or n), how many separators
+// it holds and whether a quote is among them. This sees every byte of every
+// row the base has (the other versions mostly reuse the base's rows), so it
+// goes sixteen bytes at a time where SSE2 is there.
+struct LineScan {
+  size_t end, seps;
+  bool quote;
+};
+inline LineScan ScanLine(const char* p, size_t pos, size_t n, char sep) {
+  size_t i = pos, seps = 0;
+  bool quote = false;
+#ifdef __SSE2__
+  const __m128i nls = _mm_set1_epi8('\n'), sepv = _mm_set1_epi8(sep), quotes = _mm_set1_epi8('"');
+  for (; i + 16 <= n; i += 16) {
+    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+    unsigned nl = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, nls)));
+    unsigned sp = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, sepv)));
+    unsigned q = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, quotes)));
+    if (nl) {
+      unsigned before = (nl & (0u - nl)) - 1;  // the bits below the first newline
+      return {i + static_cast<size_t>(__builtin_ctz(nl)), seps + Popcount(sp & before), quote || (q & before)};
+    }
+    seps += Popcount(sp);
+    quote = quote || q;
   }
-  for (; i < n; i++) {
-    count += p[i] == sep;
-    any_quote |= p[i] == '"';
+#endif
+  for (; i < n && p[i] != '\n'; i++) {
+    seps += p[i] == sep;
+    quote = quote || p[i] == '"';
   }
-  *quote = any_quote != 0;
-  return count;
+  return {i, seps, quote};
 }
 
 uint64_t CountNewlines(const char* p, size_t n) {
   uint64_t count = 0;
-  if (n == 0) return 0;  // p may be null then, which memchr must not see
-  for (const char* end = p + n; (p = static_cast<const char*>(std::memchr(p, '\n', end - p))); p++) count++;
+  size_t i = 0;
+#ifdef __SSE2__
+  // Per byte lane, up to 255 matches summed in 8 bits, then added up.
+  const __m128i nls = _mm_set1_epi8('\n'), zero = _mm_setzero_si128();
+  while (i + 16 <= n) {
+    __m128i acc = zero;
+    for (int k = 0; k < 255 && i + 16 <= n; k++, i += 16) {
+      acc = _mm_sub_epi8(acc, _mm_cmpeq_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i)), nls));
+    }
+    __m128i sums = _mm_sad_epu8(acc, zero);
+    count += static_cast<uint64_t>(_mm_cvtsi128_si64(sums)) +
+             static_cast<uint64_t>(_mm_cvtsi128_si64(_mm_unpackhi_epi64(sums, sums)));
+  }
+#endif
+  for (; i < n; i++) count += p[i] == '\n';
   return count;
+}
+
+// How many bytes at the start of `a` and `b` (each `n` long at least) are equal.
+size_t EqualPrefix(const char* a, const char* b, size_t n) {
+  size_t i = 0;
+  // Whole blocks by memcmp (vectorized in libc), then the differing block
+  // word by word.
+  constexpr size_t kBlock = 256;
+  while (i + kBlock <= n && std::memcmp(a + i, b + i, kBlock) == 0) i += kBlock;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t x, y;
+    std::memcpy(&x, a + i, 8);
+    std::memcpy(&y, b + i, 8);
+    if (x != y) break;
+  }
+  while (i < n && a[i] == b[i]) i++;
+  return i;
 }
 
 }  // namespace
@@ -100,7 +146,7 @@ Status Table::Error(uint64_t line, const std::string& what) const {
                                  std::to_string(line) + ": " + what);
 }
 
-Result<Table> Table::Parse(std::string_view bytes, TableFormat format, std::string_view version) {
+Result<Table> Table::Parse(std::string_view bytes, TableFormat format, std::string_view version, const Table* like) {
   Table t;
   t.format_ = format;
   t.version_ = std::string(version);
@@ -113,7 +159,10 @@ Result<Table> Table::Parse(std::string_view bytes, TableFormat format, std::stri
     size_t at = static_cast<const char*>(nul) - bytes.data();
     return t.Error(1 + CountNewlines(bytes.data(), at), "embedded NUL byte");
   }
-  TUSK_RETURN_IF_ERROR(format == TableFormat::kJsonl ? t.ParseJsonl() : t.ParseCsv());
+  // JSONL rows also name the columns in order of first appearance, which
+  // rows taken from another version would not tell: parsed whole.
+  if (like && (like->format_ != format || format == TableFormat::kJsonl)) like = nullptr;
+  TUSK_RETURN_IF_ERROR(format == TableFormat::kJsonl ? t.ParseJsonl() : t.ParseCsv(like));
   return t;
 }
 
@@ -125,7 +174,7 @@ struct RecordScan {
   uint64_t newlines = 0;  // inside quoted fields
 };
 
-Status Table::ParseCsv() {
+Status Table::ParseCsv(const Table* like) {
   const char* p = bytes_.data();
   const size_t n = bytes_.size();
   auto scan = [&](size_t pos, uint64_t line, RecordScan* r, std::vector<FieldSpan>* fields) -> Status {
@@ -196,20 +245,44 @@ Status Table::ParseCsv() {
   first_row_line_ = line;
   data_begin_ = pos = r.end;
   const size_t want = columns_.size();
-  uint64_t extra_lines = 0;
-  // Sized once: growing by doubling would copy and touch twice the memory.
-  row_end_.reserve(CountNewlines(p + pos, n - pos) + 1);
+  // Rows are only taken from `like` when they are records of it with the
+  // same number of fields: the same bytes then pass the same checks.
+  if (like && like->columns_.size() != want) like = nullptr;
+  like_ = like;
+  if (like) {
+    // Most rows are like's: as many as it has, and any more one at a time.
+    row_end_.reserve(like->row_count() + 1024);
+  } else {
+    // Sized once: growing by doubling would copy and touch twice the memory.
+    row_end_.reserve(CountNewlines(p + pos, n - pos) + 1);
+  }
+  size_t j = 0;       // with `like`: its row that ours' next row probably is
+  size_t misses = 0;  // rows in a row not found in `like`
+  constexpr size_t kLookAhead = 8;
   while (pos < n) {
-    // Fast path: a line without quotes is a whole record; count separators.
-    const void* nl = std::memchr(p + pos, '\n', n - pos);
-    size_t line_end = nl ? static_cast<const char*>(nl) - p : n;
-    bool quote = false;
-    size_t seps = CountSeparators(p + pos, line_end - pos, sep_, &quote);
-    if (!quote) {
-      r.fields = seps + 1;
+    if (like && (misses < 64 || misses % 64 == 0)) {
+      if (size_t taken = TakeSameRows(*like, pos, j, &line)) {
+        pos = row_end_.back();
+        j += taken;
+        misses = 0;
+        continue;
+      }
+      // Not like's row j: maybe rows of `like` were deleted here.
+      size_t d = 1;
+      while (d <= kLookAhead && j + d < like->row_count() && !RowAt(*like, j + d, pos)) d++;
+      if (d <= kLookAhead && j + d < like->row_count()) {
+        j += d;
+        continue;
+      }
+    }
+    // A line without quotes is a whole record; count separators.
+    LineScan ls = ScanLine(p, pos, n, sep_);
+    if (!ls.quote) {
+      bool nl = ls.end < n;
+      r.fields = ls.seps + 1;
       r.newlines = 0;
-      r.end = nl ? line_end + 1 : n;
-      r.text_end = (nl && line_end > pos && p[line_end - 1] == '\r') ? line_end - 1 : line_end;
+      r.end = nl ? ls.end + 1 : n;
+      r.text_end = (nl && ls.end > pos && p[ls.end - 1] == '\r') ? ls.end - 1 : ls.end;
     } else {
       TUSK_RETURN_IF_ERROR(scan(pos, line, &r, nullptr));
     }
@@ -217,15 +290,79 @@ Status Table::ParseCsv() {
       return Error(line, "row has " + std::to_string(r.fields) + " fields, the header " + std::to_string(want));
     }
     if (r.end - r.text_end == 2) crlf_rows_++;
-    if (r.newlines) {
-      extra_lines += r.newlines;
-      multiline_.emplace_back(row_end_.size(), extra_lines);
-    }
+    if (r.newlines) multiline_.emplace_back(row_end_.size(), ExtraLines() + r.newlines);
     row_end_.push_back(r.end);
+    misses++;
     line += 1 + r.newlines;
     pos = r.end;
   }
   return Status::Ok();
+}
+
+bool Table::RowAt(const Table& like, size_t j, size_t pos) const {
+  std::string_view row = like.RowBytes(j);
+  if (row.size() > bytes_.size() - pos || std::memcmp(row.data(), bytes_.data() + pos, row.size()) != 0) return false;
+  // A last row without a line ending is a record only where the input ends.
+  return row.ends_with('\n') || pos + row.size() == bytes_.size();
+}
+
+size_t Table::TakeSameRows(const Table& like, size_t pos, size_t j, uint64_t* line) {
+  const size_t rows = like.row_count();
+  if (j >= rows) return 0;
+  const size_t like_pos = like.RowBegin(j);
+  const size_t same = EqualPrefix(bytes_.data() + pos, like.bytes_.data() + like_pos,
+                                  std::min(bytes_.size() - pos, like.bytes_.size() - like_pos));
+  // like's rows j..k-1 lie wholly inside the equal bytes.
+  size_t k = std::upper_bound(like.row_end_.begin() + j, like.row_end_.end(), like_pos + same) - like.row_end_.begin();
+  if (k > j && !RowAt(like, k - 1, pos + (like.RowBegin(k - 1) - like_pos))) k--;  // only a last row can fail
+  if (k == j) return 0;
+  const uint64_t shift = pos - like_pos;  // modulo 2^64: ours' offsets may be smaller
+  const size_t first_row = row_end_.size();
+  row_end_.insert(row_end_.end(), like.row_end_.begin() + j, like.row_end_.begin() + k);
+  for (size_t i = first_row; i < row_end_.size(); i++) row_end_[i] += shift;
+  if (!same_rows_.empty() && same_rows_.back().row + same_rows_.back().count == first_row &&
+      same_rows_.back().like_row + same_rows_.back().count == j) {
+    same_rows_.back().count += k - j;
+  } else {
+    same_rows_.push_back({first_row, j, k - j});
+  }
+  if (like.crlf_rows_ == like.row_count()) {
+    crlf_rows_ += k - j;
+  } else if (like.crlf_rows_ > 0) {
+    for (size_t i = j; i < k; i++) crlf_rows_ += like.RowEol(i).size() == 2;
+  }
+  // like's rows with quoted newlines among them: their newlines, at ours' rows.
+  uint64_t newlines = 0;
+  auto m = std::lower_bound(like.multiline_.begin(), like.multiline_.end(), j,
+                            [](const std::pair<size_t, uint64_t>& e, size_t r) { return e.first < r; });
+  uint64_t before = m == like.multiline_.begin() ? 0 : std::prev(m)->second;
+  for (; m != like.multiline_.end() && m->first < k; ++m) {
+    uint64_t in_row = m->second - before;
+    before = m->second;
+    newlines += in_row;
+    multiline_.emplace_back(first_row + (m->first - j), ExtraLines() + in_row);
+  }
+  *line += (k - j) + newlines;
+  return k - j;
+}
+
+uint32_t Table::SameAs(size_t row, size_t* hint) const {
+  const size_t n = same_rows_.size();
+  size_t i = *hint;
+  auto starts_after = [&](size_t k) { return k >= n || same_rows_[k].row > row; };
+  if (i >= n || same_rows_[i].row > row || (!starts_after(i + 1) && !starts_after(i + 2))) {
+    // Not at or just before the run holding `row`: the last run starting at or before it.
+    i = std::upper_bound(same_rows_.begin(), same_rows_.end(), row,
+                         [](size_t r, const SameRows& s) { return r < s.row; }) -
+        same_rows_.begin();
+    if (i == 0) return kNoRow;
+    i--;
+  } else if (!starts_after(i + 1)) {
+    i++;
+  }
+  *hint = i;
+  const SameRows& s = same_rows_[i];
+  return row < s.row + s.count ? static_cast<uint32_t>(s.like_row + (row - s.row)) : kNoRow;
 }
 
 int Table::ColumnIndex(std::string_view name) const {
@@ -233,23 +370,6 @@ int Table::ColumnIndex(std::string_view name) const {
     if (columns_[i] == name) return static_cast<int>(i);
   }
   return -1;
-}
-
-std::string_view Table::RowBytes(size_t row) const {
-  size_t begin = RowBegin(row);
-  return bytes_.substr(begin, row_end_[row] - begin);
-}
-
-std::string_view Table::RowEol(size_t row) const {
-  std::string_view b = RowBytes(row);
-  if (b.ends_with("\r\n")) return b.substr(b.size() - 2);
-  if (b.ends_with('\n')) return b.substr(b.size() - 1);
-  return b.substr(b.size());
-}
-
-std::string_view Table::RowText(size_t row) const {
-  std::string_view b = RowBytes(row);
-  return b.substr(0, b.size() - RowEol(row).size());
 }
 
 uint64_t Table::RowLine(size_t row) const {
