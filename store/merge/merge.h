@@ -29,6 +29,7 @@
 #include "store/merge/table.h"
 #include "store/merge/text.h"
 #include "store/repository.h"
+#include "store/settings/settings.h"
 #include "store/workspace/workspace.h"
 
 namespace tusk {
@@ -40,6 +41,13 @@ namespace tusk {
 Result<std::optional<ObjectId>> FindMergeBase(Repository& repo, const ObjectId& a, const ObjectId& b);
 // Whether `ancestor` is `descendant` or reachable from it through parents.
 Result<bool> IsAncestor(Repository& repo, const ObjectId& ancestor, const ObjectId& descendant);
+
+// ---- How a file is read (the dataset's table rules) ------------------------
+
+// The table format of `path` under the format its rule declares: kCsv,
+// kTsv, kJsonl that one (whatever the name); kDetect by name
+// (TableFormatForPath); kText and kBinary none.
+std::optional<TableFormat> TableFormatFor(FileFormat declared, std::string_view path);
 
 // ---- Tree merge ------------------------------------------------------------
 
@@ -88,6 +96,8 @@ struct TreeMergeOptions {
   MergeFavor favor = MergeFavor::kNone;
   // The declared table key for a path (dataset settings); nullopt: detect.
   std::function<KeySpec(const std::string& path)> table_key;
+  // The declared format of a path (dataset settings); unset: kDetect.
+  std::function<FileFormat(const std::string& path)> file_format;
   LineMergeLabels labels;
   // `tusk merge --stage`: the merged tree is made even with conflicts, as a
   // person resolves them: a conflicting text or table file holds its

@@ -197,6 +197,66 @@ TEST_F(MergeCliTest, AMountedBranchShowsTheMergedVersion) {
   mounts.CleanupAll();
 }
 
+// ---- file formats declared per glob (tusk table set --format) --------------
+
+TEST_F(MergeCliTest, ADeclaredFormatDecidesHowAFileIsMergedAndDiffed) {
+  const std::string base = "id\tlabel\n1\tcat\n2\tdog\n3\tcow\n";
+  auto write = [&](const std::string& branch, const std::string& export_txt, const std::string& labels) {
+    Version(branch, {{"export.txt", export_txt}, {"labels.csv", labels}, {"notes.txt", "a\nb\nc\nd\ne\nf\ng\n"}});
+    Must(Tusk(store_, {"import", tmp_.Sub(branch), "labels@" + branch, "-m", "edit on " + branch}));
+  };
+  write("main", base, kLabels);
+  Must(Tusk(store_, {"branch", "labels@a", "main"}));
+  Must(Tusk(store_, {"branch", "labels@b", "main"}));
+  // Neighbouring rows: a conflict by line, clean by row.
+  write("a", "id\tlabel\n1\tcat\n2\twolf\n3\tcow\n", kLabels);
+  write("b", "id\tlabel\n1\tcat\n2\tdog\n3\tbull\n", kLabels);
+  Must(Tusk(store_, {"branch", "labels@m1", "a"}));
+  RunResult by_line = Tusk(store_, {"merge", "labels@b", "labels@m1"});
+  EXPECT_EQ(by_line.exit_code, 1) << by_line;
+  EXPECT_TRUE(HasSubstr(by_line.out, "CONFLICT (text) export.txt")) << by_line;
+
+  Must(Tusk(store_, {"table", "set", "labels", "*.txt", "--format", "tsv", "--key", "id"}));
+  RunResult list = Tusk(store_, {"table", "list", "labels"});
+  EXPECT_TRUE(HasSubstr(list.out, "*.txt  format tsv, key id")) << list;
+  RunResult rows = Tusk(store_, {"diff", "labels@main", "labels@a", "--rows"});
+  EXPECT_EQ(rows.exit_code, 0) << rows;
+  EXPECT_TRUE(HasSubstr(rows.out, "id=2: label dog -> wolf")) << rows;
+  RunResult by_row = Tusk(store_, {"merge", "labels@b", "labels@m1"});
+  ASSERT_EQ(by_row.exit_code, 0) << by_row;
+  EXPECT_TRUE(HasSubstr(by_row.out, "merged export.txt by table, key id")) << by_row;
+  EXPECT_EQ(Cat("labels@m1", "export.txt"), "id\tlabel\n1\tcat\n2\twolf\n3\tbull\n");
+
+  // Declared binary: no line merge, and --stat shows sizes.
+  Must(Tusk(store_, {"table", "set", "labels", "*.txt", "--format", "binary"}));
+  Must(Tusk(store_, {"branch", "labels@m2", "a"}));
+  RunResult binary = Tusk(store_, {"merge", "labels@b", "labels@m2"});
+  EXPECT_EQ(binary.exit_code, 1) << binary;
+  EXPECT_TRUE(HasSubstr(binary.out, "CONFLICT (binary) export.txt: changed on both sides; declared binary")) << binary;
+  RunResult stat = Tusk(store_, {"diff", "labels@main", "labels@a", "--stat"});
+  EXPECT_TRUE(HasSubstr(stat.out, "export.txt")) << stat;
+  EXPECT_TRUE(HasSubstr(stat.out, "Bin")) << stat;
+
+  // Declared text: a CSV merged by line, not by key.
+  Must(Tusk(store_, {"table", "set", "labels", "*.csv", "--format", "text"}));
+  write("a", base, "id,label,annotator,score\n1,cat,ann,0.5\n2,wolf,bob,0.7\n3,cat,ann,0.9\n4,bird,bob,0.1\n");
+  write("b", base, "id,label,annotator,score\n1,cat,ann,0.5\n2,dog,bob,0.7\n3,lynx,ann,0.9\n4,bird,bob,0.1\n");
+  Must(Tusk(store_, {"branch", "labels@m3", "a"}));
+  RunResult text = Tusk(store_, {"merge", "labels@b", "labels@m3"});
+  EXPECT_EQ(text.exit_code, 1) << text;
+  EXPECT_TRUE(HasSubstr(text.out, "CONFLICT (text) labels.csv")) << text;
+
+  // Bad declarations are refused with the reason.
+  RunResult unknown = Tusk(store_, {"table", "set", "labels", "*.xml", "--format", "xml"});
+  EXPECT_EQ(unknown.exit_code, 1) << unknown;
+  EXPECT_TRUE(HasSubstr(unknown.err, "unknown --format 'xml'")) << unknown;
+  RunResult keyed_text = Tusk(store_, {"table", "set", "labels", "*.md", "--format", "text", "--key", "id"});
+  EXPECT_EQ(keyed_text.exit_code, 1) << keyed_text;
+  EXPECT_TRUE(HasSubstr(keyed_text.err, "are not tables")) << keyed_text;
+  RunResult nothing = Tusk(store_, {"table", "set", "labels", "*.md"});
+  EXPECT_EQ(nothing.exit_code, 1) << nothing;
+}
+
 // ---- tusk merge --stage, tusk resolve, and the merge commit ----------------
 
 TEST_F(MergeCliTest, AStagedMergeIsResolvedInTheMountedWorkspaceThenCommittedWithTwoParents) {

@@ -16,6 +16,7 @@
 #include "store/diff.h"
 #include "store/exporter.h"
 #include "store/merge/text.h"
+#include "store/merge/merge.h"
 #include "store/merge/table.h"
 #include "store/settings/settings.h"
 #include "tools/tusk/cli_util.h"
@@ -39,6 +40,12 @@ struct Versions {
   std::unique_ptr<Repository> repo;
   ObjectId old_root, new_root;
   std::vector<Change> changes;  // sorted by path; only those under a filter
+  // The dataset's current settings (of B's dataset): table keys and file
+  // formats (tusk table set).
+  std::optional<DatasetSettings> settings;
+  FileFormat FormatOf(const std::string& path) const {
+    return settings ? FileFormatFor(*settings, path) : FileFormat::kDetect;
+  }
 };
 
 // ---- path filters ----
@@ -95,6 +102,10 @@ Result<Versions> LoadVersions(Cli& cli, const DiffOpts& o) {
   TUSK_ASSIGN_OR_RETURN(std::vector<Change> all, DiffTrees(*v.repo, v.old_root, v.new_root));
   for (auto& c : all)
     if (Shown(c, filters)) v.changes.push_back(std::move(c));
+  if (auto spec = ParseRef(o.b, true); spec.ok()) {
+    auto cur = ReadCurrentSettings(*v.repo, spec->dataset);
+    if (cur.ok()) v.settings = std::move(cur->settings);
+  }
   return v;
 }
 
@@ -150,13 +161,20 @@ struct Side {
   uint64_t bytes = 0;  // the content's size
 };
 
-Result<Side> ReadSide(Repository& repo, const ObjectId& root, const std::string& path, bool read_content) {
+// `format`: the dataset's rule for the path; kBinary is never read as
+// text.
+Result<Side> ReadSide(Repository& repo, const ObjectId& root, const std::string& path, bool read_content,
+                      FileFormat format) {
   Side side;
   TUSK_ASSIGN_OR_RETURN(side.entry, LookupPath(repo, root, path));
   const TreeEntry& e = *side.entry;
   if (e.kind == EntryKind::kSymlink) side.bytes = e.target.size();
   if (e.kind == EntryKind::kFile) side.bytes = e.size;
   if (!read_content) return side;
+  if (format == FileFormat::kBinary && e.kind == EntryKind::kFile) {
+    side.content = Side::Content::kBinary;
+    return side;
+  }
   if (!FitsLineMerge(side.bytes)) {
     side.content = Side::Content::kTooLarge;
     return side;
@@ -200,10 +218,10 @@ Result<FileDiff> ReadFileDiff(Versions& v, const Change& c) {
   d.change = &c;
   d.content_read = c.kind != Change::Kind::kRenamed && !(c.kind == Change::Kind::kModified && !c.content_changed);
   if (c.kind != Change::Kind::kAdded) {
-    TUSK_ASSIGN_OR_RETURN(d.old_side, ReadSide(*v.repo, v.old_root, d.OldPath(), d.content_read));
+    TUSK_ASSIGN_OR_RETURN(d.old_side, ReadSide(*v.repo, v.old_root, d.OldPath(), d.content_read, v.FormatOf(d.OldPath())));
   }
   if (c.kind != Change::Kind::kDeleted) {
-    TUSK_ASSIGN_OR_RETURN(d.new_side, ReadSide(*v.repo, v.new_root, c.path, d.content_read));
+    TUSK_ASSIGN_OR_RETURN(d.new_side, ReadSide(*v.repo, v.new_root, c.path, d.content_read, v.FormatOf(c.path)));
   }
   return d;
 }
@@ -551,17 +569,13 @@ int PrintRows(Versions& v, const DiffOpts& o) {
     if (!cols.ok()) return Fail(cols.status());
     flag_key = std::move(cols).value();
   }
-  std::optional<DatasetSettings> settings;
-  if (auto spec = ParseRef(o.b, true); spec.ok()) {
-    auto cur = ReadCurrentSettings(*v.repo, spec->dataset);
-    if (cur.ok()) settings = std::move(cur->settings);
-  }
+  const std::optional<DatasetSettings>& settings = v.settings;
   Json j;
   j.BeginArray();
   std::vector<Change> others;
   int not_tables = 0;
   for (const auto& c : v.changes) {
-    auto format = TableFormatForPath(c.path);
+    auto format = TableFormatFor(v.FormatOf(c.path), c.path);
     bool both = c.kind == Change::Kind::kModified || c.kind == Change::Kind::kRenamed;
     if (!format || !both || (c.kind == Change::Kind::kModified && !c.content_changed)) {
       others.push_back(c);

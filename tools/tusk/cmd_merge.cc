@@ -128,6 +128,7 @@ int RunMerge(Cli& cli, const MergeOpts& o) {
   if (!settings.ok()) return Fail(settings.status().Annotate("nothing was merged"));
   auto rules = std::make_shared<DatasetSettings>(std::move(settings->settings));
   request.tree.table_key = [rules](const std::string& path) -> KeySpec { return TableKeyFor(*rules, path); };
+  request.tree.file_format = [rules](const std::string& path) { return FileFormatFor(*rules, path); };
   auto result = MergeIntoBranch(r, request);
   if (!result.ok()) return Fail(result.status().Annotate("nothing was merged"));
   const BranchMergeResult& m = *result;
