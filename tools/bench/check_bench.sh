@@ -99,20 +99,11 @@ take_lock
 # stray_pids: processes with an argument under $STORES/ (every tusk gets `--store $STORES/files`:
 # the import, the commits, the mount daemon and its `tusk check-candidate` children)
 stop_strays() {
-  local pid pids _i args
+  local pids
   pids=$(pids_with_arg "" "$STORES/" | sort -u)
   [[ -n $pids ]] || return 0
-  for pid in $pids; do
-    args=$(tr '\0' ' ' 2>/dev/null </proc/"$pid"/cmdline | cut -c1-160)
-    [[ -n $args ]] || continue
-    log "stopping leftover pid $pid: $args"
-    kill -TERM "$pid" 2>/dev/null
-  done
-  for pid in $pids; do
-    for _i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$pid" 2>/dev/null && { log "pid $pid ignores TERM: KILL"; kill -KILL "$pid" 2>/dev/null; sleep 0.2; }
-  done
-  return 0
+  # shellcheck disable=SC2086  # one pid a word
+  stop_pids $pids
 }
 cleanup() {
   local rc=$?

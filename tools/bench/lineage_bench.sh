@@ -87,20 +87,11 @@ take_lock
 stray_pids() { pids_with_arg "" "$STORES/"; }
 # stop_strays: TERM (KILL after 5 s) what is left of our tusk processes and their commands
 stop_strays() {
-  local pid pids _i args
+  local pids
   pids=$(stray_pids)
   [[ -n $pids ]] || return 0
-  for pid in $pids; do
-    args=$(tr '\0' ' ' 2>/dev/null </proc/"$pid"/cmdline | cut -c1-160)
-    [[ -n $args ]] || continue                      # ended meanwhile
-    log "stopping leftover pid $pid: $args"
-    kill -TERM "$pid" 2>/dev/null
-  done
-  for pid in $pids; do
-    for _i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$pid" 2>/dev/null && { log "pid $pid ignores TERM: KILL"; kill -KILL "$pid" 2>/dev/null; sleep 0.2; }
-  done
-  return 0
+  # shellcheck disable=SC2086  # one pid a word
+  stop_pids $pids
 }
 cleanup() {
   local rc=$?

@@ -25,6 +25,21 @@ pids_with_arg() {
 # daemon_pids [PATH]: processes with an argument under $MNT/ (or equal to PATH): our
 # mount daemons.
 daemon_pids() { pids_with_arg "${1:-}" "$MNT/"; }
+# stop_pids PID...: TERM each (naming it), then KILL whatever is still there after 5 s.
+stop_pids() {
+  local pid _i args
+  for pid in "$@"; do
+    args=$(tr '\0' ' ' 2>/dev/null </proc/"$pid"/cmdline | cut -c1-160)
+    [[ -n $args ]] || continue                      # ended meanwhile
+    log "stopping leftover pid $pid: $args"
+    kill -TERM "$pid" 2>/dev/null
+  done
+  for pid in "$@"; do
+    for _i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null && { log "pid $pid ignores TERM: KILL"; kill -KILL "$pid" 2>/dev/null; sleep 0.2; }
+  done
+  return 0
+}
 # umount_all: TERM (then KILL after 5 s) every daemon of ours, then unmount whatever is
 # still mounted under $BENCH_ROOT (dead FUSE connections too), deepest first.  Twice.
 umount_all() {
