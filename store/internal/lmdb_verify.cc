@@ -1,6 +1,7 @@
 #include "store/internal/lmdb_verify.h"
 
 #include <lmdb.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -122,7 +123,29 @@ enum class TreeKind {
 class Walker {
  public:
   Walker(int fd, const Meta& meta)
-      : fd_(fd), meta_(meta), psize_(meta.page_size()), state_(meta.last_page + 1, 0), scratch_(kMaxDepth + 2) {}
+      : fd_(fd), meta_(meta), psize_(meta.page_size()), state_(meta.last_page + 1, 0), scratch_(kMaxDepth + 2) {
+    // Pages are read through a read-only map of the snapshot's extent when
+    // the file holds all of it (pread of each 4 KiB page was a quarter of
+    // the walk: ~0.06 s of 0.26 s at a million files), with the kernel asked
+    // to read it all ahead (a cold walk in tree order is otherwise random
+    // I/O). LMDB never shrinks its file, so the map stays backed; anything
+    // else falls back to pread.
+    struct stat st;
+    uint64_t extent = (meta.last_page + 1) * uint64_t{psize_};
+    if (::fstat(fd, &st) == 0 && static_cast<uint64_t>(st.st_size) >= extent && extent > 0) {
+      void* m = ::mmap(nullptr, extent, PROT_READ, MAP_SHARED, fd, 0);
+      if (m != MAP_FAILED) {
+        map_ = static_cast<const char*>(m);
+        map_len_ = extent;
+        (void)::madvise(m, extent, MADV_WILLNEED);
+      }
+    }
+  }
+  ~Walker() {
+    if (map_) ::munmap(const_cast<char*>(map_), map_len_);
+  }
+  Walker(const Walker&) = delete;
+  Walker& operator=(const Walker&) = delete;
 
   Result<VerifyStats> Run() {
     TUSK_RETURN_IF_ERROR(WalkTree(meta_.free_tree, TreeKind::kFree, "the free-page tree"));
@@ -159,6 +182,10 @@ class Walker {
   };
 
   Status ReadAt(uint64_t offset, size_t len, char* out) {
+    if (map_ && offset <= map_len_ && len <= map_len_ - offset) {
+      std::memcpy(out, map_ + offset, len);
+      return Status::Ok();
+    }
     size_t done = 0;
     while (done < len) {
       ssize_t n = ::pread(fd_, out + done, len - done, static_cast<off_t>(offset + done));
@@ -202,7 +229,8 @@ class Walker {
   };
   // What one level of the walk reuses from page to page.
   struct Scratch {
-    std::string page;
+    std::string page;  // the page when it is not read through the map
+    const char* data = nullptr;  // the page being checked at this level
     std::vector<Node> nodes, sorted;
     std::vector<std::string_view> keys;
   };
@@ -216,9 +244,15 @@ class Walker {
     TUSK_RETURN_IF_ERROR(MarkInUse(pgno, 1, what_));
     stats_.pages++;
     Scratch& s = scratch_[level];
-    s.page.resize(psize_);
-    TUSK_RETURN_IF_ERROR(ReadAt(pgno * psize_, psize_, s.page.data()));
-    const char* p = s.page.data();
+    uint64_t offset = pgno * psize_;
+    if (map_ && offset <= map_len_ && psize_ <= map_len_ - offset) {
+      s.data = map_ + offset;
+    } else {
+      s.page.resize(psize_);
+      TUSK_RETURN_IF_ERROR(ReadAt(offset, psize_, s.page.data()));
+      s.data = s.page.data();
+    }
+    const char* p = s.data;
     if (U64(p) != pgno) return Damaged(where() + ": its header says page " + std::to_string(U64(p)));
     uint16_t flags = U16(p + 10), lower = U16(p + 12), upper = U16(p + 14);
     bool leaf = level == depth_;
@@ -274,7 +308,7 @@ class Walker {
       counts->branch++;
       for (size_t i = 0; i < n; i++) {
         const Scratch& here = scratch_[level];
-        const char* node = here.page.data() + here.nodes[i].offset;
+        const char* node = here.data + here.nodes[i].offset;
         uint64_t child = U16(node) | uint64_t{U16(node + 2)} << 16 | uint64_t{U16(node + 4)} << 32;
         Bound child_low = i == 0 ? low : Bound{true, here.keys[i]};
         Bound child_high = i + 1 < n ? Bound{true, here.keys[i + 1]} : high;
@@ -355,6 +389,8 @@ class Walker {
   }
 
   int fd_;
+  const char* map_ = nullptr;  // the file's first map_len_ bytes, read-only
+  uint64_t map_len_ = 0;
   const Meta& meta_;
   uint32_t psize_;
   std::vector<uint8_t> state_;  // per page: 0, kInUse or kFree

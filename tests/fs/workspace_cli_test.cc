@@ -90,7 +90,14 @@ TEST_F(WorkspaceCliTest, ABranchWithStagedChangesIsDeletedOnlyWhenForced) {
 
 TEST_F(WorkspaceCliTest, ABranchWithACleanWorkspaceLosesTheWorkspaceToo) {
   Must(Tusk(store_, {"branch", "d@b"}));
-  Must(Tusk(store_, {"status", "d@b"}));  // opens (creates) the workspace
+  Must(Tusk(store_, {"status", "d@b"}));  // a status makes no workspace ...
+  EXPECT_FALSE(fs::exists(WsDir("d", "b")));
+  {
+    // ... a mount (or a commit) opens one, here without staging anything.
+    auto repo = Repository::Open(store_);
+    ASSERT_TRUE(repo.ok()) << repo.status().ToString();
+    ASSERT_TRUE(Workspace::Open(repo->get(), "d", "b").ok());
+  }
   ASSERT_TRUE(fs::exists(WsDir("d", "b")));
   Must(Tusk(store_, {"branch", "-d", "d@b"}));
   EXPECT_FALSE(fs::exists(WsDir("d", "b")));

@@ -33,6 +33,16 @@ Result<Target> OpenTarget(Cli& cli, const std::string& text) {
 // Runs the request in the process that holds the workspace, or here.
 Result<WsReply> RunWorkspaceCommand(Repository& repo, const std::string& dataset, const std::string& branch,
                                     const WsRequest& request) {
+  struct stat st;
+  if (request.op == WsRequest::Op::kStatus &&
+      ::stat((repo.dir() + "/workspaces/" + dataset + "/" + branch).c_str(), &st) != 0) {
+    // Never opened (nothing was ever staged): the status is known without
+    // making the workspace, which costs directory syncs.
+    WsReply reply;
+    TUSK_ASSIGN_OR_RETURN(reply.head, repo.GetBranch(dataset, branch));
+    reply.base = reply.head;
+    return reply;
+  }
   auto sent = SendWorkspaceRequest(repo.dir(), dataset, branch, request);
   if (sent.ok() || sent.status().code() != Status::Code::kNotFound) return sent;
   auto ws = Workspace::Open(&repo, dataset, branch);
@@ -225,8 +235,6 @@ int RunReset(Cli& cli, const std::string& target) {
 }  // namespace
 
 Result<size_t> StagedChangeCount(Repository& repo, const std::string& dataset, const std::string& branch) {
-  struct stat st;
-  if (::stat((repo.dir() + "/workspaces/" + dataset + "/" + branch).c_str(), &st) != 0) return size_t{0};
   WsRequest request;
   request.op = WsRequest::Op::kStatus;
   auto reply = RunWorkspaceCommand(repo, dataset, branch, request);
