@@ -145,6 +145,7 @@ std::vector<uint64_t> ConflictMarkerLines(std::string_view text) {
 
 bool LooksLikeText(std::string_view content) {
   if (!FitsLineMerge(content.size())) return false;
+  if (content.empty()) return true;  // an empty view may have no data pointer, which memchr must not get
   return std::memchr(content.data(), '\0', std::min(content.size(), kTextProbeBytes)) == nullptr;
 }
 
