@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <tuple>
 
 #include "store/internal/varint.h"
 #include "store/refs.h"
@@ -312,6 +313,18 @@ Result<ObjectId> WriteIndexLevel(ObjectSink& sink, std::vector<TreePage::Child> 
 }
 
 }  // namespace
+
+namespace {
+// Every field of an entry but its name. A new TreeEntry field must be
+// added here (the size check below is a reminder).
+auto AllButName(const TreeEntry& e) {
+  return std::tie(e.kind, e.mode, e.uid, e.gid, e.size, e.mtime_sec, e.mtime_nsec, e.chunks, e.tree, e.target, e.rdev,
+                  e.xattrs, e.link_group, e.extensions);
+}
+static_assert(sizeof(TreeEntry) == 240, "TreeEntry changed: update AllButName");
+}  // namespace
+
+bool TreeEntry::SameButName(const TreeEntry& other) const { return AllButName(*this) == AllButName(other); }
 
 bool TreeEntry::SameContent(const TreeEntry& other) const {
   if (kind != other.kind) return false;

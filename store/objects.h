@@ -96,6 +96,8 @@ struct TreeEntry {
   // same target; specials: same type and device number), ignoring name and
   // metadata.
   bool SameContent(const TreeEntry& other) const;
+  // Equal in every field but the name (compared in place, no copies).
+  bool SameButName(const TreeEntry& other) const;
   bool operator==(const TreeEntry&) const = default;
 };
 

@@ -16,20 +16,12 @@ struct Counts {
   int64_t files = 0, bytes = 0;
 };
 
-// Every field of an entry but its name. A new TreeEntry field must be
-// added here (the size check below is a reminder).
-auto AllButName(const TreeEntry& e) {
-  return std::tie(e.kind, e.mode, e.uid, e.gid, e.size, e.mtime_sec, e.mtime_nsec, e.chunks, e.tree, e.target, e.rdev,
-                  e.xattrs, e.link_group, e.extensions);
-}
-static_assert(sizeof(TreeEntry) == 240, "TreeEntry changed: update AllButName");
-
 // Whether two entries (either may be absent) are the same in every
 // respect but their name. Compared in place: this runs for every entry of
 // every directory both sides changed.
 bool SameEntry(const TreeEntry* x, const TreeEntry* y) {
   if (!x || !y) return x == y;
-  return AllButName(*x) == AllButName(*y);
+  return x->SameButName(*y);
 }
 
 class TreeMerger {

@@ -145,13 +145,6 @@ Status WsCore::SaveMerge() {
 
 namespace {
 
-bool SameEntry(const TreeEntry& a, const TreeEntry& b) {
-  TreeEntry x = a, y = b;
-  x.name.clear();
-  y.name.clear();
-  return x == y;
-}
-
 // Makes the merged view show the tree `to` where it shows the base tree
 // `from` (nullopt: nothing) at the directory `parts`. The workspace holds
 // nothing staged below it. Upper directories made are added to `synced`
@@ -179,7 +172,7 @@ class Stager {
       }
       std::vector<std::string> child = parts;
       child.push_back(te ? te->name : be->name);
-      if (be && te && SameEntry(*be, *te)) continue;
+      if (be && te && be->SameButName(*te)) continue;
       TUSK_RETURN_IF_ERROR(core_->EnsureUpperDir(parts));
       if (!te) {
         TUSK_RETURN_IF_ERROR(core_->MakeWhiteout(Rel(child)));

@@ -15,19 +15,11 @@ struct MergeOpts {
   bool no_ff = false, allow_unrelated = false, ours = false, theirs = false, json = false, stage = false;
 };
 
-std::string Value(const std::string& v, bool present) { return present ? "'" + Printable(v) + "'" : "(none)"; }
-
 void PrintConflicts(const std::vector<MergeConflict>& conflicts) {
   for (const auto& c : conflicts) {
     std::cout << "CONFLICT (" << MergeConflictKindName(c.kind) << ") " << Printable(c.path) << ": " << c.detail
               << "\n";
-    for (const auto& cell : c.cells) {
-      std::cout << "    " << TableConflictKindName(cell.kind);
-      if (!cell.key.empty()) std::cout << " " << Printable(cell.key);
-      if (!cell.column.empty()) std::cout << " column " << Printable(cell.column);
-      std::cout << ": base " << Value(cell.base, cell.base_present) << ", ours " << Value(cell.ours, cell.ours_present)
-                << ", theirs " << Value(cell.theirs, cell.theirs_present) << "\n";
-    }
+    for (const auto& cell : c.cells) std::cout << "    " << Printable(DescribeTableConflict(cell)) << "\n";
   }
 }
 
