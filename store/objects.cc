@@ -424,27 +424,129 @@ Result<ObjectId> WriteDirectory(ObjectSink& sink, const std::vector<TreeEntry>& 
   return WriteDirectory(sink, std::vector<TreeEntry>(entries));
 }
 
+namespace {
+
+// Writes encodings already checked (CheckEntry or DecodeEntry) and in order.
+Result<ObjectId> WriteCheckedEncodings(ObjectSink& sink, const std::vector<EncodedEntry>& entries) {
+  auto write_leaf = [&](const EncodedEntry* begin, const EncodedEntry* end) {
+    size_t bytes = 16;
+    for (auto* e = begin; e != end; e++) bytes += e->bytes.size();
+    Encoder page;
+    page.buffer().reserve(bytes);
+    page.PutU8(kTreeFormat);
+    page.PutU8(kLeafPage);
+    page.PutVarint(static_cast<uint64_t>(end - begin));
+    for (auto* e = begin; e != end; e++) page.PutBytes(e->bytes);
+    return sink.WriteObject(ObjectType::kTree, page.Take());
+  };
+  if (entries.size() <= kMaxLeafEntries) return write_leaf(entries.data(), entries.data() + entries.size());
+  std::vector<TreePage::Child> children;
+  for (const auto& group : SplitIntoPages(entries, [](const EncodedEntry& e) { return e.name; })) {
+    TUSK_ASSIGN_OR_RETURN(ObjectId id, write_leaf(group.data(), group.data() + group.size()));
+    children.push_back({std::string(group.front().name), id, group.size()});
+  }
+  return WriteIndexLevel(sink, std::move(children));
+}
+
+// Clears the fields DecodeEntry fills only for some entries, keeping the
+// capacity of the strings and vectors for the next entry.
+void ClearForDecode(TreeEntry* t) {
+  t->tree = ObjectId();
+  t->target.clear();
+  t->rdev = 0;
+  t->xattrs.clear();
+  t->link_group.reset();
+  t->extensions.clear();
+}
+
+}  // namespace
+
 Result<ObjectId> WriteDirectory(ObjectSink& sink, std::vector<TreeEntry>&& entries) {
   for (size_t i = 0; i < entries.size(); i++) {
     TUSK_RETURN_IF_ERROR(CheckEntry(entries[i]));
     if (i > 0 && !(entries[i - 1].name < entries[i].name))
       return Status::InvalidArgument("directory entries must be sorted and unique (at '" + entries[i].name + "')");
   }
-  if (entries.size() <= kMaxLeafEntries) {
-    TreePage page;
-    page.entries = std::move(entries);
-    return WritePage(sink, page);
+  // All encodings in one buffer, then views into it: the buffer grows
+  // while entries are encoded, so the views are made afterwards.
+  Encoder all;
+  std::vector<size_t> ends;
+  ends.reserve(entries.size());
+  for (const auto& t : entries) {
+    EncodeEntry(all, t);
+    ends.push_back(all.buffer().size());
   }
-  std::vector<TreePage::Child> children;
-  for (auto& group : SplitIntoPages(entries, [](const TreeEntry& t) { return t.name; })) {
-    TreePage page;
-    std::string first = group.front().name;
-    uint64_t count = group.size();
-    page.entries = std::move(group);
-    TUSK_ASSIGN_OR_RETURN(ObjectId id, WritePage(sink, page));
-    children.push_back({first, id, count});
-  }
-  return WriteIndexLevel(sink, std::move(children));
+  std::vector<EncodedEntry> encoded(entries.size());
+  std::string_view bytes = all.buffer();
+  for (size_t i = 0, start = 0; i < entries.size(); start = ends[i++])
+    encoded[i] = {entries[i].name, bytes.substr(start, ends[i] - start)};
+  return WriteCheckedEncodings(sink, encoded);
+}
+
+Result<EncodedDirectory> ReadEncodedDirectory(ObjectSource& source, const ObjectId& root) {
+  EncodedDirectory dir;
+  TreeEntry scratch;  // decoded into for the checks, its storage reused
+  std::function<Status(const ObjectId&, int)> visit = [&](const ObjectId& id, int depth) -> Status {
+    if (depth > 64) return Status::Corruption("tree " + root.ShortHex() + " is nested too deeply");
+    TUSK_ASSIGN_OR_RETURN(std::string bytes, source.ReadObject(id, ObjectType::kTree));
+    auto bad = [&](Status s) { return s.Annotate("tree " + id.ShortHex()); };
+    if (bytes.size() >= 2 && static_cast<uint8_t>(bytes[0]) == kTreeFormat &&
+        static_cast<uint8_t>(bytes[1]) == kIndexPage) {
+      auto page = DecodeTreePage(bytes);
+      if (!page.ok()) return bad(page.status());
+      for (const auto& c : page->children) TUSK_RETURN_IF_ERROR(visit(c.id, depth + 1));
+      return Status::Ok();
+    }
+    auto& owned = dir.pages_.emplace_back(std::make_unique<std::string>(std::move(bytes)));
+    std::string_view page = *owned;
+    Decoder d(page);
+    uint8_t format, kind;
+    uint64_t n;
+    if (!d.GetU8(&format)) return bad(Status::Corruption("empty tree page"));
+    if (format != kTreeFormat)
+      return bad(Status::Unsupported("tree page format " + std::to_string(format) + " is not supported"));
+    if (!d.GetU8(&kind) || kind != kLeafPage || !d.GetVarint(&n) || n > d.remaining() / kMinEntryBytes)
+      return bad(Status::Corruption("bad tree page header"));
+    dir.entries_.reserve(dir.entries_.size() + n);
+    for (uint64_t i = 0; i < n; i++) {
+      size_t start = page.size() - d.remaining();
+      ClearForDecode(&scratch);
+      if (Status s = DecodeEntry(d, &scratch); !s.ok()) return bad(s);
+      std::string_view entry = page.substr(start, page.size() - d.remaining() - start);
+      std::string_view name;
+      Decoder(entry).GetString(&name);  // decoded just above
+      if (!dir.entries_.empty() && !(dir.entries_.back().name < name))
+        return bad(Status::Corruption("tree page entries out of order"));
+      dir.entries_.push_back({name, entry});
+    }
+    if (!d.empty()) return bad(Status::Corruption("trailing bytes after tree page"));
+    return Status::Ok();
+  };
+  TUSK_RETURN_IF_ERROR(visit(root, 0));
+  return dir;
+}
+
+Result<TreeEntry> DecodeEncodedEntry(std::string_view bytes) {
+  Decoder d(bytes);
+  TreeEntry t;
+  TUSK_RETURN_IF_ERROR(DecodeEntry(d, &t));
+  if (!d.empty()) return Status::Corruption("trailing bytes after tree entry " + EscapeForDisplay(t.name));
+  return t;
+}
+
+Result<std::string> EncodeCheckedEntry(const TreeEntry& entry) {
+  TUSK_RETURN_IF_ERROR(CheckEntry(entry));
+  Encoder e;
+  EncodeEntry(e, entry);
+  return e.Take();
+}
+
+Result<ObjectId> WriteEncodedDirectory(ObjectSink& sink, const std::vector<EncodedEntry>& entries) {
+  for (size_t i = 1; i < entries.size(); i++)
+    if (!(entries[i - 1].name < entries[i].name))
+      return Status::InvalidArgument("directory entries must be sorted and unique (at '" +
+                                     EscapeForDisplay(entries[i].name) + "')");
+  return WriteCheckedEncodings(sink, entries);
 }
 
 Status ForEachEntry(ObjectSource& source, const ObjectId& root, const std::function<bool(const TreeEntry&)>& fn) {

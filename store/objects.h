@@ -23,6 +23,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -127,6 +128,38 @@ Status CheckEntry(const TreeEntry& entry);
 Result<ObjectId> WriteDirectory(ObjectSink& sink, const std::vector<TreeEntry>& entries);
 // The same, taking the entries (no copy of them is made).
 Result<ObjectId> WriteDirectory(ObjectSink& sink, std::vector<TreeEntry>&& entries);
+
+// A directory as its entries' encodings, for walks that compare many
+// entries and change few (the tree merge at a million files): decoding a
+// TreeEntry allocates, comparing bytes does not. An entry's encoding is a
+// function of the entry, so equal bytes are equal entries; unequal bytes
+// may still decode to equal entries (an encoding written by an older
+// version), so a byte comparison can only prove equality.
+struct EncodedEntry {
+  std::string_view name;
+  std::string_view bytes;  // the whole encoding, name included
+};
+class EncodedDirectory {
+ public:
+  const std::vector<EncodedEntry>& entries() const { return entries_; }
+
+ private:
+  friend Result<EncodedDirectory> ReadEncodedDirectory(ObjectSource& source, const ObjectId& root);
+  std::vector<std::unique_ptr<std::string>> pages_;  // the views point into these (never moved)
+  std::vector<EncodedEntry> entries_;
+};
+// Reads a directory as encodings, each entry decoded and checked as
+// ReadDirectory does (Corruption otherwise), and the names in order across
+// all its pages.
+Result<EncodedDirectory> ReadEncodedDirectory(ObjectSource& source, const ObjectId& root);
+// One entry from its encoding (EncodedEntry::bytes).
+Result<TreeEntry> DecodeEncodedEntry(std::string_view bytes);
+// The encoding of an entry that passes CheckEntry (InvalidArgument otherwise).
+Result<std::string> EncodeCheckedEntry(const TreeEntry& entry);
+// WriteDirectory of encodings from the two functions above, sorted by name
+// with no duplicates (InvalidArgument otherwise); the same pages
+// WriteDirectory writes for the decoded entries.
+Result<ObjectId> WriteEncodedDirectory(ObjectSink& sink, const std::vector<EncodedEntry>& entries);
 
 // Calls fn for every entry of the directory in name order; stops early when
 // fn returns false.

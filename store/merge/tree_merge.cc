@@ -4,8 +4,15 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <condition_variable>
+#include <deque>
 #include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
 
+#include "store/internal/varint.h"
 #include "store/merge/content_merge.h"
 #include "store/merge/merge.h"
 
@@ -22,6 +29,109 @@ struct Counts {
 bool SameEntry(const TreeEntry* x, const TreeEntry* y) {
   if (!x || !y) return x == y;
   return x->SameButName(*y);
+}
+
+// Encodings of the entries a directory's merge made (the others are views
+// into the pages read), alive until the directory is written.
+using Arena = std::vector<std::unique_ptr<std::string>>;
+
+std::string_view Keep(Arena& arena, std::string encoding) {
+  return *arena.emplace_back(std::make_unique<std::string>(std::move(encoding)));
+}
+
+// Reads the directories a merge is about to walk, ahead of it and on a
+// few threads. At a million files a merge of two branches that each
+// changed a thousand files reads three thousand directories, mostly from
+// a cold disk; one at a time, the walk waits on each read in turn.
+// Bounded: at most kWindow directories read and not yet taken.
+class DirPrefetcher {
+ public:
+  explicit DirPrefetcher(ObjectSource& source) : source_(source) {
+    for (int i = 0; i < kThreads; i++) threads_.emplace_back([this] { Work(); });
+  }
+  ~DirPrefetcher() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+  // Queues `id` to be read, in the order the walk will want it.
+  void Want(const ObjectId& id) {
+    {
+      std::lock_guard lock(mu_);
+      if (slots_.count(id)) return;
+      slots_[id];
+      queue_.push_back(id);
+    }
+    cv_.notify_one();
+  }
+  // The directory, read ahead if it was wanted (waiting for a read under
+  // way), else read now.
+  Result<EncodedDirectory> Take(const ObjectId& id) {
+    std::unique_lock lock(mu_);
+    auto it = slots_.find(id);
+    if (it == slots_.end() || !it->second.started) {
+      if (it != slots_.end()) {
+        queue_.erase(std::find(queue_.begin(), queue_.end(), id));
+        slots_.erase(it);
+      }
+      lock.unlock();
+      return ReadEncodedDirectory(source_, id);
+    }
+    // Looked up again each time: only this thread adds slots, but a
+    // lookup is cheap and leaves nothing to argue about.
+    cv_.wait(lock, [&] { return slots_.at(id).result.has_value(); });
+    it = slots_.find(id);
+    Result<EncodedDirectory> out = std::move(*it->second.result);
+    slots_.erase(it);
+    ready_--;
+    lock.unlock();
+    cv_.notify_all();
+    return out;
+  }
+
+ private:
+  static constexpr int kThreads = 4;
+  static constexpr size_t kWindow = 96;
+  struct Slot {
+    bool started = false;
+    std::optional<Result<EncodedDirectory>> result;
+  };
+  void Work() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      cv_.wait(lock, [&] { return stop_ || (!queue_.empty() && ready_ < kWindow); });
+      if (stop_) return;
+      ObjectId id = queue_.front();
+      queue_.pop_front();
+      slots_[id].started = true;
+      ready_++;  // counted from the start of the read: the window bounds memory
+      lock.unlock();
+      auto dir = ReadEncodedDirectory(source_, id);
+      lock.lock();
+      slots_[id].result.emplace(std::move(dir));
+      cv_.notify_all();
+    }
+  }
+
+  ObjectSource& source_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<ObjectId> queue_;
+  std::unordered_map<ObjectId, Slot, ObjectIdHash> slots_;
+  size_t ready_ = 0;  // read or being read, not yet taken
+  bool stop_ = false;
+  std::vector<std::thread> threads_;
+};
+
+// The kind byte that follows an encoding's name (0 if it does not parse).
+uint8_t KindOf(const EncodedEntry& e) {
+  Decoder d(e.bytes);
+  std::string_view name;
+  uint8_t kind = 0;
+  return d.GetString(&name) && d.GetU8(&kind) ? kind : 0;
 }
 
 class TreeMerger {
@@ -60,22 +170,26 @@ class TreeMerger {
   Status PutBeside(const TreeEntry* t);
   bool staging() const { return options_.stage && options_.favor == MergeFavor::kNone; }
   // Names the entries PutBeside left for the directory being merged and
-  // adds them to `merged` (kept sorted).
-  Status PlaceBeside(std::vector<TreeEntry>& merged, const std::string& prefix, size_t mark);
+  // adds them to `merged` (kept sorted), their encodings kept in `arena`.
+  Status PlaceBeside(std::vector<EncodedEntry>& merged, Arena& arena, const std::string& prefix, size_t mark);
   // The entry a conflict resolves to: the favoured side's, else ours.
   const TreeEntry* Favoured(const TreeEntry* o, const TreeEntry* t) const {
     return options_.favor == MergeFavor::kTheirs ? t : o;
   }
   Result<Counts> CountOf(const TreeEntry* e);
   Result<ObjectId> EmptyDir();
-  // ReadDirectory, and the empty directory this merge wrote (not yet
-  // readable from the store: the session is not flushed).
-  Result<std::vector<TreeEntry>> ReadDir(const ObjectId& id);
+  // ReadEncodedDirectory, and the empty directory this merge wrote (not
+  // yet readable from the store: the session is not flushed).
+  Result<EncodedDirectory> ReadDir(const ObjectId& id);
+  // Queues the subdirectories that the walk of this directory will merge
+  // (changed on both sides) to be read ahead.
+  void PrefetchChildren(const EncodedDirectory& b, const EncodedDirectory& o, const EncodedDirectory& t);
   Status RenumberLinkGroup(TreeEntry* e);
 
   Repository& repo_;
   WriteSession& session_;
   const TreeMergeOptions& options_;
+  DirPrefetcher prefetcher_{repo_};
   std::optional<ObjectId> empty_dir_;
   // Hard-link groups taken from theirs, renumbered above every group of
   // ours and theirs so they cannot meet a group of ours with the same
@@ -106,14 +220,15 @@ Status TreeMerger::PutBeside(const TreeEntry* t) {
   return Status::Ok();
 }
 
-Status TreeMerger::PlaceBeside(std::vector<TreeEntry>& merged, const std::string& prefix, size_t mark) {
+Status TreeMerger::PlaceBeside(std::vector<EncodedEntry>& merged, Arena& arena, const std::string& prefix,
+                               size_t mark) {
   if (beside_.size() == mark) return Status::Ok();
-  auto by_name = [](const TreeEntry& e, const std::string& n) { return e.name < n; };
-  auto in = [&](const std::vector<TreeEntry>& v, const std::string& n) {
+  auto by_name = [](const EncodedEntry& e, std::string_view n) { return e.name < n; };
+  auto in = [&](const std::vector<EncodedEntry>& v, std::string_view n) {
     auto it = std::lower_bound(v.begin(), v.end(), n, by_name);
     return it != v.end() && it->name == n;
   };
-  std::vector<TreeEntry> placed;
+  std::vector<EncodedEntry> placed;
   for (size_t x = mark; x < beside_.size(); x++) {
     Beside& b = beside_[x];
     std::string name = b.entry.name + "~theirs";
@@ -124,14 +239,17 @@ Status TreeMerger::PlaceBeside(std::vector<TreeEntry>& merged, const std::string
                                      " conflicts, and its name is too long to put theirs' version beside it");
     b.entry.name = name;
     result.conflicts[b.conflict].theirs_path = prefix + name;
-    placed.insert(std::lower_bound(placed.begin(), placed.end(), name, by_name), std::move(b.entry));
+    TUSK_ASSIGN_OR_RETURN(std::string encoding, EncodeCheckedEntry(b.entry));
+    std::string_view kept = Keep(arena, std::move(encoding));
+    std::string_view kept_name;
+    Decoder(kept).GetString(&kept_name);  // an encoding starts with the name
+    placed.insert(std::lower_bound(placed.begin(), placed.end(), kept_name, by_name), {kept_name, kept});
   }
   beside_.resize(mark);
-  std::vector<TreeEntry> all;
+  std::vector<EncodedEntry> all;
   all.reserve(merged.size() + placed.size());
-  std::merge(std::make_move_iterator(merged.begin()), std::make_move_iterator(merged.end()),
-             std::make_move_iterator(placed.begin()), std::make_move_iterator(placed.end()), std::back_inserter(all),
-             [](const TreeEntry& x, const TreeEntry& y) { return x.name < y.name; });
+  std::merge(merged.begin(), merged.end(), placed.begin(), placed.end(), std::back_inserter(all),
+             [](const EncodedEntry& x, const EncodedEntry& y) { return x.name < y.name; });
   merged = std::move(all);
   return Status::Ok();
 }
@@ -144,9 +262,31 @@ Result<ObjectId> TreeMerger::EmptyDir() {
   return *empty_dir_;
 }
 
-Result<std::vector<TreeEntry>> TreeMerger::ReadDir(const ObjectId& id) {
-  if (empty_dir_ && id == *empty_dir_) return std::vector<TreeEntry>();
-  return ReadDirectory(repo_, id);
+Result<EncodedDirectory> TreeMerger::ReadDir(const ObjectId& id) {
+  if (empty_dir_ && id == *empty_dir_) return EncodedDirectory();
+  return prefetcher_.Take(id);
+}
+
+void TreeMerger::PrefetchChildren(const EncodedDirectory& b, const EncodedDirectory& o, const EncodedDirectory& t) {
+  auto find = [](const EncodedDirectory& dir, std::string_view name) -> const EncodedEntry* {
+    const auto& v = dir.entries();
+    auto it = std::lower_bound(v.begin(), v.end(), name, [](const EncodedEntry& e, std::string_view n) { return e.name < n; });
+    return it != v.end() && it->name == name ? &*it : nullptr;
+  };
+  const auto kDir = static_cast<uint8_t>(EntryKind::kDirectory);
+  for (const EncodedEntry& oe : o.entries()) {
+    if (KindOf(oe) != kDir) continue;  // most entries: files, passed over without a comparison
+    const EncodedEntry* te = find(t, oe.name);
+    const EncodedEntry* be = find(b, oe.name);
+    if (!te || !be || KindOf(*te) != kDir || KindOf(*be) != kDir) continue;
+    if (te->bytes == oe.bytes || be->bytes == oe.bytes || be->bytes == te->bytes) continue;
+    auto bd = DecodeEncodedEntry(be->bytes), od = DecodeEncodedEntry(oe.bytes), td = DecodeEncodedEntry(te->bytes);
+    if (!bd.ok() || !od.ok() || !td.ok()) continue;  // the walk reports it
+    if (od->tree == td->tree || bd->tree == od->tree || bd->tree == td->tree) continue;
+    prefetcher_.Want(bd->tree);
+    prefetcher_.Want(od->tree);
+    prefetcher_.Want(td->tree);
+  }
 }
 
 Result<Counts> TreeMerger::CountOf(const TreeEntry* e) {
@@ -193,33 +333,59 @@ Result<TreeMerger::Dir> TreeMerger::MergeDir(const ObjectId* base, const Dir& ou
   if (ours.id == theirs.id) return ours;
   if (base && *base == ours.id) return theirs;
   if (base && *base == theirs.id) return ours;
-  std::vector<TreeEntry> b_entries;
+  // Entries are compared by their encodings and decoded only where the
+  // three differ: a directory both sides changed is mostly entries neither
+  // touched, copied into the merged pages as they are.
+  EncodedDirectory b_dir;
   if (base) {
-    TUSK_ASSIGN_OR_RETURN(b_entries, ReadDir(*base));
+    TUSK_ASSIGN_OR_RETURN(b_dir, ReadDir(*base));
   }
-  TUSK_ASSIGN_OR_RETURN(auto o_entries, ReadDir(ours.id));
-  TUSK_ASSIGN_OR_RETURN(auto t_entries, ReadDir(theirs.id));
-  std::vector<TreeEntry> merged;
+  TUSK_ASSIGN_OR_RETURN(EncodedDirectory o_dir, ReadDir(ours.id));
+  TUSK_ASSIGN_OR_RETURN(EncodedDirectory t_dir, ReadDir(theirs.id));
+  PrefetchChildren(b_dir, o_dir, t_dir);
+  const auto &b_entries = b_dir.entries(), &o_entries = o_dir.entries(), &t_entries = t_dir.entries();
+  std::vector<EncodedEntry> merged;
   merged.reserve(o_entries.size());
+  Arena arena;
   const size_t beside_mark = beside_.size();
   size_t i = 0, j = 0, k = 0;
+  auto bytes = [](const EncodedEntry* e) { return e ? e->bytes : std::string_view(); };
   while (i < b_entries.size() || j < o_entries.size() || k < t_entries.size()) {
     // The smallest name among the three cursors.
-    const std::string* name = nullptr;
-    for (const std::string* n : {i < b_entries.size() ? &b_entries[i].name : nullptr,
-                                 j < o_entries.size() ? &o_entries[j].name : nullptr,
-                                 k < t_entries.size() ? &t_entries[k].name : nullptr})
-      if (n && (!name || *n < *name)) name = n;
-    std::string current = *name;
-    const TreeEntry* b = i < b_entries.size() && b_entries[i].name == current ? &b_entries[i++] : nullptr;
-    TreeEntry* o = j < o_entries.size() && o_entries[j].name == current ? &o_entries[j++] : nullptr;
-    TreeEntry* t = k < t_entries.size() && t_entries[k].name == current ? &t_entries[k++] : nullptr;
-    TUSK_ASSIGN_OR_RETURN(auto entry, MergeEntry(b, o, t, prefix + current));
-    if (entry) merged.push_back(std::move(*entry));
+    std::optional<std::string_view> name;
+    auto consider = [&](const std::vector<EncodedEntry>& v, size_t at) {
+      if (at < v.size() && (!name || v[at].name < *name)) name = v[at].name;
+    };
+    consider(b_entries, i);
+    consider(o_entries, j);
+    consider(t_entries, k);
+    auto take = [&](const std::vector<EncodedEntry>& v, size_t& at) {
+      return at < v.size() && v[at].name == *name ? &v[at++] : nullptr;
+    };
+    const EncodedEntry* b = take(b_entries, i);
+    const EncodedEntry* o = take(o_entries, j);
+    const EncodedEntry* t = take(t_entries, k);
+    // Theirs unchanged (the base's bytes, or absent from both): ours as it
+    // is. Everything else, theirs' changes included (a hard-link group
+    // taken from theirs is renumbered), goes through MergeEntry.
+    if (o && bytes(b) == bytes(t) && (b != nullptr) == (t != nullptr)) {
+      merged.push_back(*o);
+      continue;
+    }
+    std::optional<TreeEntry> bt, ot, tt;
+    for (auto [from, to] : {std::pair(b, &bt), std::pair(o, &ot), std::pair(t, &tt)}) {
+      if (!from) continue;
+      TUSK_ASSIGN_OR_RETURN(*to, DecodeEncodedEntry(from->bytes));
+    }
+    std::string path = prefix + std::string(*name);
+    TUSK_ASSIGN_OR_RETURN(auto entry, MergeEntry(bt ? &*bt : nullptr, ot ? &*ot : nullptr, tt ? &*tt : nullptr, path));
+    if (!entry) continue;
+    TUSK_ASSIGN_OR_RETURN(std::string encoding, EncodeCheckedEntry(*entry));
+    merged.push_back({*name, Keep(arena, std::move(encoding))});
   }
-  TUSK_RETURN_IF_ERROR(PlaceBeside(merged, prefix, beside_mark));
+  TUSK_RETURN_IF_ERROR(PlaceBeside(merged, arena, prefix, beside_mark));
   uint64_t count = merged.size();
-  TUSK_ASSIGN_OR_RETURN(ObjectId id, WriteDirectory(session_, std::move(merged)));
+  TUSK_ASSIGN_OR_RETURN(ObjectId id, WriteEncodedDirectory(session_, merged));
   return Dir{id, count};
 }
 

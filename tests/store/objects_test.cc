@@ -696,6 +696,89 @@ TEST_F(LargeDirectoryTest, RemovingOneEntryRewritesOnlyAFewPages) {
   EXPECT_FALSE(found.has_value());
 }
 
+TEST_F(LargeDirectoryTest, EncodedReadGivesEveryEntryAndWritesBackTheSameRoot) {
+  TUSK_ASSERT_OK_AND_ASSIGN(EncodedDirectory dir, ReadEncodedDirectory(*store_, root_));
+  ASSERT_EQ(dir.entries().size(), kCount);
+  for (size_t i = 0; i < kCount; i += 997) {
+    EXPECT_EQ(dir.entries()[i].name, (*entries_)[i].name);
+    TUSK_ASSERT_OK_AND_ASSIGN(TreeEntry back, DecodeEncodedEntry(dir.entries()[i].bytes));
+    EXPECT_EQ(back, (*entries_)[i]);
+  }
+  TUSK_ASSERT_OK_AND_ASSIGN(ObjectId again, WriteEncodedDirectory(*store_, dir.entries()));
+  EXPECT_EQ(again, root_) << "the same pages as WriteDirectory's";
+}
+
+// The tree merge compares entries by their encodings: equal entries must
+// encode the same wherever they are read from.
+TEST(EncodedDirectoryTest, EveryKindOfEntryRoundTripsAndEncodesAsWhenWritten) {
+  MemoryStore store;
+  TreePage sample = SampleLeaf();
+  TUSK_ASSERT_OK_AND_ASSIGN(ObjectId root, WriteDirectory(store, sample.entries));
+  TUSK_ASSERT_OK_AND_ASSIGN(EncodedDirectory dir, ReadEncodedDirectory(store, root));
+  ASSERT_EQ(dir.entries().size(), sample.entries.size());
+  for (size_t i = 0; i < sample.entries.size(); i++) {
+    const EncodedEntry& e = dir.entries()[i];
+    EXPECT_EQ(e.name, sample.entries[i].name);
+    TUSK_ASSERT_OK_AND_ASSIGN(TreeEntry back, DecodeEncodedEntry(e.bytes));
+    EXPECT_EQ(back, sample.entries[i]);
+    TUSK_ASSERT_OK_AND_ASSIGN(std::string encoding, EncodeCheckedEntry(sample.entries[i]));
+    EXPECT_EQ(encoding, e.bytes) << e.name;
+  }
+  TUSK_ASSERT_OK_AND_ASSIGN(ObjectId again, WriteEncodedDirectory(store, dir.entries()));
+  EXPECT_EQ(again, root);
+}
+
+TEST(EncodedDirectoryTest, AnEmptyDirectoryHasNoEntries) {
+  MemoryStore store;
+  TUSK_ASSERT_OK_AND_ASSIGN(ObjectId root, WriteDirectory(store, {}));
+  TUSK_ASSERT_OK_AND_ASSIGN(EncodedDirectory dir, ReadEncodedDirectory(store, root));
+  EXPECT_TRUE(dir.entries().empty());
+  TUSK_ASSERT_OK_AND_ASSIGN(ObjectId again, WriteEncodedDirectory(store, {}));
+  EXPECT_EQ(again, root);
+}
+
+TEST(EncodedDirectoryTest, ABadEntryInAPageIsCorruption) {
+  MemoryStore store;
+  TreePage page;
+  page.entries = {File("a", {{IdOf("a"), 3}})};
+  std::string bytes = EncodeTreePage(page);
+  bytes[bytes.size() - 2] ^= 0x7f;  // the chunk length no longer adds up to the size
+  TUSK_ASSERT_OK_AND_ASSIGN(ObjectId root, store.WriteObject(ObjectType::kTree, bytes));
+  EXPECT_EQ(ReadEncodedDirectory(store, root).status().code(), Status::Code::kCorruption);
+  TUSK_ASSERT_OK_AND_ASSIGN(ObjectId trailing, store.WriteObject(ObjectType::kTree, EncodeTreePage(page) + "x"));
+  EXPECT_EQ(ReadEncodedDirectory(store, trailing).status().code(), Status::Code::kCorruption);
+  EXPECT_EQ(DecodeEncodedEntry("").status().code(), Status::Code::kCorruption);
+}
+
+TEST(EncodedDirectoryTest, NamesOutOfOrderAcrossPagesAreCorruption) {
+  // Each page is in order, the directory is not: a merge walking names in
+  // step through three directories must not be given such a one.
+  MemoryStore store;
+  TreePage first, second;
+  first.entries = {File("m", {})};
+  second.entries = {File("c", {})};
+  TUSK_ASSERT_OK_AND_ASSIGN(ObjectId first_id, store.WriteObject(ObjectType::kTree, EncodeTreePage(first)));
+  TUSK_ASSERT_OK_AND_ASSIGN(ObjectId second_id, store.WriteObject(ObjectType::kTree, EncodeTreePage(second)));
+  TreePage index;
+  index.is_index = true;
+  index.children = {{"a", first_id, 1}, {"b", second_id, 1}};
+  TUSK_ASSERT_OK_AND_ASSIGN(ObjectId root, store.WriteObject(ObjectType::kTree, EncodeTreePage(index)));
+  EXPECT_EQ(ReadEncodedDirectory(store, root).status().code(), Status::Code::kCorruption);
+}
+
+TEST(EncodedDirectoryTest, WritingRefusesUnsortedEntriesAndEncodingRefusesBadOnes) {
+  MemoryStore store;
+  TUSK_ASSERT_OK_AND_ASSIGN(std::string a, EncodeCheckedEntry(File("a", {})));
+  TUSK_ASSERT_OK_AND_ASSIGN(std::string b, EncodeCheckedEntry(File("b", {})));
+  EXPECT_EQ(WriteEncodedDirectory(store, {{"b", b}, {"a", a}}).status().code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(WriteEncodedDirectory(store, {{"a", a}, {"a", a}}).status().code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(store.size(), 0u);
+  EXPECT_EQ(EncodeCheckedEntry(File("a/b", {})).status().code(), Status::Code::kInvalidArgument);
+  TreeEntry bad_mode = File("x", {});
+  bad_mode.mode = S_IFDIR | 0755;
+  EXPECT_EQ(EncodeCheckedEntry(bad_mode).status().code(), Status::Code::kInvalidArgument);
+}
+
 TEST(DirectoryTest, DirectoryWithMoreChildPagesThanAnIndexPageHoldsStillWorks) {
   // Enough entries that the leaf pages (about 320 entries each) outnumber
   // kMaxLeafEntries, forcing a second index level.

@@ -283,6 +283,42 @@ TEST_F(MergeTest, ChangesMadeOnOneSideEachAreAllTakenInACommitWithTwoParents) {
   EXPECT_EQ(c.message, "merge d@side into d@main");
 }
 
+TEST_F(MergeTest, ManyDirectoriesChangedOnBothSidesAllMerge) {
+  // More directories changed on both sides, nested two deep, than the walk
+  // reads ahead at once (DirPrefetcher's window), so some are read ahead,
+  // some wait on a read under way and some are read when the walk gets
+  // there; a directory whose sides are identical is queued once.
+  Files base;
+  for (int d = 0; d < 150; d++)
+    for (int f = 0; f < 3; f++) {
+      std::string dir = "d" + std::to_string(d) + "/";
+      base[dir + "f" + std::to_string(f)] = {"base"};
+      base[dir + "sub/f" + std::to_string(f)] = {"base"};
+    }
+  ObjectId b = CommitFiles("main", base);
+  Branch("side", b);
+  Files ours = base, theirs = base, want = base;
+  for (int d = 0; d < 150; d++) {
+    std::string dir = "d" + std::to_string(d) + "/";
+    ours[dir + "f0"] = {"ours " + dir};
+    theirs[dir + "f1"] = {"theirs " + dir};
+    ours[dir + "sub/f0"] = {"ours sub " + dir};
+    theirs[dir + "sub/f2"] = {"theirs sub " + dir};
+    want[dir + "f0"] = ours[dir + "f0"];
+    want[dir + "f1"] = theirs[dir + "f1"];
+    want[dir + "sub/f0"] = ours[dir + "sub/f0"];
+    want[dir + "sub/f2"] = theirs[dir + "sub/f2"];
+  }
+  CommitFiles("main", ours);
+  CommitFiles("side", theirs);
+  TUSK_ASSERT_OK_AND_ASSIGN(auto r, Merge("side"));
+  ASSERT_EQ(r.outcome, BranchMergeResult::Outcome::kMerged);
+  EXPECT_TRUE(r.tree.conflicts.empty());
+  ExpectSameFiles(ReadFiles(*r.commit), want);
+  TUSK_ASSERT_OK_AND_ASSIGN(Commit c, repo_->ReadCommit(*r.commit));
+  EXPECT_EQ(c.file_count, want.size());
+}
+
 TEST_F(MergeTest, TheSameChangeOnBothSidesIsTakenOnceAndCountedOnce) {
   ObjectId b = CommitFiles("main", {{"x", {"1"}}, {"y", {"y"}}});
   Branch("side", b);
