@@ -384,6 +384,9 @@ Status Repository::MarkReachable(IdSet* live, Progress* progress) {
 
 Result<GcReport> Repository::CollectGarbage(bool dry_run, Progress* progress) {
   TUSK_ASSIGN_OR_RETURN(Fd lock, LockStore(true));
+  // Every page of the index, whatever its verified stamp says (lmdb.h):
+  // gc removes what the index says nothing needs.
+  TUSK_RETURN_IF_ERROR(env_->Verify().status());
   // With packs the index does not know, "unreachable" means nothing: the
   // index may have lost the refs that reach them.
   std::vector<PackId> orphans;
@@ -515,6 +518,8 @@ Result<GcReport> Repository::CollectGarbage(bool dry_run, Progress* progress) {
 }
 
 Result<FsckReport> Repository::Check(Progress* progress) {
+  // Every page of the index, whatever its verified stamp says (lmdb.h).
+  TUSK_RETURN_IF_ERROR(env_->Verify().status());
   FsckReport report;
   std::map<ObjectId, std::string> bad;  // id -> error
   // 1. Every pack the index knows exists.

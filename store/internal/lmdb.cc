@@ -1,10 +1,18 @@
 #include "store/internal/lmdb.h"
 
 #include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
+#include <sys/utsname.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <cinttypes>
+#include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <thread>
 
 #include "store/internal/file.h"
@@ -28,6 +36,70 @@ size_t InitialMapSize() {
 Status Damaged(const std::string& path, const Status& found) {
   return Status::Corruption("the index " + path + " is damaged (" + found.message() + "); rebuild it with '" +
                             kIndexRebuildCommand + "'");
+}
+
+// What the verified stamp records of data.mdb: the kernel sets ctime on
+// every write and no program can set it back, so an unchanged identity,
+// size, mtime and ctime mean nothing has written the file since.
+struct FileState {
+  uint64_t dev = 0, ino = 0, size = 0;
+  int64_t mtime_ns = 0, ctime_ns = 0;
+  bool operator==(const FileState&) const = default;
+};
+
+bool StateOf(const std::string& path, FileState* out, mode_t* mode = nullptr) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
+  if (mode) *mode = st.st_mode & 0666;
+  auto ns = [](const timespec& t) { return static_cast<int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec; };
+  *out = FileState{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino),
+                   static_cast<uint64_t>(st.st_size), ns(st.st_mtim), ns(st.st_ctim)};
+  return true;
+}
+
+// Whether every write to a file in `dir` that follows a stat of it changes
+// its ctime. Only with multigrain timestamps (Linux 6.13, on ext4, xfs,
+// btrfs and tmpfs): before them ctime moves once per clock tick, and a
+// write in the tick of the stamp's stat would go unseen.
+bool CtimeShowsEveryWrite(const std::string& dir) {
+  struct utsname u;
+  int major = 0, minor = 0;
+  if (::uname(&u) != 0 || std::sscanf(u.release, "%d.%d", &major, &minor) != 2) return false;
+  if (major < 6 || (major == 6 && minor < 13)) return false;
+  struct statfs fs;
+  if (::statfs(dir.c_str(), &fs) != 0) return false;
+  switch (static_cast<unsigned long>(fs.f_type)) {
+    case EXT4_SUPER_MAGIC:
+    case XFS_SUPER_MAGIC:
+    case BTRFS_SUPER_MAGIC:
+    case TMPFS_MAGIC: return true;
+    default: return false;
+  }
+}
+
+constexpr const char* kStampFormat = "tusk index verified 1 %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNd64 " %" SCNd64 "\n";
+
+// A missing, torn or foreign stamp says nothing.
+bool StampSays(const std::string& path, const FileState& state) {
+  auto text = ReadWholeFile(path);
+  if (!text.ok() || text->size() > 200 || text->empty() || text->back() != '\n') return false;
+  FileState f;
+  int n = std::sscanf(text->c_str(), kStampFormat, &f.dev, &f.ino, &f.size, &f.mtime_ns, &f.ctime_ns);
+  return n == 5 && f == state;
+}
+
+// Best effort, without fsync: a stamp lost or torn by a crash only costs
+// the next open a full walk.
+void WriteStamp(const std::string& path, const FileState& f, mode_t mode) {
+  char line[200];
+  int len = std::snprintf(line, sizeof line, "tusk index verified 1 %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRId64
+                          " %" PRId64 "\n", f.dev, f.ino, f.size, f.mtime_ns, f.ctime_ns);
+  std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  auto fd = OpenFile(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (!fd.ok()) return;
+  bool written = WriteAll(fd->get(), line, static_cast<size_t>(len), tmp).ok();
+  fd->Reset();
+  if (!written || ::rename(tmp.c_str(), path.c_str()) != 0) ::unlink(tmp.c_str());
 }
 
 // A meta page is rewritten by every commit, so a read that races one can
@@ -170,7 +242,19 @@ Result<std::unique_ptr<LmdbEnv>> LmdbEnv::Open(const std::string& dir, const std
   rc = mdb_env_set_mapsize(env->env_, 0);
   if (rc != 0) return LmdbError(rc, "map index " + dir);
   // Before the first table is opened, which reads the tree through the map.
-  if (verify) TUSK_RETURN_IF_ERROR(env->Verify().status());
+  // The state is taken before the walk: a write during it leaves the stamp
+  // behind the file, and the next open walks again.
+  env->stamps_ = CtimeShowsEveryWrite(dir) && !std::getenv("TUSK_INDEX_ALWAYS_WALK");
+  if (verify) {
+    mode_t mode = 0600;
+    FileState before;
+    bool exists = StateOf(env->data_path(), &before, &mode);
+    if (!env->stamps_ || !exists || !StampSays(env->stamp_path(), before)) {
+      TUSK_RETURN_IF_ERROR(env->Verify().status());
+      env->walked_at_open_ = true;
+      if (env->stamps_ && exists && !env->read_only_) WriteStamp(env->stamp_path(), before, mode);
+    }
+  }
   if (env->read_only_) {
     TUSK_ASSIGN_OR_RETURN(LmdbTxn txn, env->BeginRead());
     for (const auto& name : db_names) {
@@ -286,12 +370,24 @@ Status LmdbEnv::Update(const std::function<Status(LmdbTxn&)>& fn) {
   if (read_only_) return Status::ReadOnly("the index " + dir_ + " is open read-only");
   for (int attempt = 0; attempt < 40; attempt++) {
     TUSK_ASSIGN_OR_RETURN(LmdbTxn txn, Begin(0));
+    // With the writer lock held: if the file is as the stamp says (walked,
+    // or written only by LMDB since), this commit's pages are LMDB's too,
+    // and the stamp moves on with it.
+    mode_t mode = 0600;
+    FileState before;
+    bool stamped = stamps_ && StateOf(data_path(), &before, &mode) && StampSays(stamp_path(), before);
     Status st = fn(txn);
     if (st.ok()) {
       st = txn.Commit();
       if (!st.ok()) st = ExplainCommitFailure(st);
     }
-    if (st.ok()) return st;
+    if (st.ok()) {
+      if (stamped) {
+        FileState after;
+        if (StateOf(data_path(), &after) && !(after == before)) WriteStamp(stamp_path(), after, mode);
+      }
+      return st;
+    }
     if (!txn.map_full()) return st;
     // Only now is no transaction of ours open, as mdb_env_set_mapsize requires.
     { LmdbTxn discard = std::move(txn); }

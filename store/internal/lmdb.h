@@ -19,6 +19,19 @@
 // the newest snapshot (lmdb_verify.h) before the first table is opened.
 // Damage is Corruption with a message naming the rebuild command.
 //
+// The walk reads the whole file (209 MB at a million files: 0.5 s from a
+// cold disk, paid by every command). So a walk that passes leaves a stamp
+// of the file's identity, size, mtime and ctime in index/verified, every
+// commit through Update that finds the stamp true moves it on (its pages
+// are LMDB's own), and Open skips the walk while the stamp is true. Any
+// other write to the file changes its ctime, which no program can set
+// back, and brings the walk back. That holds only where the kernel gives
+// a write after a stat a new ctime (multigrain timestamps: Linux 6.13 and
+// later, on ext4, xfs, btrfs and tmpfs); elsewhere every open walks. A
+// read-only open trusts a stamp but writes none. What the stamp cannot see is damage below the file system
+// (a disk returning other bytes): `tusk fsck` and `tusk gc` walk every
+// page whatever the stamp says. TUSK_INDEX_ALWAYS_WALK=1 turns stamps off.
+//
 // Resizing the map (mdb_env_set_mapsize) remaps the file and is only allowed
 // while no transaction of this process is active. Every transaction
 // therefore holds `resize_mu_` shared for its whole life, and resizing takes
@@ -104,6 +117,9 @@ class LmdbEnv {
   LmdbEnv& operator=(const LmdbEnv&) = delete;
 
   MDB_dbi db(size_t index) const { return dbis_[index]; }
+  // Whether Open walked every page (false: asked not to, or the verified
+  // stamp was true).
+  bool walked_at_open() const { return walked_at_open_; }
   // Walks the current snapshot of the data file again, as Open does
   // (fsck and gc call it before they trust the whole index).
   Result<lmdb_verify::VerifyStats> Verify();
@@ -120,12 +136,18 @@ class LmdbEnv {
   // The checks Open runs; see the header comment.
   Status CheckMetaBeforeOpen();
   std::string data_path() const { return dir_ + "/data.mdb"; }
+  // The verified stamp: data.mdb's identity, size and times when it was
+  // last walked, or last written by a commit of this class that found the
+  // stamp true before it. Open skips the walk while the stamp is true.
+  std::string stamp_path() const { return dir_ + "/verified"; }
   // LMDB reports a write cut short by a full disk as EIO; when the disk is in
   // fact (nearly) full, say so.
   Status ExplainCommitFailure(const Status& st) const;
   MDB_env* env_ = nullptr;
   std::string dir_;
   bool read_only_ = false;
+  bool stamps_ = false;
+  bool walked_at_open_ = false;  // the verified stamp is read and written (lmdb.cc, CtimeShowsEveryWrite)
   std::vector<MDB_dbi> dbis_;
   std::shared_mutex resize_mu_;
 };

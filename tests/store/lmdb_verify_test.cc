@@ -228,6 +228,90 @@ TEST_F(LmdbVerifyTest, TheMetaPagesMustHoldConsecutiveTransactions) {
   }
 }
 
+// The verified stamp (lmdb.h): a walk that passed is not repeated while
+// only LMDB writes the file, and any other write brings it back.
+class VerifiedStampTest : public LmdbVerifyTest {
+ protected:
+  void SetUp() override {
+    LmdbVerifyTest::SetUp();
+    if (HasFatalFailure()) return;
+    // The fixture's open walked and stamped, and its commits kept the stamp.
+    if (!std::filesystem::exists(dir_ + "/verified"))
+      GTEST_SKIP() << "no multigrain timestamps here (Linux 6.13+ on ext4, xfs, btrfs or tmpfs): every open walks";
+  }
+  bool OpenWalks() {
+    auto env = LmdbEnv::Open(dir_, kTables);
+    EXPECT_TRUE(env.ok()) << env.status().ToString();
+    return env.ok() && (*env)->walked_at_open();
+  }
+  // A leaf page in use, and the offset of its flags (always checked).
+  size_t LeafFlagsOffset() {
+    std::vector<PageKind> kinds = PageKinds();
+    for (size_t p = 0; p < kinds.size(); p++)
+      if (kinds[p] == PageKind::kLeaf) return p * 4096 + 10;
+    ADD_FAILURE() << "no leaf page";
+    return 0;
+  }
+};
+
+TEST_F(VerifiedStampTest, AWalkedIndexIsNotWalkedAgainWhileOnlyLmdbWritesIt) {
+  EXPECT_FALSE(OpenWalks());
+  {
+    auto env = LmdbEnv::Open(dir_, kTables);
+    ASSERT_TRUE(env.ok()) << env.status().ToString();
+    TUSK_ASSERT_OK((*env)->Update([&](LmdbTxn& txn) { return txn.Put((*env)->db(0), "new key", "new value"); }));
+    TUSK_ASSERT_OK((*env)->Update([&](LmdbTxn& txn) { return txn.Delete((*env)->db(0), Key(1)); }));
+  }
+  EXPECT_FALSE(OpenWalks()) << "commits through LmdbEnv keep the stamp true";
+  auto env = LmdbEnv::Open(dir_, kTables);
+  ASSERT_TRUE(env.ok());
+  TUSK_ASSERT_OK_AND_ASSIGN(auto all, ReadEverything(**env));
+  EXPECT_EQ(all.at("objects/new key"), "new value");
+}
+
+TEST_F(VerifiedStampTest, DamageAfterTheStampIsStillFound) {
+  size_t at = LeafFlagsOffset();
+  ASSERT_FALSE(OpenWalks());
+  ASSERT_NO_FATAL_FAILURE(Flip(at, 0x01));
+  auto env = LmdbEnv::Open(dir_, kTables);
+  ASSERT_FALSE(env.ok()) << "the flip changed the file's ctime, so the open walked and found it";
+  EXPECT_TRUE(NamesRebuild(env.status())) << env.status().ToString();
+  ASSERT_NO_FATAL_FAILURE(Flip(at, 0));
+  EXPECT_TRUE(OpenWalks()) << "a failed walk leaves no stamp";
+  EXPECT_FALSE(OpenWalks());
+}
+
+TEST_F(VerifiedStampTest, AReplacedFileOrABadStampMeansAWalk) {
+  ASSERT_NO_FATAL_FAILURE(WriteAll(data_ + ".copy", ReadAll(data_)));
+  std::filesystem::rename(data_ + ".copy", data_);
+  EXPECT_TRUE(OpenWalks()) << "another file (inode) in its place";
+  EXPECT_FALSE(OpenWalks());
+  for (std::string bad : {std::string(), std::string("tusk index verified 1 1 2 3\n"),
+                          std::string("garbage\n"), std::string(300, '9')}) {
+    ASSERT_NO_FATAL_FAILURE(WriteAll(dir_ + "/verified", bad));
+    EXPECT_TRUE(OpenWalks()) << "stamp '" << bad << "'";
+  }
+  std::filesystem::remove(dir_ + "/verified");
+  EXPECT_TRUE(OpenWalks());
+  ::setenv("TUSK_INDEX_ALWAYS_WALK", "1", 1);
+  EXPECT_TRUE(OpenWalks());
+  EXPECT_TRUE(OpenWalks());
+  ::unsetenv("TUSK_INDEX_ALWAYS_WALK");
+}
+
+TEST_F(VerifiedStampTest, AReadOnlyOpenReadsTheStampButWritesNone) {
+  std::filesystem::remove(dir_ + "/verified");
+  auto env = LmdbEnv::Open(dir_, kTables, LmdbAccess::kReadOnly);
+  ASSERT_TRUE(env.ok()) << env.status().ToString();
+  EXPECT_TRUE((*env)->walked_at_open());
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/verified"));
+  env->reset();
+  ASSERT_TRUE(OpenWalks());  // read-write: stamps
+  auto again = LmdbEnv::Open(dir_, kTables, LmdbAccess::kReadOnly);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_FALSE((*again)->walked_at_open()) << "a read-only open trusts a true stamp";
+}
+
 TEST(LmdbErrorTest, ResourceErrorsKeepAnErrnoAndDamageIsCorruption) {
   struct Case {
     int rc;
