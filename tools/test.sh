@@ -1,5 +1,10 @@
 #!/bin/bash
 # The test command (README, .ci/run): installs what is missing, builds, and runs
+#   0. a real S3 server for the S3 tests (tests/s3/rgw.sh: Ceph radosgw on
+#      127.0.0.1, a few seconds to start), its address and keys exported as
+#      TUSK_TEST_S3_ENDPOINT, AWS_ACCESS_KEY_ID, ... and stopped on exit
+#      whatever happens; TUSK_TEST_S3=0 runs without it (the S3 integration
+#      tests then skip, saying so);
 #   1. the whole suite on the normal build (build/), which replays every
 #      checked-in fuzz corpus too (the fuzz_replay.* tests);
 #   2. every fuzz target for TUSK_FUZZ_SECONDS (default 10; 0 skips) under
@@ -38,6 +43,15 @@ stage() {  # stage NAME: closes the previous stage with its time, opens the next
 
 stage "installing dependencies"
 tools/install-deps.sh
+
+if [ "${TUSK_TEST_S3:-1}" != 0 ]; then
+  stage "starting the S3 test server"
+  rgw_dir=$(mktemp -d /tmp/tusk-test-rgw.XXXXXX)
+  trap 'tests/s3/rgw.sh stop "$rgw_dir" >/dev/null 2>&1 || true' EXIT
+  rgw_env=$(tests/s3/rgw.sh start "$rgw_dir" | tail -n 1)
+  # shellcheck disable=SC1090
+  . "$rgw_env"
+fi
 
 run_suite() {  # run_suite SANITIZE(0|1)
   local dir
