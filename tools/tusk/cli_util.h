@@ -139,6 +139,7 @@ std::string CommandText(const std::vector<std::string>& argv);
 // "ok", "exit N", "killed by signal N".
 std::string StatusText(int exit_status);
 void AddLineageCommands(CLI::App& app, Cli& cli);  // lineage, stale, update, rerun (cmd_lineage.cc)
+void AddRemoteCommands(CLI::App& app, Cli& cli);  // remote add, list, remove (cmd_remote.cc)
 // tusk diff --inputs A B: what two runs read differently (cmd_lineage.cc).
 int DiffInputs(Cli& cli, const std::string& a, const std::string& b, bool json);
 

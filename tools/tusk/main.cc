@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
   AddWorkspaceCommands(app, cli);
   AddRunCommands(app, cli);
   AddLineageCommands(app, cli);
+  AddRemoteCommands(app, cli);
 
   std::vector<std::string> help_path;
   CLI::App* help = app.add_subcommand("help", "Show help for tusk or one command (tusk help import)");

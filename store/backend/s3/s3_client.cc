@@ -234,7 +234,7 @@ Status Client::Delete(std::string_view key) {
   return exchange.response.ok() ? Status::Ok() : Fail(exchange, "DELETE", key);
 }
 
-Result<std::vector<ObjectInfo>> Client::List(std::string_view prefix, int max_keys_per_page) {
+Result<std::vector<ObjectInfo>> Client::List(std::string_view prefix, int max_keys_per_page, size_t max_objects) {
   if (max_keys_per_page < 1 || max_keys_per_page > 1000) {
     return Status::InvalidArgument("ListObjectsV2: max keys per page must be 1..1000, not " +
                                    std::to_string(max_keys_per_page));
@@ -252,8 +252,11 @@ Result<std::vector<ObjectInfo>> Client::List(std::string_view prefix, int max_ke
     if (!exchange.response.ok()) return Fail(exchange, context);
     Result<ListPage> page = ParseListObjectsV2(exchange.response.body);
     if (!page.ok()) return page.status().Annotate(context.operation + " " + context.object);
-    for (ObjectInfo& info : page->objects) objects.push_back(std::move(info));
-    if (!page->truncated) return objects;
+    for (ObjectInfo& info : page->objects) {
+      if (objects.size() == max_objects) return objects;
+      objects.push_back(std::move(info));
+    }
+    if (!page->truncated || objects.size() == max_objects) return objects;
     if (page->next_continuation_token == token) {
       return Status::Corruption(context.operation + " " + context.object +
                                 ": the server returned the same continuation token twice");

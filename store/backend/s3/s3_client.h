@@ -199,8 +199,10 @@ class Client {
   // Ok also when the key is absent: S3 does not tell (Head first if it matters).
   Status Delete(std::string_view key);
   // Every object whose key starts with `prefix`, in key order, page by page
-  // (ListObjectsV2, `max_keys_per_page` at a time, 1..1000).
-  Result<std::vector<ObjectInfo>> List(std::string_view prefix, int max_keys_per_page = 1000);
+  // (ListObjectsV2, `max_keys_per_page` at a time, 1..1000), or only the
+  // first `max_objects` of them.
+  Result<std::vector<ObjectInfo>> List(std::string_view prefix, int max_keys_per_page = 1000,
+                                       size_t max_objects = SIZE_MAX);
 
   // --- multipart uploads, one step at a time
   // Returns the new upload id.
