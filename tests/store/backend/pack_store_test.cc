@@ -44,6 +44,7 @@
 #include "store/backend/s3/http.h"
 #include "store/backend/s3/s3_client.h"
 #include "store/backend/s3/s3_pack_store.h"
+#include "tests/store/backend/loopback.h"
 #include "tests/store/test_util.h"
 
 namespace tusk {
@@ -574,16 +575,7 @@ TEST_F(S3PackStoreTest, AFailedMultipartFinishIsAbortedListsNothingAndNamesThePa
 class ServerThatDiesAfterOneAnswer {
  public:
   ServerThatDiesAfterOneAnswer() {
-    listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    if (listener_ < 0 || ::bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        ::listen(listener_, 4) != 0 || ::getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-      std::abort();
-    }
-    port_ = ntohs(addr.sin_port);
+    listener_ = test_util::ListenOnLoopback(4, &port_);
     thread_ = std::jthread([this] { AnswerOnceThenClose(); });
   }
   ServerThatDiesAfterOneAnswer(const ServerThatDiesAfterOneAnswer&) = delete;

@@ -38,6 +38,7 @@
 #include "store/backend/s3/http.h"
 #include "store/backend/s3/location.h"
 #include "store/backend/s3/xml.h"
+#include "tests/store/backend/loopback.h"
 #include "tests/store/test_util.h"
 
 namespace tusk::s3 {
@@ -771,16 +772,7 @@ ClientOptions FastFailingOptions(int port) {
 class SilentServer {
  public:
   SilentServer() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd_, 16) != 0 ||
-        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-      std::abort();
-    }
-    port_ = ntohs(addr.sin_port);
+    fd_ = test_util::ListenOnLoopback(16, &port_);
   }
   ~SilentServer() { Close(); }
   SilentServer(const SilentServer&) = delete;
