@@ -479,7 +479,7 @@ Result<ObjectId> WriteDirectory(ObjectSink& sink, std::vector<TreeEntry>&& entri
   std::vector<EncodedEntry> encoded(entries.size());
   std::string_view bytes = all.buffer();
   for (size_t i = 0, start = 0; i < entries.size(); start = ends[i++])
-    encoded[i] = {entries[i].name, bytes.substr(start, ends[i] - start)};
+    encoded[i] = {entries[i].name, bytes.substr(start, ends[i] - start), entries[i].kind};
   return WriteCheckedEncodings(sink, encoded);
 }
 
@@ -512,12 +512,10 @@ Result<EncodedDirectory> ReadEncodedDirectory(ObjectSource& source, const Object
       size_t start = page.size() - d.remaining();
       ClearForDecode(&scratch);
       if (Status s = DecodeEntry(d, &scratch); !s.ok()) return bad(s);
-      std::string_view entry = page.substr(start, page.size() - d.remaining() - start);
-      std::string_view name;
-      Decoder(entry).GetString(&name);  // decoded just above
-      if (!dir.entries_.empty() && !(dir.entries_.back().name < name))
+      EncodedEntry entry = ViewOfEncoding(page.substr(start, page.size() - d.remaining() - start));
+      if (!dir.entries_.empty() && !(dir.entries_.back().name < entry.name))
         return bad(Status::Corruption("tree page entries out of order"));
-      dir.entries_.push_back({name, entry});
+      dir.entries_.push_back(entry);
     }
     if (!d.empty()) return bad(Status::Corruption("trailing bytes after tree page"));
     return Status::Ok();
@@ -539,6 +537,19 @@ Result<std::string> EncodeCheckedEntry(const TreeEntry& entry) {
   Encoder e;
   EncodeEntry(e, entry);
   return e.Take();
+}
+
+EncodedEntry ViewOfEncoding(std::string_view encoding) {
+  // Only for encodings made or decoded here: the name comes first, the kind
+  // byte right after it.
+  Decoder d(encoding);
+  EncodedEntry e;
+  e.bytes = encoding;
+  uint8_t kind = 0;
+  d.GetString(&e.name);
+  d.GetU8(&kind);
+  e.kind = static_cast<EntryKind>(kind);
+  return e;
 }
 
 Result<ObjectId> WriteEncodedDirectory(ObjectSink& sink, const std::vector<EncodedEntry>& entries) {

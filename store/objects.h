@@ -138,6 +138,7 @@ Result<ObjectId> WriteDirectory(ObjectSink& sink, std::vector<TreeEntry>&& entri
 struct EncodedEntry {
   std::string_view name;
   std::string_view bytes;  // the whole encoding, name included
+  EntryKind kind = EntryKind::kFile;
 };
 class EncodedDirectory {
  public:
@@ -156,6 +157,8 @@ Result<EncodedDirectory> ReadEncodedDirectory(ObjectSource& source, const Object
 Result<TreeEntry> DecodeEncodedEntry(std::string_view bytes);
 // The encoding of an entry that passes CheckEntry (InvalidArgument otherwise).
 Result<std::string> EncodeCheckedEntry(const TreeEntry& entry);
+// The view of an encoding from EncodeCheckedEntry (which must outlive it).
+EncodedEntry ViewOfEncoding(std::string_view encoding);
 // WriteDirectory of encodings from the two functions above, sorted by name
 // with no duplicates (InvalidArgument otherwise); the same pages
 // WriteDirectory writes for the decoded entries.

@@ -12,7 +12,6 @@
 #include <thread>
 #include <unordered_map>
 
-#include "store/internal/varint.h"
 #include "store/merge/content_merge.h"
 #include "store/merge/merge.h"
 
@@ -126,14 +125,6 @@ class DirPrefetcher {
   std::vector<std::thread> threads_;
 };
 
-// The kind byte that follows an encoding's name (0 if it does not parse).
-uint8_t KindOf(const EncodedEntry& e) {
-  Decoder d(e.bytes);
-  std::string_view name;
-  uint8_t kind = 0;
-  return d.GetString(&name) && d.GetU8(&kind) ? kind : 0;
-}
-
 class TreeMerger {
  public:
   TreeMerger(Repository& repo, WriteSession& session, const TreeMergeOptions& options)
@@ -240,10 +231,8 @@ Status TreeMerger::PlaceBeside(std::vector<EncodedEntry>& merged, Arena& arena, 
     b.entry.name = name;
     result.conflicts[b.conflict].theirs_path = prefix + name;
     TUSK_ASSIGN_OR_RETURN(std::string encoding, EncodeCheckedEntry(b.entry));
-    std::string_view kept = Keep(arena, std::move(encoding));
-    std::string_view kept_name;
-    Decoder(kept).GetString(&kept_name);  // an encoding starts with the name
-    placed.insert(std::lower_bound(placed.begin(), placed.end(), kept_name, by_name), {kept_name, kept});
+    EncodedEntry kept = ViewOfEncoding(Keep(arena, std::move(encoding)));
+    placed.insert(std::lower_bound(placed.begin(), placed.end(), kept.name, by_name), kept);
   }
   beside_.resize(mark);
   std::vector<EncodedEntry> all;
@@ -273,12 +262,12 @@ void TreeMerger::PrefetchChildren(const EncodedDirectory& b, const EncodedDirect
     auto it = std::lower_bound(v.begin(), v.end(), name, [](const EncodedEntry& e, std::string_view n) { return e.name < n; });
     return it != v.end() && it->name == name ? &*it : nullptr;
   };
-  const auto kDir = static_cast<uint8_t>(EntryKind::kDirectory);
+  const auto kDir = EntryKind::kDirectory;
   for (const EncodedEntry& oe : o.entries()) {
-    if (KindOf(oe) != kDir) continue;  // most entries: files, passed over without a comparison
+    if (oe.kind != kDir) continue;  // most entries: files, passed over without a comparison
     const EncodedEntry* te = find(t, oe.name);
     const EncodedEntry* be = find(b, oe.name);
-    if (!te || !be || KindOf(*te) != kDir || KindOf(*be) != kDir) continue;
+    if (!te || !be || te->kind != kDir || be->kind != kDir) continue;
     if (te->bytes == oe.bytes || be->bytes == oe.bytes || be->bytes == te->bytes) continue;
     auto bd = DecodeEncodedEntry(be->bytes), od = DecodeEncodedEntry(oe.bytes), td = DecodeEncodedEntry(te->bytes);
     if (!bd.ok() || !od.ok() || !td.ok()) continue;  // the walk reports it
@@ -381,7 +370,7 @@ Result<TreeMerger::Dir> TreeMerger::MergeDir(const ObjectId* base, const Dir& ou
     TUSK_ASSIGN_OR_RETURN(auto entry, MergeEntry(bt ? &*bt : nullptr, ot ? &*ot : nullptr, tt ? &*tt : nullptr, path));
     if (!entry) continue;
     TUSK_ASSIGN_OR_RETURN(std::string encoding, EncodeCheckedEntry(*entry));
-    merged.push_back({*name, Keep(arena, std::move(encoding))});
+    merged.push_back(ViewOfEncoding(Keep(arena, std::move(encoding))));
   }
   TUSK_RETURN_IF_ERROR(PlaceBeside(merged, arena, prefix, beside_mark));
   uint64_t count = merged.size();

@@ -3,9 +3,10 @@
 // (TUSK_TEST_S3_ENDPOINT, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY); the
 // server tests are skipped without one.
 #include <cstdlib>
-#include <random>
+#include <optional>
 
 #include "tests/cli/cli_helpers.h"
+#include "tests/store/backend/s3_test_util.h"
 
 namespace tusk::cli_test {
 namespace {
@@ -15,20 +16,16 @@ class RemoteCliTest : public CliTest {
   void SetUp() override {
     CliTest::SetUp();
     InitStore();
-    if (const char* e = std::getenv("TUSK_TEST_S3_ENDPOINT")) endpoint_ = e;
-    std::random_device random;
-    bucket_ = "tusk-cli-" + std::to_string(random()) + std::to_string(random() % 1000);
+    server_ = test_util::S3ServerFromEnvironment(&why_not_);
+    if (server_) endpoint_ = server_->options.endpoint;
+    bucket_ = test_util::RandomBucketName();
   }
-  bool HaveServer() const {
-    return !endpoint_.empty() && std::getenv("AWS_ACCESS_KEY_ID") && std::getenv("AWS_SECRET_ACCESS_KEY");
-  }
-  std::string endpoint_, bucket_;
+  std::optional<test_util::S3Server> server_;
+  std::string why_not_, endpoint_, bucket_;
 };
 
-#define NEEDS_SERVER()                                                                                  \
-  if (!HaveServer())                                                                                     \
-  GTEST_SKIP() << "needs an S3 server: set TUSK_TEST_S3_ENDPOINT, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY " \
-                  "(tools/test.sh starts one)"
+#define NEEDS_SERVER() \
+  if (!server_) GTEST_SKIP() << why_not_
 
 TEST_F(RemoteCliTest, AddListAndRemoveARemote) {
   NEEDS_SERVER();

@@ -721,8 +721,12 @@ TEST(EncodedDirectoryTest, EveryKindOfEntryRoundTripsAndEncodesAsWhenWritten) {
     EXPECT_EQ(e.name, sample.entries[i].name);
     TUSK_ASSERT_OK_AND_ASSIGN(TreeEntry back, DecodeEncodedEntry(e.bytes));
     EXPECT_EQ(back, sample.entries[i]);
+    EXPECT_EQ(e.kind, sample.entries[i].kind) << e.name;
     TUSK_ASSERT_OK_AND_ASSIGN(std::string encoding, EncodeCheckedEntry(sample.entries[i]));
     EXPECT_EQ(encoding, e.bytes) << e.name;
+    EncodedEntry view = ViewOfEncoding(encoding);
+    EXPECT_EQ(view.name, sample.entries[i].name);
+    EXPECT_EQ(view.kind, sample.entries[i].kind);
   }
   TUSK_ASSERT_OK_AND_ASSIGN(ObjectId again, WriteEncodedDirectory(store, dir.entries()));
   EXPECT_EQ(again, root);

@@ -44,7 +44,7 @@
 #include "store/backend/s3/http.h"
 #include "store/backend/s3/s3_client.h"
 #include "store/backend/s3/s3_pack_store.h"
-#include "tests/store/backend/loopback.h"
+#include "tests/store/backend/s3_test_util.h"
 #include "tests/store/test_util.h"
 
 namespace tusk {
@@ -53,7 +53,11 @@ namespace {
 using Code = Status::Code;
 using std::chrono::milliseconds;
 using std::chrono::steady_clock;
+using test_util::FastFailingOptions;
 using test_util::RandomBytes;
+using test_util::S3Server;
+using test_util::S3ServerFromEnvironment;
+using test_util::ScratchBucket;
 using test_util::TempDir;
 
 constexpr size_t kPartSize = 5 << 20;  // the S3 minimum, so that tests reach multipart uploads soon
@@ -95,64 +99,6 @@ std::vector<std::string> FilesUnder(const std::string& dir) {
 bool Mentions(const Status& status, const std::string& what) {
   return status.message().find(what) != std::string::npos;
 }
-
-// ---------------------------------------------------------------- S3 buckets
-
-// The S3 server of the environment, or why there is none.
-struct S3Server {
-  s3::ClientOptions options;
-  s3::Credentials credentials;
-};
-
-std::optional<S3Server> S3ServerFromEnvironment(std::string* why_not) {
-  const char* endpoint = std::getenv("TUSK_TEST_S3_ENDPOINT");
-  const char* key_id = std::getenv("AWS_ACCESS_KEY_ID");
-  const char* secret = std::getenv("AWS_SECRET_ACCESS_KEY");
-  if (endpoint == nullptr || key_id == nullptr || secret == nullptr) {
-    *why_not = "needs an S3 server: set TUSK_TEST_S3_ENDPOINT, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY";
-    return std::nullopt;
-  }
-  S3Server server;
-  server.options.endpoint = endpoint;
-  if (const char* region = std::getenv("TUSK_TEST_S3_REGION")) server.options.region = region;
-  const char* token = std::getenv("AWS_SESSION_TOKEN");
-  server.credentials = {key_id, secret, token == nullptr ? "" : token};
-  return server;
-}
-
-std::string RandomBucketName() {
-  std::random_device random;
-  char name[32];
-  std::snprintf(name, sizeof name, "tusk-test-%08x%08x", random(), random());
-  return name;
-}
-
-// A fresh bucket, emptied and deleted when it goes.
-class ScratchBucket {
- public:
-  static Result<std::unique_ptr<ScratchBucket>> Create(const S3Server& server) {
-    TUSK_ASSIGN_OR_RETURN(std::unique_ptr<s3::Client> client,
-                          s3::Client::Create(RandomBucketName(), server.options, server.credentials));
-    TUSK_RETURN_IF_ERROR(client->CreateBucket());
-    return std::unique_ptr<ScratchBucket>(new ScratchBucket(std::move(client)));
-  }
-  ~ScratchBucket() {
-    Result<std::vector<s3::ObjectInfo>> left = client_->List("");
-    if (left.ok()) {
-      for (const s3::ObjectInfo& object : *left) EXPECT_TRUE(client_->Delete(object.key).ok());
-    }
-    Status deleted = client_->DeleteBucket();
-    EXPECT_TRUE(deleted.ok()) << deleted.ToString();
-  }
-  ScratchBucket(const ScratchBucket&) = delete;
-  ScratchBucket& operator=(const ScratchBucket&) = delete;
-
-  const std::shared_ptr<s3::Client>& client() const { return client_; }
-
- private:
-  explicit ScratchBucket(std::shared_ptr<s3::Client> client) : client_(std::move(client)) {}
-  std::shared_ptr<s3::Client> client_;
-};
 
 // ---------------------------------------------------------------- the implementations
 
@@ -613,19 +559,6 @@ class ServerThatDiesAfterOneAnswer {
   int port_ = 0;
   std::jthread thread_;
 };
-
-// Fails fast: a second per attempt at most, three attempts.
-s3::ClientOptions FastFailingOptions(int port) {
-  s3::ClientOptions options;
-  options.endpoint = "http://127.0.0.1:" + std::to_string(port);
-  options.region = "us-east-1";
-  options.connect_timeout = milliseconds(1000);
-  options.stall_timeout = std::chrono::seconds(1);
-  options.retry.max_attempts = 3;
-  options.retry.first_delay = milliseconds(10);
-  options.retry.max_delay = milliseconds(50);
-  return options;
-}
 
 std::unique_ptr<PackStore> StoreOn(int port, const std::string& scratch_dir) {
   auto client = s3::Client::Create("bkt", FastFailingOptions(port), {"AKIDSPECIMENKEY12345", "specimensecret", ""});

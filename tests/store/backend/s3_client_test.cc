@@ -38,7 +38,7 @@
 #include "store/backend/s3/http.h"
 #include "store/backend/s3/location.h"
 #include "store/backend/s3/xml.h"
-#include "tests/store/backend/loopback.h"
+#include "tests/store/backend/s3_test_util.h"
 #include "tests/store/test_util.h"
 
 namespace tusk::s3 {
@@ -47,6 +47,8 @@ namespace {
 using Code = Status::Code;
 using std::chrono::milliseconds;
 using std::chrono::steady_clock;
+using test_util::FastFailingOptions;
+using test_util::RandomBucketName;
 using test_util::RandomBytes;
 using test_util::TempDir;
 using test_util::WriteFile;
@@ -755,18 +757,6 @@ TEST_F(ScriptedClientTest, KeysMustBeNonEmptyAndAtMost1024Bytes) {
 
 // ---------------------------------------------------------------- real sockets, no server
 
-ClientOptions FastFailingOptions(int port) {
-  ClientOptions options;
-  options.endpoint = "http://127.0.0.1:" + std::to_string(port);
-  options.region = "us-east-1";
-  options.connect_timeout = milliseconds(1000);
-  options.stall_timeout = std::chrono::seconds(1);
-  options.retry.max_attempts = 3;
-  options.retry.first_delay = milliseconds(10);
-  options.retry.max_delay = milliseconds(50);
-  return options;
-}
-
 // A listening TCP socket on 127.0.0.1 that never accepts: the kernel
 // completes connections and takes the request, and no answer ever comes.
 class SilentServer {
@@ -850,12 +840,6 @@ class S3ServerTest : public ::testing::Test {
     EXPECT_TRUE(deleted.ok()) << deleted.message();
   }
 
-  static std::string RandomBucketName() {
-    std::random_device random;
-    char name[32];
-    std::snprintf(name, sizeof name, "tusk-test-%08x%08x", random(), random());
-    return name;
-  }
   static std::unique_ptr<Client> NewClient(const std::string& bucket, const ClientOptions& options,
                                            const Credentials& credentials) {
     auto client = Client::Create(bucket, options, credentials);

@@ -5,13 +5,14 @@
 // TUSK_TEST_S3_ENDPOINT (tools/test.sh starts one), skipped without it.
 #include <gtest/gtest.h>
 
-#include <cstdlib>
+#include <optional>
 #include <random>
 
 #include "store/backend/s3/s3_pack_store.h"
 #include "store/internal/codec.h"
 #include "store/internal/crc32c.h"
 #include "store/internal/pack.h"
+#include "tests/store/backend/s3_test_util.h"
 #include "tests/store/test_util.h"
 
 namespace tusk {
@@ -20,31 +21,17 @@ namespace {
 class S3PackDirectoryTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const char* endpoint = std::getenv("TUSK_TEST_S3_ENDPOINT");
-    if (!endpoint || !std::getenv("AWS_ACCESS_KEY_ID") || !std::getenv("AWS_SECRET_ACCESS_KEY"))
-      GTEST_SKIP() << "needs an S3 server: set TUSK_TEST_S3_ENDPOINT, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
-                      "(tools/test.sh starts one)";
-    s3::ClientOptions options;
-    options.endpoint = endpoint;
-    if (const char* region = std::getenv("TUSK_TEST_S3_REGION")) options.region = region;
-    auto credentials = s3::LoadCredentials();
-    ASSERT_TRUE(credentials.ok()) << credentials.status().ToString();
-    std::random_device random;
-    auto client = s3::Client::Create("tusk-packdir-" + std::to_string(random()), options, *credentials);
-    ASSERT_TRUE(client.ok()) << client.status().ToString();
-    client_ = std::move(*client);
-    TUSK_ASSERT_OK(client_->CreateBucket());
+    std::string why_not;
+    std::optional<test_util::S3Server> server = test_util::S3ServerFromEnvironment(&why_not);
+    if (!server) GTEST_SKIP() << why_not;
+    auto bucket = test_util::ScratchBucket::Create(*server);
+    ASSERT_TRUE(bucket.ok()) << bucket.status().ToString();
+    bucket_ = std::move(*bucket);
+    client_ = bucket_->client();
     S3PackStoreOptions store_options;
     store_options.scratch_dir = scratch_.path();
     store_options.part_size = 5 << 20;
     packs_ = std::make_unique<PackDirectory>(NewS3PackStore(client_, "remote/", store_options));
-  }
-  void TearDown() override {
-    if (!client_) return;
-    auto left = client_->List("");
-    if (left.ok())
-      for (const auto& o : *left) (void)client_->Delete(o.key);
-    (void)client_->DeleteBucket();
   }
 
   ObjectLocation Append(PackWriter& writer, const std::string& plaintext, bool framed, ObjectId* id) {
@@ -58,6 +45,7 @@ class S3PackDirectoryTest : public ::testing::Test {
   }
 
   test_util::TempDir scratch_;
+  std::unique_ptr<test_util::ScratchBucket> bucket_;
   std::shared_ptr<s3::Client> client_;
   std::unique_ptr<PackDirectory> packs_;
 };

@@ -11,10 +11,11 @@
 #include <cstdlib>
 #include <map>
 #include <mutex>
-#include <random>
+#include <optional>
 
 #include "store/backend/s3/http.h"
 #include "store/internal/file.h"
+#include "tests/store/backend/s3_test_util.h"
 #include "tests/store/test_util.h"
 
 namespace tusk {
@@ -240,14 +241,13 @@ TEST(ProbeTest, AProbeKeyLeftByAnInterruptedProbeIsNotForeignData) {
 
 class RemoteServerTest : public ::testing::Test {
  protected:
+  // The bucket is left to AddRemote to create: the tests start without one.
   void SetUp() override {
-    const char* endpoint = std::getenv("TUSK_TEST_S3_ENDPOINT");
-    if (!endpoint || !std::getenv("AWS_ACCESS_KEY_ID") || !std::getenv("AWS_SECRET_ACCESS_KEY"))
-      GTEST_SKIP() << "needs an S3 server: set TUSK_TEST_S3_ENDPOINT, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
-                      "(tools/test.sh starts one)";
-    endpoint_ = endpoint;
-    std::random_device random;
-    bucket_ = "tusk-remote-test-" + std::to_string(random()) + std::to_string(random() % 1000);
+    std::string why_not;
+    std::optional<test_util::S3Server> server = test_util::S3ServerFromEnvironment(&why_not);
+    if (!server) GTEST_SKIP() << why_not;
+    endpoint_ = server->options.endpoint;
+    bucket_ = test_util::RandomBucketName();
   }
   void TearDown() override {
     if (endpoint_.empty()) return;
