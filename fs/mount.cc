@@ -130,6 +130,7 @@ int Serve(const MountOptions& o, const std::string& mountpoint, int report_fd) {
   // Data read through the mount is checked by CRC-32C on every read and by
   // the decompressor; the full SHA-256 re-hash is left to fsck.
   (*repo)->set_verify_chunk_hashes(false);
+  if (o.remote_cache_bytes) (*repo)->set_remote_cache_size(o.remote_cache_bytes);
 
   std::string log_path = o.log_file.empty() ? o.store_dir + "/mount.log" : o.log_file;
   static std::mutex log_mu;

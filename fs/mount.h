@@ -16,6 +16,8 @@ struct MountOptions {
   bool read_only = false;  // whole-store mounts: no writable branch workspaces
   bool debug = false;  // libfuse request tracing (implies foreground)
   size_t cache_bytes = size_t{128} << 20;
+  // Disk for chunks read from remotes (STORE/cache/chunks); 0: the default.
+  uint64_t remote_cache_bytes = 0;
   std::string log_file;  // background daemon's log; default STORE/mount.log
 };
 

@@ -403,10 +403,19 @@ Result<GcReport> Repository::CollectGarbage(bool dry_run, Progress* progress) {
   TUSK_RETURN_IF_ERROR(MarkReachable(&live, progress).Annotate("gc stopped, nothing was removed (run tusk fsck)"));
   std::vector<IndexedObject> all;
   TUSK_RETURN_IF_ERROR(AllIndexed(*env_, &all));
+  // Packs on a remote are the remote's: gc here neither copies out of them
+  // nor drops them (objects read from there stay readable).
+  std::set<PackId> remote_packs;
+  {
+    TUSK_ASSIGN_OR_RETURN(auto placed, RegisteredPacks());
+    for (const auto& [p, remote] : placed)
+      if (!remote.empty()) remote_packs.insert(p);
+  }
   std::map<PackId, std::vector<IndexedObject>> live_by_pack;
   std::set<PackId> packs_with_dead;
   std::vector<IndexedObject> dead;
   for (const auto& o : all) {
+    if (remote_packs.count(o.loc.pack)) continue;
     if (live.count(o.id)) {
       live_by_pack[o.loc.pack].push_back(o);
       report.objects_kept++;
@@ -420,8 +429,8 @@ Result<GcReport> Repository::CollectGarbage(bool dry_run, Progress* progress) {
   std::set<PackId> registered;
   {
     TUSK_ASSIGN_OR_RETURN(LmdbTxn txn, env_->BeginRead());
-    TUSK_RETURN_IF_ERROR(txn.ScanPrefix(env_->db(tables::kPacks), "", [&](std::string_view k, std::string_view) {
-      registered.insert(PackFromKey(k));
+    TUSK_RETURN_IF_ERROR(txn.ScanPrefix(env_->db(tables::kPacks), "", [&](std::string_view k, std::string_view v) {
+      if (!tables::IsRemotePack(v)) registered.insert(PackFromKey(k));
       return true;
     }));
   }
@@ -524,10 +533,14 @@ Result<FsckReport> Repository::Check(Progress* progress) {
   std::map<ObjectId, std::string> bad;  // id -> error
   // 1. Every pack the index knows exists.
   std::set<PackId> registered;
+  // Packs on remotes are not read here (every read of them is checked
+  // against the objects' ids; reading a whole remote is not fsck's job).
+  std::set<PackId> remote_packs;
   {
     TUSK_ASSIGN_OR_RETURN(LmdbTxn txn, env_->BeginRead());
     TUSK_RETURN_IF_ERROR(txn.ScanPrefix(env_->db(tables::kPacks), "", [&](std::string_view k, std::string_view v) {
-      if (!tables::IsPendingPack(v)) registered.insert(PackFromKey(k));
+      if (tables::IsRemotePack(v)) remote_packs.insert(PackFromKey(k));
+      else if (!tables::IsPendingPack(v)) registered.insert(PackFromKey(k));
       else report.notes.push_back("pack " + PackName(PackFromKey(k)) +
                                   " was left by an interrupted writer or gc and holds nothing committed; 'tusk gc' removes it");
       return true;
@@ -567,6 +580,12 @@ Result<FsckReport> Repository::Check(Progress* progress) {
   std::sort(all.begin(), all.end(), [](const IndexedObject& a, const IndexedObject& b) {
     return std::tie(a.loc.pack, a.loc.offset) < std::tie(b.loc.pack, b.loc.offset);
   });
+  if (!remote_packs.empty()) {
+    size_t before = all.size();
+    std::erase_if(all, [&](const IndexedObject& o) { return remote_packs.count(o.loc.pack) > 0; });
+    report.notes.push_back(std::to_string(before - all.size()) + " object(s) in " + std::to_string(remote_packs.size()) +
+                           " pack(s) on remotes were not read: they are checked against their ids whenever they are");
+  }
   if (progress) {
     uint64_t total = 0;
     for (const auto& o : all) total += o.loc.raw_len;
@@ -732,6 +751,7 @@ Result<StoreStats> Repository::Stats(const std::optional<std::string>& dataset) 
       s.stored_bytes += loc->stored_len;
     }
     TUSK_RETURN_IF_ERROR(txn.ScanPrefix(env_->db(tables::kPacks), "", [&](std::string_view, std::string_view v) {
+      if (tables::IsRemotePack(v)) return true;  // on a remote: not on this disk
       Decoder d(v);
       uint64_t size = 0;
       d.GetFixed64(&size);

@@ -11,6 +11,7 @@
 #include <map>
 #include <set>
 
+#include "store/backend/routing_pack_store.h"
 #include "store/internal/file.h"
 #include "store/internal/lmdb.h"
 #include "store/internal/pack.h"
@@ -51,6 +52,46 @@ bool LooksSealed(PackDirectory& packs, PackId id, const std::vector<PackRecord>&
   const ObjectLocation& last = records.back().location;
   uint64_t end = last.offset + kRecordHeaderSize + last.stored_len + RangeTableSize(last.codec, last.stored_len, last.raw_len);
   return *size == end + records.size() * kFooterEntrySize + kTrailerSize;
+}
+
+// A PackStore shared with the remote source, for a PackDirectory of its own.
+class SharedPackStore final : public PackStore {
+ public:
+  explicit SharedPackStore(std::shared_ptr<PackStore> store) : store_(std::move(store)) {}
+  std::string Describe(PackId id) const override { return store_->Describe(id); }
+  Result<std::unique_ptr<RandomAccessFile>> Open(PackId id) override { return store_->Open(id); }
+  Result<std::unique_ptr<PackSink>> Create(PackId id) override { return store_->Create(id); }
+  Result<std::vector<PackId>> List() override { return store_->List(); }
+  Status Remove(PackId id) override { return store_->Remove(id); }
+  Result<uint64_t> Size(PackId id) override { return store_->Size(id); }
+
+ private:
+  std::shared_ptr<PackStore> store_;
+};
+
+Status RegisterRemoteForRebuild(RemotePackSource& remotes, const std::string& name,
+                                std::map<ObjectId, ObjectLocation>* objects, std::map<PackId, std::string>* pack_values,
+                                RebuildReport* report) {
+  TUSK_ASSIGN_OR_RETURN(std::shared_ptr<PackStore> store, remotes.Open(name));
+  PackDirectory packs(std::make_unique<SharedPackStore>(store));
+  TUSK_ASSIGN_OR_RETURN(std::vector<PackId> ids, packs.ListPacks());
+  std::sort(ids.begin(), ids.end());
+  for (PackId p : ids) {
+    if (pack_values->count(p)) continue;  // here too: the local copy is read
+    bool sealed = false;
+    auto listed = packs.ListRecords(p, &sealed);
+    if (!listed.ok() || !sealed) {
+      report->warnings.push_back("pack " + packs.PathOf(p) + " skipped: " +
+                                 (listed.ok() ? std::string("it has no valid footer") : listed.status().message()));
+      continue;
+    }
+    TUSK_ASSIGN_OR_RETURN(uint64_t size, packs.SizeOf(p));
+    (*pack_values)[p] = tables::EncodePackValue({size, static_cast<uint32_t>(listed->size()), name});
+    report->packs++;
+    for (const auto& r : *listed)
+      if (r.location.type != ObjectType::kRef) objects->emplace(r.id, r.location);
+  }
+  return Status::Ok();
 }
 
 }  // namespace
@@ -149,6 +190,19 @@ Result<RebuildReport> Repository::RebuildIndex(const std::string& dir, Progress*
       records.push_back({*rec, r.id});
     }
   }
+  // Packs on the store's remotes: their objects where no local pack has
+  // them, as a fetch registers them. Their ref records are the history of
+  // the stores that pushed them, not of this one.
+  if (auto remotes = NewRemotePackSource(dir, files)) {
+    auto names = remotes->Names();
+    if (!names.ok()) report.warnings.push_back("remotes not read: " + names.status().message());
+    for (const std::string& name : names.ok() ? *names : std::vector<std::string>()) {
+      Status st = RegisterRemoteForRebuild(*remotes, name, &objects, &pack_values, &report);
+      if (!st.ok())
+        report.warnings.push_back("remote '" + name + "' not read: " + st.message() +
+                                  " (objects only it holds stay unknown until the rebuild is run again)");
+    }
+  }
   report.objects = objects.size();
   report.ref_records = records.size();
 
@@ -181,8 +235,12 @@ Result<RebuildReport> Repository::RebuildIndex(const std::string& dir, Progress*
   // outputs of runs.
   std::set<std::string> commit_keys;
   std::vector<std::tuple<size_t, std::string, std::string>> run_entries;
+  // (Objects read from remotes are left out: a pull keeps the commits and
+  // run records of what it brings in local, and what only a remote holds
+  // is reached through remote-tracking refs, which the rebuild drops.)
+  auto on_remote = [&](const ObjectLocation& loc) { return tables::IsRemotePack(pack_values[loc.pack]); };
   for (const auto& [id, loc] : objects) {
-    if (loc.type != ObjectType::kCommit) continue;
+    if (loc.type != ObjectType::kCommit || on_remote(loc)) continue;
     Status st = packs.ReadRecord(id, loc, true, &plain);
     auto c = st.ok() ? DecodeCommit(plain) : Result<Commit>(st);
     if (!c.ok()) {
@@ -194,7 +252,7 @@ Result<RebuildReport> Repository::RebuildIndex(const std::string& dir, Progress*
   }
   // Run records: every one a pack holds (they are gc roots, never garbage).
   for (const auto& [id, loc] : objects) {
-    if (loc.type != ObjectType::kRun) continue;
+    if (loc.type != ObjectType::kRun || on_remote(loc)) continue;
     Status st = packs.ReadRecord(id, loc, true, &plain);
     auto run = st.ok() ? DecodeRun(plain) : Result<RunRecord>(st);
     if (!run.ok()) {

@@ -106,6 +106,13 @@ Result<RefSpec> ParseRef(std::string_view text, bool allow_bare_dataset) {
     spec.rev = std::string(after.substr(0, tilde));
     rest = tilde == std::string_view::npos ? std::string_view() : after.substr(tilde);
     if (spec.rev.empty()) return Status::InvalidArgument("'" + EscapeForDisplay(text) + "': nothing after '@'");
+    if (size_t slash = spec.rev.find('/'); slash != std::string::npos) {
+      spec.remote = spec.rev.substr(0, slash);
+      spec.rev = spec.rev.substr(slash + 1);
+      TUSK_RETURN_IF_ERROR(ValidateName("remote", spec.remote).Annotate(EscapeForDisplay(text)));
+      if (spec.rev.empty())
+        return Status::InvalidArgument("'" + EscapeForDisplay(text) + "': expected REMOTE/BRANCH after '@'");
+    }
     TUSK_RETURN_IF_ERROR(ValidateName("ref", spec.rev).Annotate(EscapeForDisplay(text)));
   }
   TUSK_RETURN_IF_ERROR(ValidateName("dataset", spec.dataset).Annotate(EscapeForDisplay(text)));

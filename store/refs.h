@@ -2,7 +2,8 @@
 //
 // A ref names a commit of a dataset: "DATASET@REV[~N]" where REV is a branch,
 // a tag or a hex commit-id prefix (at least 4 digits), and ~N walks N
-// first-parent steps back ("~" alone means ~1; "~2~1" adds up).
+// first-parent steps back ("~" alone means ~1; "~2~1" adds up). REV may
+// also be REMOTE/BRANCH, a remote-tracking ref (see RefSpec::remote).
 //
 // Dataset, branch and tag names are 1-255 bytes of valid UTF-8 with no '/',
 // '@', '~', ':', no control characters, no leading '-', and are not "." or
@@ -30,6 +31,10 @@ std::string EscapeForDisplay(std::string_view bytes);
 struct RefSpec {
   std::string dataset;
   std::string rev;      // empty: the default branch
+  // "DATASET@REMOTE/BRANCH": a remote-tracking ref, where BRANCH of the
+  // remote REMOTE was when this store last fetched from or pushed to it.
+  // `remote` is then REMOTE and `rev` BRANCH.
+  std::string remote;
   unsigned ancestors = 0;
   std::string text;     // as the user wrote it, for messages
 };

@@ -11,6 +11,8 @@
 #include <ctime>
 #include <sstream>
 
+#include "store/backend/disk_chunk_cache.h"
+#include "store/backend/routing_pack_store.h"
 #include "store/internal/access.h"
 #include "store/internal/codec.h"
 #include "store/internal/crc32c.h"
@@ -147,7 +149,22 @@ Result<std::unique_ptr<Repository>> Repository::Open(const std::string& dir, Sto
   repo->config_ = config;
   repo->read_only_ = access == StoreAccess::kReadOnly;
   if (config.shared && !repo->read_only_) SetUpSharedWriter(dir);
-  repo->packs_ = std::make_unique<PackDirectory>(JoinPath(dir, "packs"), files);
+  {
+    Repository* self = repo.get();
+    auto routing = std::make_unique<RoutingPackStore>(
+        NewLocalPackStore(JoinPath(dir, "packs"), files),
+        [self](PackId id) -> Result<std::string> {
+          TUSK_ASSIGN_OR_RETURN(LmdbTxn txn, self->env_->BeginRead());
+          auto v = txn.Get(self->env_->db(tables::kPacks), tables::PackKey(id));
+          tables::PackValue value;
+          if (!v.ok() || !tables::DecodePackValue(*v, &value)) return std::string();
+          return value.remote;
+        },
+        NewRemotePackSource(dir, files));
+    repo->routing_ = routing.get();
+    repo->set_remote_cache_size(kDefaultRemoteCacheSize);
+    repo->packs_ = std::make_unique<PackDirectory>(std::move(routing));
+  }
   TUSK_RETURN_IF_ERROR(repo->CheckIndexPresent());
   // An older index lacks tables a read-only open cannot create.
   if (config.format_version < kStoreFormatVersion && lmdb != LmdbAccess::kReadWrite)
@@ -250,11 +267,34 @@ Status Repository::ReadFromPack(const ObjectId& id, ObjectType type,
   return st;
 }
 
+void Repository::set_remote_cache_size(uint64_t bytes) {
+  remote_cache_ = std::make_unique<DiskChunkCache>(JoinPath(dir_, "cache/chunks"), bytes);
+}
+
 Result<std::string> Repository::ReadObject(const ObjectId& id, ObjectType type) {
   std::string out;
-  TUSK_RETURN_IF_ERROR(ReadFromPack(id, type, [&](const ObjectLocation& loc) {
-    return packs_->ReadRecord(id, loc, verify_chunk_hashes_, &out);
+  bool fetched = false;
+  TUSK_RETURN_IF_ERROR(ReadFromPack(id, type, [&](const ObjectLocation& loc) -> Status {
+    bool verify = verify_chunk_hashes_;
+    if (type == ObjectType::kChunk) {
+      TUSK_ASSIGN_OR_RETURN(bool remote, routing_->IsRemote(loc.pack));
+      if (remote) {
+        if (auto hit = remote_cache_->Get(id)) {
+          out = std::move(*hit);
+          return Status::Ok();
+        }
+        // A chunk from a remote is checked against its id whatever the
+        // caller asked: a bucket is not trusted (its CRCs could be made to
+        // match), and only checked chunks enter the cache.
+        verify = true;
+        fetched = true;
+      }
+    }
+    return packs_->ReadRecord(id, loc, verify, &out);
   }));
+  // Best effort: a cache that cannot be written (a full disk, a store this
+  // user may only read) costs a fetch next time, nothing else.
+  if (fetched) (void)remote_cache_->Put(id, out);
   if (type != ObjectType::kChunk && HashObject(type, out) != id)
     return Status::Corruption(std::string(ObjectTypeName(type)) + " " + id.Hex() + " does not hash to its id");
   return out;
@@ -265,6 +305,9 @@ Result<std::string> Repository::ReadChunkRange(const ChunkRef& chunk, uint64_t o
   std::string out;
   TUSK_RETURN_IF_ERROR(ReadFromPack(id, ObjectType::kChunk, [&](const ObjectLocation& loc) -> Status {
     TUSK_RETURN_IF_ERROR(CheckChunkLength(chunk, loc.raw_len));
+    // Part of a remote chunk cannot be checked against its id: read it whole.
+    TUSK_ASSIGN_OR_RETURN(bool remote, routing_->IsRemote(loc.pack));
+    if (remote) return Status::Unsupported("chunk " + id.Hex() + " is on a remote; read it whole");
     if (!HasRangeTable(loc.codec, loc.stored_len))
       return Status::Unsupported("chunk " + id.Hex() + " has no range table (one zstd frame, or small); read it whole");
     if (offset + len > loc.raw_len) return Status::InvalidArgument("range outside chunk " + id.Hex());
@@ -498,7 +541,20 @@ Result<ObjectId> Repository::Resolve(const RefSpec& ref) {
   std::string rev = ref.rev.empty() ? kDefaultBranch : ref.rev;
   ObjectId id;
   bool found = false;
-  {
+  if (!ref.remote.empty()) {
+    TUSK_ASSIGN_OR_RETURN(LmdbTxn txn, env_->BeginRead());
+    for (char kind : {'b', 't'}) {
+      auto v = txn.Get(env_->db(tables::kRemoteRefs), tables::RemoteRefKey(ref.remote, ref.dataset, kind, rev));
+      if (!v.ok() || v->size() != ObjectId::kSize) continue;
+      id = IdFromView(*v);
+      found = true;
+      break;
+    }
+    if (!found)
+      return Status::NotFound("unknown ref '" + ref.text + "': no branch '" + rev + "' of dataset '" + ref.dataset +
+                              "' was seen on remote '" + ref.remote + "' (run 'tusk fetch " + ref.remote + "')");
+  }
+  if (!found) {
     TUSK_ASSIGN_OR_RETURN(LmdbTxn txn, env_->BeginRead());
     for (char kind : {'b', 't'}) {
       auto v = txn.Get(env_->db(tables::kRefs), tables::RefKey(ref.dataset, kind, rev));
@@ -512,7 +568,7 @@ Result<ObjectId> Repository::Resolve(const RefSpec& ref) {
   }
   std::string lower = rev;
   for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (!found && IsHexPrefix(lower)) {
+  if (!found && ref.remote.empty() && IsHexPrefix(lower)) {
     TUSK_ASSIGN_OR_RETURN(auto matches, FindCommitsByPrefix(ref.dataset, lower));
     if (matches.size() > 1) {
       std::string list;
@@ -580,6 +636,17 @@ Result<ObjectId> WriteSession::WriteObject(ObjectType type, std::string encoding
   TUSK_ASSIGN_OR_RETURN(bool present, repo_->Contains(id));
   if (!present) TUSK_RETURN_IF_ERROR(Store(type, id, encoding));
   return id;
+}
+
+Status WriteSession::Localize(ObjectType type, const ObjectId& id, std::string_view plaintext) {
+  if (type == ObjectType::kChunk ? Sha256::Of(plaintext.data(), plaintext.size()) != id : HashObject(type, plaintext) != id)
+    return Status::Corruption(std::string(ObjectTypeName(type)) + " " + id.Hex() + " does not hash to its id");
+  {
+    std::lock_guard lock(mu_);
+    if (!broken_.ok()) return broken_;
+    if (!seen_.insert(id).second) return Status::Ok();
+  }
+  return Store(type, id, plaintext);
 }
 
 Status WriteSession::Store(ObjectType type, const ObjectId& id, std::string_view plaintext) {

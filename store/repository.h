@@ -45,6 +45,10 @@ namespace tusk {
 
 class LmdbEnv;
 struct ObjectLocation;
+struct PackRecord;
+class RandomAccessFile;
+class RoutingPackStore;
+class DiskChunkCache;
 class LmdbTxn;
 struct RefBatch;
 class PackDirectory;
@@ -55,7 +59,12 @@ class Fd;
 // their run, format 4 dataset settings (checks, table keys) and commits that
 // record their checks (store/FORMAT.md); an older store is upgraded when
 // opened.
-inline constexpr int kStoreFormatVersion = 5;
+// Format 5 the index stamp; format 6 packs registered from remotes and
+// remote-tracking refs (index only).
+inline constexpr int kStoreFormatVersion = 6;
+
+// The default bound of the cache of chunks read from remotes.
+inline constexpr uint64_t kDefaultRemoteCacheSize = uint64_t{8} << 30;
 
 struct StoreConfig {
   ChunkerParams chunker;
@@ -143,6 +152,23 @@ struct StoreStats {
   uint64_t index_bytes = 0;  // the LMDB file
 };
 
+// A pack on a remote, as its footer lists it.
+struct RemotePackListing {
+  uint64_t id = 0;
+  uint64_t size = 0;
+  std::vector<PackRecord> records;
+};
+
+// Where a remote's ref was when this store last talked to the remote
+// (fetch or push): a remote-tracking ref, "DATASET@REMOTE/BRANCH".
+struct RemoteRefInfo {
+  std::string remote;
+  std::string dataset;
+  char kind = 'b';  // 'b' branch, 't' tag, 's' the dataset's settings head
+  std::string name;
+  ObjectId commit;
+};
+
 class WriteSession;
 
 // kReadOnly: for commands that only read. It works on a store this process
@@ -190,6 +216,11 @@ class Repository : public ObjectSource {
   // Chunks are re-hashed on every read unless this is turned off (the CRC
   // is always checked).
   void set_verify_chunk_hashes(bool on) { verify_chunk_hashes_ = on; }
+  // Chunks read from a remote are kept in STORE/cache/chunks, up to this
+  // many bytes (least recently used go first; store/backend/disk_chunk_cache.h).
+  // Set it before reading.
+  void set_remote_cache_size(uint64_t bytes);
+  DiskChunkCache& remote_cache() { return *remote_cache_; }
 
   // Datasets.
   Status CreateDataset(const std::string& name);
@@ -224,6 +255,39 @@ class Repository : public ObjectSource {
   // The current version of a dataset's settings (store/settings/settings.h);
   // nullopt while it has none.
   Result<std::optional<ObjectId>> GetSettingsHead(const std::string& dataset);
+
+  // Remotes (issue 12; store/remote_index.cc). A fetch registers the packs
+  // of a remote in the index: their objects, where this store lacks them,
+  // are then read from the remote (and every chunk read from there has its
+  // SHA-256 checked: a bucket is not trusted). Nothing here talks to a
+  // remote; store/remote does, through these.
+  //
+  // Every registered pack: id -> the remote holding it ("" for local).
+  Result<std::map<uint64_t, std::string>> RegisteredPacks();
+  // Registers packs of `remote` that the index does not know yet; objects
+  // the store already has keep their location.
+  Status RegisterRemotePacks(const std::string& remote, const std::vector<RemotePackListing>& packs);
+  Result<bool> IsRemotePack(uint64_t pack);
+  // Where the index says an object is; nullopt when it is not in the store.
+  Result<std::optional<ObjectLocation>> FindObject(const ObjectId& id);
+  // A local pack's records, and its bytes (for push to upload it whole).
+  Result<std::vector<PackRecord>> LocalPackRecords(uint64_t pack);
+  Result<std::unique_ptr<RandomAccessFile>> OpenLocalPack(uint64_t pack, uint64_t* size);
+  // A record's stored bytes (compressed as they are), CRC-checked.
+  Status ReadStoredRecord(const ObjectId& id, const ObjectLocation& loc, std::string* stored);
+  // Adds `commits` to the commits of `dataset` (prefix lookups, branch
+  // checks): for histories that arrived from a remote.
+  Status IndexCommits(const std::string& dataset, const std::vector<ObjectId>& commits);
+  // Remote-tracking refs, kept in the index only (a fetch or push renews
+  // them; an index rebuild drops them until the next fetch). With
+  // `replace`, the remote's refs of `dataset` become exactly `refs` (a
+  // fetch); else each of `refs` is set and the others stay (a push).
+  Status SetRemoteRefs(const std::string& remote, const std::string& dataset, const std::vector<RemoteRefInfo>& refs,
+                       bool replace);
+  Result<std::vector<RemoteRefInfo>> ListRemoteRefs(const std::string& remote,
+                                                    const std::optional<std::string>& dataset = std::nullopt);
+  // Forgets a remote's tracking refs (tusk remote remove).
+  Status DropRemoteRefs(const std::string& remote);
 
   // Starts writing. Takes the store's shared writer lock.
   Result<std::unique_ptr<WriteSession>> BeginWrite();
@@ -291,6 +355,8 @@ class Repository : public ObjectSource {
   StoreConfig config_;
   std::unique_ptr<LmdbEnv> env_;
   std::unique_ptr<PackDirectory> packs_;
+  RoutingPackStore* routing_ = nullptr;  // packs_'s store
+  std::unique_ptr<DiskChunkCache> remote_cache_;
   bool verify_chunk_hashes_ = true;
   bool read_only_ = false;
 };
@@ -308,6 +374,9 @@ class WriteSession : public ObjectSink {
   // Stores a chunk unless the store already has it. Returns true if stored.
   Result<bool> PutChunk(const ObjectId& id, std::string_view plaintext);
   Result<ObjectId> WriteObject(ObjectType type, std::string encoding) override;
+  // Stores an object the index has on a remote into this store's own packs
+  // (a pull keeps commits and trees local); `plaintext` must hash to `id`.
+  Status Localize(ObjectType type, const ObjectId& id, std::string_view plaintext);
 
   // Records a file-stat entry to be written with the commit.
   void RememberFileStat(std::string key, std::string value);

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -57,6 +58,28 @@ class PackStore {
 // Packs as files `DIR/xx/<16 hex digits>.pack` (xx: the first two digits),
 // read-only (0444) once created, through `env`.
 std::unique_ptr<PackStore> NewLocalPackStore(std::string dir, Env* env);
+
+// The packs of a store's remotes (issue 12), by remote name. The store
+// knows nothing of S3: store/remote supplies the implementation
+// (InstallRemotePackSources in store/remote/remote.h), and a process that
+// installs none cannot read a remote pack (its reads fail naming the remote).
+//
+// Thread-safety: implementations are thread-safe.
+class RemotePackSource {
+ public:
+  virtual ~RemotePackSource() = default;
+  // The remote's pack store; NotFound when the store has no such remote.
+  virtual Result<std::shared_ptr<PackStore>> Open(const std::string& remote) = 0;
+  // The names of the store's remotes.
+  virtual Result<std::vector<std::string>> Names() = 0;
+};
+// Makes the source for the store in `store_dir`.
+using RemotePackSourceFactory =
+    std::function<std::unique_ptr<RemotePackSource>(const std::string& store_dir, Env* files)>;
+// Installs the factory every Repository opened afterwards uses (one per
+// process: the CLI and the mount daemon install S3's at start).
+void SetRemotePackSourceFactory(RemotePackSourceFactory factory);
+std::unique_ptr<RemotePackSource> NewRemotePackSource(const std::string& store_dir, Env* files);  // null if none
 
 std::string PackName(PackId id);  // 16 lowercase hex digits
 // Parses "<16 hex digits>.pack"; false for any other name.

@@ -572,20 +572,24 @@ Result<uint64_t> PackDirectory::SizeOf(PackId id) const {
   return store_->Size(id);
 }
 
+Result<std::unique_ptr<PackWriter>> PackWriter::CreateWithId(PackDirectory* packs, PackId id) {
+  TUSK_ASSIGN_OR_RETURN(std::unique_ptr<PackSink> sink, packs->store_->Create(id));
+  std::unique_ptr<PackWriter> w(new PackWriter(id, std::move(sink)));
+  Encoder e;
+  e.PutBytes(std::string_view(kPackMagic, 8));
+  e.PutFixed32(kPackVersion);
+  e.PutFixed32(0);
+  w->buffer_ = e.Take();
+  w->size_ = kPackHeaderSize;
+  return w;
+}
+
 Result<std::unique_ptr<PackWriter>> PackWriter::Create(PackDirectory* packs) {
   for (int attempt = 0; attempt < 8; attempt++) {
     PackId id;
     if (getrandom(&id, sizeof id, 0) != sizeof id) return Status::FromErrno(errno, "getrandom");
-    auto sink = packs->store_->Create(id);
-    if (!sink.ok() && sink.status().code() == Status::Code::kAlreadyExists) continue;
-    if (!sink.ok()) return sink.status();
-    std::unique_ptr<PackWriter> w(new PackWriter(id, std::move(sink).value()));
-    Encoder e;
-    e.PutBytes(std::string_view(kPackMagic, 8));
-    e.PutFixed32(kPackVersion);
-    e.PutFixed32(0);
-    w->buffer_ = e.Take();
-    w->size_ = kPackHeaderSize;
+    auto w = CreateWithId(packs, id);
+    if (!w.ok() && w.status().code() == Status::Code::kAlreadyExists) continue;
     return w;
   }
   return Status::AlreadyExists("could not pick an unused pack name");

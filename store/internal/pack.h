@@ -148,6 +148,9 @@ class PackDirectory {
 class PackWriter {
  public:
   static Result<std::unique_ptr<PackWriter>> Create(PackDirectory* packs);
+  // A pack with the given id (AlreadyExists when taken): a push names the
+  // packs it repacks after their contents, so a resumed push finds them.
+  static Result<std::unique_ptr<PackWriter>> CreateWithId(PackDirectory* packs, PackId id);
   ~PackWriter();
 
   // Appends a record whose payload is already encoded with `codec`;

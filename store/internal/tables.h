@@ -20,11 +20,12 @@ enum Table : size_t {
   kMeta,         // kMetaRefSeq -> u64 last ref-record seq; kMetaIndexComplete -> "1"
   kRuns,         // run id (32 bytes) -> svarint start time (ns)                       (format 3)
   kRunLinks,     // 'i' input commit (32) run (32) -> ""; 'o' run (32) output commit (32) -> ""  (format 3)
+  kRemoteRefs,   // remote \0 dataset \0 kind name -> commit id (32 bytes)                       (format 6)
   kTableCount,
 };
 
 inline std::vector<std::string> Names() {
-  return {"objects", "packs", "datasets", "refs", "commits", "filestats", "refrecords", "meta", "runs", "runlinks"};
+  return {"objects", "packs", "datasets", "refs", "commits", "filestats", "refrecords", "meta", "runs", "runlinks", "remoterefs"};
 }
 
 inline constexpr char kMetaRefSeq[] = "ref-seq";
@@ -35,6 +36,41 @@ inline constexpr char kMetaIndexComplete[] = "index-complete";
 // for a pack a writer has created but not committed (garbage once no writer
 // holds the store lock).
 inline bool IsPendingPack(std::string_view value) { return value.empty(); }
+// A registered pack's value. `remote` names the remote whose bucket holds
+// the pack (format 6: fetched from a remote, read lazily); empty for a pack
+// in STORE/packs. Encoded as u64 size | u32 count [| remote name].
+struct PackValue {
+  uint64_t size = 0;
+  uint32_t records = 0;
+  std::string remote;
+};
+inline std::string EncodePackValue(const PackValue& v) {
+  std::string out(12, '\0');
+  for (int i = 0; i < 8; i++) out[i] = static_cast<char>(v.size >> (8 * i));
+  for (int i = 0; i < 4; i++) out[8 + i] = static_cast<char>(v.records >> (8 * i));
+  return out + v.remote;
+}
+// False for a value too short to be one (damage, or a pending pack).
+inline bool DecodePackValue(std::string_view bytes, PackValue* out) {
+  if (bytes.size() < 12) return false;
+  const auto* b = reinterpret_cast<const unsigned char*>(bytes.data());
+  out->size = 0;
+  out->records = 0;
+  for (int i = 7; i >= 0; i--) out->size = out->size << 8 | b[i];
+  for (int i = 3; i >= 0; i--) out->records = out->records << 8 | b[8 + i];
+  out->remote.assign(bytes.substr(12));
+  return true;
+}
+inline bool IsRemotePack(std::string_view value) { return value.size() > 12; }
+inline std::string RemoteRefKey(std::string_view remote, std::string_view dataset, char kind, std::string_view name) {
+  std::string k(remote);
+  k += '\0';
+  k += dataset;
+  k += '\0';
+  k += kind;
+  k += name;
+  return k;
+}
 
 inline std::string RefKey(std::string_view dataset, char kind, std::string_view name) {
   std::string k(dataset);

@@ -274,7 +274,7 @@ TEST_F(ErrorsTest, DirectoryThatIsNotAStoreSaysToRunInit) {
 TEST_F(ErrorsTest, StoreOfAnUnsupportedFormatIsRefused) {
   std::string config_path = store() + "/config";
   std::string config = ReadFileOrDie(config_path);
-  ASSERT_TRUE(StartsWith(config, "tusk-store-format 5\n"));
+  ASSERT_TRUE(StartsWith(config, "tusk-store-format 6\n"));
   std::string future = "tusk-store-format 99\n" + config.substr(config.find('\n') + 1);
   ASSERT_NO_FATAL_FAILURE(WriteFileOrDie(config_path, future));
 

@@ -406,7 +406,7 @@ TEST_F(Format1StoreTest, OpensUpgradesToTheCurrentFormatAndThenRebuildsFromItsPa
   ASSERT_NO_FATAL_FAILURE(Unpack());
   EXPECT_TRUE(HasSubstr(ReadFileOrDie(store() + "/config"), "tusk-store-format 1\n"));
   ASSERT_NO_FATAL_FAILURE(ExpectFixtureContent("upgraded"));
-  EXPECT_TRUE(HasSubstr(ReadFileOrDie(store() + "/config"), "tusk-store-format 5\n")) << "the first command upgraded it";
+  EXPECT_TRUE(HasSubstr(ReadFileOrDie(store() + "/config"), "tusk-store-format 6\n")) << "the first command upgraded it";
   ExpectFsckClean();
   std::string state = RefState();
 
@@ -432,11 +432,11 @@ TEST_F(Format1StoreTest, ARebuildOfAFormat1StoreIsRefusedWithTheReason) {
 
 TEST_F(Format1StoreTest, AStoreOfANewerFormatIsRefusedWithTheVersions) {
   ASSERT_NO_FATAL_FAILURE(Unpack());
-  WriteFileOrDie(store() + "/config", "tusk-store-format 6\nchunk-min 65536\nchunk-avg 262144\nchunk-max 1048576\ncompression-level 1\n");
+  WriteFileOrDie(store() + "/config", "tusk-store-format 7\nchunk-min 65536\nchunk-avg 262144\nchunk-max 1048576\ncompression-level 1\n");
   RunResult r = Run("dataset", "list");
   EXPECT_NE(r.exit_code, 0) << r;
-  EXPECT_TRUE(HasSubstr(r.err, "store format version 6")) << r;
-  EXPECT_TRUE(HasSubstr(r.err, "reads versions 1 to 5")) << r;
+  EXPECT_TRUE(HasSubstr(r.err, "store format version 7")) << r;
+  EXPECT_TRUE(HasSubstr(r.err, "reads versions 1 to 6")) << r;
   EXPECT_TRUE(HasSubstr(r.err, "not supported by this tusk")) << r;
 }
 
@@ -456,7 +456,7 @@ TEST_F(Format2StoreTest, OpensUpgradesToTheCurrentFormatKeepsEveryCommitAndRebui
   ASSERT_NO_FATAL_FAILURE(Unpack());
   EXPECT_TRUE(HasSubstr(ReadFileOrDie(store() + "/config"), "tusk-store-format 2\n"));
   EXPECT_EQ(CommitOf("photos@main"), kMain);
-  EXPECT_TRUE(HasSubstr(ReadFileOrDie(store() + "/config"), "tusk-store-format 5\n")) << "the first command upgraded it";
+  EXPECT_TRUE(HasSubstr(ReadFileOrDie(store() + "/config"), "tusk-store-format 6\n")) << "the first command upgraded it";
   EXPECT_EQ(CommitOf("photos@v1"), kV1);
   EXPECT_EQ(CommitOf("photos@dev"), kDev);
   Export("photos@main", Path("main"));
@@ -500,7 +500,7 @@ TEST_F(Format3StoreTest, OpensUpgradesToFormat4KeepsCommitsAndRunsAndTakesSettin
   ASSERT_NO_FATAL_FAILURE(Unpack());
   EXPECT_TRUE(HasSubstr(ReadFileOrDie(store() + "/config"), "tusk-store-format 3\n"));
   EXPECT_EQ(CommitOf("photos@main"), kMain);
-  EXPECT_TRUE(HasSubstr(ReadFileOrDie(store() + "/config"), "tusk-store-format 5\n")) << "the first command upgraded it";
+  EXPECT_TRUE(HasSubstr(ReadFileOrDie(store() + "/config"), "tusk-store-format 6\n")) << "the first command upgraded it";
   EXPECT_EQ(CommitOf("photos@v1"), kV1);
   EXPECT_EQ(CommitOf("photos@dev"), kDev);
   EXPECT_EQ(CommitOf("derived@main"), kDerived);
@@ -547,7 +547,7 @@ TEST_F(Format4StoreTest, OpensUpgradesToFormat5KeepsSettingsAndTakesFileFormats)
   ASSERT_NO_FATAL_FAILURE(Unpack());
   EXPECT_TRUE(HasSubstr(ReadFileOrDie(store() + "/config"), "tusk-store-format 4\n"));
   EXPECT_EQ(CommitOf("photos@main"), kMain);
-  EXPECT_TRUE(HasSubstr(ReadFileOrDie(store() + "/config"), "tusk-store-format 5\n")) << "the first command upgraded it";
+  EXPECT_TRUE(HasSubstr(ReadFileOrDie(store() + "/config"), "tusk-store-format 6\n")) << "the first command upgraded it";
   EXPECT_EQ(CommitOf("photos@v1"), kV1);
   EXPECT_EQ(CommitOf("photos@dev"), kDev);
   EXPECT_EQ(CommitOf("derived@main"), kDerived);

@@ -132,6 +132,18 @@ TEST(ParseRefTest, RepeatedTildesAddUp) {
   EXPECT_EQ(r3.ancestors, 0u);
 }
 
+TEST(ParseRefTest, RemoteSlashBranchIsARemoteTrackingRef) {
+  TUSK_ASSERT_OK_AND_ASSIGN(RefSpec r, ParseRef("d@origin/main~1", false));
+  EXPECT_EQ(r.dataset, "d");
+  EXPECT_EQ(r.remote, "origin");
+  EXPECT_EQ(r.rev, "main");
+  EXPECT_EQ(r.ancestors, 1u);
+  TUSK_ASSERT_OK_AND_ASSIGN(RefSpec local, ParseRef("d@main", false));
+  EXPECT_EQ(local.remote, "");
+  for (const char* bad : {"d@origin/", "d@/main", "d@a/b/c", "d@origin/ma@in"})
+    EXPECT_EQ(ParseRef(bad, false).status().code(), Status::Code::kInvalidArgument) << bad;
+}
+
 TEST(ParseRefTest, BareDatasetOnlyWhenAllowed) {
   TUSK_ASSERT_OK_AND_ASSIGN(RefSpec r, ParseRef("d", true));
   EXPECT_EQ(r.dataset, "d");

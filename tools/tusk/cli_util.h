@@ -109,6 +109,7 @@ void AddWorkspaceCommands(CLI::App& app, Cli& cli);    // status, commit, reset
 void AddRunCommands(CLI::App& app, Cli& cli);          // run, runs
 void AddMergeCommand(CLI::App& app, Cli& cli);
 void AddCheckCommands(CLI::App& app, Cli& cli);  // check, table
+void AddSyncCommands(CLI::App& app, Cli& cli);   // push, fetch, pull, clone, prefetch
 
 inline constexpr char kTuskVersion[] = "tusk 0.1.0";
 

@@ -74,7 +74,7 @@ int RunMerge(Cli& cli, const MergeOpts& o) {
                 "to 'tusk commit'");
   auto into = ParseRef(o.into, true);
   if (!into.ok()) return Fail(into.status());
-  if (into->ancestors > 0) return Fail("the target must be a branch: " + o.into);
+  if (into->ancestors > 0 || !into->remote.empty()) return Fail("the target must be a local branch: " + o.into);
   std::string branch = into->rev.empty() ? kDefaultBranch : into->rev;
   std::string target = into->dataset + "@" + branch;
   auto repo = cli.OpenStore();
@@ -84,7 +84,8 @@ int RunMerge(Cli& cli, const MergeOpts& o) {
   auto source_spec = ParseRef(o.source, true);
   if (!source_spec.ok()) return Fail(source_spec.status());
   std::string source_rev = source_spec->rev.empty() ? kDefaultBranch : source_spec->rev;
-  if (source_spec->dataset == into->dataset && source_rev == branch && source_spec->ancestors == 0)
+  if (source_spec->dataset == into->dataset && source_rev == branch && source_spec->ancestors == 0 &&
+      source_spec->remote.empty())
     return Fail("cannot merge " + target + " into itself; name another branch, tag or commit to merge");
   auto source = r.Resolve(*source_spec);
   if (!source.ok()) return Fail(source.status());

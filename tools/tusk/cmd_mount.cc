@@ -8,7 +8,7 @@ void AddMountCommands(CLI::App& app, Cli& cli) {
   struct Opts {
     std::vector<std::string> args;
     bool foreground = false, allow_other = false, debug = false, read_only = false;
-    std::string cache = "128M", log;
+    std::string cache = "128M", log, remote_cache;
   };
   auto o = std::make_shared<Opts>();
   CLI::App* mount = app.add_subcommand(
@@ -20,6 +20,8 @@ void AddMountCommands(CLI::App& app, Cli& cli) {
   mount->add_flag("--read-only", o->read_only, "Whole-store mount with read-only branch directories (no workspaces)");
   mount->add_flag("--allow-other", o->allow_other, "Let other users read the mount (needs user_allow_other for non-root)");
   mount->add_option("--cache-size", o->cache, "Memory for decompressed chunks (default 128M)");
+  mount->add_option("--remote-cache-size", o->remote_cache,
+                    "Disk for file data read from remotes, kept across mounts (default 8G)");
   mount->add_option("--log", o->log, "Daemon log file (default STORE/mount.log)");
   mount->add_flag("-d,--debug", o->debug, "Trace every FUSE request (implies --foreground)");
   mount->callback([o, &cli] {
@@ -36,6 +38,12 @@ void AddMountCommands(CLI::App& app, Cli& cli) {
     if (!cache.ok()) return void(cli.exit_code = Fail(cache.status().Annotate("--cache-size")));
     if (*cache < (uint64_t{4} << 20)) return void(cli.exit_code = Fail("--cache-size must be at least 4M"));
     m.cache_bytes = *cache;
+    if (!o->remote_cache.empty()) {
+      auto remote_cache = ParseSize(o->remote_cache);
+      if (!remote_cache.ok()) return void(cli.exit_code = Fail(remote_cache.status().Annotate("--remote-cache-size")));
+      if (*remote_cache < (uint64_t{16} << 20)) return void(cli.exit_code = Fail("--remote-cache-size must be at least 16M"));
+      m.remote_cache_bytes = *remote_cache;
+    }
     cli.exit_code = fs::RunMount(m);
   });
 

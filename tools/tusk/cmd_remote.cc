@@ -54,8 +54,18 @@ int RunList(const Cli& cli, bool json) {
 int RunRemove(const Cli& cli, const std::string& name) {
   auto repo = cli.OpenStore(StoreAccess::kReadWrite);
   if (!repo.ok()) return Fail(repo.status());
+  // Data fetched from the remote is read from there: without the remote it
+  // could not be read at all.
+  auto placed = (*repo)->RegisteredPacks();
+  if (!placed.ok()) return Fail(placed.status());
+  size_t packs = 0;
+  for (const auto& [id, remote] : *placed) packs += remote == name;
+  if (packs > 0)
+    return Fail("remote '" + name + "' is not removed: this store reads " + std::to_string(packs) +
+                " pack(s) of data from it (what fetch, pull and clone brought), which would become unreadable");
   Status st = RemoveRemote(Env::Default(), cli.StoreDir(), name);
   if (!st.ok()) return Fail(st);
+  if (Status dropped = (*repo)->DropRemoteRefs(name); !dropped.ok()) return Fail(dropped);
   std::cout << "Removed remote " << name << " (nothing on the bucket changed)" << std::endl;
   return 0;
 }

@@ -1,6 +1,7 @@
 // tusk: versioned datasets as ordinary directories. Command-line entry point.
 #include <iostream>
 
+#include "store/remote/remote.h"
 #include "tools/tusk/cli_util.h"
 
 namespace {
@@ -46,6 +47,9 @@ int main(int argc, char** argv) {
   AddRunCommands(app, cli);
   AddLineageCommands(app, cli);
   AddRemoteCommands(app, cli);
+  AddSyncCommands(app, cli);
+  // Packs that a fetch registered are read from the remote's bucket.
+  tusk::InstallRemotePackSources();
 
   std::vector<std::string> help_path;
   CLI::App* help = app.add_subcommand("help", "Show help for tusk or one command (tusk help import)");

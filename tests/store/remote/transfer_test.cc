@@ -1,0 +1,201 @@
+// Specification of push and fetch (store/remote/remote.h) below the CLI,
+// against the real S3 server that tools/test.sh starts (skipped without
+// one): what a bucket may not do to a store (serve changed bytes), how an
+// interrupted push resumes, and an index rebuilt from local and remote packs.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "store/importer.h"
+#include "store/internal/crc32c.h"
+#include "store/internal/pack.h"
+#include "store/remote/remote.h"
+#include "tests/store/backend/s3_test_util.h"
+#include "tests/store/test_util.h"
+
+namespace tusk {
+namespace {
+
+using test_util::RandomBytes;
+using test_util::TempDir;
+
+class TransferTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { InstallRemotePackSources(); }
+
+  void SetUp() override {
+    std::string why_not;
+    server_ = test_util::S3ServerFromEnvironment(&why_not);
+    if (!server_) GTEST_SKIP() << why_not;
+    remote_.name = "origin";
+    remote_.url = "s3://" + test_util::RandomBucketName() + "/team";
+    remote_.endpoint = server_->options.endpoint;
+    a_ = MakeStore("a", true);
+    b_ = MakeStore("b", false);
+    TUSK_ASSERT_OK_AND_ASSIGN(connection_, Connect(remote_));
+  }
+  void TearDown() override {
+    if (!connection_.client) return;
+    auto left = connection_.client->List("");
+    if (left.ok())
+      for (const auto& o : *left) (void)connection_.client->Delete(o.key);
+    (void)connection_.client->DeleteBucket();
+  }
+
+  std::unique_ptr<Repository> MakeStore(const std::string& name, bool create_bucket) {
+    std::string dir = tmp_.Sub(name);
+    EXPECT_TRUE(Repository::Create(dir, StoreConfig{}).ok());
+    Status added = AddRemote(Env::Default(), dir, remote_, create_bucket);
+    EXPECT_TRUE(added.ok()) << added.ToString();
+    auto repo = Repository::Open(dir);
+    EXPECT_TRUE(repo.ok()) << repo.status().ToString();
+    return repo.ok() ? std::move(repo).value() : nullptr;
+  }
+
+  ObjectId Import(Repository& repo, const std::map<std::string, std::string>& files) {
+    std::string src = tmp_.Sub("src" + std::to_string(next_++));
+    std::filesystem::create_directories(src);
+    for (const auto& [rel, content] : files) test_util::WriteFile(src + "/" + rel, content);
+    if (!repo.CheckDataset("d").ok()) {
+      EXPECT_TRUE(repo.CreateDataset("d").ok());
+    }
+    ImportOptions options;
+    options.message = "import";
+    options.author = "test";
+    auto result = ImportDirectory(repo, src, "d", "main", options);
+    EXPECT_TRUE(result.ok() && result->commit) << result.status().ToString();
+    return result.ok() && result->commit ? *result->commit : ObjectId();
+  }
+
+  // The content of `path` in `commit`, every chunk read through the index
+  // (from the remote where it is there); "<error>" when a read fails.
+  static std::string FileOf(Repository& repo, const ObjectId& commit, const std::string& path) {
+    auto c = repo.ReadCommit(commit);
+    auto entry = c.ok() ? LookupPath(repo, c->root, path) : Result<TreeEntry>(c.status());
+    if (!entry.ok()) return "<error> " + entry.status().ToString();
+    std::string content;
+    for (const auto& chunk : entry->chunks) {
+      auto bytes = repo.ReadObject(chunk.id, ObjectType::kChunk);
+      if (!bytes.ok()) return "<error> " + bytes.status().ToString();
+      content += *bytes;
+    }
+    return content;
+  }
+
+  std::optional<test_util::S3Server> server_;
+  TempDir tmp_;
+  Remote remote_;
+  RemoteConnection connection_;
+  std::unique_ptr<Repository> a_, b_;
+  int next_ = 0;
+};
+
+TEST_F(TransferTest, AChunkFromARemoteIsCheckedAgainstItsIdWhateverTheReaderAsked) {
+  // A pack on the remote whose record claims the id of "good" but holds
+  // other bytes with a valid CRC: only the SHA-256 can tell.
+  std::string good = RandomBytes(40000, 1), evil = RandomBytes(40000, 2);
+  ObjectId id = Sha256::Of(good.data(), good.size());
+  {
+    PackDirectory remote_packs(RemotePackStore(connection_));
+    TUSK_ASSERT_OK_AND_ASSIGN(auto writer, PackWriter::Create(&remote_packs));
+    TUSK_ASSERT_OK(writer->Append(ObjectType::kChunk, id, Codec::kRaw, static_cast<uint32_t>(evil.size()), evil,
+                                  Crc32c(evil.data(), evil.size())).status());
+    TUSK_ASSERT_OK(writer->Seal());
+  }
+  TUSK_ASSERT_OK_AND_ASSIGN(FetchReport fetched, Fetch(*b_, connection_, std::nullopt));
+  EXPECT_EQ(fetched.packs_registered, 1u);
+  b_->set_verify_chunk_hashes(false);  // as the mount reads
+  auto read = b_->ReadObject(id, ObjectType::kChunk);
+  EXPECT_EQ(read.status().code(), Status::Code::kCorruption) << read.status().ToString();
+  auto part = b_->ReadChunkRange(ChunkRef{id, good.size()}, 0, 100);
+  EXPECT_EQ(part.status().code(), Status::Code::kUnsupported) << "a part of a remote chunk cannot be checked";
+}
+
+TEST_F(TransferTest, RemoteRefsMoveOnlyFromWhereTheWriterSawThem) {
+  ObjectId one = Sha256::Of("1", 1), two = Sha256::Of("2", 1), three = Sha256::Of("3", 1);
+  auto& client = *connection_.client;
+  const auto& at = connection_.location;
+  TUSK_ASSERT_OK_AND_ASSIGN(auto absent, ReadRemoteRef(client, at, "d", 'b', "main"));
+  EXPECT_FALSE(absent.has_value());
+  TUSK_ASSERT_OK(WriteRemoteRef(client, at, "d", 'b', "main", one, std::nullopt).status());
+  // A second creator lost the race: refused, not overwritten.
+  EXPECT_EQ(WriteRemoteRef(client, at, "d", 'b', "main", two, std::nullopt).status().code(), Status::Code::kConflict);
+  TUSK_ASSERT_OK_AND_ASSIGN(auto seen, ReadRemoteRef(client, at, "d", 'b', "main"));
+  ASSERT_TRUE(seen.has_value());
+  EXPECT_EQ(seen->commit, one);
+  TUSK_ASSERT_OK(WriteRemoteRef(client, at, "d", 'b', "main", two, seen).status());
+  // Another writer that saw `one` too is refused now.
+  auto stale = WriteRemoteRef(client, at, "d", 'b', "main", three, seen);
+  EXPECT_EQ(stale.status().code(), Status::Code::kConflict) << stale.status().ToString();
+  TUSK_ASSERT_OK_AND_ASSIGN(auto now, ReadRemoteRef(client, at, "d", 'b', "main"));
+  EXPECT_EQ(now->commit, two);
+  // Tags and settings heads live beside branches, and a listing finds all.
+  TUSK_ASSERT_OK(WriteRemoteRef(client, at, "d", 't', "v1", one, std::nullopt).status());
+  TUSK_ASSERT_OK(WriteRemoteRef(client, at, "d", 's', "settings", three, std::nullopt).status());
+  TUSK_ASSERT_OK(client.Put(at.Key("refs/d/unrelated"), "x").status());
+  TUSK_ASSERT_OK_AND_ASSIGN(auto all, ListRemoteRefValues(client, at));
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all[0].kind, 'b');
+  EXPECT_EQ(all[1].kind, 's');
+  EXPECT_EQ(all[2].kind, 't');
+  // A damaged ref is named, never read as some commit.
+  TUSK_ASSERT_OK(client.Put(RemoteRefKey(at, "d", 'b', "main"), "tusk ref 1\nnot hex\n").status());
+  auto damaged = ReadRemoteRef(client, at, "d", 'b', "main");
+  EXPECT_EQ(damaged.status().code(), Status::Code::kCorruption);
+  EXPECT_NE(damaged.status().message().find("refs/d/branches/main"), std::string::npos) << damaged.status().message();
+  TUSK_ASSERT_OK(client.Put(RemoteRefKey(at, "d", 'b', "main"), "tusk ref 2\n").status());
+  EXPECT_EQ(ReadRemoteRef(client, at, "d", 'b', "main").status().code(), Status::Code::kUnsupported);
+}
+
+TEST_F(TransferTest, AnInterruptedPushResumesWithoutSendingWhatItFinished) {
+  Import(*a_, {{"one.bin", RandomBytes(300000, 3)}});
+  ObjectId head = Import(*a_, {{"one.bin", RandomBytes(300000, 3)}, {"two.bin", RandomBytes(300000, 4)}});
+  PushOptions small_packs;
+  small_packs.repack_size = 200000;  // several packs from little data
+  TUSK_ASSERT_OK_AND_ASSIGN(PushReport first, Push(*a_, connection_, "d", "main", small_packs));
+  EXPECT_EQ(first.outcome, PushReport::Outcome::kCreated);
+  uint64_t sent = first.packs_uploaded + first.packs_repacked;
+  ASSERT_GE(sent, 2u);
+  // As if it had stopped before its last pack and the ref: one pack and the
+  // ref are gone from the remote, and this store never saw its push land.
+  auto packs = connection_.client->List(connection_.location.Key("packs/"));
+  ASSERT_TRUE(packs.ok());
+  ASSERT_EQ(packs->size(), sent);
+  TUSK_ASSERT_OK(connection_.client->Delete(packs->front().key));
+  TUSK_ASSERT_OK(connection_.client->Delete(RemoteRefKey(connection_.location, "d", 'b', "main")));
+  TUSK_ASSERT_OK(a_->DropRemoteRefs("origin"));
+  TUSK_ASSERT_OK_AND_ASSIGN(PushReport again, Push(*a_, connection_, "d", "main", small_packs));
+  EXPECT_EQ(again.packs_skipped, sent - 1);
+  EXPECT_EQ(again.packs_uploaded + again.packs_repacked, 1u);
+  EXPECT_EQ(again.new_commit, head);
+  // And what arrived is whole: another store reads every file.
+  TUSK_ASSERT_OK(Fetch(*b_, connection_, std::nullopt).status());
+  EXPECT_EQ(FileOf(*b_, head, "two.bin"), RandomBytes(300000, 4));
+}
+
+TEST_F(TransferTest, AFetchedStoreRebuildsItsIndexFromLocalAndRemotePacks) {
+  ObjectId head = Import(*a_, {{"x.bin", RandomBytes(500000, 5)}, {"y.txt", "why\n"}});
+  TUSK_ASSERT_OK(Push(*a_, connection_, "d", "main", {}).status());
+  TUSK_ASSERT_OK(Fetch(*b_, connection_, std::nullopt).status());
+  TUSK_ASSERT_OK(b_->CreateDataset("d"));
+  TUSK_ASSERT_OK(IndexFetchedHistory(*b_, "d", head));
+  {
+    TUSK_ASSERT_OK_AND_ASSIGN(Commit c, b_->ReadCommit(head));
+    TUSK_ASSERT_OK_AND_ASSIGN(auto session, b_->BeginWrite());
+    TUSK_ASSERT_OK(session->CommitToBranch(c, "main", std::nullopt).status());
+  }
+  std::string dir = b_->dir();
+  b_.reset();
+  TUSK_ASSERT_OK_AND_ASSIGN(RebuildReport report, Repository::RebuildIndex(dir, nullptr));
+  EXPECT_TRUE(report.warnings.empty()) << report.warnings.front();
+  TUSK_ASSERT_OK_AND_ASSIGN(b_, Repository::Open(dir));
+  TUSK_ASSERT_OK_AND_ASSIGN(ObjectId back, b_->Resolve("d@main"));
+  EXPECT_EQ(back, head);
+  EXPECT_EQ(FileOf(*b_, head, "x.bin"), RandomBytes(500000, 5));
+  // gc keeps what is read from the remote, and removes nothing there.
+  TUSK_ASSERT_OK(b_->CollectGarbage(false, nullptr).status());
+  EXPECT_EQ(FileOf(*b_, head, "x.bin"), RandomBytes(500000, 5));
+}
+
+}  // namespace
+}  // namespace tusk
