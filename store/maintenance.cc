@@ -38,6 +38,17 @@ struct RefHead {
   ObjectId commit;
 };
 
+// The remotes that have remote-tracking refs.
+Result<std::vector<std::string>> RemoteNamesWithRefs(LmdbEnv& env) {
+  std::set<std::string> names;
+  TUSK_ASSIGN_OR_RETURN(LmdbTxn txn, env.BeginRead());
+  TUSK_RETURN_IF_ERROR(txn.ScanPrefix(env.db(tables::kRemoteRefs), "", [&](std::string_view k, std::string_view) {
+    names.emplace(k.substr(0, k.find('\0')));
+    return true;
+  }));
+  return std::vector<std::string>(names.begin(), names.end());
+}
+
 Status AllRefHeads(LmdbEnv& env, const std::optional<std::string>& only_dataset, std::vector<RefHead>* out) {
   TUSK_ASSIGN_OR_RETURN(LmdbTxn txn, env.BeginRead());
   std::string prefix = only_dataset ? tables::DatasetPrefix(*only_dataset) : "";
@@ -304,8 +315,20 @@ Status Repository::MarkReachable(IdSet* live, Progress* progress) {
   }
   // Every version of every dataset's settings stays: `tusk log` shows the
   // history, and commits name the version they were checked against.
+  std::vector<ObjectId> settings_heads;
+  // Remote-tracking refs too: what a fetch copied here (commits, trees,
+  // settings) is what merges and pushes of those refs read.
   {
-    std::vector<ObjectId> settings_heads;
+    TUSK_ASSIGN_OR_RETURN(std::vector<std::string> remotes, RemoteNamesWithRefs(*env_));
+    for (const std::string& remote : remotes) {
+      TUSK_ASSIGN_OR_RETURN(std::vector<RemoteRefInfo> tracked, ListRemoteRefs(remote));
+      for (const RemoteRefInfo& t : tracked) {
+        if (t.kind == tables::kSettingsKind) settings_heads.push_back(t.commit);
+        else heads.push_back({t.dataset + "@" + remote + "/" + t.name, t.commit});
+      }
+    }
+  }
+  {
     {
       TUSK_ASSIGN_OR_RETURN(LmdbTxn txn, env_->BeginRead());
       TUSK_RETURN_IF_ERROR(txn.ScanPrefix(env_->db(tables::kRefs), "", [&](std::string_view k, std::string_view v) {
@@ -584,7 +607,7 @@ Result<FsckReport> Repository::Check(Progress* progress) {
     size_t before = all.size();
     std::erase_if(all, [&](const IndexedObject& o) { return remote_packs.count(o.loc.pack) > 0; });
     report.notes.push_back(std::to_string(before - all.size()) + " object(s) in " + std::to_string(remote_packs.size()) +
-                           " pack(s) on remotes were not read: they are checked against their ids whenever they are");
+                           " pack(s) on remotes were not read here: every read of them is checked against the objects' ids");
   }
   if (progress) {
     uint64_t total = 0;

@@ -238,7 +238,10 @@ Result<RebuildReport> Repository::RebuildIndex(const std::string& dir, Progress*
   // (Objects read from remotes are left out: a pull keeps the commits and
   // run records of what it brings in local, and what only a remote holds
   // is reached through remote-tracking refs, which the rebuild drops.)
-  auto on_remote = [&](const ObjectLocation& loc) { return tables::IsRemotePack(pack_values[loc.pack]); };
+  auto on_remote = [&](const ObjectLocation& loc) {
+    auto it = pack_values.find(loc.pack);
+    return it != pack_values.end() && tables::IsRemotePack(it->second);
+  };
   for (const auto& [id, loc] : objects) {
     if (loc.type != ObjectType::kCommit || on_remote(loc)) continue;
     Status st = packs.ReadRecord(id, loc, true, &plain);

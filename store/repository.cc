@@ -162,7 +162,7 @@ Result<std::unique_ptr<Repository>> Repository::Open(const std::string& dir, Sto
         },
         NewRemotePackSource(dir, files));
     repo->routing_ = routing.get();
-    repo->set_remote_cache_size(kDefaultRemoteCacheSize);
+    repo->set_remote_cache_size(0);  // as recorded by the last explicit size
     repo->packs_ = std::make_unique<PackDirectory>(std::move(routing));
   }
   TUSK_RETURN_IF_ERROR(repo->CheckIndexPresent());
@@ -268,7 +268,7 @@ Status Repository::ReadFromPack(const ObjectId& id, ObjectType type,
 }
 
 void Repository::set_remote_cache_size(uint64_t bytes) {
-  remote_cache_ = std::make_unique<DiskChunkCache>(JoinPath(dir_, "cache/chunks"), bytes);
+  remote_cache_ = std::make_unique<DiskChunkCache>(JoinPath(dir_, "cache/chunks"), bytes, kDefaultRemoteCacheSize);
 }
 
 Result<std::string> Repository::ReadObject(const ObjectId& id, ObjectType type) {
@@ -280,8 +280,13 @@ Result<std::string> Repository::ReadObject(const ObjectId& id, ObjectType type) 
       TUSK_ASSIGN_OR_RETURN(bool remote, routing_->IsRemote(loc.pack));
       if (remote) {
         if (auto hit = remote_cache_->Get(id)) {
-          out = std::move(*hit);
-          return Status::Ok();
+          // The cache's CRC catches a torn or damaged file; a caller that
+          // asks for hashes gets them checked here too.
+          if (!verify_chunk_hashes_ || Sha256::Of(hit->data(), hit->size()) == id) {
+            out = std::move(*hit);
+            return Status::Ok();
+          }
+          remote_cache_->Drop(id);
         }
         // A chunk from a remote is checked against its id whatever the
         // caller asked: a bucket is not trusted (its CRCs could be made to
@@ -321,6 +326,18 @@ Result<Commit> Repository::ReadCommit(const ObjectId& id) {
   auto c = DecodeCommit(bytes);
   if (!c.ok()) return c.status().Annotate("commit " + id.Hex());
   return c;
+}
+
+Result<bool> Repository::ContainsLocally(const ObjectId& id) {
+  TUSK_ASSIGN_OR_RETURN(LmdbTxn txn, env_->BeginRead());
+  auto v = txn.Get(env_->db(tables::kObjects), id.view());
+  if (!v.ok()) {
+    if (v.status().code() == Status::Code::kNotFound) return false;
+    return v.status();
+  }
+  TUSK_ASSIGN_OR_RETURN(ObjectLocation loc, ObjectLocation::Decode(*v));
+  TUSK_ASSIGN_OR_RETURN(bool remote, routing_->IsRemote(loc.pack));
+  return !remote;
 }
 
 Result<bool> Repository::Contains(const ObjectId& id) {
@@ -620,7 +637,7 @@ Result<bool> WriteSession::PutChunk(const ObjectId& id, std::string_view plainte
     if (!broken_.ok()) return broken_;
     if (!seen_.insert(id).second) return false;
   }
-  TUSK_ASSIGN_OR_RETURN(bool present, repo_->Contains(id));
+  TUSK_ASSIGN_OR_RETURN(bool present, repo_->ContainsLocally(id));
   if (present) return false;
   TUSK_RETURN_IF_ERROR(Store(ObjectType::kChunk, id, plaintext));
   return true;
@@ -633,7 +650,7 @@ Result<ObjectId> WriteSession::WriteObject(ObjectType type, std::string encoding
     if (!broken_.ok()) return broken_;
     if (!seen_.insert(id).second) return id;
   }
-  TUSK_ASSIGN_OR_RETURN(bool present, repo_->Contains(id));
+  TUSK_ASSIGN_OR_RETURN(bool present, repo_->ContainsLocally(id));
   if (!present) TUSK_RETURN_IF_ERROR(Store(type, id, encoding));
   return id;
 }

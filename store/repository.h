@@ -213,11 +213,15 @@ class Repository : public ObjectSource {
   // one `chunk` (an entry of a file's chunk list) gives it.
   Result<std::string> ReadChunkRange(const ChunkRef& chunk, uint64_t offset, size_t len);
   Result<bool> Contains(const ObjectId& id);
+  // In this store's own packs (not only read from a remote): what writers
+  // check, so that data written here never depends on a bucket.
+  Result<bool> ContainsLocally(const ObjectId& id);
   // Chunks are re-hashed on every read unless this is turned off (the CRC
   // is always checked).
   void set_verify_chunk_hashes(bool on) { verify_chunk_hashes_ = on; }
   // Chunks read from a remote are kept in STORE/cache/chunks, up to this
-  // many bytes (least recently used go first; store/backend/disk_chunk_cache.h).
+  // many bytes (least recently used go first; store/backend/disk_chunk_cache.h);
+  // 0: the size last given for that cache, else kDefaultRemoteCacheSize.
   // Set it before reading.
   void set_remote_cache_size(uint64_t bytes);
   DiskChunkCache& remote_cache() { return *remote_cache_; }

@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <ctime>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -23,6 +25,26 @@ std::string DiskChunkCache::PathOf(const ObjectId& id) const {
 void DiskChunkCache::LoadLocked() {
   if (loaded_) return;
   loaded_ = true;
+  std::string capacity_file = dir_ + "/capacity";
+  if (capacity_ == 0) {
+    auto text = ReadWholeFile(capacity_file);
+    uint64_t recorded = 0;
+    if (text.ok()) recorded = std::strtoull(text->c_str(), nullptr, 10);
+    capacity_ = recorded > 0 ? recorded : fallback_;
+  } else if (MakeDirs(dir_, 0700).ok()) {
+    (void)WriteFileAtomically(capacity_file, std::to_string(capacity_) + "\n");
+  }
+  // A crash between writing a file and renaming it into place left it here.
+  if (std::unique_ptr<DIR, int (*)(DIR*)> tmp(opendir((dir_ + "/tmp").c_str()), closedir); tmp) {
+    time_t now = time(nullptr);
+    while (dirent* e = readdir(tmp.get())) {
+      std::string path = dir_ + "/tmp/" + e->d_name;
+      struct stat st;
+      // Not the files other processes are writing now.
+      if (e->d_name[0] != '.' && ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_mtime < now - 3600)
+        ::unlink(path.c_str());
+    }
+  }
   struct Found {
     ObjectId id;
     uint64_t size;
@@ -111,6 +133,18 @@ std::optional<std::string> DiskChunkCache::Get(const ObjectId& id) {
   return std::move(data);
 }
 
+void DiskChunkCache::Drop(const ObjectId& id) {
+  ::unlink(PathOf(id).c_str());
+  std::lock_guard<std::mutex> lock(mu_);
+  ForgetLocked(id);
+}
+
+uint64_t DiskChunkCache::capacity() {
+  std::lock_guard<std::mutex> lock(mu_);
+  LoadLocked();
+  return capacity_;
+}
+
 bool DiskChunkCache::Contains(const ObjectId& id) {
   std::lock_guard<std::mutex> lock(mu_);
   LoadLocked();
@@ -118,10 +152,10 @@ bool DiskChunkCache::Contains(const ObjectId& id) {
 }
 
 Status DiskChunkCache::Put(const ObjectId& id, std::string_view plaintext) {
-  if (plaintext.size() > capacity_) return Status::Ok();  // would evict everything, itself included
   {
     std::lock_guard<std::mutex> lock(mu_);
     LoadLocked();
+    if (plaintext.size() > capacity_) return Status::Ok();  // would evict everything, itself included
     if (entries_.count(id)) return Status::Ok();
   }
   std::string path = PathOf(id);

@@ -11,7 +11,10 @@
 //
 // Least recently used chunks go first when the cache outgrows its
 // capacity. A file's mtime is its last use (set again on every hit), so
-// the order survives restarts. Several processes may share one directory
+// the order survives restarts. The capacity belongs to the directory: the
+// last one given explicitly is kept in DIR/capacity, and a process that
+// gives none uses it (so a plain `tusk cat` does not shrink a cache that a
+// prefetch sized). Files left in DIR/tmp by a crash are removed. Several processes may share one directory
 // (a mount and CLI commands): each keeps its own account of it, from a scan
 // when it first uses the cache and its own puts, so together they may hold
 // a little more than the capacity for a while; a file one of them evicts
@@ -36,8 +39,10 @@ namespace tusk {
 
 class DiskChunkCache {
  public:
-  // Nothing is read or made until first use.
-  DiskChunkCache(std::string dir, uint64_t capacity) : dir_(std::move(dir)), capacity_(capacity) {}
+  // `capacity` 0: the one recorded in DIR/capacity, else `fallback`; any
+  // other is recorded there. Nothing is read or made until first use.
+  DiskChunkCache(std::string dir, uint64_t capacity, uint64_t fallback)
+      : dir_(std::move(dir)), capacity_(capacity), fallback_(fallback) {}
 
   // The chunk, or nullopt on a miss (absent, damaged, or the cache cannot
   // be read).
@@ -46,8 +51,10 @@ class DiskChunkCache {
   // disk) are returned for messages; the cache stays usable.
   Status Put(const ObjectId& id, std::string_view plaintext);
   bool Contains(const ObjectId& id);
+  // Removes a chunk (one that turned out wrong).
+  void Drop(const ObjectId& id);
 
-  uint64_t capacity() const { return capacity_; }
+  uint64_t capacity();
   uint64_t bytes();   // as this process accounts for it
   size_t count();
 
@@ -64,7 +71,8 @@ class DiskChunkCache {
   void EvictLocked();
 
   const std::string dir_;
-  const uint64_t capacity_;
+  uint64_t capacity_;  // guarded by mu_ once loaded
+  const uint64_t fallback_;
   std::mutex mu_;
   bool loaded_ = false;
   uint64_t bytes_ = 0;

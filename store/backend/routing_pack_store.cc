@@ -35,17 +35,28 @@ Result<bool> RoutingPackStore::IsRemote(PackId id) {
 Result<std::shared_ptr<PackStore>> RoutingPackStore::RemoteStoreOf(PackId id) {
   TUSK_ASSIGN_OR_RETURN(bool remote, IsRemote(id));
   if (!remote) return std::shared_ptr<PackStore>();
-  std::lock_guard<std::mutex> lock(mu_);
-  const std::string& name = remote_name_[id];
-  auto it = remote_stores_.find(name);
-  if (it != remote_stores_.end()) return it->second;
+  std::string name;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    name = remote_name_[id];
+    auto it = remote_stores_.find(name);
+    if (it != remote_stores_.end()) return it->second;
+  }
   if (!remotes_)
     return Status::Unsupported("pack " + PackName(id) + " is on remote '" + name +
                                "', and this program cannot read remotes");
+  // Connecting reads STORE/remotes and the credentials: not under mu_.
   auto store = remotes_->Open(name);
-  if (!store.ok()) return store.status().Annotate("pack " + PackName(id) + " is on remote '" + name + "'");
-  remote_stores_[name] = *store;
-  return *store;
+  if (!store.ok()) {
+    // Not NotFound: readers take that for a pack gc moved, then for damage.
+    if (store.status().code() == Status::Code::kNotFound)
+      return Status::InvalidArgument("pack " + PackName(id) + " is on remote '" + name + "': " +
+                                     store.status().message() + " (add it again with 'tusk remote add')");
+    return store.status().Annotate("pack " + PackName(id) + " is on remote '" + name + "'");
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  auto [it, inserted] = remote_stores_.emplace(name, *store);
+  return it->second;
 }
 
 std::string RoutingPackStore::Describe(PackId id) const {

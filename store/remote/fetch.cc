@@ -16,6 +16,12 @@ namespace tusk {
 namespace {
 
 constexpr int kFootersInFlight = 8;
+// Bounds on what a bucket may claim, so that a hostile one cannot make a
+// fetch (or a later read) allocate without limit: tusk writes packs of
+// about 32 MiB, and records of at most one chunk (chunk-max is at most
+// 64 MiB) or one tree page.
+constexpr uint64_t kMaxRemotePackSize = uint64_t{256} << 20;
+constexpr uint64_t kMaxRemoteRecordSize = uint64_t{64} << 20;
 
 // Reads the footers of `ids` on several threads.
 std::vector<Result<RemotePackListing>> ListPacks(PackDirectory& packs, const std::vector<PackId>& ids,
@@ -27,10 +33,18 @@ std::vector<Result<RemotePackListing>> ListPacks(PackDirectory& packs, const std
       out[i] = [&]() -> Result<RemotePackListing> {
         RemotePackListing l;
         l.id = ids[i];
+        TUSK_ASSIGN_OR_RETURN(l.size, packs.SizeOf(ids[i]));
+        if (l.size > kMaxRemotePackSize)
+          return Status::Corruption(packs.PathOf(ids[i]) + " is " + std::to_string(l.size) +
+                                    " bytes: larger than any pack tusk writes");
         bool sealed = false;
         TUSK_ASSIGN_OR_RETURN(l.records, packs.ListRecords(ids[i], &sealed));
         if (!sealed) return Status::Corruption(packs.PathOf(ids[i]) + " has no valid footer");
-        TUSK_ASSIGN_OR_RETURN(l.size, packs.SizeOf(ids[i]));
+        for (const PackRecord& r : l.records)
+          if (r.location.stored_len > kMaxRemoteRecordSize || r.location.raw_len > kMaxRemoteRecordSize ||
+              r.location.offset + r.location.stored_len > l.size)
+            return Status::Corruption(packs.PathOf(ids[i]) + " lists record " + r.id.Hex() +
+                                      " with lengths no tusk record has");
         return l;
       }();
       if (progress) progress->items_done++;
@@ -43,33 +57,56 @@ std::vector<Result<RemotePackListing>> ListPacks(PackDirectory& packs, const std
 }
 
 // Copies the metadata objects a remote's refs reach, where they are still
-// read from a remote, into this store's own packs.
+// read from a remote, into this store's own packs: a commit after its
+// parents and its tree, a directory's pages after its subdirectories. So
+// a fetch that stops part-way leaves no local object above a remote one,
+// and the next fetch may stop at the first local object it meets.
+// (Run records stay behind: their inputs may be other datasets, which a
+// push does not send; FORMAT.md, "Remotes".)
 class Localizer {
  public:
   Localizer(Repository& repo, WriteSession& session, FetchReport* report)
       : repo_(repo), session_(session), report_(report) {}
 
   Status Commits(const ObjectId& head) {
+    // The remote commits reachable, with their decoded parents...
+    std::map<ObjectId, std::pair<std::string, Commit>> remote;
     std::vector<ObjectId> stack{head};
     while (!stack.empty()) {
       ObjectId id = stack.back();
       stack.pop_back();
-      if (!done_.insert(id).second) continue;
-      TUSK_ASSIGN_OR_RETURN(bool remote, IsRemote(id, "commit"));
-      if (!remote) continue;  // a local commit's history is local too
+      if (remote.count(id) || !done_.insert(id).second) continue;
+      TUSK_ASSIGN_OR_RETURN(bool is_remote, IsRemote(id, "commit"));
+      if (!is_remote) continue;  // a local commit's history is local too
       TUSK_ASSIGN_OR_RETURN(std::string bytes, repo_.ReadObject(id, ObjectType::kCommit));
       auto commit = DecodeCommit(bytes);
       if (!commit.ok()) return commit.status().Annotate("commit " + id.Hex());
-      TUSK_RETURN_IF_ERROR(Tree(commit->root));
-      if (commit->settings) TUSK_RETURN_IF_ERROR(Settings(*commit->settings));
-      if (commit->run) TUSK_RETURN_IF_ERROR(CopyIfRemote(*commit->run, ObjectType::kRun));
-      TUSK_RETURN_IF_ERROR(Copy(id, ObjectType::kCommit, bytes));
       for (const ObjectId& p : commit->parents) stack.push_back(p);
+      remote.emplace(id, std::make_pair(std::move(bytes), std::move(commit).value()));
+    }
+    // ...copied oldest first: a commit once all its remote parents are.
+    std::set<ObjectId> copied;
+    while (copied.size() < remote.size()) {
+      size_t before = copied.size();
+      for (auto& [id, entry] : remote) {
+        if (copied.count(id)) continue;
+        const Commit& c = entry.second;
+        if (std::any_of(c.parents.begin(), c.parents.end(),
+                        [&](const ObjectId& p) { return remote.count(p) && !copied.count(p); }))
+          continue;
+        TUSK_RETURN_IF_ERROR(Tree(c.root));
+        if (c.settings) TUSK_RETURN_IF_ERROR(Settings(*c.settings));
+        TUSK_RETURN_IF_ERROR(Copy(id, ObjectType::kCommit, entry.first));
+        copied.insert(id);
+      }
+      if (copied.size() == before) return Status::Corruption("the history of commit " + head.Hex() + " has a cycle");
     }
     return Status::Ok();
   }
 
+  // A settings version after the versions before it.
   Status Settings(const ObjectId& head) {
+    std::vector<std::pair<ObjectId, std::string>> chain;
     std::optional<ObjectId> at = head;
     while (at && done_.insert(*at).second) {
       TUSK_ASSIGN_OR_RETURN(bool remote, IsRemote(*at, "settings"));
@@ -77,9 +114,11 @@ class Localizer {
       TUSK_ASSIGN_OR_RETURN(std::string bytes, repo_.ReadObject(*at, ObjectType::kSettings));
       auto settings = DecodeSettings(bytes);
       if (!settings.ok()) return settings.status().Annotate("settings " + at->Hex());
-      TUSK_RETURN_IF_ERROR(Copy(*at, ObjectType::kSettings, bytes));
+      chain.emplace_back(*at, std::move(bytes));
       at = settings->parent;
     }
+    for (auto it = chain.rbegin(); it != chain.rend(); ++it)
+      TUSK_RETURN_IF_ERROR(Copy(it->first, ObjectType::kSettings, it->second));
     return Status::Ok();
   }
 
@@ -97,32 +136,26 @@ class Localizer {
     report_->bytes_localized += plaintext.size();
     return Status::Ok();
   }
-  Status CopyIfRemote(const ObjectId& id, ObjectType type) {
-    if (!done_.insert(id).second) return Status::Ok();
-    TUSK_ASSIGN_OR_RETURN(bool remote, IsRemote(id, ObjectTypeName(type)));
-    if (!remote) return Status::Ok();
-    TUSK_ASSIGN_OR_RETURN(std::string bytes, repo_.ReadObject(id, type));
-    return Copy(id, type, bytes);
-  }
-  // A directory's pages, then its subdirectories. A directory whose first
-  // page is local is taken to be local below (a tree is written bottom
-  // up, and a fetch copies it top down only when it was interrupted).
   Status Tree(const ObjectId& root) {
-    if (done_.count(root)) return Status::Ok();
+    if (!done_.insert(root).second) return Status::Ok();
     TUSK_ASSIGN_OR_RETURN(bool remote, IsRemote(root, "tree"));
-    if (!remote) {
-      done_.insert(root);
-      return Status::Ok();
-    }
-    std::vector<ObjectId> pages;
-    TUSK_RETURN_IF_ERROR(ForEachPage(repo_, root, [&](const ObjectId& page) { pages.push_back(page); }));
-    for (const ObjectId& page : pages) TUSK_RETURN_IF_ERROR(CopyIfRemote(page, ObjectType::kTree));
+    if (!remote) return Status::Ok();
     std::vector<ObjectId> subdirs;
     TUSK_RETURN_IF_ERROR(ForEachEntry(repo_, root, [&](const TreeEntry& e) {
       if (e.kind == EntryKind::kDirectory) subdirs.push_back(e.tree);
       return true;
     }));
     for (const ObjectId& sub : subdirs) TUSK_RETURN_IF_ERROR(Tree(sub));
+    std::vector<ObjectId> pages;
+    TUSK_RETURN_IF_ERROR(ForEachPage(repo_, root, [&](const ObjectId& page) { pages.push_back(page); }));
+    // The root page last: it is what the next fetch looks at.
+    std::reverse(pages.begin(), pages.end());
+    for (const ObjectId& page : pages) {
+      TUSK_ASSIGN_OR_RETURN(bool page_remote, IsRemote(page, "tree"));
+      if (!page_remote) continue;
+      TUSK_ASSIGN_OR_RETURN(std::string bytes, repo_.ReadObject(page, ObjectType::kTree));
+      TUSK_RETURN_IF_ERROR(Copy(page, ObjectType::kTree, bytes));
+    }
     return Status::Ok();
   }
 
@@ -156,7 +189,7 @@ Result<FetchReport> Fetch(Repository& repo, const RemoteConnection& remote, cons
   FetchReport report;
   // Refs before packs: a push uploads packs before it moves a ref, so the
   // packs listed after reading a ref include everything that ref reaches.
-  TUSK_ASSIGN_OR_RETURN(report.refs, ListRemoteRefValues(*remote.client, remote.location, dataset));
+  TUSK_ASSIGN_OR_RETURN(report.refs, ListRemoteRefValues(*remote.client, remote.location, dataset, &report.warnings));
 
   PackDirectory packs(RemotePackStore(remote));
   TUSK_ASSIGN_OR_RETURN(std::vector<PackId> ids, packs.ListPacks());
@@ -177,9 +210,11 @@ Result<FetchReport> Fetch(Repository& repo, const RemoteConnection& remote, cons
   TUSK_RETURN_IF_ERROR(repo.RegisterRemotePacks(name, listings));
   report.packs_registered = listings.size();
 
-  // Commits, trees, settings and run records come here; file data stays.
+  // Commits, trees and settings come here; file data stays. The session's
+  // lock (shared) keeps gc away until the tracking refs, which make what
+  // was copied reachable, are set.
+  TUSK_ASSIGN_OR_RETURN(std::unique_ptr<WriteSession> session, repo.BeginWrite());
   {
-    TUSK_ASSIGN_OR_RETURN(std::unique_ptr<WriteSession> session, repo.BeginWrite());
     Localizer localizer(repo, *session, &report);
     for (const RemoteRefValue& r : report.refs) {
       Status st = r.kind == 's' ? localizer.Settings(r.commit) : localizer.Commits(r.commit);

@@ -57,8 +57,12 @@ Result<PrefetchReport> Prefetch(Repository& repo, const ObjectId& commit, const 
     TUSK_ASSIGN_OR_RETURN(std::optional<ObjectLocation> loc, repo.FindObject(chunk.id));
     if (!loc) return Status::Corruption("chunk " + chunk.id.Hex() + " is missing from the store");
     TUSK_ASSIGN_OR_RETURN(bool remote, repo.IsRemotePack(loc->pack));
-    if (!remote) report.chunks_local++;
-    else if (repo.remote_cache().Contains(chunk.id)) report.chunks_cached++;
+    if (!remote) {
+      report.chunks_local++;
+      continue;
+    }
+    report.bytes_remote += chunk.length;
+    if (repo.remote_cache().Contains(chunk.id)) report.chunks_cached++;
     else wanted.push_back(chunk);
   }
   if (progress) {
@@ -75,9 +79,12 @@ Result<PrefetchReport> Prefetch(Repository& repo, const ObjectId& commit, const 
         if (!failed.ok()) return;
       }
       auto bytes = repo.ReadObject(wanted[i].id, ObjectType::kChunk);
+      // Reads cache what they fetch, quietly; a prefetch that could not
+      // cache has failed at its one job, and says why.
+      Status cached = bytes.ok() ? repo.remote_cache().Put(wanted[i].id, *bytes) : bytes.status();
       std::lock_guard<std::mutex> lock(mu);
-      if (!bytes.ok()) {
-        if (failed.ok()) failed = bytes.status();
+      if (!cached.ok()) {
+        if (failed.ok()) failed = cached;
         return;
       }
       report.chunks_fetched++;

@@ -8,6 +8,7 @@
 #include <thread>
 #include <unordered_set>
 
+#include "store/internal/codec.h"
 #include "store/internal/crc32c.h"
 #include "store/internal/pack.h"
 #include "store/merge/merge.h"
@@ -36,7 +37,8 @@ class Reach {
       TUSK_ASSIGN_OR_RETURN(Commit c, repo_.ReadCommit(id));
       TUSK_RETURN_IF_ERROR(Tree(c.root));
       if (c.settings) TUSK_RETURN_IF_ERROR(Settings(*c.settings));
-      if (c.run) Visit(*c.run);
+      // (Run records do not travel yet: their inputs may be other
+      // datasets, which a push of this one does not send.)
       for (const ObjectId& p : c.parents) stack.push_back(p);
     }
     return Status::Ok();
@@ -93,9 +95,14 @@ struct Upload {
 
 // A repack's id, from the ids of what it holds: the same records make the
 // same pack, so a push that resumes finds the packs it sent.
+// The source packs are part of the name: two stores repacking the same
+// records (in bytes that may differ) never name their packs alike.
 PackId RepackId(const std::vector<NeededRecord>& records) {
   std::string ids;
-  for (const auto& r : records) ids += r.id.view();
+  for (const auto& r : records) {
+    ids += r.id.view();
+    ids += PackName(r.loc.pack);
+  }
   ObjectId digest = Sha256::Of(ids.data(), ids.size());
   PackId id = 0;
   for (int i = 0; i < 8; i++) id = id << 8 | static_cast<unsigned char>(digest.view()[i]);
@@ -119,13 +126,23 @@ Status UploadWhole(Repository& repo, const RemoteConnection& remote, const Uploa
   return remote.client->PutLarge(key, size, read_part, large).status();
 }
 
-Status UploadRepack(Repository& repo, PackDirectory& remote_packs, const Upload& u, Progress* progress) {
+Status UploadRepack(Repository& repo, PackDirectory& remote_packs, const Upload& u, int compression_level,
+                    Progress* progress) {
   TUSK_ASSIGN_OR_RETURN(std::unique_ptr<PackWriter> writer, PackWriter::CreateWithId(&remote_packs, u.id));
-  std::string stored;
+  std::string stored, plain;
   for (const NeededRecord& r : u.records) {
-    TUSK_RETURN_IF_ERROR(repo.ReadStoredRecord(r.id, r.loc, &stored));
+    TUSK_ASSIGN_OR_RETURN(bool remote, repo.IsRemotePack(r.loc.pack));
+    Codec codec = r.loc.codec;
+    if (remote) {
+      // From another remote: checked against its id before it is passed on
+      // (its CRC proves nothing), and stored again from the checked bytes.
+      TUSK_ASSIGN_OR_RETURN(plain, repo.ReadObject(r.id, r.loc.type));
+      codec = Compress(plain, compression_level, r.loc.type == ObjectType::kChunk, &stored);
+    } else {
+      TUSK_RETURN_IF_ERROR(repo.ReadStoredRecord(r.id, r.loc, &stored));
+    }
     uint32_t crc = Crc32c(stored.data(), stored.size());
-    TUSK_RETURN_IF_ERROR(writer->Append(r.loc.type, r.id, r.loc.codec, r.loc.raw_len, stored, crc).status());
+    TUSK_RETURN_IF_ERROR(writer->Append(r.loc.type, r.id, codec, r.loc.raw_len, stored, crc).status());
     if (progress) progress->bytes_done += stored.size();
   }
   return writer->Seal();
@@ -271,7 +288,7 @@ Result<PushReport> Push(Repository& repo, const RemoteConnection& remote, const 
       }
       const Upload& u = todo[i];
       Status st = u.whole ? UploadWhole(repo, remote, u, options, progress)
-                          : UploadRepack(repo, *remote_packs, u, progress);
+                          : UploadRepack(repo, *remote_packs, u, repo.config().compression_level, progress);
       std::lock_guard<std::mutex> lock(mu);
       if (!st.ok() && failed.ok()) failed = st.Annotate("uploading pack " + PackName(u.id));
       if (st.ok()) {
@@ -295,7 +312,8 @@ Result<PushReport> Push(Repository& repo, const RemoteConnection& remote, const 
   if (!moved.ok()) {
     if (moved.status().code() == Status::Code::kConflict)
       return Status::Conflict("push of " + target + " refused: the " + (options.tag ? "tag" : "branch") + " on remote '" + name +
-                              "' moved while pushing (another push landed first); nothing changed there or here. "
+                              "' moved while pushing (another push landed first); it was left as the other push set it, and nothing "
+                              "changed here. "
                               "Pull, merge and push again ('tusk pull " + name + " " + target + "')");
     return moved.status().Annotate("push of " + target + ": the data was sent, the remote branch did not move");
   }
@@ -316,11 +334,19 @@ Result<PushReport> Push(Repository& repo, const RemoteConnection& remote, const 
         at = s->parent;
       }
     }
-    if (behind) {
+    bool same = remote_settings && remote_settings->commit == *settings_head;
+    if (same) {
+      TUSK_RETURN_IF_ERROR(repo.SetRemoteRefs(name, dataset, {{name, dataset, 's', "settings", *settings_head}}, false));
+    } else if (!behind) {
+      report.settings_note = "the dataset's settings on remote '" + name + "' are not an older version of these: "
+                             "they were left as they are";
+    } else {
       auto written = WriteRemoteRef(*remote.client, remote.location, dataset, 's', "settings", *settings_head,
                                     remote_settings);
       if (written.ok())
         TUSK_RETURN_IF_ERROR(repo.SetRemoteRefs(name, dataset, {{name, dataset, 's', "settings", *settings_head}}, false));
+      else
+        report.settings_note = "the dataset's settings were not sent: " + written.status().message();
     }
   }
   return report;

@@ -109,9 +109,10 @@ Result<std::optional<RemoteRefValue>> ReadRemoteRef(s3::Client& client, const s3
                                                    const std::string& dataset, char kind, const std::string& name);
 // Every ref on the remote (of one dataset, when given). Objects under
 // refs/ that are not refs are skipped; a ref object that does not parse is
-// Corruption naming it.
+// Corruption naming it, or, with `skipped`, left out with a message there.
 Result<std::vector<RemoteRefValue>> ListRemoteRefValues(s3::Client& client, const s3::Location& location,
-                                                       const std::optional<std::string>& dataset = std::nullopt);
+                                                       const std::optional<std::string>& dataset = std::nullopt,
+                                                       std::vector<std::string>* skipped = nullptr);
 // Sets the ref to `commit` if it is still as read (`expected`; nullopt: it
 // must not exist). Conflict when it moved meanwhile. Returns the new etag.
 Result<std::string> WriteRemoteRef(s3::Client& client, const s3::Location& location, const std::string& dataset,
@@ -133,7 +134,7 @@ struct FetchReport {
   uint64_t objects_localized = 0;  // commits, trees, settings and run records copied here
   uint64_t bytes_localized = 0;
   std::vector<RemoteRefValue> refs;  // the remote's refs of the datasets fetched
-  std::vector<std::string> warnings;  // packs of the remote that could not be read (damage)
+  std::vector<std::string> warnings;  // refs and packs of the remote that could not be read (damage)
 };
 // Learns what the remote holds: registers its packs that this store does
 // not know (one read of each pack's footer), sets the remote-tracking refs
@@ -156,6 +157,7 @@ struct PrefetchReport {
   uint64_t bytes_fetched = 0;
   uint64_t chunks_cached = 0;   // in the cache already
   uint64_t chunks_local = 0;    // in this store's own packs
+  uint64_t bytes_remote = 0;    // of the chunks that are not: what the cache must hold
 };
 // Reads into the store's cache of remote data (Repository::remote_cache)
 // every chunk of the files under `paths` of `commit` (all of it when
@@ -182,6 +184,7 @@ struct PushReport {
   uint64_t packs_repacked = 0;   // packs made of the needed records of partly needed packs
   uint64_t packs_skipped = 0;    // already on the remote (an earlier, interrupted push sent them)
   uint64_t bytes_uploaded = 0;
+  std::string settings_note;  // why the dataset's settings did not follow, when they did not
 };
 // Sends `dataset@branch` to the remote: the objects it lacks (sealed
 // local packs whole when all of their records are needed, the needed

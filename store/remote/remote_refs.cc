@@ -7,6 +7,8 @@ namespace tusk {
 namespace {
 
 constexpr std::string_view kRefHeader = "tusk ref 1\n";
+// A ref object is 76 bytes; anything much larger is not one, and is not read.
+constexpr uint64_t kMaxRefObjectSize = 256;
 
 std::string KindDirectory(char kind) { return kind == 't' ? "tags/" : "branches/"; }
 
@@ -62,6 +64,7 @@ Result<std::optional<RemoteRefValue>> ReadRemoteRef(s3::Client& client, const s3
   auto head = client.Head(key);
   if (!head.ok() && head.status().code() == Status::Code::kNotFound) return std::optional<RemoteRefValue>();
   TUSK_RETURN_IF_ERROR(head.status());
+  if (head->size > kMaxRefObjectSize) return Status::Corruption(client.Describe(key) + " is not a tusk ref (too large)");
   auto body = client.Get(key);
   if (!body.ok() && body.status().code() == Status::Code::kNotFound) return std::optional<RemoteRefValue>();
   TUSK_RETURN_IF_ERROR(body.status());
@@ -70,7 +73,8 @@ Result<std::optional<RemoteRefValue>> ReadRemoteRef(s3::Client& client, const s3
 }
 
 Result<std::vector<RemoteRefValue>> ListRemoteRefValues(s3::Client& client, const s3::Location& location,
-                                                       const std::optional<std::string>& dataset) {
+                                                       const std::optional<std::string>& dataset,
+                                                       std::vector<std::string>* skipped) {
   std::string prefix = location.Key("refs/") + (dataset ? *dataset + "/" : "");
   TUSK_ASSIGN_OR_RETURN(std::vector<s3::ObjectInfo> listed, client.List(prefix));
   std::vector<RemoteRefValue> out;
@@ -78,10 +82,19 @@ Result<std::vector<RemoteRefValue>> ListRemoteRefValues(s3::Client& client, cons
     RemoteRefValue v;
     if (!ParseRefPath(std::string_view(o.key).substr(location.Key("refs/").size()), &v.dataset, &v.kind, &v.name))
       continue;
-    auto body = client.Get(o.key);
-    if (!body.ok() && body.status().code() == Status::Code::kNotFound) continue;  // deleted meanwhile
-    TUSK_RETURN_IF_ERROR(body.status());
-    TUSK_ASSIGN_OR_RETURN(v.commit, DecodeRefObject(*body, client.Describe(o.key)));
+    Result<ObjectId> commit = Status::Corruption(client.Describe(o.key) + " is not a tusk ref (too large)");
+    if (o.size <= kMaxRefObjectSize) {
+      auto body = client.Get(o.key);
+      if (!body.ok() && body.status().code() == Status::Code::kNotFound) continue;  // deleted meanwhile
+      TUSK_RETURN_IF_ERROR(body.status());
+      commit = DecodeRefObject(*body, client.Describe(o.key));
+    }
+    if (!commit.ok()) {
+      if (!skipped) return commit.status();
+      skipped->push_back(commit.status().message() + "; skipped");
+      continue;
+    }
+    v.commit = *commit;
     v.etag = o.etag;
     out.push_back(std::move(v));
   }

@@ -376,7 +376,8 @@ TEST_F(PushPullTest, TheMountHelperMountsAVersionOfAClone) {
   std::string mnt = Path("mnt");
   MakeDirs(mnt);
   RunResult r = RunProcess({helper, other + ":d@main", mnt, "-o",
-                            "nofail,_netdev,x-systemd.automount,remote_cache_size=64M,credentials=" + credentials +
+                            "user,noatime,nosuid,nodev,noexec,nofail,_netdev,x-systemd.automount,"
+                            "remote_cache_size=64M,credentials=" + credentials +
                                 ",tusk=" + kTuskBinary},
                            env);
   ASSERT_EQ(r.exit_code, 0) << r;
@@ -393,6 +394,32 @@ TEST_F(PushPullTest, TheMountHelperMountsAVersionOfAClone) {
   EXPECT_TRUE(HasSubstr(r.err, "unknown option 'colour=blue'")) << r;
   r = RunProcess({helper, other + ":d@nope", mnt, "-o", std::string("tusk=") + kTuskBinary}, env);
   EXPECT_EQ(r.exit_code, 32) << r;
+}
+
+TEST_F(PushPullTest, GcKeepsWhatAFetchBroughtForTheTrackingRefs) {
+  PushV1();
+  std::string other = Clone("other");
+  // Here: v2 pushed. There: fetched only (no local branch reaches it), gc.
+  WriteFileOrDie(Path("v1/labels.csv"), "id,label\n1,cat\n2,bird\n");
+  Import(Path("v1"), "d@main", "v2");
+  ASSERT_EQ(Run("push", "origin", "d").exit_code, 0);
+  RunResult r = RunOn(other, "fetch", "origin");
+  ASSERT_EQ(r.exit_code, 0) << r;
+  r = RunOn(other, "gc");
+  ASSERT_EQ(r.exit_code, 0) << r;
+  EXPECT_EQ(RunOn(other, "cat", "d@origin/main", "labels.csv").out, "id,label\n1,cat\n2,bird\n");
+  r = RunOn(other, "merge", "d@origin/main", "d@main");
+  EXPECT_EQ(r.exit_code, 0) << r;
+  r = RunOn(other, "fetch", "origin");
+  EXPECT_EQ(r.exit_code, 0) << r;
+  r = RunOn(other, "fsck");
+  EXPECT_EQ(r.exit_code, 0) << r;
+  // What is imported in a clone is stored in it, even where the remote
+  // has the same data: it never depends on the bucket.
+  MakeTree(Path("again"), {File("copy.bin", RandomBytes(200 << 10, 2))});  // = images/b.bin
+  r = RunOn(other, "import", Path("again"), "d@main", "-m", "copy");
+  ASSERT_EQ(r.exit_code, 0) << r;
+  EXPECT_TRUE(HasSubstr(r.out, "new data stored: 200.")) << r;
 }
 
 TEST_F(PushPullTest, MistakesAreClearErrors) {

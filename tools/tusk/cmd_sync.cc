@@ -60,6 +60,7 @@ void PrintPush(const std::string& remote, const std::string& target, bool tag, c
             << " whole, " << report.packs_repacked << " repacked)";
   if (report.packs_skipped) std::cout << ", " << report.packs_skipped << " pack(s) already there";
   std::cout << std::endl;
+  if (!report.settings_note.empty()) Warn(report.settings_note);
 }
 
 int RunPush(const Cli& cli, const PushArgs& o) {
@@ -298,8 +299,10 @@ int RunClone(CloneArgs o) {
       if (s.ok()) s = (**repo).CreateTag(r.dataset, r.name, r.commit);
     } else if (r.kind == 's') {
       if (!(**repo).CheckDataset(r.dataset).ok()) s = (**repo).CreateDataset(r.dataset);
-      auto session = (**repo).BeginWrite();
-      s = session.ok() ? (*session)->SetSettingsHead(r.dataset, r.commit, std::nullopt) : session.status();
+      if (s.ok()) {
+        auto session = (**repo).BeginWrite();
+        s = session.ok() ? (*session)->SetSettingsHead(r.dataset, r.commit, std::nullopt) : session.status();
+      }
     }
     if (!s.ok()) return Fail(s.Annotate("nothing was cloned"));
   }
@@ -347,9 +350,10 @@ int RunPrefetch(const Cli& cli, const PrefetchArgs& o) {
             << HumanBytes(report->bytes_fetched) << "), " << report->chunks_cached << " already cached, "
             << report->chunks_local << " in this store" << std::endl;
   uint64_t capacity = (*repo)->remote_cache().capacity();
-  if (report->bytes > capacity)
-    Warn("the files hold " + HumanBytes(report->bytes) + " but the cache keeps " + HumanBytes(capacity) +
-         ": the first ones fetched were evicted again (give a larger --remote-cache-size here and to tusk mount)");
+  if (report->bytes_remote > capacity)
+    Warn("the files hold " + HumanBytes(report->bytes_remote) + " of remote data but the cache keeps " +
+         HumanBytes(capacity) +
+         ": the first ones fetched were evicted again (give a larger --remote-cache-size)");
   return 0;
 }
 
