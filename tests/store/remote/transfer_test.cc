@@ -6,6 +6,7 @@
 
 #include <filesystem>
 
+#include "store/backend/disk_chunk_cache.h"
 #include "store/importer.h"
 #include "store/internal/crc32c.h"
 #include "store/internal/pack.h"
@@ -145,6 +146,35 @@ TEST_F(TransferTest, RemoteRefsMoveOnlyFromWhereTheWriterSawThem) {
   EXPECT_NE(damaged.status().message().find("refs/d/branches/main"), std::string::npos) << damaged.status().message();
   TUSK_ASSERT_OK(client.Put(RemoteRefKey(at, "d", 'b', "main"), "tusk ref 2\n").status());
   EXPECT_EQ(ReadRemoteRef(client, at, "d", 'b', "main").status().code(), Status::Code::kUnsupported);
+}
+
+TEST_F(TransferTest, ARefOnTheRemoteThatIsNotOneIsSkippedAndTheOthersAreFetched) {
+  ObjectId head = Import(*a_, {{"x.txt", "x\n"}});
+  TUSK_ASSERT_OK(Push(*a_, connection_, "d", "main", {}).status());
+  TUSK_ASSERT_OK(connection_.client->Put(RemoteRefKey(connection_.location, "d", 'b', "broken"), "garbage\n").status());
+  TUSK_ASSERT_OK(connection_.client->Put(RemoteRefKey(connection_.location, "d", 'b', "huge"),
+                                         std::string(4096, 'x')).status());
+  TUSK_ASSERT_OK_AND_ASSIGN(FetchReport fetched, Fetch(*b_, connection_, std::nullopt));
+  ASSERT_EQ(fetched.refs.size(), 1u);
+  EXPECT_EQ(fetched.refs[0].name, "main");
+  EXPECT_EQ(fetched.refs[0].commit, head);
+  ASSERT_EQ(fetched.warnings.size(), 2u);
+  EXPECT_NE(fetched.warnings[0].find("refs/d/branches/broken"), std::string::npos) << fetched.warnings[0];
+  EXPECT_NE(fetched.warnings[1].find("too large"), std::string::npos) << fetched.warnings[1];
+}
+
+TEST_F(TransferTest, ACachedChunkIsHashedWhenTheReaderAsksForHashes) {
+  ObjectId head = Import(*a_, {{"x.bin", RandomBytes(100000, 6)}});
+  TUSK_ASSERT_OK(Push(*a_, connection_, "d", "main", {}).status());
+  TUSK_ASSERT_OK(Fetch(*b_, connection_, std::nullopt).status());
+  TUSK_ASSERT_OK_AND_ASSIGN(Commit c, b_->ReadCommit(head));
+  TUSK_ASSERT_OK_AND_ASSIGN(TreeEntry x, LookupPath(*b_, c.root, "x.bin"));
+  ASSERT_EQ(x.chunks.size(), 1u);
+  // Wrong bytes under the chunk's name, with a valid CRC (as another
+  // process's bug or a hand edit could leave them).
+  TUSK_ASSERT_OK(b_->remote_cache().Put(x.chunks[0].id, "not the chunk"));
+  EXPECT_EQ(FileOf(*b_, head, "x.bin"), RandomBytes(100000, 6)) << "read again from the remote";
+  EXPECT_EQ(b_->remote_cache().Get(x.chunks[0].id), RandomBytes(100000, 6)) << "and cached right";
 }
 
 TEST_F(TransferTest, AnInterruptedPushResumesWithoutSendingWhatItFinished) {
