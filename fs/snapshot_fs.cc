@@ -574,10 +574,23 @@ Result<std::vector<Slice>> SnapshotFs::Read(uint64_t ino, uint64_t offset, size_
   // damaged data is logged, as the operator must act on it.
   auto failed = [&](const Status& st) {
     if (st.code() == Status::Code::kCorruption) Log("read of " + node->path + " failed: " + st.message());
+    // The store cannot reach the data (a remote without credentials, or no
+    // longer configured): not the reader's mistake, so EIO rather than
+    // EINVAL, and the operator reads why in the log.
+    if (st.code() == Status::Code::kInvalidArgument || st.code() == Status::Code::kUnsupported) {
+      Log("read of " + node->path + " failed: " + st.message());
+      return Status::FromErrno(EIO, st.message());
+    }
     return st;
   };
   // Sequential readers get the next chunks loaded in the background.
   bool sequential = node->next_sequential.exchange(end) == offset;
+  if (repo_->has_remote_packs() && (sequential || offset == 0)) {
+    // Data on a remote: a whole window in a few large requests, before this
+    // read waits for its chunk (which the window includes).
+    RemoteReadAhead(*node, i);
+    if (offset == 0) RemoteReadAheadFiles(*node);
+  }
   for (uint64_t pos = offset; pos < end && i < chunks.size(); i++) {
     uint64_t chunk_start = node->chunk_ends[i] - chunks[i].length;
     uint64_t from = pos - chunk_start;
@@ -645,6 +658,61 @@ void SnapshotFs::PrefetchNextFiles(const Node& file) {
     chunks_.Prefetch(it->chunks[0].id);
     queued++;
   }
+}
+
+void SnapshotFs::RemoteReadAhead(Node& file, size_t i) {
+  const auto& chunks = file.entry.chunks;
+  if (i >= chunks.size()) return;
+  const uint64_t window = options_.remote_readahead_bytes;
+  uint64_t here = file.chunk_ends[i] - chunks[i].length;
+  size_t ahead = file.remote_ahead.load();
+  // Asked far enough ahead already: ask again only past half the window, so
+  // each request is half a window, not a chunk.
+  if (ahead > i && (ahead >= chunks.size() || file.chunk_ends[ahead - 1] - here >= window / 2)) return;
+  size_t from = std::max(ahead, i), to = from;
+  while (to < chunks.size() && (to == from || file.chunk_ends[to - 1] - here < window)) to++;
+  if (!file.remote_ahead.compare_exchange_strong(ahead, to)) return;  // another read asked
+  std::vector<ObjectId> ids;
+  for (size_t k = from; k < to; k++)
+    if (!chunks[k].IsHole()) ids.push_back(chunks[k].id);
+  // Read-ahead only: a failure shows when the reader needs the chunk.
+  (void)repo_->FetchRemoteChunks(ids, /*wait=*/false);
+}
+
+void SnapshotFs::RemoteReadAheadFiles(const Node& file) {
+  if (options_.remote_readahead_files == 0 || file.parent_entries > 65536) return;
+  auto listing = trees_.List(file.parent_tree);
+  if (!listing.ok()) return;
+  const auto& entries = **listing;
+  size_t k = static_cast<size_t>(std::lower_bound(entries.begin(), entries.end(), file.entry.name,
+                                                  [](const TreeEntry& e, const std::string& n) { return e.name < n; }) -
+                                 entries.begin());
+  if (k >= entries.size()) return;
+  size_t from, to;
+  {
+    std::lock_guard lock(remote_dirs_mu_);
+    size_t& ahead = remote_dirs_ahead_[file.parent_tree];
+    if (ahead > k + 1 && ahead - (k + 1) >= options_.remote_readahead_files / 2) return;
+    from = to = std::max(ahead, k + 1);
+    uint64_t bytes = 0;
+    while (to < entries.size() && to - from < options_.remote_readahead_files &&
+           bytes < options_.remote_readahead_files_bytes)
+      bytes += entries[to++].size;
+    ahead = to;
+    if (remote_dirs_ahead_.size() > 4096) {  // a bound, not a cache: forget and start again
+      size_t keep = ahead;
+      remote_dirs_ahead_.clear();
+      remote_dirs_ahead_[file.parent_tree] = keep;
+    }
+  }
+  std::vector<ObjectId> ids;
+  for (size_t e = from; e < to; e++) {
+    const TreeEntry& entry = entries[e];
+    if (entry.kind != EntryKind::kFile) continue;
+    for (const ChunkRef& c : entry.chunks)
+      if (!c.IsHole()) ids.push_back(c.id);
+  }
+  (void)repo_->FetchRemoteChunks(ids, /*wait=*/false);
 }
 
 Result<std::string> SnapshotFs::ReadLink(uint64_t ino) {

@@ -87,6 +87,13 @@ struct FsOptions {
   unsigned prefetch_threads = 2;
   unsigned readahead_chunks = 8;  // chunks loaded ahead of a sequential reader
   unsigned readahead_files = 4;   // next files of a directory whose first chunk is loaded ahead
+  // Data on a remote (issue 12): bytes of a file fetched ahead of a
+  // sequential reader, and files of a directory (up to so many bytes)
+  // fetched ahead of a reader going through them; in ranged requests of
+  // several chunks (Repository::FetchRemoteChunks).
+  uint64_t remote_readahead_bytes = uint64_t{32} << 20;
+  unsigned remote_readahead_files = 64;
+  uint64_t remote_readahead_files_bytes = uint64_t{16} << 20;
   // Mount one commit at the root instead of the whole store.
   std::optional<std::string> pinned_dataset;
   std::optional<ObjectId> pinned_commit;
@@ -201,6 +208,10 @@ class SnapshotFs {
                                            bool volatile_name);
   void Log(const std::string& msg);
   void PrefetchNextFiles(const Node& file);
+  // Read-ahead from remotes: the next window of `file` from chunk `i`, and
+  // the next files of its directory.
+  void RemoteReadAhead(Node& file, size_t i);
+  void RemoteReadAheadFiles(const Node& file);
 
   // Workspaces (snapshot_fs_ws.cc).
   Result<std::shared_ptr<Workspace>> WorkspaceFor(const std::string& dataset, const std::string& branch);
@@ -241,6 +252,9 @@ class SnapshotFs {
   std::mutex links_mu_;  // guards link_counts_: per commit, names per hard-link group
   std::map<ObjectId, std::shared_ptr<const std::unordered_map<uint64_t, uint32_t>>> link_counts_;
   std::atomic<uint64_t> next_handle_{1};
+  std::mutex remote_dirs_mu_;  // guards remote_dirs_ahead_
+  // Per directory tree: entries [0, n) were asked of the remote ahead.
+  std::unordered_map<ObjectId, size_t, ObjectIdHash> remote_dirs_ahead_;
   std::atomic<uint64_t> next_ws_ino_{uint64_t{1} << 63};  // above every hashed inode number
 };
 

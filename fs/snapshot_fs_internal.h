@@ -36,6 +36,9 @@ struct SnapshotFs::Node {
   uint64_t view_ino = 0;             // kDir/kFile/kSymlink: the commit root it is under
   std::atomic<uint64_t> lookups{0};
   std::atomic<uint64_t> next_sequential{0};
+  // kFile on a remote: chunks [0, remote_ahead) were asked of the remote
+  // ahead of the reader.
+  std::atomic<size_t> remote_ahead{0};
   std::atomic<bool> pushed{false};  // kFile: content already stored in the kernel's cache (ClaimPush)
   // kWsRoot / kWsEntry. ws_parent and ws_name change on rename (under mu_);
   // a detached node (unlinked, or replaced by a rename) keeps only what open

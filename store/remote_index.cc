@@ -30,6 +30,7 @@ Status Repository::RegisterRemotePacks(const std::string& remote, const std::vec
   if (read_only_) return Status::ReadOnly("the store is open read-only");
   // The shared lock: gc (exclusive) never sees half of a registration.
   TUSK_ASSIGN_OR_RETURN(Fd lock, LockStore(false));
+  if (!packs.empty()) has_remote_packs_ = true;
   return env_->Update([&](LmdbTxn& txn) -> Status {
     auto objects = env_->db(tables::kObjects);
     auto pack_table = env_->db(tables::kPacks);

@@ -20,6 +20,7 @@
 #include "store/internal/lmdb.h"
 #include "store/internal/pack.h"
 #include "store/internal/ref_log.h"
+#include "store/internal/remote_reader.h"
 #include "store/internal/tables.h"
 #include "store/internal/varint.h"
 
@@ -186,6 +187,7 @@ Result<std::unique_ptr<Repository>> Repository::Open(const std::string& dir, Sto
   } else {
     TUSK_RETURN_IF_ERROR(repo->CheckIndexComplete());
   }
+  TUSK_RETURN_IF_ERROR(repo->NoteRemotePacks());
   return repo;
 }
 
@@ -279,7 +281,16 @@ Result<std::string> Repository::ReadObject(const ObjectId& id, ObjectType type) 
     if (type == ObjectType::kChunk) {
       TUSK_ASSIGN_OR_RETURN(bool remote, routing_->IsRemote(loc.pack));
       if (remote) {
-        if (auto hit = remote_cache_->Get(id)) {
+        // Fetched ahead (in memory, else in the cache), or being fetched
+        // now: wait for that, not the bucket.
+        std::optional<std::string> hit;
+        if (remote_reader_ready_) hit = remote_reader_->Take(id);
+        if (!hit) hit = remote_cache_->Get(id);
+        if (!hit && remote_reader_ready_ && remote_reader_->WaitFor(id)) {
+          hit = remote_reader_->Take(id);
+          if (!hit) hit = remote_cache_->Get(id);
+        }
+        if (hit) {
           // The cache's CRC catches a torn or damaged file; a caller that
           // asks for hashes gets them checked here too.
           if (!verify_chunk_hashes_ || Sha256::Of(hit->data(), hit->size()) == id) {

@@ -20,6 +20,7 @@
 // WriteObject may be called from many threads; Commit* from one.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -49,6 +50,7 @@ struct PackRecord;
 class RandomAccessFile;
 class RoutingPackStore;
 class DiskChunkCache;
+class RemoteReader;
 class LmdbTxn;
 struct RefBatch;
 class PackDirectory;
@@ -225,6 +227,21 @@ class Repository : public ObjectSource {
   // Set it before reading.
   void set_remote_cache_size(uint64_t bytes);
   DiskChunkCache& remote_cache() { return *remote_cache_; }
+  // Reading ahead from remotes (store/remote_reads.cc). Of `chunks`, those
+  // held only on a remote and not in the cache are fetched: neighbours in a
+  // pack joined into one ranged request, several requests in flight
+  // (store/internal/remote_reader.h), every chunk checked against its id
+  // before it enters the cache. With `wait`, returns when all are in, with
+  // the first error; without, returns at once (read-ahead: what the queue
+  // cannot take is left to the reader). Nothing to do in a store without
+  // remote packs.
+  Status FetchRemoteChunks(const std::vector<ObjectId>& chunks, bool wait);
+  // Whether the index names a remote pack (as of open, or of this
+  // process's last registration): reads may go to a bucket.
+  bool has_remote_packs() const { return has_remote_packs_; }
+  // Requests in flight for FetchRemoteChunks (default 8). Set it before
+  // reading.
+  void set_remote_fetch_threads(unsigned n) { remote_fetch_threads_ = std::max(1u, n); }
 
   // Datasets.
   Status CreateDataset(const std::string& name);
@@ -363,6 +380,15 @@ class Repository : public ObjectSource {
   std::unique_ptr<DiskChunkCache> remote_cache_;
   bool verify_chunk_hashes_ = true;
   bool read_only_ = false;
+  // Remote reads (store/remote_reads.cc).
+  Status NoteRemotePacks();  // sets has_remote_packs_ from the index
+  RemoteReader& remote_reader();  // made on first use
+  std::atomic<bool> has_remote_packs_{false};
+  unsigned remote_fetch_threads_ = 8;
+  std::once_flag remote_reader_once_;
+  std::atomic<bool> remote_reader_ready_{false};
+  // Last: its threads stop before what they read through goes.
+  std::unique_ptr<RemoteReader> remote_reader_;
 };
 
 // Called with a commit about to land (its tree written to `session`, not

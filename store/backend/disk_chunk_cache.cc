@@ -95,6 +95,20 @@ void DiskChunkCache::EvictLocked() {
   }
 }
 
+namespace {
+// A cache file read in one piece: its size first, so the buffer is
+// allocated once.
+Result<std::string> ReadCacheFile(const std::string& path) {
+  TUSK_ASSIGN_OR_RETURN(Fd fd, OpenFile(path, O_RDONLY));
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return Status::FromErrno(errno, "stat " + path);
+  std::string out(static_cast<size_t>(st.st_size), '\0');
+  TUSK_ASSIGN_OR_RETURN(size_t n, ReadUpTo(fd.get(), out.data(), out.size(), path));
+  if (n != out.size()) return Status::Corruption(path + ": shorter than its size");
+  return out;
+}
+}  // namespace
+
 std::optional<std::string> DiskChunkCache::Get(const ObjectId& id) {
   std::string path = PathOf(id);
   {
@@ -102,7 +116,7 @@ std::optional<std::string> DiskChunkCache::Get(const ObjectId& id) {
     LoadLocked();
     // Another process may have put it since the scan: the file decides.
   }
-  auto bytes = ReadWholeFile(path);
+  auto bytes = ReadCacheFile(path);
   if (!bytes.ok()) {
     std::lock_guard<std::mutex> lock(mu_);
     ForgetLocked(id);
@@ -120,16 +134,24 @@ std::optional<std::string> DiskChunkCache::Get(const ObjectId& id) {
     return std::nullopt;
   }
   data.resize(data.size() - 4);
-  ::utimensat(AT_FDCWD, path.c_str(), nullptr, 0);  // a use: now
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = entries_.find(id);
-  if (it == entries_.end()) {
-    uses_.push_back(id);
-    entries_[id] = {data.size(), std::prev(uses_.end())};
-    bytes_ += data.size();
-  } else {
-    uses_.splice(uses_.end(), uses_, it->second.use);
+  int64_t now = std::time(nullptr);
+  bool touch = true;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = entries_.find(id);
+    if (it == entries_.end()) {
+      uses_.push_back(id);
+      it = entries_.emplace(id, Entry{data.size(), std::prev(uses_.end())}).first;
+      bytes_ += data.size();
+    } else {
+      uses_.splice(uses_.end(), uses_, it->second.use);
+    }
+    // The file's mtime orders evictions across processes; a minute's
+    // precision is plenty, and saves an inode write per read.
+    touch = now - it->second.touched >= 60;
+    if (touch) it->second.touched = now;
   }
+  if (touch) ::utimensat(AT_FDCWD, path.c_str(), nullptr, 0);  // a use: now
   return std::move(data);
 }
 

@@ -62,6 +62,7 @@ class DiskChunkCache {
   struct Entry {
     uint64_t size = 0;
     std::list<ObjectId>::iterator use;  // in uses_, most recent last
+    int64_t touched = 0;                // when this process last set its mtime (seconds)
   };
   // Scans the directory once (under mu_).
   void LoadLocked();

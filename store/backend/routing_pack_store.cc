@@ -49,9 +49,11 @@ Result<std::shared_ptr<PackStore>> RoutingPackStore::RemoteStoreOf(PackId id) {
   auto store = remotes_->Open(name);
   if (!store.ok()) {
     // Not NotFound: readers take that for a pack gc moved, then for damage.
+    // The remote's own message says what to do (an unknown remote names
+    // 'tusk remote add'; missing credentials name where they were looked for).
     if (store.status().code() == Status::Code::kNotFound)
       return Status::InvalidArgument("pack " + PackName(id) + " is on remote '" + name + "': " +
-                                     store.status().message() + " (add it again with 'tusk remote add')");
+                                     store.status().message());
     return store.status().Annotate("pack " + PackName(id) + " is on remote '" + name + "'");
   }
   std::lock_guard<std::mutex> lock(mu_);

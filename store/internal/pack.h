@@ -72,6 +72,8 @@ inline constexpr size_t kCrcBlockSize = 16 * 1024;
 inline bool HasRangeTable(Codec codec, size_t stored_len) {
   return (codec == Codec::kRaw && stored_len > kCrcBlockSize) || codec == Codec::kZstdFrames;
 }
+// Bytes of a record in its pack: header, payload and range table.
+uint64_t RecordExtent(const ObjectLocation& loc);
 inline size_t RangeTableSize(Codec codec, size_t stored_len, size_t raw_len) {
   if (codec == Codec::kZstdFrames) return FrameCount(raw_len) * 8;
   return HasRangeTable(codec, stored_len) ? (stored_len + kCrcBlockSize - 1) / kCrcBlockSize * 4 : 0;
@@ -94,6 +96,14 @@ class PackDirectory {
   // by their decoder's caller). Reads return NotFound when the pack does not
   // exist (gc may have moved the record since the caller looked it up).
   Status ReadRecord(const ObjectId& id, const ObjectLocation& loc, bool verify_hash, std::string* plaintext);
+  // Reads the records of one pack (`records`: ids and their locations) with
+  // one read of the bytes from the first to the end of the last, gaps
+  // included, and hands each, checked as ReadRecord checks it, to `each`
+  // (in the order given), stopping at the first error. For remote packs:
+  // neighbouring records in one ranged request. Range tables are not
+  // checked (these records are not read in part): use verify_hash.
+  Status ReadRecords(PackId pack, const std::vector<std::pair<ObjectId, ObjectLocation>>& records, bool verify_hash,
+                     const std::function<Status(const ObjectId&, std::string&&)>& each);
   // Reads a record's stored (possibly compressed) bytes, checking the header
   // and the CRC only; gc copies records between packs this way.
   Status ReadStored(const ObjectId& id, const ObjectLocation& loc, std::string* stored);

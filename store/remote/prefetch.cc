@@ -69,34 +69,49 @@ Result<PrefetchReport> Prefetch(Repository& repo, const ObjectId& commit, const 
     progress->items_total = wanted.size();
     for (const ChunkRef& chunk : wanted) progress->bytes_total += chunk.length;
   }
+  // Batches of neighbouring chunks (tree order is mostly pack order), each
+  // fetched in ranged requests of several chunks (Repository::
+  // FetchRemoteChunks); two batches at a time keep the requests flowing
+  // while one batch waits for its last span.
+  constexpr uint64_t kBatchBytes = uint64_t{64} << 20;
+  std::vector<std::pair<size_t, size_t>> batches;  // [begin, end) of wanted
+  for (size_t begin = 0, at = 0; at < wanted.size(); begin = at) {
+    uint64_t bytes = 0;
+    while (at < wanted.size() && (at == begin || bytes + wanted[at].length <= kBatchBytes)) bytes += wanted[at++].length;
+    batches.emplace_back(begin, at);
+  }
+  repo.set_remote_fetch_threads(static_cast<unsigned>(std::max(1, threads)));
   std::atomic<size_t> next{0};
   std::mutex mu;
   Status failed;
   auto work = [&] {
-    for (size_t i; (i = next++) < wanted.size();) {
+    for (size_t b; (b = next++) < batches.size();) {
       {
         std::lock_guard<std::mutex> lock(mu);
         if (!failed.ok()) return;
       }
-      auto bytes = repo.ReadObject(wanted[i].id, ObjectType::kChunk);
-      // Reads cache what they fetch, quietly; a prefetch that could not
-      // cache has failed at its one job, and says why.
-      Status cached = bytes.ok() ? repo.remote_cache().Put(wanted[i].id, *bytes) : bytes.status();
+      std::vector<ObjectId> ids;
+      for (size_t i = batches[b].first; i < batches[b].second; i++) ids.push_back(wanted[i].id);
+      // Fetched chunks go to the cache; one that cannot be kept fails the
+      // batch: a prefetch that could not cache has failed at its one job.
+      Status st = repo.FetchRemoteChunks(ids, /*wait=*/true);
       std::lock_guard<std::mutex> lock(mu);
-      if (!cached.ok()) {
-        if (failed.ok()) failed = cached;
+      if (!st.ok()) {
+        if (failed.ok()) failed = st;
         return;
       }
-      report.chunks_fetched++;
-      report.bytes_fetched += bytes->size();
-      if (progress) {
-        progress->items_done++;
-        progress->bytes_done += bytes->size();
+      for (size_t i = batches[b].first; i < batches[b].second; i++) {
+        report.chunks_fetched++;
+        report.bytes_fetched += wanted[i].length;
+        if (progress) {
+          progress->items_done++;
+          progress->bytes_done += wanted[i].length;
+        }
       }
     }
   };
   std::vector<std::thread> pool;
-  for (int t = 0; t < std::max(1, std::min<int>(threads, static_cast<int>(wanted.size()))); t++) pool.emplace_back(work);
+  for (size_t t = 0; t < std::min<size_t>(2, batches.size()); t++) pool.emplace_back(work);
   for (auto& t : pool) t.join();
   TUSK_RETURN_IF_ERROR(failed);
   return report;

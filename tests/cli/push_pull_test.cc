@@ -14,6 +14,7 @@
 #include <cstring>
 #include <future>
 #include <optional>
+#include <thread>
 
 #include "tests/cli/cli_helpers.h"
 #include "tests/store/backend/s3_test_util.h"
@@ -118,6 +119,64 @@ TEST_F(PushPullTest, APushedBranchClonesElsewhereWithTheSameFilesReadFromTheRemo
   RunResult u = RunOn(other, "umount", mnt);
   if (u.exit_code != 0) ::umount2(mnt.c_str(), MNT_DETACH);
   EXPECT_TRUE(differences.empty()) << Join(differences);
+}
+
+// GET requests for this test's pack objects so far, from the access log of
+// the project's RGW (tests/s3/rgw.sh); nullopt with another server.
+std::optional<size_t> PackGets(const std::string& bucket) {
+  const char* dir = std::getenv("TUSK_TEST_S3_DIR");
+  if (!dir) return std::nullopt;
+  std::string log = std::string(dir) + "/log/client.rgw.a.log";
+  std::string needle = "\"GET /" + bucket + "/team/packs/";
+  // The log is written by a thread of its own: wait until it stops growing.
+  std::optional<size_t> last;
+  for (int i = 0; i < 40; i++) {
+    int fd = ::open(log.c_str(), O_RDONLY);
+    if (fd < 0) return std::nullopt;
+    std::string text;
+    char buf[1 << 16];
+    for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) text.append(buf, static_cast<size_t>(n));
+    ::close(fd);
+    size_t count = 0;
+    for (size_t at = 0; (at = text.find(needle, at)) != std::string::npos; at += needle.size()) count++;
+    if (last && *last == count) return count;
+    last = count;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  return last;
+}
+
+TEST_F(PushPullTest, ALazyMountReadsNeighbouringFilesAndChunksInFewRequests) {
+  // 300 small files and one of 12 MiB: read one chunk at a time, that is
+  // over 300 requests; read ahead in spans of neighbours, a handful.
+  std::vector<FsEntry> files;
+  for (int i = 0; i < 300; i++) {
+    char name[32];
+    std::snprintf(name, sizeof name, "small/f%03d.bin", i);
+    files.push_back(File(name, RandomBytes(2048 + static_cast<size_t>(i) * 61, 100 + i)));
+  }
+  files.push_back(File("large/big.bin", RandomBytes(12 << 20, 7)));
+  MakeTree(Path("v1"), files);
+  CreateDataset("d");
+  Import(Path("v1"), "d@main", "v1");
+  ASSERT_EQ(Run("push", "origin", "d").exit_code, 0);
+  std::string other = Clone("other");
+  std::optional<size_t> before = PackGets(bucket_);
+
+  std::string mnt = Path("mnt");
+  MakeDirs(mnt);
+  RunResult r = RunOn(other, "mount", "d@main", mnt);
+  ASSERT_EQ(r.exit_code, 0) << r;
+  std::vector<std::string> differences = TreeDiff(Path("v1"), mnt);
+  RunResult u = RunOn(other, "umount", mnt);
+  if (u.exit_code != 0) ::umount2(mnt.c_str(), MNT_DETACH);
+  EXPECT_TRUE(differences.empty()) << Join(differences);
+  if (!before) GTEST_SKIP() << "request counts need the project's RGW (TUSK_TEST_S3_DIR)";
+  std::optional<size_t> after = PackGets(bucket_);
+  ASSERT_TRUE(after.has_value());
+  size_t gets = *after - *before;
+  EXPECT_GT(gets, 0u);
+  EXPECT_LT(gets, 40u) << "GETs of pack objects for 301 files";
 }
 
 TEST_F(PushPullTest, APushSendsOnlyWhatTheRemoteLacks) {

@@ -353,6 +353,44 @@ TEST_F(PackTest, SealedWriterRefusesAppends) {
   EXPECT_FALSE(loc.ok());
 }
 
+TEST_F(PackTest, NeighbouringRecordsAreReadInOneReadAndChecked) {
+  auto writer = NewWriter();
+  ASSERT_NE(writer, nullptr);
+  std::vector<std::string> plains = {RandomBytes(100000, 7), RepetitiveText(300000), RandomBytes(10, 8)};
+  std::vector<std::pair<ObjectId, ObjectLocation>> records;
+  for (const auto& p : plains) {
+    ObjectId id;
+    ObjectLocation loc = AppendChunk(*writer, p, &id);
+    records.emplace_back(id, loc);
+  }
+  TUSK_ASSERT_OK(writer->Seal());
+  PackId pack = records[0].second.pack;
+  // The first and the last: the middle record is read and skipped.
+  std::vector<std::string> got;
+  TUSK_ASSERT_OK(packs_.ReadRecords(pack, {records[0], records[2]}, /*verify_hash=*/true,
+                                    [&](const ObjectId&, std::string&& plain) {
+                                      got.push_back(std::move(plain));
+                                      return Status::Ok();
+                                    }));
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0], plains[0]);
+  EXPECT_EQ(got[1], plains[2]);
+
+  // A record of another pack is refused; a record whose payload was damaged
+  // fails the read, naming it.
+  auto elsewhere = records[1];
+  elsewhere.second.pack = pack + 1;
+  EXPECT_EQ(packs_.ReadRecords(pack, {records[0], elsewhere}, true, [](const ObjectId&, std::string&&) {
+                  return Status::Ok();
+                }).code(),
+            Status::Code::kInvalidArgument);
+  FlipByte(packs_.PathOf(pack), records[1].second.offset + kRecordHeaderSize + 10);
+  PackDirectory reopened(dir_.path());
+  Status st = reopened.ReadRecords(pack, records, true, [](const ObjectId&, std::string&&) { return Status::Ok(); });
+  EXPECT_EQ(st.code(), Status::Code::kCorruption) << st.ToString();
+  EXPECT_NE(st.message().find(records[1].first.Hex()), std::string::npos) << st.message();
+}
+
 TEST(PackNameTest, IsSixteenLowercaseHexDigits) {
   EXPECT_EQ(PackName(0x0123456789abcdefull), "0123456789abcdef");
   EXPECT_EQ(PackName(1), "0000000000000001");
