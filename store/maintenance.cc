@@ -362,7 +362,11 @@ Status Repository::MarkReachable(IdSet* live, Progress* progress) {
       live->insert(id);
       TUSK_ASSIGN_OR_RETURN(RunRecord run, ReadRun(id));
       for (const auto& in : run.inputs) {
-        heads.push_back({"run " + id.ShortHex() + " (input " + in.name + ")", in.commit});
+        // A run that came from a remote names inputs of datasets this store
+        // may not have fetched: nothing here to keep.
+        auto present = Contains(in.commit);
+        if (!present.ok()) return present.status();
+        if (*present) heads.push_back({"run " + id.ShortHex() + " (input " + in.name + ")", in.commit});
         read_trees.push_back(in.read_tree);
         if (!in.listed.IsZero()) live->insert(in.listed);
       }

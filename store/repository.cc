@@ -1,5 +1,7 @@
 #include "store/repository.h"
 
+#include <filesystem>
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
@@ -11,7 +13,7 @@
 #include <ctime>
 #include <sstream>
 
-#include "store/backend/disk_chunk_cache.h"
+#include "store/backend/pack_mirror.h"
 #include "store/backend/routing_pack_store.h"
 #include "store/internal/access.h"
 #include "store/internal/codec.h"
@@ -164,6 +166,12 @@ Result<std::unique_ptr<Repository>> Repository::Open(const std::string& dir, Sto
         NewRemotePackSource(dir, files));
     repo->routing_ = routing.get();
     repo->set_remote_cache_size(0);  // as recorded by the last explicit size
+    // The cache of remote data was a directory of chunk files before it
+    // mirrored packs (STORE/cache/packs): what it held is fetched again.
+    if (!repo->read_only_) {
+      std::error_code ignored;
+      std::filesystem::remove_all(JoinPath(dir, "cache/chunks"), ignored);
+    }
     repo->packs_ = std::make_unique<PackDirectory>(std::move(routing));
   }
   TUSK_RETURN_IF_ERROR(repo->CheckIndexPresent());
@@ -270,47 +278,20 @@ Status Repository::ReadFromPack(const ObjectId& id, ObjectType type,
 }
 
 void Repository::set_remote_cache_size(uint64_t bytes) {
-  remote_cache_ = std::make_unique<DiskChunkCache>(JoinPath(dir_, "cache/chunks"), bytes, kDefaultRemoteCacheSize);
+  std::string dir = JoinPath(dir_, "cache/packs");
+  mirror_ = std::make_unique<PackMirror>(dir, bytes, kDefaultRemoteCacheSize);
+  mirror_packs_ = std::make_unique<PackDirectory>(NewLocalPackStore(dir, Env::Default()));
 }
 
 Result<std::string> Repository::ReadObject(const ObjectId& id, ObjectType type) {
   std::string out;
-  bool fetched = false;
   TUSK_RETURN_IF_ERROR(ReadFromPack(id, type, [&](const ObjectLocation& loc) -> Status {
-    bool verify = verify_chunk_hashes_;
     if (type == ObjectType::kChunk) {
       TUSK_ASSIGN_OR_RETURN(bool remote, routing_->IsRemote(loc.pack));
-      if (remote) {
-        // Fetched ahead (in memory, else in the cache), or being fetched
-        // now: wait for that, not the bucket.
-        std::optional<std::string> hit;
-        if (remote_reader_ready_) hit = remote_reader_->Take(id);
-        if (!hit) hit = remote_cache_->Get(id);
-        if (!hit && remote_reader_ready_ && remote_reader_->WaitFor(id)) {
-          hit = remote_reader_->Take(id);
-          if (!hit) hit = remote_cache_->Get(id);
-        }
-        if (hit) {
-          // The cache's CRC catches a torn or damaged file; a caller that
-          // asks for hashes gets them checked here too.
-          if (!verify_chunk_hashes_ || Sha256::Of(hit->data(), hit->size()) == id) {
-            out = std::move(*hit);
-            return Status::Ok();
-          }
-          remote_cache_->Drop(id);
-        }
-        // A chunk from a remote is checked against its id whatever the
-        // caller asked: a bucket is not trusted (its CRCs could be made to
-        // match), and only checked chunks enter the cache.
-        verify = true;
-        fetched = true;
-      }
+      if (remote) return ReadRemoteChunk(id, loc, &out);
     }
-    return packs_->ReadRecord(id, loc, verify, &out);
+    return packs_->ReadRecord(id, loc, verify_chunk_hashes_, &out);
   }));
-  // Best effort: a cache that cannot be written (a full disk, a store this
-  // user may only read) costs a fetch next time, nothing else.
-  if (fetched) (void)remote_cache_->Put(id, out);
   if (type != ObjectType::kChunk && HashObject(type, out) != id)
     return Status::Corruption(std::string(ObjectTypeName(type)) + " " + id.Hex() + " does not hash to its id");
   return out;
@@ -321,13 +302,20 @@ Result<std::string> Repository::ReadChunkRange(const ChunkRef& chunk, uint64_t o
   std::string out;
   TUSK_RETURN_IF_ERROR(ReadFromPack(id, ObjectType::kChunk, [&](const ObjectLocation& loc) -> Status {
     TUSK_RETURN_IF_ERROR(CheckChunkLength(chunk, loc.raw_len));
-    // Part of a remote chunk cannot be checked against its id: read it whole.
-    TUSK_ASSIGN_OR_RETURN(bool remote, routing_->IsRemote(loc.pack));
-    if (remote) return Status::Unsupported("chunk " + id.Hex() + " is on a remote; read it whole");
     if (!HasRangeTable(loc.codec, loc.stored_len))
       return Status::Unsupported("chunk " + id.Hex() + " has no range table (one zstd frame, or small); read it whole");
     if (offset + len > loc.raw_len) return Status::InvalidArgument("range outside chunk " + id.Hex());
-    return packs_->ReadRange(id, loc, offset, len, &out);
+    TUSK_ASSIGN_OR_RETURN(bool remote, routing_->IsRemote(loc.pack));
+    if (!remote) return packs_->ReadRange(id, loc, offset, len, &out);
+    // A remote chunk in the mirror is read in part as a local one (its range
+    // table was checked with its content when it was fetched); else whole,
+    // as only a whole chunk can be checked against its id.
+    auto held = mirror_packs_->HoldsRecord(id, loc);
+    if (held.ok() && *held && mirror_packs_->ReadRange(id, loc, offset, len, &out).ok()) {
+      mirror_->Touch(loc.pack);
+      return Status::Ok();
+    }
+    return Status::Unsupported("chunk " + id.Hex() + " is on a remote; read it whole");
   }));
   return out;
 }

@@ -49,7 +49,7 @@ struct ObjectLocation;
 struct PackRecord;
 class RandomAccessFile;
 class RoutingPackStore;
-class DiskChunkCache;
+class PackMirror;
 class RemoteReader;
 class LmdbTxn;
 struct RefBatch;
@@ -221,12 +221,14 @@ class Repository : public ObjectSource {
   // Chunks are re-hashed on every read unless this is turned off (the CRC
   // is always checked).
   void set_verify_chunk_hashes(bool on) { verify_chunk_hashes_ = on; }
-  // Chunks read from a remote are kept in STORE/cache/chunks, up to this
-  // many bytes (least recently used go first; store/backend/disk_chunk_cache.h);
-  // 0: the size last given for that cache, else kDefaultRemoteCacheSize.
-  // Set it before reading.
+  // Chunks read from a remote are kept in STORE/cache/packs, up to this
+  // many bytes of disk (least recently used packs go first;
+  // store/backend/pack_mirror.h); 0: the size last given for that cache,
+  // else kDefaultRemoteCacheSize. Set it before reading.
   void set_remote_cache_size(uint64_t bytes);
-  DiskChunkCache& remote_cache() { return *remote_cache_; }
+  PackMirror& remote_cache() { return *mirror_; }
+  // Whether a chunk held on a remote is in that cache.
+  Result<bool> RemoteChunkCached(const ObjectId& id);
   // Reading ahead from remotes (store/remote_reads.cc). Of `chunks`, those
   // held only on a remote and not in the cache are fetched: neighbours in a
   // pack joined into one ranged request, several requests in flight
@@ -377,12 +379,35 @@ class Repository : public ObjectSource {
   std::unique_ptr<LmdbEnv> env_;
   std::unique_ptr<PackDirectory> packs_;
   RoutingPackStore* routing_ = nullptr;  // packs_'s store
-  std::unique_ptr<DiskChunkCache> remote_cache_;
+  std::unique_ptr<PackMirror> mirror_;             // the cache of remote records
+  std::unique_ptr<PackDirectory> mirror_packs_;    // reads mirror_'s files
   bool verify_chunk_hashes_ = true;
   bool read_only_ = false;
   // Remote reads (store/remote_reads.cc).
   Status NoteRemotePacks();  // sets has_remote_packs_ from the index
+  // A chunk on a remote: handed over by a read-ahead, else from the
+  // mirror, else fetched now (and mirrored).
+  Status ReadRemoteChunk(const ObjectId& id, const ObjectLocation& loc, std::string* out);
+  // Reads a span of records of a remote pack (RemoteReader::Span), checks
+  // each against its id and writes them to the mirror. `want`: the
+  // plaintext of the span's first record goes there; `read_ahead`: the
+  // plaintexts are handed to RemoteReader::Land. Failing to mirror fails
+  // only a fetch nobody reads (a prefetch's).
+  Status FetchRemoteSpan(uint64_t pack, const std::vector<std::pair<ObjectId, ObjectLocation>>& span, bool read_ahead,
+                         std::string* want);
   RemoteReader& remote_reader();  // made on first use
+  // Read-ahead in pack order: packs hold files in the order they were
+  // imported, which is the order most readers go in (find, tar, loaders
+  // walking a tree). A reader going through a remote pack has the next
+  // kPackReadAhead bytes of its records fetched.
+  void ReadAheadInPack(const ObjectLocation& loc);
+  struct PackReading {
+    uint64_t last_end = 0;     // where the last chunk read from it ends
+    uint64_t asked_until = 0;  // read-ahead asked up to here
+  };
+  std::mutex pack_reading_mu_;  // guards the two maps below
+  std::map<uint64_t, PackReading> pack_reading_;
+  std::map<uint64_t, std::shared_ptr<const std::vector<PackRecord>>> remote_footers_;
   std::atomic<bool> has_remote_packs_{false};
   unsigned remote_fetch_threads_ = 8;
   std::once_flag remote_reader_once_;
@@ -407,6 +432,10 @@ class WriteSession : public ObjectSink {
   // Stores an object the index has on a remote into this store's own packs
   // (a pull keeps commits and trees local); `plaintext` must hash to `id`.
   Status Localize(ObjectType type, const ObjectId& id, std::string_view plaintext);
+  // The same for a run record, indexed as WriteRun indexes it.
+  Status LocalizeRun(const ObjectId& id, std::string_view encoding);
+  // Records that `commit` (copied from a remote) is the output of `run`.
+  void IndexRunOutput(const ObjectId& run, const ObjectId& commit);
 
   // Records a file-stat entry to be written with the commit.
   void RememberFileStat(std::string key, std::string value);

@@ -179,6 +179,7 @@ Result<std::shared_ptr<PackDirectory::OpenPack>> PackDirectory::OpenForRead(Pack
   if (pack->size < kPackHeaderSize) return Status::Corruption(path + ": not a pack (too short)");
   TUSK_RETURN_IF_ERROR(pack->file->Read(0, sizeof header, header));
   TUSK_RETURN_IF_ERROR(CheckPackHeader(std::string_view(header, sizeof header), path));
+  pack->header.assign(header, sizeof header);
   // Bound the number of cached descriptors; any one may be dropped since
   // callers hold their own shared_ptr while reading.
   std::lock_guard lock(mu_);
@@ -328,10 +329,8 @@ namespace {
 
 // Decodes a record read whole (header, payload, range table): the checks of
 // ReadRecord, on bytes already in memory.
-// `check_range_table` false: a record that is never read in part (one from
-// a remote) leaves its range table unchecked.
 Status DecodeWholeRecord(const ObjectId& id, const ObjectLocation& loc, std::string_view record, bool verify_hash,
-                         bool check_range_table, std::string* plaintext) {
+                         std::string* plaintext) {
   std::string where = "pack " + PackName(loc.pack) + " offset " + std::to_string(loc.offset) + " (" +
                       ObjectTypeName(loc.type) + " " + id.Hex() + ")";
   if (record.size() != RecordExtent(loc)) return Status::Corruption(where + ": record cut short");
@@ -341,7 +340,7 @@ Status DecodeWholeRecord(const ObjectId& id, const ObjectLocation& loc, std::str
     return Status::Corruption(where + ": record header does not match the index");
   std::string_view stored = record.substr(kRecordHeaderSize, loc.stored_len);
   if (Crc32c(stored.data(), stored.size()) != h.payload_crc) return Status::Corruption(where + ": checksum mismatch");
-  if (verify_hash && check_range_table && HasRangeTable(loc.codec, loc.stored_len)) {
+  if (verify_hash && HasRangeTable(loc.codec, loc.stored_len)) {
     // Full verification also covers the range table that partial reads trust.
     auto expected = RangeTable(loc.codec, stored, loc.raw_len);
     if (!expected.ok() || record.substr(kRecordHeaderSize + loc.stored_len) != *expected)
@@ -370,7 +369,7 @@ Status PackDirectory::ReadRecord(const ObjectId& id, const ObjectLocation& loc, 
     thread_local std::string record;
     record.resize(RecordExtent(loc));
     TUSK_RETURN_IF_ERROR(fd->file->Read(loc.offset, record.size(), record.data()).Annotate(where));
-    return DecodeWholeRecord(id, loc, record, verify_hash, /*check_range_table=*/true, plaintext);
+    return DecodeWholeRecord(id, loc, record, verify_hash, plaintext);
   }
   thread_local std::string stored;
   TUSK_RETURN_IF_ERROR(ReadStored(id, loc, &stored));
@@ -386,9 +385,38 @@ Status PackDirectory::ReadRecord(const ObjectId& id, const ObjectLocation& loc, 
   return Status::Ok();
 }
 
+Result<std::string> PackDirectory::PackHeader(PackId id) {
+  TUSK_ASSIGN_OR_RETURN(std::shared_ptr<OpenPack> pack, OpenForRead(id));
+  return pack->header;
+}
+
+Result<uint64_t> PackDirectory::OpenedSize(PackId id) {
+  TUSK_ASSIGN_OR_RETURN(std::shared_ptr<OpenPack> pack, OpenForRead(id));
+  return pack->size;
+}
+
+Result<bool> PackDirectory::HoldsRecord(const ObjectId& id, const ObjectLocation& loc) {
+  auto pack = OpenForRead(loc.pack);
+  if (!pack.ok()) {
+    if (pack.status().code() == Status::Code::kNotFound || pack.status().code() == Status::Code::kCorruption)
+      return false;
+    return pack.status();
+  }
+  if (!CheckExtent(loc, (*pack)->size, "").ok()) return false;
+  char header[kRecordHeaderSize];
+  TUSK_RETURN_IF_ERROR((*pack)->file->Read(loc.offset, sizeof header, header));
+  auto h = DecodeRecordHeader(std::string_view(header, sizeof header), "");
+  return h.ok() && h->id == id && h->type == loc.type && h->codec == loc.codec && h->raw_len == loc.raw_len &&
+         h->stored_len == loc.stored_len;
+}
+
+void PackDirectory::Forget(PackId id) {
+  std::lock_guard lock(mu_);
+  open_.erase(id);
+}
+
 Status PackDirectory::ReadRecords(PackId pack, const std::vector<std::pair<ObjectId, ObjectLocation>>& records,
-                                  bool verify_hash,
-                                  const std::function<Status(const ObjectId&, std::string&&)>& each) {
+                                  bool verify_hash, const std::function<Status(const SpanRecord&)>& each) {
   if (records.empty()) return Status::Ok();
   uint64_t start = UINT64_MAX, end = 0;
   for (const auto& [id, loc] : records) {
@@ -405,11 +433,9 @@ Status PackDirectory::ReadRecords(PackId pack, const std::vector<std::pair<Objec
   std::string_view span(buffer.get(), end - start);
   std::string plaintext;
   for (const auto& [id, loc] : records) {
-    // Range tables serve reads of part of a record, which remote records
-    // never get (Repository::ReadChunkRange): the hash covers the content.
-    TUSK_RETURN_IF_ERROR(DecodeWholeRecord(id, loc, span.substr(loc.offset - start, RecordExtent(loc)), verify_hash,
-                                           /*check_range_table=*/false, &plaintext));
-    TUSK_RETURN_IF_ERROR(each(id, std::move(plaintext)));
+    std::string_view record = span.substr(loc.offset - start, RecordExtent(loc));
+    TUSK_RETURN_IF_ERROR(DecodeWholeRecord(id, loc, record, verify_hash, &plaintext));
+    TUSK_RETURN_IF_ERROR(each(SpanRecord{id, loc, record, plaintext}));
     plaintext.clear();
   }
   return Status::Ok();

@@ -100,10 +100,28 @@ class PackDirectory {
   // one read of the bytes from the first to the end of the last, gaps
   // included, and hands each, checked as ReadRecord checks it, to `each`
   // (in the order given), stopping at the first error. For remote packs:
-  // neighbouring records in one ranged request. Range tables are not
-  // checked (these records are not read in part): use verify_hash.
+  // neighbouring records in one ranged request.
+  // `each` gets the record's bytes in the pack (header, payload, range
+  // table) beside its plaintext.
+  struct SpanRecord {
+    const ObjectId& id;
+    const ObjectLocation& loc;
+    std::string_view record;  // checked
+    std::string& plaintext;   // may be moved from
+  };
   Status ReadRecords(PackId pack, const std::vector<std::pair<ObjectId, ObjectLocation>>& records, bool verify_hash,
-                     const std::function<Status(const ObjectId&, std::string&&)>& each);
+                     const std::function<Status(const SpanRecord&)>& each);
+  // The header of a pack (kPackHeaderSize bytes, checked), and its size,
+  // as read when it was opened.
+  Result<std::string> PackHeader(PackId id);
+  Result<uint64_t> OpenedSize(PackId id);
+  // Whether the pack holds the record `loc` says, judged by its header
+  // alone (a cheap test for a sparse copy of a pack: a hole reads as zeros
+  // and is no header); false when the pack does not exist.
+  Result<bool> HoldsRecord(const ObjectId& id, const ObjectLocation& loc);
+  // Drops what is cached of an open pack, so that the next read opens the
+  // file again (it was replaced).
+  void Forget(PackId id);
   // Reads a record's stored (possibly compressed) bytes, checking the header
   // and the CRC only; gc copies records between packs this way.
   Status ReadStored(const ObjectId& id, const ObjectLocation& loc, std::string* stored);
@@ -141,6 +159,7 @@ class PackDirectory {
   struct OpenPack {
     std::unique_ptr<RandomAccessFile> file;
     uint64_t size = 0;
+    std::string header;  // kPackHeaderSize bytes, checked
   };
   Result<std::shared_ptr<OpenPack>> OpenForRead(PackId id);
   Result<std::shared_ptr<const std::string>> LoadRangeTable(const OpenPack& pack, const ObjectId& id,

@@ -29,6 +29,19 @@ Result<ObjectId> WriteSession::WriteRun(const RunRecord& run) {
   return id;
 }
 
+Status WriteSession::LocalizeRun(const ObjectId& id, std::string_view encoding) {
+  TUSK_ASSIGN_OR_RETURN(RunRecord run, DecodeRun(encoding));
+  TUSK_RETURN_IF_ERROR(Localize(ObjectType::kRun, id, encoding));
+  std::lock_guard lock(mu_);
+  for (auto& put : RunIndexEntries(id, run)) index_puts_.push_back(std::move(put));
+  return Status::Ok();
+}
+
+void WriteSession::IndexRunOutput(const ObjectId& run, const ObjectId& commit) {
+  std::lock_guard lock(mu_);
+  index_puts_.emplace_back(tables::kRunLinks, tables::RunOutputKey(run, commit), "");
+}
+
 Result<RunRecord> Repository::ReadRun(const ObjectId& id) {
   TUSK_ASSIGN_OR_RETURN(std::string bytes, ReadObject(id, ObjectType::kRun));
   auto run = DecodeRun(bytes);

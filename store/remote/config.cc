@@ -81,13 +81,14 @@ Status CheckRemoteName(std::string_view name) {
 }
 
 std::string EncodeRemotes(const std::vector<Remote>& remotes) {
-  std::string out = std::string(kHeader) + std::to_string(kRemoteFormat) + "\n";
+  std::string out = std::string(kHeader) + std::to_string(kRemotesFileFormat) + "\n";
   for (const Remote& r : remotes) {
     out += "remote " + r.name + " " + r.url;
     if (!r.endpoint.empty()) out += " endpoint=" + r.endpoint;
     if (!r.region.empty()) out += " region=" + r.region;
     if (r.addressing != Remote::Addressing::kAuto) out += std::string(" addressing=") + AddressingName(r.addressing);
     if (r.insecure) out += " insecure=1";
+    if (!r.id.empty()) out += " id=" + r.id;
     out += "\n";
   }
   return out;
@@ -108,10 +109,10 @@ Result<std::vector<Remote>> DecodeRemotes(std::string_view text) {
     if (line_no == 1) {
       if (line.rfind(kHeader, 0) != 0) return bad("not a tusk remotes file");
       std::string_view version = line.substr(std::string_view(kHeader).size());
-      if (version == std::to_string(kRemoteFormat)) continue;
+      if (version == "1" || version == std::to_string(kRemotesFileFormat)) continue;
       if (!version.empty() && version.size() < 6 && std::all_of(version.begin(), version.end(), ::isdigit))
         return Status::Unsupported("the remotes file is of format " + std::string(version) + "; this tusk reads format " +
-                                   std::to_string(kRemoteFormat));
+                                   std::to_string(kRemotesFileFormat));
       return bad("bad format number");
     }
     std::vector<std::string_view> words = SplitSpaces(line);
@@ -133,6 +134,9 @@ Result<std::vector<Remote>> DecodeRemotes(std::string_view text) {
         r.addressing = Remote::Addressing::kVirtualHost;
       } else if (key == "insecure" && value == "1") {
         r.insecure = true;
+      } else if (key == "id" && value.size() == 32 &&
+                 std::all_of(value.begin(), value.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) && !std::isupper(static_cast<unsigned char>(c)); })) {
+        r.id = value;
       } else {
         return bad("unknown setting '" + EscapeForDisplay(words[i]) + "'");
       }
@@ -184,8 +188,10 @@ Status AddRemote(Env* files, const std::string& store_dir, const Remote& remote,
     return Status::NotFound(bucket.message() + "; create it, or pass --create-bucket");
   }
   TUSK_RETURN_IF_ERROR(bucket);
-  TUSK_RETURN_IF_ERROR(AdoptRemoteFormat(*c.client, c.location));
-  remotes.push_back(remote);
+  TUSK_ASSIGN_OR_RETURN(std::string id, AdoptRemoteFormat(*c.client, c.location));
+  Remote added = remote;
+  added.id = id;
+  remotes.push_back(std::move(added));
   return SaveRemotes(files, store_dir, std::move(remotes));
 }
 

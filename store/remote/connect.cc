@@ -42,6 +42,15 @@ Status CheckFormatText(std::string_view text, const std::string& where) {
                              "'; this tusk reads format " + std::to_string(kRemoteFormat) + " (upgrade tusk)");
 }
 
+// The id line of a format object ("id <32 hex>"), "" when it has none.
+std::string IdOf(std::string_view text) {
+  for (size_t at = text.find('\n'); at != std::string_view::npos && at + 1 < text.size(); at = text.find('\n', at + 1)) {
+    std::string_view line = text.substr(at + 1, text.find('\n', at + 1) - at - 1);
+    if (line.rfind("id ", 0) == 0) return std::string(line.substr(3));
+  }
+  return "";
+}
+
 Status NoConditionalWrites(const s3::Client& client, const std::string& what) {
   return Status::Unsupported("the server at " + client.endpoint().server() + " " + what +
                              ": refs on a remote move only by conditional writes (If-None-Match, If-Match), "
@@ -95,13 +104,14 @@ Status ProbeConditionalWrites(s3::Client& client, const s3::Location& location) 
   return removed;
 }
 
-Status AdoptRemoteFormat(s3::Client& client, const s3::Location& location) {
+Result<std::string> AdoptRemoteFormat(s3::Client& client, const s3::Location& location) {
   std::string key = location.Key(kFormatObject);
   std::string where = client.Describe(key);
   auto existing = client.Get(key);
   if (existing.ok()) {
     TUSK_RETURN_IF_ERROR(CheckFormatText(*existing, where));
-    return ProbeConditionalWrites(client, location);
+    TUSK_RETURN_IF_ERROR(ProbeConditionalWrites(client, location));
+    return IdOf(*existing);
   }
   if (existing.status().code() != Status::Code::kNotFound) return existing.status();
   // A new remote: only where nothing else lives, so that tusk never mixes
@@ -114,14 +124,34 @@ Status AdoptRemoteFormat(s3::Client& client, const s3::Location& location) {
                                    ") but is not a tusk remote (no " + kFormatObject +
                                    "); give a prefix of its own, e.g. " + location.ToString() + "tusk/");
   TUSK_RETURN_IF_ERROR(ProbeConditionalWrites(client, location));
-  std::string text = std::string(kFormatLine) + std::to_string(kRemoteFormat) + "\n";
+  std::string id = RandomHex(16);
+  std::string text = std::string(kFormatLine) + std::to_string(kRemoteFormat) + "\nid " + id + "\n";
   auto made = client.Put(key, text, s3::WriteCondition::IfNoneMatchAny());
   if (made.status().code() == Status::Code::kConflict) {
     // Another machine made the remote meanwhile: fine if it is the same format.
     TUSK_ASSIGN_OR_RETURN(std::string theirs, client.Get(key));
-    return CheckFormatText(theirs, where);
+    TUSK_RETURN_IF_ERROR(CheckFormatText(theirs, where));
+    return IdOf(theirs);
   }
-  return made.status();
+  TUSK_RETURN_IF_ERROR(made.status());
+  return id;
+}
+
+Status CheckRemoteIdentity(const RemoteConnection& c) {
+  if (c.remote.id.empty()) return Status::Ok();
+  std::string key = c.location.Key(kFormatObject);
+  auto text = c.client->Get(key);
+  std::string now;
+  if (text.ok()) now = IdOf(*text);
+  else if (text.status().code() != Status::Code::kNotFound) return text.status();
+  if (now == c.remote.id) return Status::Ok();
+  return Status::Conflict(
+      "remote '" + c.remote.name + "' (" + c.location.ToString() + ") is not the remote this store added: " +
+      (text.ok() ? "its id is now " + (now.empty() ? std::string("none") : now) + ", was " + c.remote.id
+                 : c.client->Describe(key) + " is gone (the prefix was emptied)") +
+      ". What this store remembers of it (its remote-tracking refs) belongs to the old one; to use the new one, run "
+      "'tusk remote remove " + c.remote.name + "' and 'tusk remote add " + c.remote.name + " " + c.remote.url +
+      " ...' again");
 }
 
 }  // namespace tusk

@@ -61,8 +61,8 @@ std::vector<Result<RemotePackListing>> ListPacks(PackDirectory& packs, const std
 // parents and its tree, a directory's pages after its subdirectories. So
 // a fetch that stops part-way leaves no local object above a remote one,
 // and the next fetch may stop at the first local object it meets.
-// (Run records stay behind: their inputs may be other datasets, which a
-// push does not send; FORMAT.md, "Remotes".)
+// A commit's run record comes with it, after its read sets (its inputs'
+// commits and data do not: they travel with their own datasets).
 class Localizer {
  public:
   Localizer(Repository& repo, WriteSession& session, FetchReport* report)
@@ -96,11 +96,32 @@ class Localizer {
           continue;
         TUSK_RETURN_IF_ERROR(Tree(c.root));
         if (c.settings) TUSK_RETURN_IF_ERROR(Settings(*c.settings));
+        if (c.run) TUSK_RETURN_IF_ERROR(Run(*c.run));
         TUSK_RETURN_IF_ERROR(Copy(id, ObjectType::kCommit, entry.first));
+        if (c.run) session_.IndexRunOutput(*c.run, id);
         copied.insert(id);
       }
       if (copied.size() == before) return Status::Corruption("the history of commit " + head.Hex() + " has a cycle");
     }
+    return Status::Ok();
+  }
+
+  // A run record, after the pages of its read sets; `tusk runs` and
+  // lineage find it once it is here (the runs index is filled as it lands).
+  // A push from a store older than this one sent none: nothing to copy.
+  Status Run(const ObjectId& id) {
+    if (!done_.insert(id).second) return Status::Ok();
+    TUSK_ASSIGN_OR_RETURN(std::optional<ObjectLocation> loc, repo_.FindObject(id));
+    if (!loc) return Status::Ok();
+    TUSK_ASSIGN_OR_RETURN(bool remote, repo_.IsRemotePack(loc->pack));
+    if (!remote) return Status::Ok();
+    TUSK_ASSIGN_OR_RETURN(std::string bytes, repo_.ReadObject(id, ObjectType::kRun));
+    auto run = DecodeRun(bytes);
+    if (!run.ok()) return run.status().Annotate("run " + id.Hex());
+    for (const RunInput& in : run->inputs) TUSK_RETURN_IF_ERROR(Tree(in.read_tree));
+    TUSK_RETURN_IF_ERROR(session_.LocalizeRun(id, bytes));
+    report_->objects_localized++;
+    report_->bytes_localized += bytes.size();
     return Status::Ok();
   }
 
@@ -186,6 +207,7 @@ Status IndexFetchedHistory(Repository& repo, const std::string& dataset, const O
 Result<FetchReport> Fetch(Repository& repo, const RemoteConnection& remote, const std::optional<std::string>& dataset,
                           Progress* progress) {
   const std::string& name = remote.remote.name;
+  TUSK_RETURN_IF_ERROR(CheckRemoteIdentity(remote));
   FetchReport report;
   // Refs before packs: a push uploads packs before it moves a ref, so the
   // packs listed after reading a ref include everything that ref reaches.
@@ -233,9 +255,17 @@ Result<FetchReport> Fetch(Repository& repo, const RemoteConnection& remote, cons
     by_dataset[r.dataset].push_back({name, r.dataset, r.kind, r.name, r.commit});
   for (const auto& [d, refs] : by_dataset) TUSK_RETURN_IF_ERROR(repo.SetRemoteRefs(name, d, refs, true));
 
-  // Datasets that exist here learn the fetched commits (prefix lookups).
+  // A dataset first seen on the remote is made here, without branches
+  // (pull or branch make them), so that its remote-tracking refs are read
+  // as any ref is: log, ls, diff, mount. Then every dataset learns the
+  // fetched commits (prefix lookups).
   for (const RemoteRefValue& r : report.refs) {
-    if (r.kind == 's' || !repo.CheckDataset(r.dataset).ok()) continue;
+    Status known = repo.CheckDataset(r.dataset);
+    if (known.code() == Status::Code::kNotFound) TUSK_RETURN_IF_ERROR(repo.CreateDataset(r.dataset));
+    else TUSK_RETURN_IF_ERROR(known);
+  }
+  for (const RemoteRefValue& r : report.refs) {
+    if (r.kind == 's') continue;
     TUSK_RETURN_IF_ERROR(IndexFetchedHistory(repo, r.dataset, r.commit));
   }
   return report;

@@ -4,7 +4,6 @@
 #include <thread>
 #include <unordered_set>
 
-#include "store/backend/disk_chunk_cache.h"
 #include "store/internal/pack.h"
 #include "store/remote/remote.h"
 
@@ -62,7 +61,8 @@ Result<PrefetchReport> Prefetch(Repository& repo, const ObjectId& commit, const 
       continue;
     }
     report.bytes_remote += chunk.length;
-    if (repo.remote_cache().Contains(chunk.id)) report.chunks_cached++;
+    TUSK_ASSIGN_OR_RETURN(bool cached, repo.RemoteChunkCached(chunk.id));
+    if (cached) report.chunks_cached++;
     else wanted.push_back(chunk);
   }
   if (progress) {

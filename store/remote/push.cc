@@ -37,8 +37,7 @@ class Reach {
       TUSK_ASSIGN_OR_RETURN(Commit c, repo_.ReadCommit(id));
       TUSK_RETURN_IF_ERROR(Tree(c.root));
       if (c.settings) TUSK_RETURN_IF_ERROR(Settings(*c.settings));
-      // (Run records do not travel yet: their inputs may be other
-      // datasets, which a push of this one does not send.)
+      if (c.run) TUSK_RETURN_IF_ERROR(Run(*c.run));
       for (const ObjectId& p : c.parents) stack.push_back(p);
     }
     return Status::Ok();
@@ -54,17 +53,35 @@ class Reach {
     return Status::Ok();
   }
 
-  Status Tree(const ObjectId& root) {
+  // The run record that made a commit travels with it, with its read sets
+  // (the names, sizes and chunk ids of the files it opened) and the
+  // directories it listed: the lineage of the commit. Not the inputs'
+  // commits or file data: they are other datasets' (often large), which
+  // travel when those datasets are pushed (FORMAT.md, "Remotes").
+  Status Run(const ObjectId& id) {
+    if (!Visit(id)) return Status::Ok();
+    TUSK_ASSIGN_OR_RETURN(RunRecord run, repo_.ReadRun(id));
+    for (const RunInput& in : run.inputs) {
+      TUSK_RETURN_IF_ERROR(Tree(in.read_tree, /*with_chunks=*/false));
+      if (!in.listed.IsZero()) Visit(in.listed);
+    }
+    return Status::Ok();
+  }
+
+  // A tree: its pages, its subdirectories' and (`with_chunks`) its files'
+  // chunks; a run's read set goes without them.
+  Status Tree(const ObjectId& root, bool with_chunks = true) {
     if (!Visit(root)) return Status::Ok();
     std::vector<ObjectId> subdirs;
     TUSK_RETURN_IF_ERROR(ForEachPage(repo_, root, [&](const ObjectId& page) { Visit(page); }));
     TUSK_RETURN_IF_ERROR(ForEachEntry(repo_, root, [&](const TreeEntry& e) {
       if (e.kind == EntryKind::kDirectory) subdirs.push_back(e.tree);
-      for (const auto& c : e.chunks)
-        if (!c.IsHole()) Visit(c.id);
+      if (with_chunks)
+        for (const auto& c : e.chunks)
+          if (!c.IsHole()) Visit(c.id);
       return true;
     }));
-    for (const ObjectId& sub : subdirs) TUSK_RETURN_IF_ERROR(Tree(sub));
+    for (const ObjectId& sub : subdirs) TUSK_RETURN_IF_ERROR(Tree(sub, with_chunks));
     return Status::Ok();
   }
 
@@ -153,6 +170,7 @@ Status UploadRepack(Repository& repo, PackDirectory& remote_packs, const Upload&
 Result<PushReport> Push(Repository& repo, const RemoteConnection& remote, const std::string& dataset,
                         const std::string& branch, const PushOptions& options, Progress* progress) {
   const std::string& name = remote.remote.name;
+  TUSK_RETURN_IF_ERROR(CheckRemoteIdentity(remote));
   const std::string target = dataset + "@" + branch;
   const char kind = options.tag ? 't' : 'b';
   std::optional<ObjectId> head;

@@ -42,6 +42,10 @@ struct Remote {
   enum class Addressing { kAuto, kPathStyle, kVirtualHost };
   Addressing addressing = Addressing::kAuto;
   bool insecure = false;  // TLS certificates not verified
+  // The remote's identity: 32 hex digits from PREFIX/tusk-remote, recorded
+  // when the remote was added; "" for a remote made by a tusk that gave
+  // none. A prefix emptied and made again is another remote.
+  std::string id;
   bool operator==(const Remote&) const = default;
 };
 
@@ -86,9 +90,18 @@ Status RemoveRemote(Env* files, const std::string& store_dir, std::string_view n
 // themselves (tests, clone): conditional writes on a scratch key under the
 // prefix (removed afterwards), then the format object.
 Status ProbeConditionalWrites(s3::Client& client, const s3::Location& location);
-Status AdoptRemoteFormat(s3::Client& client, const s3::Location& location);
+// Returns the remote's id ("" when its format object gives none); a new
+// remote gets a random one.
+Result<std::string> AdoptRemoteFormat(s3::Client& client, const s3::Location& location);
+// Conflict when the remote is not the one this store added: its format
+// object is gone or names another id (the prefix was emptied, maybe made
+// again, or STORE/remotes was edited to point elsewhere). What this store
+// remembers of it (remote-tracking refs) would then be wrong, and a push
+// would skip objects the remote lacks. Ok for a remote recorded without id.
+Status CheckRemoteIdentity(const RemoteConnection& connection);
 
-inline constexpr int kRemoteFormat = 1;
+inline constexpr int kRemoteFormat = 1;       // PREFIX/tusk-remote
+inline constexpr int kRemotesFileFormat = 2;  // STORE/remotes (2: id=); reads 1 too
 
 // ---- refs on the remote (remote_refs.cc) ----
 // A branch is the object PREFIX/refs/DATASET/branches/NAME, a tag

@@ -179,6 +179,138 @@ TEST_F(PushPullTest, ALazyMountReadsNeighbouringFilesAndChunksInFewRequests) {
   EXPECT_LT(gets, 40u) << "GETs of pack objects for 301 files";
 }
 
+TEST_F(PushPullTest, TheRunThatMadeACommitTravelsWithItButNotItsInputsData) {
+  MakeTree(Path("raw"), {File("labels/a.csv", "id,label\n1,cat\n"), File("labels/b.csv", "id,label\n2,dog\n"),
+                         File("unused.bin", RandomBytes(100 << 10, 3))});
+  CreateDataset("raw");
+  CreateDataset("clean");
+  Import(Path("raw"), "raw@main", "raw v1");
+  RunResult r = Run("run", "--in", "raw=raw@main", "--out", "clean@main", "-m", "clean", "--", "sh", "-c",
+                    "cat \"$TUSK_IN_raw\"/labels/a.csv > \"$TUSK_OUT\"/all.csv");
+  ASSERT_EQ(r.exit_code, 0) << r;
+  uint64_t before = RemotePackBytes();
+  r = Run("push", "origin", "clean");
+  ASSERT_EQ(r.exit_code, 0) << r;
+  // raw's file data stayed home: the push is the small output and metadata.
+  EXPECT_LT(RemotePackBytes() - before, 50u << 10);
+
+  std::string other = Clone("other");
+  // The clone knows the run: its command, its inputs, what it read.
+  r = RunOn(other, "runs");
+  EXPECT_EQ(r.exit_code, 0) << r;
+  EXPECT_TRUE(HasSubstr(r.out, "clean")) << r;
+  RunResult show = RunOn(other, "show", "clean@main", "--json");
+  size_t at = show.out.find("\"run\":\"");
+  ASSERT_NE(at, std::string::npos) << show;
+  std::string run = show.out.substr(at + 7, 64);
+  r = RunOn(other, "show", "run:" + run);
+  EXPECT_EQ(r.exit_code, 0) << r;
+  EXPECT_TRUE(HasSubstr(r.out, "raw@main")) << r;
+  EXPECT_TRUE(HasSubstr(r.out, "labels/a.csv")) << r;
+  EXPECT_EQ(r.out, Run("show", "run:" + run).out);
+  r = RunOn(other, "lineage", "clean@main");
+  EXPECT_EQ(r.exit_code, 0) << r;
+  EXPECT_TRUE(HasSubstr(r.out, run.substr(0, 12))) << r;
+  // gc and fsck on the clone, which lacks the run's input commit.
+  r = RunOn(other, "gc");
+  EXPECT_EQ(r.exit_code, 0) << r;
+  r = RunOn(other, "fsck");
+  EXPECT_EQ(r.exit_code, 0) << r;
+  EXPECT_EQ(RunOn(other, "cat", "clean@main", "all.csv").out, "id,label\n1,cat\n");
+
+  // Once raw is pushed too, the clone fetches it and has the whole lineage.
+  ASSERT_EQ(Run("push", "origin", "raw").exit_code, 0);
+  r = RunOn(other, "pull", "origin", "raw");
+  ASSERT_EQ(r.exit_code, 0) << r;
+  r = RunOn(other, "lineage", "clean@main");
+  EXPECT_EQ(r.exit_code, 0) << r;
+  EXPECT_EQ(r.out, Run("lineage", "clean@main").out);
+}
+
+TEST_F(PushPullTest, AFetchKilledPartWayLeavesAStoreThatChecksAndFetchesOn) {
+  // A history of 40 commits, each with its own directory: many objects to
+  // copy, so that a kill lands in the middle of the copying.
+  CreateDataset("d");
+  for (int i = 0; i < 40; i++) {
+    std::vector<FsEntry> files;
+    for (int k = 0; k <= i; k++)
+      files.push_back(File("dir" + std::to_string(k) + "/f" + std::to_string(k) + ".txt", "version " + std::to_string(k)));
+    MakeTree(Path("v" + std::to_string(i)), files);
+    Import(Path("v" + std::to_string(i)), "d@main", "commit " + std::to_string(i));
+  }
+  ASSERT_EQ(Run("push", "origin", "d").exit_code, 0);
+  std::string other = Path("other");
+  RunResult r = RunOn(other, "init");
+  ASSERT_EQ(r.exit_code, 0) << r;
+  r = RunOn(other, "remote", "add", "origin", url_, "--endpoint", endpoint_);
+  ASSERT_EQ(r.exit_code, 0) << r;
+  for (const char* after : {"0.05", "0.15", "0.3", "0.6"}) {
+    SCOPED_TRACE(std::string("killed after ") + after + " s");
+    std::string cmd = "env TUSK_STORE=" + other + " timeout -s KILL " + after + " " + kTuskBinary +
+                      " fetch origin >/dev/null 2>&1";
+    (void)std::system(cmd.c_str());
+    // Whatever the kill interrupted, the store is whole...
+    r = RunOn(other, "fsck");
+    EXPECT_EQ(r.exit_code, 0) << r;
+  }
+  // ...and the next fetch completes it.
+  r = RunOn(other, "fetch", "origin");
+  ASSERT_EQ(r.exit_code, 0) << r;
+  EXPECT_EQ(RunOn(other, "log", "d@origin/main").out, Run("log", "d@main").out);
+  r = RunOn(other, "fsck");
+  EXPECT_EQ(r.exit_code, 0) << r;
+}
+
+TEST_F(PushPullTest, DataOnARemoteTheStoreNoLongerNamesIsAnErrorThatSaysSo) {
+  PushV1();
+  std::string other = Clone("other");
+  // STORE/remotes edited by hand (tusk remote remove refuses while data
+  // is read from the remote).
+  WriteFileOrDie(other + "/remotes", "tusk remotes 1\n");
+  RunResult r = RunOn(other, "cat", "d@main", "images/a.bin");
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_TRUE(HasSubstr(r.err, "remote 'origin'")) << r;
+  EXPECT_TRUE(HasSubstr(r.err, "tusk remote add")) << r;
+  // Metadata is local: listings still work.
+  r = RunOn(other, "ls", "d@main");
+  EXPECT_EQ(r.exit_code, 0) << r;
+}
+
+TEST_F(PushPullTest, APrefixEmptiedAndMadeAgainIsAnotherRemoteThatPushAndFetchRefuse) {
+  PushV1();
+  // Someone empties the prefix, and another store makes a remote there anew.
+  auto left = client_->List("team/");
+  ASSERT_TRUE(left.ok());
+  for (const auto& o : *left) ASSERT_TRUE(client_->Delete(o.key).ok());
+  std::string third = Path("third");
+  ASSERT_EQ(RunOn(third, "init").exit_code, 0);
+  RunResult r = RunOn(third, "remote", "add", "origin", url_, "--endpoint", endpoint_);
+  ASSERT_EQ(r.exit_code, 0) << r;
+
+  // This store remembers the old remote's refs: a push trusting them would
+  // skip objects the new one lacks. Refused, saying what to do.
+  MakeTree(Path("v2"), {File("labels.csv", "id,label\n1,cat\n2,dog\n3,owl\n"),
+                        File("images/a.bin", RandomBytes(3 << 20, 1))});
+  Import(Path("v2"), "d@main", "v2");
+  for (const char* command : {"push", "fetch"}) {
+    r = Run(command, "origin", "d");
+    if (std::string(command) == "fetch") r = Run(command, "origin");
+    EXPECT_EQ(r.exit_code, 1) << command << r;
+    EXPECT_TRUE(HasSubstr(r.err, "is not the remote this store added")) << command << r;
+    EXPECT_TRUE(HasSubstr(r.err, "tusk remote remove origin")) << command << r;
+  }
+  // Removed and added again, it is a new remote: the push sends all.
+  ASSERT_EQ(Run("remote", "remove", "origin").exit_code, 0);
+  r = Run("remote", "add", "origin", url_, "--endpoint", endpoint_);
+  ASSERT_EQ(r.exit_code, 0) << r;
+  r = Run("push", "origin", "d");
+  ASSERT_EQ(r.exit_code, 0) << r;
+  std::string other = Clone("other");
+  r = RunOn(other, "export", "d@main", Path("out"));
+  ASSERT_EQ(r.exit_code, 0) << r;
+  EXPECT_TRUE(TreeDiff(Path("v2"), Path("out")).empty()) << Join(TreeDiff(Path("v2"), Path("out")));
+}
+
 TEST_F(PushPullTest, APushSendsOnlyWhatTheRemoteLacks) {
   MakeV1(Path("v1"));
   CreateDataset("d");

@@ -368,8 +368,9 @@ TEST_F(PackTest, NeighbouringRecordsAreReadInOneReadAndChecked) {
   // The first and the last: the middle record is read and skipped.
   std::vector<std::string> got;
   TUSK_ASSERT_OK(packs_.ReadRecords(pack, {records[0], records[2]}, /*verify_hash=*/true,
-                                    [&](const ObjectId&, std::string&& plain) {
-                                      got.push_back(std::move(plain));
+                                    [&](const PackDirectory::SpanRecord& r) {
+                                      EXPECT_EQ(r.record.size(), RecordExtent(r.loc));
+                                      got.push_back(std::move(r.plaintext));
                                       return Status::Ok();
                                     }));
   ASSERT_EQ(got.size(), 2u);
@@ -380,13 +381,13 @@ TEST_F(PackTest, NeighbouringRecordsAreReadInOneReadAndChecked) {
   // fails the read, naming it.
   auto elsewhere = records[1];
   elsewhere.second.pack = pack + 1;
-  EXPECT_EQ(packs_.ReadRecords(pack, {records[0], elsewhere}, true, [](const ObjectId&, std::string&&) {
+  EXPECT_EQ(packs_.ReadRecords(pack, {records[0], elsewhere}, true, [](const PackDirectory::SpanRecord&) {
                   return Status::Ok();
                 }).code(),
             Status::Code::kInvalidArgument);
   FlipByte(packs_.PathOf(pack), records[1].second.offset + kRecordHeaderSize + 10);
   PackDirectory reopened(dir_.path());
-  Status st = reopened.ReadRecords(pack, records, true, [](const ObjectId&, std::string&&) { return Status::Ok(); });
+  Status st = reopened.ReadRecords(pack, records, true, [](const PackDirectory::SpanRecord&) { return Status::Ok(); });
   EXPECT_EQ(st.code(), Status::Code::kCorruption) << st.ToString();
   EXPECT_NE(st.message().find(records[1].first.Hex()), std::string::npos) << st.message();
 }

@@ -22,7 +22,7 @@
 #          restic backup (no target).
 #   2a-2g  cold reads of bench@main (v2) through `tusk mount bench@main MNT` of a store made by
 #          `tusk clone s3://BUCKET/bench DIR --endpoint URL --path-style`: before every test
-#          the clone is unmounted, DIR/cache/chunks removed, remounted and the page cache
+#          the clone is unmounted, DIR/cache removed, remounted and the page cache
 #          dropped.  Tests: `cat large/f0..f3 > /dev/null` (MB/s), `readfiles.py small 1`
 #          (files/s, MB/s), `randread.py large/f2 RAND_N` (4 KiB preads, IOPS).  Peers:
 #          `restic mount` of the S3 repository (remounted before every test; its cache dir,
@@ -413,11 +413,11 @@ cold_tusk() {
   local r=$1 t
   for t in "${TESTS[@]}"; do
     tusk_umount clone
-    rm -rf "$CLONE/cache/chunks"
+    rm -rf "$CLONE/cache"
     tusk_mount "$CLONE" clone tusk-clone
     read_test tusk-clone "$t" "$r" "$MNT/clone"
     rec --peer tusk-clone --label "fetched_$t" --round "$r" \
-      --value "$(du -sb "$CLONE/cache/chunks" 2>/dev/null | cut -f1 || echo 0)" --unit B
+      --value "$(du -s --block-size=1 "$CLONE/cache" 2>/dev/null | cut -f1 || echo 0)" --unit B
     tusk_umount clone
   done
 }
@@ -439,9 +439,9 @@ raw_get() {
 prefetch() {
   local ok msg
   tusk_umount clone
-  rm -rf "$CLONE/cache/chunks"
+  rm -rf "$CLONE/cache"
   timed tusk-clone prefetch --cold --bytes "$V2B" -- "${LOGGED[@]}" "$OUT/tusk-clone.log" "$TUSK_BIN" --store "$CLONE" prefetch bench@main
-  rec --peer tusk-clone --label cache_after_prefetch --value "$(du -sb "$CLONE/cache/chunks" | cut -f1)" --unit B
+  rec --peer tusk-clone --label cache_after_prefetch --value "$(du -s --block-size=1 "$CLONE/cache" | cut -f1)" --unit B
   # the large files through the clone's mount equal the source (not timed)
   tusk_mount "$CLONE" clone tusk-verify
   ok=0; msg=''

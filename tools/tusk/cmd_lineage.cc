@@ -33,6 +33,16 @@ std::string Indent(int depth) {
 
 // ---- upstream ----
 
+// The commit, or nullopt when this store does not have it: a run that came
+// from a remote names inputs of datasets this store may not have fetched.
+Result<std::optional<Commit>> ReadIfHere(Repository& repo, const ObjectId& id) {
+  TUSK_ASSIGN_OR_RETURN(bool here, repo.Contains(id));
+  if (!here) return std::optional<Commit>();
+  TUSK_ASSIGN_OR_RETURN(Commit c, repo.ReadCommit(id));
+  return std::optional<Commit>(std::move(c));
+}
+constexpr const char* kNotHere = "  (not in this store: fetch its dataset from the remote the run came from)";
+
 struct Upstream {
   Repository& repo;
   std::set<ObjectId> seen;  // commits already described (a DAG: say so once)
@@ -58,10 +68,14 @@ struct Upstream {
               << StatusText(run.exit_status) << "\n";
     std::cout << pad << "    $ " << Printable(CommandText(run.argv)) << "\n";
     for (const auto& in : run.inputs) {
-      TUSK_ASSIGN_OR_RETURN(Commit input, repo.ReadCommit(in.commit));
-      std::cout << pad << "  input " << Printable(in.name) << " (" << Printable(in.ref) << "): " << in.files_read
-                << " of " << input.file_count << " files read, " << in.dirs_listed << " director"
-                << (in.dirs_listed == 1 ? "y" : "ies") << " listed\n";
+      TUSK_ASSIGN_OR_RETURN(std::optional<Commit> input, ReadIfHere(repo, in.commit));
+      std::cout << pad << "  input " << Printable(in.name) << " (" << Printable(in.ref) << "): " << in.files_read;
+      if (input) std::cout << " of " << input->file_count;
+      std::cout << " files read, " << in.dirs_listed << " director" << (in.dirs_listed == 1 ? "y" : "ies") << " listed\n";
+      if (!input) {
+        std::cout << Indent(depth + 1) << Label(in.dataset, in.commit) << kNotHere << "\n";
+        continue;
+      }
       TUSK_RETURN_IF_ERROR(Text(in.commit, in.dataset, depth + 1, std::move(input)));
     }
     return Status::Ok();
@@ -77,7 +91,13 @@ struct Upstream {
     j.BeginObject().Key("root").String(start.Hex()).Key("commits").BeginArray();
     for (size_t i = 0; i < queue.size(); i++) {
       auto [commit, ds] = queue[i];
-      TUSK_ASSIGN_OR_RETURN(Commit c, repo.ReadCommit(commit));
+      TUSK_ASSIGN_OR_RETURN(std::optional<Commit> here, ReadIfHere(repo, commit));
+      if (!here) {  // an input of a run from a remote, not fetched
+        j.BeginObject().Key("commit").String(commit.Hex()).Key("dataset").String(ds).Key("in_store").Bool(false);
+        j.EndObject();
+        continue;
+      }
+      const Commit& c = *here;
       j.BeginObject().Key("commit").String(commit.Hex()).Key("dataset").String(ds).Key("files").Number(c.file_count);
       j.Key("run");
       if (c.run) j.String(c.run->Hex());
@@ -134,7 +154,9 @@ Status UpstreamDot(Repository& repo, const ObjectId& commit, const std::string& 
                    std::set<ObjectId>& seen) {
   dot.Commit(commit, dataset);
   if (!seen.insert(commit).second) return Status::Ok();
-  TUSK_ASSIGN_OR_RETURN(Commit c, repo.ReadCommit(commit));
+  TUSK_ASSIGN_OR_RETURN(std::optional<Commit> here, ReadIfHere(repo, commit));
+  if (!here) return Status::Ok();  // an input of a run from a remote, not fetched
+  const Commit& c = *here;
   if (!c.run) return Status::Ok();
   TUSK_ASSIGN_OR_RETURN(RunRecord run, repo.ReadRun(*c.run));
   dot.Run(*c.run, run);

@@ -7,7 +7,7 @@
 #include <iostream>
 #include <map>
 
-#include "store/backend/disk_chunk_cache.h"
+#include "store/backend/pack_mirror.h"
 #include "store/merge/merge.h"
 #include "store/remote/remote.h"
 #include "tools/tusk/cli_util.h"
@@ -365,7 +365,7 @@ void AddSyncCommands(CLI::App& app, Cli& cli) {
   pf->add_option("ref", prefetch->ref, "DATASET@REF")->required();
   pf->add_option("paths", prefetch->paths, "Files or directories (default: all of it)");
   pf->add_option("--remote-cache-size", prefetch->cache_size, "Bound of the cache (default 8G)");
-  pf->add_option("-j,--jobs", prefetch->jobs, "Chunks fetched at once (default 8)");
+  pf->add_option("-j,--jobs", prefetch->jobs, "Requests to the remote in flight, each of several chunks (default 8)");
   pf->footer("A training job started afterwards reads the data from local disk. See man tusk-prefetch.");
   pf->callback([&cli, prefetch] { cli.exit_code = RunPrefetch(cli, *prefetch); });
 

@@ -38,15 +38,19 @@ TEST(RemotesFileTest, EveryFieldRoundTrips) {
   full.region = "eu-west-3";
   full.addressing = Remote::Addressing::kVirtualHost;
   full.insecure = true;
+  full.id = "0123456789abcdef0123456789abcdef";
   Remote path = Sample("lab.2");
   path.addressing = Remote::Addressing::kPathStyle;
   std::vector<Remote> remotes = {full, path, Sample("plain")};
   std::string text = EncodeRemotes(remotes);
-  EXPECT_EQ(text.substr(0, text.find('\n')), "tusk remotes 1");
+  EXPECT_EQ(text.substr(0, text.find('\n')), "tusk remotes 2");
   TUSK_ASSERT_OK_AND_ASSIGN(std::vector<Remote> back, DecodeRemotes(text));
   EXPECT_EQ(back, remotes);
   TUSK_ASSERT_OK_AND_ASSIGN(std::vector<Remote> none, DecodeRemotes(EncodeRemotes({})));
   EXPECT_TRUE(none.empty());
+  // A file of format 1 (no ids) is read as it is.
+  TUSK_ASSERT_OK_AND_ASSIGN(std::vector<Remote> old, DecodeRemotes("tusk remotes 1\nremote origin s3://bucket-1/team/datasets\n"));
+  EXPECT_EQ(old, std::vector<Remote>{Sample("origin")});
 }
 
 TEST(RemotesFileTest, MalformedFilesAreCorruptionNamingTheLine) {
@@ -58,13 +62,15 @@ TEST(RemotesFileTest, MalformedFilesAreCorruptionNamingTheLine) {
                           header + "remote origin s3://bucket endpoint=ftp://x\n",
                           header + "remote origin s3://bucket addressing=sideways\n",
                           header + "remote origin s3://bucket\nremote origin s3://other\n",
-                          header + "remote origin s3://bucket  region=x\n", std::string("tusk remotes x\n")}) {
+                          header + "remote origin s3://bucket  region=x\n", std::string("tusk remotes x\n"),
+                          header + "remote origin s3://bucket id=0123\n",
+                          header + "remote origin s3://bucket id=0123456789ABCDEF0123456789ABCDEF\n"}) {
     auto decoded = DecodeRemotes(bad);
     EXPECT_EQ(decoded.status().code(), Status::Code::kCorruption) << "'" << bad << "'";
   }
   auto duplicate = DecodeRemotes(header + "remote a s3://bucket\nremote a s3://bucket\n");
   EXPECT_NE(duplicate.status().message().find("line 3"), std::string::npos) << duplicate.status().message();
-  EXPECT_EQ(DecodeRemotes("tusk remotes 2\n").status().code(), Status::Code::kUnsupported);
+  EXPECT_EQ(DecodeRemotes("tusk remotes 3\n").status().code(), Status::Code::kUnsupported);
 }
 
 TEST(RemotesFileTest, NamesAreShortWordsOfSafeCharacters) {
@@ -211,30 +217,34 @@ TEST(ProbeTest, AServerWithoutConditionalWritesIsRefused) {
 
 TEST(ProbeTest, ANewPrefixGetsTheFormatObjectAndAnExistingOneIsAdopted) {
   FakeRemote f = OnFake(FakeS3::Conditions::kHonoured);
-  TUSK_ASSERT_OK(AdoptRemoteFormat(*f.client, f.location));
-  EXPECT_EQ(f.server->objects(), (std::map<std::string, std::string>{{"team/tusk-remote", "tusk remote 1\n"}}));
-  TUSK_EXPECT_OK(AdoptRemoteFormat(*f.client, f.location));  // a second machine adopts it
+  TUSK_ASSERT_OK_AND_ASSIGN(std::string id, AdoptRemoteFormat(*f.client, f.location));
+  EXPECT_EQ(id.size(), 32u) << "a new remote gets an id";
+  TUSK_ASSERT_OK_AND_ASSIGN(std::string again, AdoptRemoteFormat(*f.client, f.location));
+  EXPECT_EQ(again, id) << "and keeps it";
+  EXPECT_EQ(f.server->objects(),
+            (std::map<std::string, std::string>{{"team/tusk-remote", "tusk remote 1\nid " + id + "\n"}}));
+  TUSK_EXPECT_OK(AdoptRemoteFormat(*f.client, f.location).status());  // a second machine adopts it
 }
 
 TEST(ProbeTest, ForeignObjectsOrAnotherFormatAreRefused) {
   FakeRemote f = OnFake(FakeS3::Conditions::kHonoured);
   TUSK_ASSERT_OK(f.client->Put("team/photo.jpg", "jpeg").status());
-  Status foreign = AdoptRemoteFormat(*f.client, f.location);
+  Status foreign = AdoptRemoteFormat(*f.client, f.location).status();
   EXPECT_EQ(foreign.code(), Status::Code::kInvalidArgument);
   EXPECT_NE(foreign.message().find("not a tusk remote"), std::string::npos) << foreign.message();
   EXPECT_EQ(f.server->objects().size(), 1u) << "nothing written beside someone else's data";
 
   FakeRemote g = OnFake(FakeS3::Conditions::kHonoured);
   TUSK_ASSERT_OK(g.client->Put("team/tusk-remote", "tusk remote 7\n").status());
-  EXPECT_EQ(AdoptRemoteFormat(*g.client, g.location).code(), Status::Code::kUnsupported);
+  EXPECT_EQ(AdoptRemoteFormat(*g.client, g.location).status().code(), Status::Code::kUnsupported);
   TUSK_ASSERT_OK(g.client->Put("team/tusk-remote", "hello\n").status());
-  EXPECT_EQ(AdoptRemoteFormat(*g.client, g.location).code(), Status::Code::kCorruption);
+  EXPECT_EQ(AdoptRemoteFormat(*g.client, g.location).status().code(), Status::Code::kCorruption);
 }
 
 TEST(ProbeTest, AProbeKeyLeftByAnInterruptedProbeIsNotForeignData) {
   FakeRemote f = OnFake(FakeS3::Conditions::kHonoured);
   TUSK_ASSERT_OK(f.client->Put("team/tusk-probe/0123", "probe 1\n").status());
-  TUSK_EXPECT_OK(AdoptRemoteFormat(*f.client, f.location));
+  TUSK_EXPECT_OK(AdoptRemoteFormat(*f.client, f.location).status());
 }
 
 // ---------------------------------------------------------------- against a real S3 server
@@ -279,10 +289,14 @@ TEST_F(RemoteServerTest, AddingARemoteChecksTheServerAndRecordsItInTheStore) {
 
   TUSK_ASSERT_OK(AddRemote(Env::Default(), store_.path(), origin, true));
   TUSK_ASSERT_OK_AND_ASSIGN(Remote found, FindRemote(Env::Default(), store_.path(), "origin"));
-  EXPECT_EQ(found, origin);
+  EXPECT_EQ(found.id.size(), 32u) << "the remote's identity is recorded";
+  Remote with_id = origin;
+  with_id.id = found.id;
+  EXPECT_EQ(found, with_id);
   TUSK_ASSERT_OK_AND_ASSIGN(RemoteConnection c, Connect(found));
   TUSK_ASSERT_OK_AND_ASSIGN(std::string format, c.client->Get("team/tusk-remote"));
-  EXPECT_EQ(format, "tusk remote 1\n");
+  EXPECT_EQ(format, "tusk remote 1\nid " + found.id + "\n");
+  TUSK_EXPECT_OK(CheckRemoteIdentity(c));
   TUSK_ASSERT_OK_AND_ASSIGN(auto objects, c.client->List("team/"));
   EXPECT_EQ(objects.size(), 1u) << "the probe's scratch key is gone";
 
@@ -290,6 +304,16 @@ TEST_F(RemoteServerTest, AddingARemoteChecksTheServerAndRecordsItInTheStore) {
   // Another store (another machine) adopts the same remote.
   TempDir other;
   TUSK_EXPECT_OK(AddRemote(Env::Default(), other.path(), At(origin.url, "shared"), false));
+  TUSK_ASSERT_OK_AND_ASSIGN(Remote shared, FindRemote(Env::Default(), other.path(), "shared"));
+  EXPECT_EQ(shared.id, found.id) << "one remote, one identity";
+  // Recorded with another id (the prefix was made again): push and fetch
+  // would trust what this store remembers of another remote.
+  RemoteConnection stale = std::move(c);
+  stale.remote.id = std::string(32, '0');
+  Status refused = CheckRemoteIdentity(stale);
+  EXPECT_EQ(refused.code(), Status::Code::kConflict) << refused.ToString();
+  EXPECT_NE(refused.message().find("tusk remote remove origin"), std::string::npos) << refused.message();
+  c = std::move(stale);
   TUSK_ASSERT_OK(RemoveRemote(Env::Default(), store_.path(), "origin"));
   EXPECT_TRUE(LoadRemotes(Env::Default(), store_.path())->empty());
   TUSK_EXPECT_OK(c.client->Head("team/tusk-remote").status());  // removing a remote leaves the bucket alone

@@ -6,7 +6,7 @@
 
 #include <filesystem>
 
-#include "store/backend/disk_chunk_cache.h"
+#include "store/backend/pack_mirror.h"
 #include "store/importer.h"
 #include "store/internal/crc32c.h"
 #include "store/internal/pack.h"
@@ -112,6 +112,27 @@ TEST_F(TransferTest, AChunkFromARemoteIsCheckedAgainstItsIdWhateverTheReaderAske
   EXPECT_EQ(part.status().code(), Status::Code::kUnsupported) << "a part of a remote chunk cannot be checked";
 }
 
+TEST_F(TransferTest, APackListingARecordLargerThanAnyTuskWritesIsSkippedNotRead) {
+  // 65 MiB in one record: over the bound on what a bucket may claim (no
+  // chunk is larger than 64 MiB), so a hostile footer cannot make readers
+  // allocate what it likes.
+  std::string big = RandomBytes((64 << 20) + (1 << 20), 9);
+  ObjectId id = Sha256::Of(big.data(), big.size());
+  {
+    PackDirectory remote_packs(RemotePackStore(connection_));
+    TUSK_ASSERT_OK_AND_ASSIGN(auto writer, PackWriter::Create(&remote_packs));
+    TUSK_ASSERT_OK(writer->Append(ObjectType::kChunk, id, Codec::kRaw, static_cast<uint32_t>(big.size()), big,
+                                  Crc32c(big.data(), big.size())).status());
+    TUSK_ASSERT_OK(writer->Seal());
+  }
+  TUSK_ASSERT_OK_AND_ASSIGN(FetchReport fetched, Fetch(*b_, connection_, std::nullopt));
+  EXPECT_EQ(fetched.packs_registered, 0u);
+  ASSERT_EQ(fetched.warnings.size(), 1u);
+  EXPECT_NE(fetched.warnings[0].find("lengths no tusk record has"), std::string::npos) << fetched.warnings[0];
+  TUSK_ASSERT_OK_AND_ASSIGN(bool known, b_->Contains(id));
+  EXPECT_FALSE(known);
+}
+
 TEST_F(TransferTest, RemoteRefsMoveOnlyFromWhereTheWriterSawThem) {
   ObjectId one = Sha256::Of("1", 1), two = Sha256::Of("2", 1), three = Sha256::Of("3", 1);
   auto& client = *connection_.client;
@@ -164,17 +185,47 @@ TEST_F(TransferTest, ARefOnTheRemoteThatIsNotOneIsSkippedAndTheOthersAreFetched)
 }
 
 TEST_F(TransferTest, ACachedChunkIsHashedWhenTheReaderAsksForHashes) {
-  ObjectId head = Import(*a_, {{"x.bin", RandomBytes(100000, 6)}});
+  std::string content = RandomBytes(100000, 6);
+  ObjectId head = Import(*a_, {{"x.bin", content}});
   TUSK_ASSERT_OK(Push(*a_, connection_, "d", "main", {}).status());
   TUSK_ASSERT_OK(Fetch(*b_, connection_, std::nullopt).status());
   TUSK_ASSERT_OK_AND_ASSIGN(Commit c, b_->ReadCommit(head));
   TUSK_ASSERT_OK_AND_ASSIGN(TreeEntry x, LookupPath(*b_, c.root, "x.bin"));
   ASSERT_EQ(x.chunks.size(), 1u);
-  // Wrong bytes under the chunk's name, with a valid CRC (as another
-  // process's bug or a hand edit could leave them).
-  TUSK_ASSERT_OK(b_->remote_cache().Put(x.chunks[0].id, "not the chunk"));
-  EXPECT_EQ(FileOf(*b_, head, "x.bin"), RandomBytes(100000, 6)) << "read again from the remote";
-  EXPECT_EQ(b_->remote_cache().Get(x.chunks[0].id), RandomBytes(100000, 6)) << "and cached right";
+  const ObjectId& id = x.chunks[0].id;
+  TUSK_ASSERT_OK_AND_ASSIGN(bool cached, b_->RemoteChunkCached(id));
+  EXPECT_FALSE(cached);
+  EXPECT_EQ(FileOf(*b_, head, "x.bin"), content);
+  TUSK_ASSERT_OK_AND_ASSIGN(cached, b_->RemoteChunkCached(id));
+  EXPECT_TRUE(cached) << "a read from the remote fills the mirror";
+
+  // Wrong bytes in the mirror under the chunk's id, with a valid header and
+  // CRC (as another process's bug or a hand edit could leave them): a record
+  // of the same length made by a pack writer, written over the good one.
+  TUSK_ASSERT_OK_AND_ASSIGN(std::optional<ObjectLocation> loc, b_->FindObject(id));
+  ASSERT_TRUE(loc.has_value());
+  std::string evil = RandomBytes(content.size(), 7);
+  PackDirectory scratch(tmp_.Sub("scratch"));
+  TUSK_ASSERT_OK_AND_ASSIGN(auto writer, PackWriter::Create(&scratch));
+  TUSK_ASSERT_OK_AND_ASSIGN(ObjectLocation forged, writer->Append(ObjectType::kChunk, id, loc->codec,
+                                                                  static_cast<uint32_t>(evil.size()), evil,
+                                                                  Crc32c(evil.data(), evil.size())));
+  TUSK_ASSERT_OK(writer->Seal());
+  ASSERT_EQ(RecordExtent(forged), RecordExtent(*loc));
+  std::string record = test_util::ReadFile(scratch.PathOf(forged.pack)).substr(forged.offset, RecordExtent(forged));
+  PackDirectory remote_packs(RemotePackStore(connection_));
+  TUSK_ASSERT_OK_AND_ASSIGN(std::string header, remote_packs.PackHeader(loc->pack));
+  TUSK_ASSERT_OK_AND_ASSIGN(uint64_t pack_size, remote_packs.OpenedSize(loc->pack));
+  TUSK_ASSERT_OK(b_->remote_cache().Write(loc->pack, pack_size, header, {{loc->offset, record}}).status());
+  auto reopened = Repository::Open(tmp_.Sub("b"));  // no open file of the mirror from before
+  ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+  Repository& b = **reopened;
+
+  // A reader that asks for hashes gets the remote's bytes, and the mirror
+  // is mended.
+  EXPECT_EQ(FileOf(b, head, "x.bin"), content) << "read again from the remote";
+  b.set_verify_chunk_hashes(false);
+  EXPECT_EQ(FileOf(b, head, "x.bin"), content) << "and mirrored right";
 }
 
 TEST_F(TransferTest, AnInterruptedPushResumesWithoutSendingWhatItFinished) {
@@ -207,8 +258,7 @@ TEST_F(TransferTest, AFetchedStoreRebuildsItsIndexFromLocalAndRemotePacks) {
   ObjectId head = Import(*a_, {{"x.bin", RandomBytes(500000, 5)}, {"y.txt", "why\n"}});
   TUSK_ASSERT_OK(Push(*a_, connection_, "d", "main", {}).status());
   TUSK_ASSERT_OK(Fetch(*b_, connection_, std::nullopt).status());
-  TUSK_ASSERT_OK(b_->CreateDataset("d"));
-  TUSK_ASSERT_OK(IndexFetchedHistory(*b_, "d", head));
+  TUSK_ASSERT_OK(b_->CheckDataset("d"));  // a fetch makes the datasets it finds
   {
     TUSK_ASSERT_OK_AND_ASSIGN(Commit c, b_->ReadCommit(head));
     TUSK_ASSERT_OK_AND_ASSIGN(auto session, b_->BeginWrite());

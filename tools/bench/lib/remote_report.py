@@ -217,7 +217,7 @@ def report(outdir):
         ('1g', 'import + push v2 wall [s]', ('tusk', 'import_push_v2', value),
          ('restic backup', 'restic', 'backup_v2', wall), '%.2f', None),
         ('**2. Cold reads through a lazy mount of a clone** (bench@main = v2; before each test: unmount, '
-         'cache/chunks removed, remount, page cache dropped)',),
+         'cache removed, remount, page cache dropped)',),
         ('2a', 'large files sequential [MB/s]', ('tusk-clone', 'seq_large', mbps),
          ('raw GET, 1 stream', 'raw-get', 'rawget', raw_large), '%.1f', ('ge', 0.8, 'tusk ≥ 0.8x raw GET')),
         ('2b', 'small files, 1 thread [files/s]', ('tusk-clone', 'small_py1', fps),
@@ -232,7 +232,7 @@ def report(outdir):
          ('raw GET, 1 thread [objects/s]', 'raw-get', 'rawget', raw_small1), '%.0f', None),
         ('2g', 'small files, 1 thread [MB/s]', ('tusk-clone', 'small_py1', mbps),
          ('raw GET, 1 thread', 'raw-get', 'rawget', raw_small1_mb), '%.1f', None),
-        ('**3. After `tusk prefetch bench@main`** (clone, all data in cache/chunks) beside a mount of the original '
+        ('**3. After `tusk prefetch bench@main`** (clone, all data in its cache) beside a mount of the original '
          'local store (before each test: remount, page cache dropped)',),
         ('3a', 'large files sequential [MB/s]', ('tusk-prefetched', 'seq_large', mbps),
          ('local store', 'tusk-local', 'seq_large', mbps), '%.1f', ('ge', 0.9, 'ratio ≥ 0.9')),
@@ -332,7 +332,7 @@ def report(outdir):
          '%.1f MB/s large')
     cache = R.vals('tusk-clone', 'cache_after_prefetch', value)
     drow('tusk-clone', 'prefetch', 'tusk prefetch bench@main', mbps, '%.1f MB/s',
-         ('cache/chunks after: %s' % cell(cache, 'MB')) if cache else '')
+         ('cache after: %s' % cell(cache, 'MB')) if cache else '')
     o.append('')
 
     # ---------------------------------------------------------------- problems
