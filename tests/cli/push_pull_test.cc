@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "tests/cli/cli_helpers.h"
+#include "tests/cli/cut_proxy.h"
 #include "tests/store/backend/s3_test_util.h"
 
 namespace tusk::cli_test {
@@ -309,6 +310,89 @@ TEST_F(PushPullTest, APrefixEmptiedAndMadeAgainIsAnotherRemoteThatPushAndFetchRe
   r = RunOn(other, "export", "d@main", Path("out"));
   ASSERT_EQ(r.exit_code, 0) << r;
   EXPECT_TRUE(TreeDiff(Path("v2"), Path("out")).empty()) << Join(TreeDiff(Path("v2"), Path("out")));
+}
+
+// The port of the test server's endpoint (http://127.0.0.1:PORT).
+int PortOf(const std::string& endpoint) { return std::stoi(endpoint.substr(endpoint.rfind(':') + 1)); }
+
+TEST_F(PushPullTest, APushCutByTheServerStoppingResumesWithoutSendingWhatItFinished) {
+  // 36 MiB in three commits: repacked into packs of at most 32 MiB, sent
+  // at once. The server stops after 20 MiB, when the small pack is there
+  // and the large one is not.
+  CreateDataset("d");
+  const size_t sizes[] = {30 << 20, 3 << 20, 3 << 20};
+  for (int i = 0; i < 3; i++) {
+    MakeTree(Path("v" + std::to_string(i)), {File("f" + std::to_string(i) + ".bin", RandomBytes(sizes[i], 40 + i))});
+    Import(Path("v" + std::to_string(i)), "d@main", "v" + std::to_string(i));
+  }
+  CutProxy proxy(PortOf(endpoint_));
+  RunResult r = Run("remote", "add", "flaky", url_, "--endpoint", "http://127.0.0.1:" + std::to_string(proxy.port()));
+  ASSERT_EQ(r.exit_code, 0) << r;
+  proxy.CutAfterUpload(20 << 20);
+  auto start = std::chrono::steady_clock::now();
+  r = Run("push", "flaky", "d");
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_TRUE(proxy.cut());
+  EXPECT_TRUE(HasSubstr(r.err, "127.0.0.1:" + std::to_string(proxy.port()))) << r;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(120)) << "no hang";
+  auto ref = client_->Head("team/refs/d/branches/main");
+  EXPECT_EQ(ref.status().code(), Status::Code::kNotFound) << "the remote branch did not move";
+
+  // The server is back: the push finishes, sending less than all again.
+  proxy.Restore();
+  uint64_t before = proxy.uploaded();
+  r = Run("push", "flaky", "d");
+  ASSERT_EQ(r.exit_code, 0) << r;
+  EXPECT_TRUE(HasSubstr(r.out, "already there")) << r;
+  EXPECT_LT(proxy.uploaded() - before, uint64_t{34} << 20) << "what the first push finished was not sent again";
+  std::string other = Clone("other");
+  r = RunOn(other, "export", "d@main", Path("out"));
+  ASSERT_EQ(r.exit_code, 0) << r;
+  EXPECT_TRUE(TreeDiff(Path("v2"), Path("out")).empty()) << Join(TreeDiff(Path("v2"), Path("out")));
+}
+
+TEST_F(PushPullTest, AServerThatStopsMidReadGivesEioNotAHang) {
+  MakeTree(Path("v1"), {File("big.bin", RandomBytes(24 << 20, 5)), File("small.txt", "small\n")});
+  CreateDataset("d");
+  Import(Path("v1"), "d@main", "v1");
+  ASSERT_EQ(Run("push", "origin", "d").exit_code, 0);
+  CutProxy proxy(PortOf(endpoint_));
+  std::string other = Path("other");
+  RunResult r = Run("clone", url_, other, "--endpoint", "http://127.0.0.1:" + std::to_string(proxy.port()));
+  ASSERT_EQ(r.exit_code, 0) << r;
+  std::string mnt = Path("mnt");
+  MakeDirs(mnt);
+  r = RunOn(other, "mount", "d@main", mnt);
+  ASSERT_EQ(r.exit_code, 0) << r;
+  // The server stops 2 MiB into the file.
+  proxy.CutAfterDownload(2 << 20);
+  auto start = std::chrono::steady_clock::now();
+  int fd = ::open((mnt + "/big.bin").c_str(), O_RDONLY | O_CLOEXEC);
+  int read_errno = 0;
+  uint64_t got = 0;
+  if (fd >= 0) {
+    std::vector<char> buf(1 << 20);
+    for (ssize_t n; (n = ::read(fd, buf.data(), buf.size())) != 0;) {
+      if (n < 0) {
+        read_errno = errno;
+        break;
+      }
+      got += static_cast<uint64_t>(n);
+    }
+    ::close(fd);
+  }
+  auto took = std::chrono::steady_clock::now() - start;
+  struct stat st;
+  bool listed = ::stat((mnt + "/small.txt").c_str(), &st) == 0;
+  RunResult u = RunOn(other, "umount", mnt);
+  if (u.exit_code != 0) ::umount2(mnt.c_str(), MNT_DETACH);
+  EXPECT_GE(fd, 0) << std::strerror(errno);
+  EXPECT_TRUE(proxy.cut());
+  EXPECT_EQ(read_errno, EIO) << "read " << got << " bytes";
+  EXPECT_LT(got, uint64_t{24} << 20);
+  EXPECT_LT(took, std::chrono::seconds(120)) << "no hang";
+  EXPECT_TRUE(listed) << "the file system stays usable";
+  EXPECT_EQ(u.exit_code, 0) << u;
 }
 
 TEST_F(PushPullTest, APushSendsOnlyWhatTheRemoteLacks) {
