@@ -41,6 +41,7 @@ constexpr uint64_t kPackReadAhead = uint64_t{32} << 20;
 constexpr uint64_t kSequentialSlack = uint64_t{1} << 20;
 constexpr size_t kMaxFootersKept = 1024;
 constexpr uint32_t kMaxReadAheadRecord = uint32_t{64} << 20;
+constexpr uint64_t kMaxReadAheadPack = uint64_t{256} << 20;
 }  // namespace
 
 void Repository::ReadAheadInPack(const ObjectLocation& loc) {
@@ -62,7 +63,10 @@ void Repository::ReadAheadInPack(const ObjectLocation& loc) {
     if (it != remote_footers_.end()) records = it->second;
   }
   if (!records) {
-    // The pack's table of contents, read once (two small requests).
+    // The pack's table of contents, read once (two small requests), from a
+    // pack no larger than any tusk writes (a bucket is not trusted).
+    auto size = packs_->OpenedSize(loc.pack);
+    if (!size.ok() || *size > kMaxReadAheadPack) return;
     auto listed = packs_->ListRecords(loc.pack);
     if (!listed.ok()) return;  // read-ahead only: the reader will say what is wrong
     auto sorted = std::make_shared<std::vector<PackRecord>>(std::move(listed).value());
