@@ -308,10 +308,10 @@ Result<std::string> Repository::ReadChunkRange(const ChunkRef& chunk, uint64_t o
     TUSK_ASSIGN_OR_RETURN(bool remote, routing_->IsRemote(loc.pack));
     if (!remote) return packs_->ReadRange(id, loc, offset, len, &out);
     // A remote chunk in the mirror is read in part as a local one (its range
-    // table was checked with its content when it was fetched); else whole,
-    // as only a whole chunk can be checked against its id.
-    auto held = mirror_packs_->HoldsRecord(id, loc);
-    if (held.ok() && *held && mirror_packs_->ReadRange(id, loc, offset, len, &out).ok()) {
+    // table was checked with its content when it was fetched; a hole fails
+    // the header check); else whole, as only a whole chunk can be checked
+    // against its id.
+    if (mirror_packs_->ReadRange(id, loc, offset, len, &out).ok()) {
       mirror_->Touch(loc.pack);
       return Status::Ok();
     }

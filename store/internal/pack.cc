@@ -33,6 +33,13 @@ struct RecordHeader {
   uint32_t payload_crc;
 };
 
+// Whether a record's header is the record the index (or a footer) says is
+// at `loc`.
+bool MatchesLocation(const RecordHeader& h, const ObjectId& id, const ObjectLocation& loc) {
+  return h.id == id && h.type == loc.type && h.codec == loc.codec && h.raw_len == loc.raw_len &&
+         h.stored_len == loc.stored_len;
+}
+
 std::string EncodeRecordHeader(const RecordHeader& h) {
   Encoder e;
   e.PutFixed32(kRecordMagic);
@@ -197,8 +204,7 @@ Status PackDirectory::ReadStored(const ObjectId& id, const ObjectLocation& loc, 
   stored->resize(loc.stored_len);
   TUSK_RETURN_IF_ERROR(fd->file->Read2(loc.offset, header, sizeof header, stored->data(), stored->size()).Annotate(where));
   TUSK_ASSIGN_OR_RETURN(RecordHeader h, DecodeRecordHeader(std::string_view(header, sizeof header), where));
-  if (h.id != id || h.type != loc.type || h.codec != loc.codec || h.raw_len != loc.raw_len ||
-      h.stored_len != loc.stored_len)
+  if (!MatchesLocation(h, id, loc))
     return Status::Corruption(where + ": record header does not match the index");
   if (Crc32c(stored->data(), stored->size()) != h.payload_crc) return Status::Corruption(where + ": checksum mismatch");
   return Status::Ok();
@@ -297,8 +303,7 @@ Result<std::shared_ptr<const std::string>> PackDirectory::LoadRangeTable(const O
   char header[kRecordHeaderSize];
   TUSK_RETURN_IF_ERROR(file.Read(loc.offset, sizeof header, header).Annotate(where));
   TUSK_ASSIGN_OR_RETURN(RecordHeader h, DecodeRecordHeader(std::string_view(header, sizeof header), where));
-  if (h.id != id || h.type != loc.type || h.codec != loc.codec || h.stored_len != loc.stored_len ||
-      h.raw_len != loc.raw_len)
+  if (!MatchesLocation(h, id, loc))
     return Status::Corruption(where + ": record header does not match the index");
   auto table = std::make_shared<std::string>(RangeTableSize(loc.codec, loc.stored_len, loc.raw_len), '\0');
   TUSK_RETURN_IF_ERROR(
@@ -335,8 +340,7 @@ Status DecodeWholeRecord(const ObjectId& id, const ObjectLocation& loc, std::str
                       ObjectTypeName(loc.type) + " " + id.Hex() + ")";
   if (record.size() != RecordExtent(loc)) return Status::Corruption(where + ": record cut short");
   TUSK_ASSIGN_OR_RETURN(RecordHeader h, DecodeRecordHeader(record.substr(0, kRecordHeaderSize), where));
-  if (h.id != id || h.type != loc.type || h.codec != loc.codec || h.raw_len != loc.raw_len ||
-      h.stored_len != loc.stored_len)
+  if (!MatchesLocation(h, id, loc))
     return Status::Corruption(where + ": record header does not match the index");
   std::string_view stored = record.substr(kRecordHeaderSize, loc.stored_len);
   if (Crc32c(stored.data(), stored.size()) != h.payload_crc) return Status::Corruption(where + ": checksum mismatch");
@@ -406,8 +410,7 @@ Result<bool> PackDirectory::HoldsRecord(const ObjectId& id, const ObjectLocation
   char header[kRecordHeaderSize];
   TUSK_RETURN_IF_ERROR((*pack)->file->Read(loc.offset, sizeof header, header));
   auto h = DecodeRecordHeader(std::string_view(header, sizeof header), "");
-  return h.ok() && h->id == id && h->type == loc.type && h->codec == loc.codec && h->raw_len == loc.raw_len &&
-         h->stored_len == loc.stored_len;
+  return h.ok() && MatchesLocation(*h, id, loc);
 }
 
 void PackDirectory::Forget(PackId id) {

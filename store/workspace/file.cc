@@ -218,16 +218,6 @@ Status StoreReader::ReadChunks(const std::vector<ChunkRef>& chunks, const std::v
   auto it = std::upper_bound(offsets.begin(), offsets.end(), offset);
   size_t i = it == offsets.begin() ? 0 : static_cast<size_t>(it - offsets.begin()) - 1;
   uint64_t end = offset + len;
-  if (repo_->has_remote_packs() && i < chunks.size() && offset - offsets[i] < len && i % kRemoteAheadStride == 0) {
-    // Data on a remote: a reader entering every kRemoteAheadStride-th chunk
-    // (its first read there starts within `len` of the chunk's start) asks
-    // for the next window in a few ranged requests (stateless: what is
-    // cached or in flight already is left out).
-    std::vector<ObjectId> ids;
-    for (size_t k = i; k < std::min(chunks.size(), i + 2 * kRemoteAheadStride); k++)
-      if (!chunks[k].IsHole()) ids.push_back(chunks[k].id);
-    (void)repo_->FetchRemoteChunks(ids, /*wait=*/false);
-  }
   for (; i < chunks.size() && offset < end; i++) {
     uint64_t cend = offsets[i] + chunks[i].length;
     if (cend <= offset) continue;

@@ -195,9 +195,7 @@ class StoreReader : public ObjectSource {
   // Bytes [offset, offset + len) of a stored chunk.
   Status ReadChunkPart(const ChunkRef& chunk, uint64_t offset, size_t len, char* out);
   Result<std::shared_ptr<const std::string>> ReadChunk(const ObjectId& id);
-  // Bytes of a chunk list (holes read as zeros). On data held by a remote,
-  // the next chunks are fetched ahead of a sequential reader.
-  static constexpr size_t kRemoteAheadStride = 8;
+  // Bytes of a chunk list (holes read as zeros).
   Status ReadChunks(const std::vector<ChunkRef>& chunks, const std::vector<uint64_t>& offsets, uint64_t offset,
                     size_t len, char* out);
 

@@ -178,6 +178,17 @@ TEST_F(PushPullTest, ALazyMountReadsNeighbouringFilesAndChunksInFewRequests) {
   size_t gets = *after - *before;
   EXPECT_GT(gets, 0u);
   EXPECT_LT(gets, 40u) << "GETs of pack objects for 301 files";
+
+  // Any reader, not only the mount: an export of a fresh clone goes through
+  // the packs in their order and has the rest of each fetched ahead.
+  std::string third = Clone("third");
+  before = PackGets(bucket_);
+  r = RunOn(third, "export", "d@main", Path("out"));
+  ASSERT_EQ(r.exit_code, 0) << r;
+  EXPECT_TRUE(TreeDiff(Path("v1"), Path("out")).empty()) << Join(TreeDiff(Path("v1"), Path("out")));
+  after = PackGets(bucket_);
+  ASSERT_TRUE(after.has_value());
+  EXPECT_LT(*after - *before, 40u) << "GETs of pack objects for an export of 301 files";
 }
 
 TEST_F(PushPullTest, TheRunThatMadeACommitTravelsWithItButNotItsInputsData) {
@@ -212,6 +223,12 @@ TEST_F(PushPullTest, TheRunThatMadeACommitTravelsWithItButNotItsInputsData) {
   r = RunOn(other, "lineage", "clean@main");
   EXPECT_EQ(r.exit_code, 0) << r;
   EXPECT_TRUE(HasSubstr(r.out, run.substr(0, 12))) << r;
+  EXPECT_TRUE(HasSubstr(r.out, "not in this store")) << r;
+  r = RunOn(other, "lineage", "clean@main", "--json");
+  EXPECT_EQ(r.exit_code, 0) << r;
+  EXPECT_TRUE(HasSubstr(r.out, "\"in_store\":false")) << r;
+  r = RunOn(other, "lineage", "clean@main", "--dot");
+  EXPECT_EQ(r.exit_code, 0) << r;
   // gc and fsck on the clone, which lacks the run's input commit.
   r = RunOn(other, "gc");
   EXPECT_EQ(r.exit_code, 0) << r;
@@ -275,6 +292,24 @@ TEST_F(PushPullTest, DataOnARemoteTheStoreNoLongerNamesIsAnErrorThatSaysSo) {
   // Metadata is local: listings still work.
   r = RunOn(other, "ls", "d@main");
   EXPECT_EQ(r.exit_code, 0) << r;
+  // Through a mount: EIO (not the reader's mistake), and the log says why.
+  std::string mnt = Path("mnt");
+  MakeDirs(mnt);
+  r = RunOn(other, "mount", "d@main", mnt);
+  ASSERT_EQ(r.exit_code, 0) << r;
+  int fd = ::open((mnt + "/images/a.bin").c_str(), O_RDONLY | O_CLOEXEC);
+  int read_errno = 0;
+  if (fd >= 0) {
+    char buf[4096];
+    if (::read(fd, buf, sizeof buf) < 0) read_errno = errno;
+    ::close(fd);
+  }
+  RunResult u = RunOn(other, "umount", mnt);
+  if (u.exit_code != 0) ::umount2(mnt.c_str(), MNT_DETACH);
+  EXPECT_GE(fd, 0) << std::strerror(errno);
+  EXPECT_EQ(read_errno, EIO);
+  std::string log = ReadFileOrDie(other + "/mount.log");
+  EXPECT_TRUE(HasSubstr(log, "no remote named 'origin'")) << log;
 }
 
 TEST_F(PushPullTest, APrefixEmptiedAndMadeAgainIsAnotherRemoteThatPushAndFetchRefuse) {

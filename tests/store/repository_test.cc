@@ -164,6 +164,19 @@ TEST_F(RepositoryTest, OpenOfAConfigWithoutFormatVersionIsCorruption) {
   EXPECT_EQ(Repository::Open(store_dir_).status().code(), Code::kCorruption);
 }
 
+TEST_F(RepositoryTest, TheChunkFileCacheOfAnEarlierBuildIsRemovedWhenTheStoreIsOpenedForWriting) {
+  // Remote data was cached as chunk files in cache/chunks before the cache
+  // mirrored packs (cache/packs); nothing reads them any more.
+  std::string old_cache = store_dir_ + "/cache/chunks/ab";
+  std::filesystem::create_directories(old_cache);
+  test_util::WriteFile(old_cache + "/" + std::string(64, 'a'), "chunk and crc");
+  repo_.reset();
+  ASSERT_TRUE(Repository::Open(store_dir_, StoreAccess::kReadOnly).ok());
+  EXPECT_TRUE(std::filesystem::exists(old_cache)) << "a read-only open writes nothing";
+  OpenStore();
+  EXPECT_FALSE(std::filesystem::exists(store_dir_ + "/cache/chunks"));
+}
+
 TEST_F(RepositoryTest, CreateOnAnExistingStoreIsAlreadyExists) {
   EXPECT_EQ(Repository::Create(store_dir_, StoreConfig{}).code(), Code::kAlreadyExists);
 }

@@ -75,7 +75,9 @@ TEST(PackMirrorTest, MirroredRecordsReadAsLocalOnesAndTheRestIsAMiss) {
     std::string plain;
     Status st = reader.ReadRecord(id, loc, /*verify_hash=*/true, &plain);
     EXPECT_EQ(st.ok(), mirrored) << st.ToString();
-    if (mirrored) EXPECT_EQ(plain, source.contents[i]);
+    if (mirrored) {
+      EXPECT_EQ(plain, source.contents[i]);
+    }
   }
   // Parts of a mirrored record read through its range table.
   std::string part;
@@ -125,6 +127,30 @@ TEST(PackMirrorTest, TheLeastRecentlyUsedPacksGoWholeWhenItOutgrowsItsCapacity) 
   };
   EXPECT_FALSE(holds(0));
   EXPECT_TRUE(holds(1));
+  EXPECT_TRUE(holds(2));
+}
+
+TEST(PackMirrorTest, AReadMakesAPackRecentlyUsed) {
+  TempDir tmp;
+  std::vector<std::unique_ptr<SourcePack>> sources;
+  for (int p = 0; p < 3; p++) sources.push_back(std::make_unique<SourcePack>(tmp.Sub("remote" + std::to_string(p)), 4, 300000, 10 * p));
+  PackMirror mirror(tmp.Sub("mirror"), 3'000'000, 0);
+  PackDirectory reader(NewLocalPackStore(mirror.dir(), Env::Default()));
+  auto write_all = [&](const SourcePack& s) {
+    std::vector<PackMirror::Record> records;
+    for (int i = 0; i < 4; i++) records.push_back(s.RecordAt(i));
+    TUSK_ASSERT_OK(mirror.Write(s.id, s.bytes.size(), s.Header(), records).status());
+  };
+  write_all(*sources[0]);
+  write_all(*sources[1]);
+  mirror.Touch(sources[0]->id);  // read since: pack 1 is now the least recently used
+  write_all(*sources[2]);
+  auto holds = [&](int p) {
+    auto held = reader.HoldsRecord(sources[p]->records[0].first, sources[p]->records[0].second);
+    return held.ok() && *held;
+  };
+  EXPECT_TRUE(holds(0));
+  EXPECT_FALSE(holds(1));
   EXPECT_TRUE(holds(2));
 }
 

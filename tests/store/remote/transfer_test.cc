@@ -68,6 +68,16 @@ class TransferTest : public ::testing::Test {
     return result.ok() && result->commit ? *result->commit : ObjectId();
   }
 
+  // Writes a pack of one raw chunk record to the remote, claiming `id` for
+  // `content` (with a valid CRC, whatever the content).
+  void WriteRemotePack(const ObjectId& id, const std::string& content) {
+    PackDirectory remote_packs(RemotePackStore(connection_));
+    TUSK_ASSERT_OK_AND_ASSIGN(auto writer, PackWriter::Create(&remote_packs));
+    TUSK_ASSERT_OK(writer->Append(ObjectType::kChunk, id, Codec::kRaw, static_cast<uint32_t>(content.size()), content,
+                                  Crc32c(content.data(), content.size())).status());
+    TUSK_ASSERT_OK(writer->Seal());
+  }
+
   // The content of `path` in `commit`, every chunk read through the index
   // (from the remote where it is there); "<error>" when a read fails.
   static std::string FileOf(Repository& repo, const ObjectId& commit, const std::string& path) {
@@ -96,13 +106,7 @@ TEST_F(TransferTest, AChunkFromARemoteIsCheckedAgainstItsIdWhateverTheReaderAske
   // other bytes with a valid CRC: only the SHA-256 can tell.
   std::string good = RandomBytes(40000, 1), evil = RandomBytes(40000, 2);
   ObjectId id = Sha256::Of(good.data(), good.size());
-  {
-    PackDirectory remote_packs(RemotePackStore(connection_));
-    TUSK_ASSERT_OK_AND_ASSIGN(auto writer, PackWriter::Create(&remote_packs));
-    TUSK_ASSERT_OK(writer->Append(ObjectType::kChunk, id, Codec::kRaw, static_cast<uint32_t>(evil.size()), evil,
-                                  Crc32c(evil.data(), evil.size())).status());
-    TUSK_ASSERT_OK(writer->Seal());
-  }
+  ASSERT_NO_FATAL_FAILURE(WriteRemotePack(id, evil));
   TUSK_ASSERT_OK_AND_ASSIGN(FetchReport fetched, Fetch(*b_, connection_, std::nullopt));
   EXPECT_EQ(fetched.packs_registered, 1u);
   b_->set_verify_chunk_hashes(false);  // as the mount reads
@@ -118,13 +122,7 @@ TEST_F(TransferTest, APackListingARecordLargerThanAnyTuskWritesIsSkippedNotRead)
   // allocate what it likes.
   std::string big = RandomBytes((64 << 20) + (1 << 20), 9);
   ObjectId id = Sha256::Of(big.data(), big.size());
-  {
-    PackDirectory remote_packs(RemotePackStore(connection_));
-    TUSK_ASSERT_OK_AND_ASSIGN(auto writer, PackWriter::Create(&remote_packs));
-    TUSK_ASSERT_OK(writer->Append(ObjectType::kChunk, id, Codec::kRaw, static_cast<uint32_t>(big.size()), big,
-                                  Crc32c(big.data(), big.size())).status());
-    TUSK_ASSERT_OK(writer->Seal());
-  }
+  ASSERT_NO_FATAL_FAILURE(WriteRemotePack(id, big));
   TUSK_ASSERT_OK_AND_ASSIGN(FetchReport fetched, Fetch(*b_, connection_, std::nullopt));
   EXPECT_EQ(fetched.packs_registered, 0u);
   ASSERT_EQ(fetched.warnings.size(), 1u);
@@ -195,9 +193,14 @@ TEST_F(TransferTest, ACachedChunkIsHashedWhenTheReaderAsksForHashes) {
   const ObjectId& id = x.chunks[0].id;
   TUSK_ASSERT_OK_AND_ASSIGN(bool cached, b_->RemoteChunkCached(id));
   EXPECT_FALSE(cached);
+  ChunkRef ref{id, content.size()};
+  EXPECT_EQ(b_->ReadChunkRange(ref, 50000, 100).status().code(), Status::Code::kUnsupported)
+      << "a part of a remote chunk not in the mirror cannot be checked: read it whole";
   EXPECT_EQ(FileOf(*b_, head, "x.bin"), content);
   TUSK_ASSERT_OK_AND_ASSIGN(cached, b_->RemoteChunkCached(id));
   EXPECT_TRUE(cached) << "a read from the remote fills the mirror";
+  TUSK_ASSERT_OK_AND_ASSIGN(std::string part, b_->ReadChunkRange(ref, 50000, 100));
+  EXPECT_EQ(part, content.substr(50000, 100)) << "and parts of a mirrored chunk are read as a local chunk's";
 
   // Wrong bytes in the mirror under the chunk's id, with a valid header and
   // CRC (as another process's bug or a hand edit could leave them): a record
